@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "MCPFCGI",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MCPHandlers", targets: ["MCPHandlers"]),
+        .library(name: "MCPFCGI", targets: ["MCPFCGI"]),
+        .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "MCPHandlers",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "MCPFCGI",
+            dependencies: [
+                "CFCGI",
+                "MCPHandlers",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "mcp-fcgi-demo",
+            dependencies: [
+                "MCPFCGI",
+                "MCPHandlers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MCPHandlersTests", dependencies: ["MCPHandlers"]),
+        .testTarget(
+            name: "MCPFCGITests",
+            dependencies: [
+                "MCPFCGI", "MCPHandlers", "CFCGI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,287 @@
+import CFCGI
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The FastCGI front: a pool of accept threads on libfcgi, each taking a request from nginx, handing it
+/// to an ``HTTPResponder`` and writing the answer back.
+///
+/// ```swift
+/// FastCGIServer.blockTerminationSignals()   // first thing in main, before any thread exists
+/// let server = FastCGIServer(configuration: .init(socketPath: "/run/mcp/app.sock"), responder: app, logger: logger)
+/// try server.run()                            // returns after SIGTERM/SIGINT and a clean drain
+/// ```
+///
+/// Facts it relies on (see README, Architecture): `FCGX_Init` once before any thread; many threads may
+/// call `FCGX_Accept_r` at once without a mutex; parameters are copied before `FCGX_Finish_r`;
+/// SIGTERM/SIGINT are blocked in every thread and taken by `sigwait` in the thread that runs ``run()``.
+public final class FastCGIServer: Sendable {
+    /// Settings of the FastCGI front.
+    public struct Configuration: Sendable {
+        /// Unix socket path to create and listen on; nil to use the listening socket spawn-fcgi passes as fd 0.
+        /// Default nil.
+        public var socketPath: String?
+        /// Permission bits of a socket this process creates. Default `0o660` (the app user and nginx's group).
+        public var socketMode: UInt16
+        /// `listen()` backlog of a socket this process creates. Default 1024.
+        public var backlog: Int32
+        /// Accept threads. Default: twice the number of cores, at least 4.
+        public var threads: Int
+        /// Largest request body read; larger ones get 413. Default 4 MiB.
+        public var maxBodySize: Int
+        /// How long in-flight requests may take to finish after SIGTERM/SIGINT. Default 30 s.
+        public var drainTimeout: Duration
+
+        /// Creates a configuration; every parameter has the default documented on its property.
+        public init(
+            socketPath: String? = nil, socketMode: UInt16 = 0o660, backlog: Int32 = 1024,
+            threads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
+            maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30)
+        ) {
+            self.socketPath = socketPath
+            self.socketMode = socketMode
+            self.backlog = backlog
+            self.threads = threads
+            self.maxBodySize = maxBodySize
+            self.drainTimeout = drainTimeout
+        }
+    }
+
+    /// Why the server could not start.
+    public struct StartupError: Error, CustomStringConvertible, Sendable {
+        /// What went wrong.
+        public var description: String
+    }
+
+    /// The settings.
+    public let configuration: Configuration
+    let responder: any HTTPResponder
+    let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var started = false
+        var threads: [pthread_t] = []
+        var running = 0
+        var inFlight = 0
+        var listenFD: Int32 = -1
+    }
+
+    /// Creates the front end; nothing happens until ``start()`` or ``run()``.
+    /// - Parameters:
+    ///   - configuration: socket and pool settings.
+    ///   - responder: the application that answers requests.
+    ///   - logger: where the front end logs.
+    public init(configuration: Configuration, responder: any HTTPResponder, logger: Logger) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+    }
+
+    /// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts later), so that
+    /// ``run()`` can take them with `sigwait`. Call it first thing in `main`, before anything starts a thread.
+    public static func blockTerminationSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Starts the server, waits for SIGTERM or SIGINT, then drains: stops accepting, lets in-flight requests
+    /// finish (bounded by ``Configuration/drainTimeout``) and returns.
+    /// - Throws: ``StartupError`` when the socket cannot be opened.
+    public func run() throws {
+        Self.blockTerminationSignals()
+        try start()
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        var signal: Int32 = 0
+        sigwait(&set, &signal)
+        logger.info("signal received; draining", metadata: ["signal": "\(signal)"])
+        drain()
+    }
+
+    /// Opens the socket and starts the accept threads, then returns.
+    /// - Throws: ``StartupError`` when libfcgi cannot initialise or the socket cannot be opened.
+    public func start() throws {
+        guard FCGX_Init() == 0 else { throw StartupError(description: "FCGX_Init failed") }
+        let fd = try openListeningSocket()
+        let count = max(1, configuration.threads)
+        state.withLock {
+            $0.listenFD = fd
+            $0.started = true
+        }
+        for index in 0..<count {
+            let tid = Self.startThread { [self] in self.acceptLoop(listenFD: fd, index: index) }
+            state.withLock {
+                $0.threads.append(tid)
+                $0.running += 1
+            }
+        }
+        logger.info(
+            "FastCGI worker listening",
+            metadata: ["socket": "\(configuration.socketPath ?? "fd 0 (spawn-fcgi)")", "threads": "\(count)"])
+    }
+
+    /// Stops accepting and waits for in-flight requests, at most ``Configuration/drainTimeout``.
+    /// libfcgi's shutdown flag is process-wide: a drained server cannot be started again in this process.
+    public func drain() {
+        FCGX_ShutdownPending()
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while true {
+            let (threads, running, inFlight) = state.withLock { ($0.threads, $0.running, $0.inFlight) }
+            if running == 0 { break }
+            if ContinuousClock.now >= deadline {
+                logger.error(
+                    "drain timeout reached; exiting with requests in flight", metadata: ["inFlight": "\(inFlight)"])
+                return
+            }
+            // Wake threads blocked in accept(): SIGUSR1 makes it fail with EINTR (FCGI_FAIL_ACCEPT_ON_INTR).
+            for tid in threads { pthread_kill(tid, SIGUSR1) }
+            usleep(10_000)
+        }
+        logger.info("drained; all accept threads stopped")
+    }
+
+    /// Requests being served right now.
+    public var inFlightCount: Int { state.withLock { $0.inFlight } }
+
+    private func openListeningSocket() throws -> Int32 {
+        if let path = configuration.socketPath {
+            unlink(path)
+            let fd = FCGX_OpenSocket(path, configuration.backlog)
+            guard fd >= 0 else { throw StartupError(description: "cannot listen on \(path): errno \(errno)") }
+            chmod(path, mode_t(configuration.socketMode))
+            return fd
+        }
+        guard FCGX_IsCGI() == 0 else {
+            throw StartupError(
+                description: "no FastCGI socket: pass a socket path, or start the worker under spawn-fcgi")
+        }
+        return 0
+    }
+
+    private func acceptLoop(listenFD: Int32, index: Int) {
+        defer { state.withLock { $0.running -= 1 } }
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        FCGX_InitRequest(request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
+        defer { buffer.deallocate() }
+        while true {
+            let rc = FCGX_Accept_r(request)
+            if rc < 0 {
+                FCGX_Free(request, 1)
+                break
+            }
+            state.withLock { $0.inFlight += 1 }
+            serve(request, buffer: buffer)
+            FCGX_Finish_r(request)
+            state.withLock { $0.inFlight -= 1 }
+        }
+    }
+
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>) {
+        let requestID = HTTPServerRequest.makeRequestID()
+        let params = Self.copyParams(request.pointee.envp)
+        let contentLength = params.first(where: { $0.0 == "CONTENT_LENGTH" }).flatMap { Int($0.1) } ?? 0
+        let response: HTTPServerResponse
+        if contentLength > configuration.maxBodySize {
+            response = .error(.contentTooLarge, code: "payload_too_large", message: "Request body too large")
+        } else {
+            var body = [UInt8]()
+            body.reserveCapacity(contentLength)
+            while body.count < contentLength {
+                let n = FCGX_GetStr(buffer, Int32(min(16 * 1024, contentLength - body.count)), request.pointee.in)
+                if n <= 0 { break }
+                buffer.withMemoryRebound(to: UInt8.self, capacity: Int(n)) {
+                    body.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(n)))
+                }
+            }
+            do {
+                let httpRequest = try CGIRequestDecoder.decode(params: params, body: body, requestID: requestID)
+                response = Self.wait { await self.responder.respond(to: httpRequest) }
+            } catch {
+                response = .error(.badRequest, code: "bad_request", message: "Malformed request")
+            }
+        }
+        write(response, to: request)
+    }
+
+    private func write(_ response: HTTPServerResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
+        let head = CGIResponseEncoder.head(response.head, bodyLength: response.body.count)
+        let out = request.pointee.out
+        head.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+        }
+        if !response.body.isEmpty {
+            response.body.withUnsafeBufferPointer { buf in
+                buf.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+            }
+        }
+    }
+
+    /// Copies `NAME=value` strings out of libfcgi's parameter array (they die at `FCGX_Finish_r`).
+    static func copyParams(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [(String, String)] {
+        guard var cursor = envp else { return [] }
+        var result: [(String, String)] = []
+        result.reserveCapacity(32)
+        while let entry = cursor.pointee {
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let buffer = UnsafeBufferPointer(start: bytes, count: length)
+                if let eq = buffer.firstIndex(of: UInt8(ascii: "=")) {
+                    let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[..<eq]), as: UTF8.self)
+                    let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]), as: UTF8.self)
+                    result.append((name, value))
+                }
+            }
+            cursor += 1
+        }
+        return result
+    }
+
+    /// Runs async work from a plain thread and waits for its result.
+    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let box = ResultBox<T>()
+        Task {
+            box.value = await work()
+            box.semaphore.signal()
+        }
+        box.semaphore.wait()
+        return box.value!
+    }
+
+    private final class ResultBox<T>: @unchecked Sendable {
+        // Written once by the task before `signal()`, read once after `wait()`: the semaphore orders them.
+        var value: T?
+        let semaphore = DispatchSemaphore(value: 0)
+    }
+
+    private final class ThreadBody {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    private static func startThread(_ body: @escaping () -> Void) -> pthread_t {
+        var tid = pthread_t()
+        let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+                body.body()
+                return nil
+            }, context)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        return tid
+    }
+}

@@ -1,0 +1,56 @@
+import HTTPTypes
+
+/// One HTTP request as the web server handed it over: head, whole body, and what nginx knows about
+/// the peer. The HTTP layer answers it without any socket, so it is built the same way in tests.
+public struct HTTPServerRequest: Sendable {
+    /// Method, path (with query), scheme, authority and header fields.
+    public var head: HTTPRequest
+    /// The request body (complete; nginx buffers it).
+    public var body: [UInt8]
+    /// The client's address (`REMOTE_ADDR`), when known.
+    public var remoteAddress: String?
+    /// The user nginx authenticated (`REMOTE_USER`), when any.
+    public var remoteUser: String?
+    /// An id for log correlation (`http.request.id`).
+    public var requestID: String
+
+    /// Creates a request.
+    /// - Parameters:
+    ///   - head: method, path, header fields.
+    ///   - body: the body bytes.
+    ///   - remoteAddress: `REMOTE_ADDR`.
+    ///   - remoteUser: `REMOTE_USER`.
+    ///   - requestID: a log-correlation id; a random one by default.
+    public init(
+        head: HTTPRequest, body: [UInt8] = [], remoteAddress: String? = nil, remoteUser: String? = nil,
+        requestID: String = HTTPServerRequest.makeRequestID()
+    ) {
+        self.head = head
+        self.body = body
+        self.remoteAddress = remoteAddress
+        self.remoteUser = remoteUser
+        self.requestID = requestID
+    }
+
+    /// The path without the query string.
+    public var path: Substring {
+        let full = head.path ?? "/"
+        if let q = full.firstIndex(of: "?") { return full[..<q] }
+        return full[...]
+    }
+
+    /// The query string (after `?`), if any.
+    public var query: Substring? {
+        guard let full = head.path, let q = full.firstIndex(of: "?") else { return nil }
+        return full[full.index(after: q)...]
+    }
+
+    /// A short random id (12 base62 characters).
+    public static func makeRequestID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        var bytes = [UInt8](repeating: 0, count: 12)
+        for i in 0..<12 { bytes[i] = alphabet[Int(rng.next(upperBound: UInt64(62)))] }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,43 @@
+import HTTPTypes
+import MCPHandlers
+
+/// What the HTTP layer answers: status and header fields, and a body.
+public struct HTTPServerResponse: Sendable {
+    /// Status and header fields.
+    public var head: HTTPResponse
+    /// The body bytes.
+    public var body: [UInt8]
+
+    /// Creates a response.
+    /// - Parameters:
+    ///   - status: the status.
+    ///   - headerFields: header fields (Content-Length is added by the front end).
+    ///   - body: the body bytes.
+    public init(status: HTTPResponse.Status, headerFields: HTTPFields = [:], body: [UInt8] = []) {
+        self.head = HTTPResponse(status: status, headerFields: headerFields)
+        self.body = body
+    }
+
+    /// A JSON response.
+    /// - Parameters:
+    ///   - status: the status.
+    ///   - json: the body.
+    ///   - headerFields: extra header fields.
+    public static func json(_ status: HTTPResponse.Status, _ json: Value, headerFields: HTTPFields = [:]) -> Self {
+        jsonBytes(status, JSONWriter.encode(json), headerFields: headerFields)
+    }
+
+    /// A JSON response from already-encoded bytes.
+    public static func jsonBytes(_ status: HTTPResponse.Status, _ bytes: [UInt8], headerFields: HTTPFields = [:])
+        -> Self
+    {
+        var fields = headerFields
+        fields[.contentType] = "application/json"
+        return HTTPServerResponse(status: status, headerFields: fields, body: bytes)
+    }
+
+    /// `{"error":"<code>","message":"<message>"}` with the given status.
+    public static func error(_ status: HTTPResponse.Status, code: String, message: String) -> Self {
+        json(status, ["error": .string(code), "message": .string(message)])
+    }
+}

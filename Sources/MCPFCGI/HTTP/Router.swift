@@ -1,0 +1,61 @@
+import HTTPTypes
+
+/// Routes requests by exact path and method.
+///
+/// An unknown path → 404 JSON; a known path with another method → 405 with `Allow`.
+/// `HEAD` is served by a `GET` route, `OPTIONS` by the router's preflight responder when one is set.
+public struct Router: HTTPResponder {
+    /// A route's handler.
+    public typealias Handler = @Sendable (HTTPServerRequest) async -> HTTPServerResponse
+
+    private var routes: [String: [HTTPRequest.Method: Handler]] = [:]
+
+    /// Creates an empty router.
+    public init() {}
+
+    /// Adds a route (replacing one with the same method and path).
+    /// - Parameters:
+    ///   - method: the method.
+    ///   - path: the exact path, without query.
+    ///   - handler: the handler.
+    public mutating func add(_ method: HTTPRequest.Method, _ path: String, handler: @escaping Handler) {
+        routes[path, default: [:]][method] = handler
+    }
+
+    /// Adds a route that forwards to a responder.
+    public mutating func add(_ method: HTTPRequest.Method, _ path: String, responder: some HTTPResponder) {
+        add(method, path) { await responder.respond(to: $0) }
+    }
+
+    /// The methods routed at `path`, sorted, for `Allow`.
+    public func allowedMethods(at path: some StringProtocol) -> [HTTPRequest.Method] {
+        guard let byMethod = routes[String(path)] else { return [] }
+        return byMethod.keys.sorted { $0.rawValue < $1.rawValue }
+    }
+
+    /// Whether any route exists at `path`.
+    public func hasRoute(at path: some StringProtocol) -> Bool { routes[String(path)] != nil }
+
+    /// Dispatches the request.
+    public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        let path = String(request.path)
+        guard let byMethod = routes[path] else {
+            return .error(.notFound, code: "not_found", message: "No route for \(path)")
+        }
+        if let handler = byMethod[request.head.method] {
+            return await handler(request)
+        }
+        if request.head.method == .head, let get = byMethod[.get] {
+            var response = await get(request)
+            response.body = []
+            return response
+        }
+        var fields = HTTPFields()
+        fields[.allow] = allowedMethods(at: path).map(\.rawValue).joined(separator: ", ")
+        var response = HTTPServerResponse.error(
+            .methodNotAllowed, code: "method_not_allowed",
+            message: "\(request.head.method.rawValue) is not allowed on \(path)")
+        response.head.headerFields.append(contentsOf: fields)
+        return response
+    }
+}

@@ -1,0 +1,82 @@
+import HTTPTypes
+import Logging
+import MCPHandlers
+
+/// The whole HTTP application of one MCP deployment: routes (`/mcp`, `/health`, …), security headers,
+/// and the settings that come from configuration only (never from request headers).
+///
+/// It answers ``HTTPServerRequest`` values, so it runs the same behind FastCGI and in tests.
+public struct MCPApplication: HTTPResponder {
+    /// Application settings.
+    public struct Configuration: Sendable {
+        /// The public base URL clients use (`https://mcp.example.com`): origin checks, HSTS, and later the
+        /// OAuth issuer and resource URL. Default `http://127.0.0.1:8080`.
+        public var publicURL: String
+        /// Path of the MCP endpoint. Default `/mcp`.
+        public var mcpPath: String
+        /// This worker's node id (prefix of its session ids, reported by `/health`). Default nil.
+        public var nodeID: String?
+        /// Security headers added to every response. Default ``SecurityHeaders/init()``.
+        public var securityHeaders: SecurityHeaders
+        /// Extra allowed origins besides the public URL's and loopback. Default none.
+        public var additionalAllowedOrigins: Set<String>
+
+        /// Creates a configuration; every parameter has the default documented on its property.
+        public init(
+            publicURL: String = "http://127.0.0.1:8080", mcpPath: String = "/mcp", nodeID: String? = nil,
+            securityHeaders: SecurityHeaders = SecurityHeaders(), additionalAllowedOrigins: Set<String> = []
+        ) {
+            self.publicURL = publicURL
+            self.mcpPath = mcpPath
+            self.nodeID = nodeID
+            self.securityHeaders = securityHeaders
+            self.additionalAllowedOrigins = additionalAllowedOrigins
+        }
+    }
+
+    /// The settings.
+    public let configuration: Configuration
+    /// The MCP endpoint.
+    public let endpoint: MCPEndpoint
+    private let router: Router
+    private let isHTTPS: Bool
+    private let logger: Logger
+
+    /// Builds the application around an MCP server.
+    /// - Parameters:
+    ///   - server: the MCP server to serve at ``Configuration/mcpPath``.
+    ///   - configuration: the settings.
+    ///   - logger: where the HTTP layer logs.
+    public init(server: MCPServer, configuration: Configuration = Configuration(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.isHTTPS = configuration.publicURL.lowercased().hasPrefix("https://")
+        let origins = configuration.additionalAllowedOrigins.union([OriginPolicy.origin(ofURL: configuration.publicURL)])
+        let endpoint = MCPEndpoint(
+            server: server,
+            configuration: MCPEndpoint.Configuration(originPolicy: OriginPolicy(allowedOrigins: origins)),
+            logger: logger)
+        self.endpoint = endpoint
+        let health = HealthEndpoint(nodeID: configuration.nodeID)
+        var router = Router()
+        router.add(.get, "/health") { health.respond(to: $0) }
+        router.add(.post, configuration.mcpPath) { await endpoint.post($0) }
+        router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
+        self.router = router
+    }
+
+    /// The number of live MCP sessions in this worker.
+    public var activeSessionCount: Int { endpoint.activeSessionCount }
+
+    /// Routes the request and adds the security headers.
+    public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        var response = await router.respond(to: request)
+        configuration.securityHeaders.apply(to: &response.head.headerFields, isHTTPS: isHTTPS)
+        if logger.logLevel <= .debug {
+            logger.debug(
+                "\(request.head.method.rawValue) \(request.path) → \(response.head.status.code)",
+                metadata: ["http.request.id": "\(request.requestID)"])
+        }
+        return response
+    }
+}

@@ -1,0 +1,77 @@
+/// A JSON-RPC error object: the one error type every MCP method answers with.
+///
+/// The static members carry the codes that JSON-RPC 2.0 and MCP define; each maps to one wire error.
+public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The JSON-RPC error code.
+    public var code: Int
+    /// A short description for humans.
+    public var message: String
+    /// Optional structured details.
+    public var data: Value?
+
+    /// Creates an error.
+    /// - Parameters:
+    ///   - code: the JSON-RPC error code.
+    ///   - message: a short description.
+    ///   - data: optional structured details.
+    public init(code: Int, message: String, data: Value? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    /// -32700: the body is not JSON.
+    public static func parseError(_ detail: String = "Parse error") -> MCPError {
+        MCPError(code: Code.parseError, message: detail)
+    }
+    /// -32600: JSON, but not a valid JSON-RPC message.
+    public static func invalidRequest(_ detail: String = "Invalid Request") -> MCPError {
+        MCPError(code: Code.invalidRequest, message: detail)
+    }
+    /// -32601: the method does not exist.
+    public static func methodNotFound(_ method: String) -> MCPError {
+        MCPError(code: Code.methodNotFound, message: "Method not found: \(method)")
+    }
+    /// -32602: the params are wrong.
+    public static func invalidParams(_ detail: String) -> MCPError {
+        MCPError(code: Code.invalidParams, message: detail)
+    }
+    /// -32603: the server failed; the message never carries internals.
+    public static func internalError(_ detail: String = "Internal error") -> MCPError {
+        MCPError(code: Code.internalError, message: detail)
+    }
+    /// -32002: the resource does not exist.
+    public static func resourceNotFound(_ uri: String) -> MCPError {
+        MCPError(code: Code.resourceNotFound, message: "Resource not found", data: ["uri": .string(uri)])
+    }
+
+    /// The error codes, by name.
+    public enum Code {
+        /// Invalid JSON.
+        public static let parseError = -32700
+        /// Not a valid request object.
+        public static let invalidRequest = -32600
+        /// Unknown method.
+        public static let methodNotFound = -32601
+        /// Invalid method parameters.
+        public static let invalidParams = -32602
+        /// Internal error.
+        public static let internalError = -32603
+        /// MCP: resource not found.
+        public static let resourceNotFound = -32002
+        /// MCP: the server has no session for this request / the request needs one (transport-level).
+        public static let connectionClosed = -32000
+        /// MCP: request timed out.
+        public static let requestTimeout = -32001
+    }
+
+    /// The JSON error object: `{"code":…, "message":…, "data":…}`.
+    public var value: Value {
+        var object: [String: Value] = ["code": .int(code), "message": .string(message)]
+        if let data { object["data"] = data }
+        return .object(object)
+    }
+
+    /// `"MCPError(<code>): <message>"`.
+    public var description: String { "MCPError(\(code)): \(message)" }
+}

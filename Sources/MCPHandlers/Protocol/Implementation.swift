@@ -1,0 +1,29 @@
+/// The name and version of an MCP implementation (`serverInfo`, `clientInfo`).
+public struct Implementation: Sendable, Hashable {
+    /// Programmatic name.
+    public var name: String
+    /// Version string.
+    public var version: String
+    /// Optional display name.
+    public var title: String?
+
+    /// Creates an implementation description.
+    public init(name: String, version: String, title: String? = nil) {
+        self.name = name
+        self.version = version
+        self.title = title
+    }
+
+    /// Reads `clientInfo`; nil when `name` or `version` is missing.
+    public init?(_ value: Value?) {
+        guard let name = value?["name"]?.stringValue, let version = value?["version"]?.stringValue else { return nil }
+        self.init(name: name, version: version, title: value?["title"]?.stringValue)
+    }
+
+    /// The JSON form.
+    public var value: Value {
+        var o: [String: Value] = ["name": .string(name), "version": .string(version)]
+        if let title { o["title"] = .string(title) }
+        return .object(o)
+    }
+}

@@ -1,0 +1,77 @@
+/// A tool's metadata as `tools/list` shows it.
+public struct Tool: Sendable, Hashable {
+    /// Unique name.
+    public var name: String
+    /// Optional display name.
+    public var title: String?
+    /// What the tool does, for the model.
+    public var description: String?
+    /// JSON Schema of the arguments (an object schema).
+    public var inputSchema: Value
+    /// JSON Schema of `structuredContent`, when the tool returns structured output.
+    public var outputSchema: Value?
+    /// Behaviour hints (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`, `title`).
+    public var annotations: Value?
+
+    /// Creates tool metadata.
+    /// - Parameters:
+    ///   - name: unique name.
+    ///   - title: optional display name.
+    ///   - description: what the tool does.
+    ///   - inputSchema: JSON Schema of the arguments; defaults to an object with no properties.
+    ///   - outputSchema: JSON Schema of `structuredContent`.
+    ///   - annotations: behaviour hints.
+    public init(
+        name: String, title: String? = nil, description: String? = nil,
+        inputSchema: Value = ["type": "object", "properties": [:]],
+        outputSchema: Value? = nil, annotations: Value? = nil
+    ) {
+        self.name = name
+        self.title = title
+        self.description = description
+        self.inputSchema = inputSchema
+        self.outputSchema = outputSchema
+        self.annotations = annotations
+    }
+
+    /// The JSON form.
+    public var value: Value {
+        var o: [String: Value] = ["name": .string(name), "inputSchema": inputSchema]
+        if let title { o["title"] = .string(title) }
+        if let description { o["description"] = .string(description) }
+        if let outputSchema { o["outputSchema"] = outputSchema }
+        if let annotations { o["annotations"] = annotations }
+        return .object(o)
+    }
+}
+
+/// What a tool call returns: content blocks, optional structured output, and whether it failed.
+public struct ToolResult: Sendable, Hashable {
+    /// The content blocks.
+    public var content: [Content]
+    /// Structured output (must match the tool's `outputSchema` when it has one).
+    public var structuredContent: Value?
+    /// `true` when the tool failed (the failure is reported to the model, not as a protocol error).
+    public var isError: Bool
+
+    /// Creates a result.
+    public init(content: [Content], structuredContent: Value? = nil, isError: Bool = false) {
+        self.content = content
+        self.structuredContent = structuredContent
+        self.isError = isError
+    }
+
+    /// A result with one text block.
+    public static func text(_ text: String) -> ToolResult { ToolResult(content: [.text(text)]) }
+
+    /// A failed result with one text block.
+    public static func error(_ message: String) -> ToolResult { ToolResult(content: [.text(message)], isError: true) }
+
+    /// The JSON form (`CallToolResult`).
+    public var value: Value {
+        var o: [String: Value] = ["content": .array(content.map(\.value))]
+        if let structuredContent { o["structuredContent"] = structuredContent }
+        if isError { o["isError"] = true }
+        return .object(o)
+    }
+}

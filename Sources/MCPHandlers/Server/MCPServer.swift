@@ -1,0 +1,295 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// An MCP server: its identity, its registries, its sessions, and the protocol logic that answers
+/// JSON-RPC messages — with no I/O. A transport (``MCPFCGI``'s `MCPEndpoint`) feeds it messages.
+///
+/// ```swift
+/// let server = MCPServer(configuration: .init(serverInfo: .init(name: "weather", version: "1.0.0")))
+/// struct Args: Decodable { let city: String }
+/// server.registerTool(
+///     name: "get_weather", description: "Current weather",
+///     inputSchema: ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]]
+/// ) { (args: Args, context) in
+///     .text("Weather in \(args.city): 22°C")
+/// }
+/// ```
+public final class MCPServer: Sendable {
+    /// How the server identifies itself and manages sessions.
+    public struct Configuration: Sendable {
+        /// `serverInfo` of the initialize result.
+        public var serverInfo: Implementation
+        /// `instructions` of the initialize result. Default nil.
+        public var instructions: String?
+        /// Items per page of `tools/list` and the other list methods. Default 100.
+        public var pageSize: Int
+        /// The session-era revisions negotiated, newest first. Default ``ProtocolVersion/sessionEra``.
+        public var supportedVersions: [ProtocolVersion]
+        /// Where sessions live. Default an ``InMemorySessionStore`` holding up to 10,000 sessions.
+        public var sessionStore: any SessionStore
+        /// Makes session ids (node prefix, custom generator). Default random base62 ids without prefix.
+        public var sessionIDGenerator: SessionIDGenerator
+        /// Called after a session is committed to the store, in its own task; errors are logged. Default nil.
+        public var onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)?
+        /// The library's logger. Default a logger labelled `mcpfcgi.server`.
+        public var logger: Logger
+        /// Monotonic clock in seconds, for session activity. Default the system's continuous clock.
+        public var now: @Sendable () -> Double
+
+        /// Creates a configuration; every parameter but `serverInfo` has the default documented on its property.
+        public init(
+            serverInfo: Implementation,
+            instructions: String? = nil,
+            pageSize: Int = 100,
+            supportedVersions: [ProtocolVersion] = ProtocolVersion.sessionEra,
+            sessionStore: any SessionStore = InMemorySessionStore(),
+            sessionIDGenerator: SessionIDGenerator = SessionIDGenerator(),
+            onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)? = nil,
+            logger: Logger = Logger(label: "mcpfcgi.server"),
+            now: @escaping @Sendable () -> Double = MCPServer.monotonicSeconds
+        ) {
+            self.serverInfo = serverInfo
+            self.instructions = instructions
+            self.pageSize = pageSize
+            self.supportedVersions = supportedVersions
+            self.sessionStore = sessionStore
+            self.sessionIDGenerator = sessionIDGenerator
+            self.onSessionInitialized = onSessionInitialized
+            self.logger = logger
+            self.now = now
+        }
+    }
+
+    /// The configuration this server was made with.
+    public let configuration: Configuration
+    private let tools = Mutex(ToolRegistry())
+
+    /// Creates a server.
+    /// - Parameter configuration: identity and session settings.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Creates a server with default settings.
+    /// - Parameters:
+    ///   - name: `serverInfo.name`.
+    ///   - version: `serverInfo.version`.
+    public convenience init(name: String, version: String) {
+        self.init(configuration: Configuration(serverInfo: Implementation(name: name, version: version)))
+    }
+
+    /// The session store.
+    public var sessions: any SessionStore { configuration.sessionStore }
+
+    /// Seconds on the system's continuous (monotonic) clock.
+    @Sendable public static func monotonicSeconds() -> Double {
+        let d = ContinuousClock.now - Self.epoch
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+    private static let epoch = ContinuousClock.now
+
+    // MARK: Tools
+
+    /// Registers (or replaces) a tool with a handler that takes the raw arguments object.
+    /// - Parameters:
+    ///   - tool: the tool's metadata.
+    ///   - handler: the implementation.
+    public func registerTool(_ tool: Tool, handler: @escaping ToolHandler) {
+        tools.withLock { $0.register(tool, handler: handler) }
+    }
+
+    /// Registers (or replaces) a tool whose arguments are decoded into `Arguments`.
+    ///
+    /// Arguments are first checked against `inputSchema`; a decoding failure is answered with -32602.
+    /// - Parameters:
+    ///   - name: the tool's name.
+    ///   - title: optional display name.
+    ///   - description: what it does.
+    ///   - inputSchema: JSON Schema of the arguments.
+    ///   - outputSchema: JSON Schema of `structuredContent`.
+    ///   - annotations: behaviour hints.
+    ///   - handler: the implementation.
+    public func registerTool<Arguments: Decodable & SendableMetatype>(
+        name: String, title: String? = nil, description: String? = nil,
+        inputSchema: Value = ["type": "object", "properties": [:]], outputSchema: Value? = nil,
+        annotations: Value? = nil,
+        handler: @escaping @Sendable (Arguments, RequestContext) async throws -> ToolResult
+    ) {
+        let tool = Tool(
+            name: name, title: title, description: description, inputSchema: inputSchema,
+            outputSchema: outputSchema, annotations: annotations)
+        registerTool(tool) { arguments, context in
+            let decoded: Arguments
+            do {
+                decoded = try Value.object(arguments).decode(as: Arguments.self)
+            } catch {
+                throw MCPError.invalidParams("Invalid arguments for tool \(name): \(Self.describe(error))")
+            }
+            return try await handler(decoded, context)
+        }
+    }
+
+    /// Removes a tool.
+    /// - Returns: whether it was registered.
+    @discardableResult public func removeTool(named name: String) -> Bool {
+        tools.withLock { $0.remove(name) }
+    }
+
+    /// The registered tools' metadata, in registration order.
+    public var registeredTools: [Tool] { tools.withLock { $0.entries.map(\.tool) } }
+
+    // MARK: Capabilities and lifecycle
+
+    /// The server capabilities, derived from what is registered.
+    public var capabilities: Value {
+        var caps: [String: Value] = ["logging": [:]]
+        if !tools.withLock({ $0.isEmpty }) { caps["tools"] = ["listChanged": true] }
+        return .object(caps)
+    }
+
+    /// Why a session could not be created.
+    public enum SessionCreationError: Error, Equatable, Sendable {
+        /// The store refused the session: it holds its maximum number of live sessions.
+        case capacityReached
+    }
+
+    /// Answers `initialize`: negotiates the revision, creates and stores the session, then calls
+    /// ``Configuration/onSessionInitialized`` in its own task.
+    /// - Parameters:
+    ///   - request: the initialize request.
+    ///   - owner: the authenticated user the session will be bound to.
+    /// - Returns: the initialize result and the new session.
+    /// - Throws: ``SessionCreationError/capacityReached`` when the store is full.
+    public func initialize(_ request: JSONRPCRequest, owner: String?) throws(SessionCreationError) -> (
+        result: Value, session: Session
+    ) {
+        let params = request.params
+        let version = ProtocolVersion.negotiate(
+            requested: params?["protocolVersion"]?.stringValue, supported: configuration.supportedVersions)
+        let store = configuration.sessionStore
+        var session: Session
+        repeat {
+            let (id, rejection) = configuration.sessionIDGenerator.next(isTaken: store.contains(id:))
+            if let rejection {
+                configuration.logger.warning(
+                    "custom session id generator refused; using a random id",
+                    metadata: ["reason": "\(rejection)"])
+            }
+            session = Session(
+                id: id, protocolVersion: version, clientInfo: Implementation(params?["clientInfo"]),
+                clientCapabilities: params?["capabilities"] ?? [:], owner: owner, now: configuration.now())
+            if store.insert(session) { break }
+            if !store.contains(id: id) { throw .capacityReached }
+        } while true
+        if let hook = configuration.onSessionInitialized {
+            let logger = configuration.logger
+            let id = session.id
+            Task {
+                do {
+                    try await hook(id, owner)
+                } catch {
+                    logger.error(
+                        "onSessionInitialized failed", metadata: ["mcp.session.id": "\(id)", "error": "\(error)"])
+                }
+            }
+        }
+        var result: [String: Value] = [
+            "protocolVersion": .string(version.rawValue),
+            "capabilities": capabilities,
+            "serverInfo": configuration.serverInfo.value,
+        ]
+        if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
+        return (.object(result), session)
+    }
+
+    // MARK: Dispatch
+
+    /// Answers one request (anything but `initialize`, which creates a session: see ``initialize(_:owner:)``).
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - context: its context.
+    /// - Returns: the result, or the JSON-RPC error to answer with.
+    public func handle(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
+        do {
+            switch request.method {
+            case "ping":
+                return .success([:])
+            case "tools/list":
+                return .success(try listTools(request.params))
+            case "tools/call":
+                return .success(try await callTool(request.params, context: context))
+            case "logging/setLevel":
+                return .success(try setLogLevel(request.params, session: context.session))
+            case "initialize":
+                return .failure(.invalidRequest("The session is already initialized"))
+            default:
+                return .failure(.methodNotFound(request.method))
+            }
+        } catch let error as MCPError {
+            return .failure(error)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+            return .failure(.internalError())
+        }
+    }
+
+    /// Handles a notification from the client (`notifications/initialized`, …); unknown ones are ignored.
+    /// - Parameters:
+    ///   - notification: the notification.
+    ///   - session: its session.
+    public func handle(_ notification: JSONRPCNotification, session: Session?) {
+        switch notification.method {
+        case "notifications/initialized":
+            session?.markInitialized()
+        default:
+            break
+        }
+    }
+
+    private func listTools(_ params: Value?) throws(MCPError) -> Value {
+        let all = tools.withLock { $0.entries.map(\.tool) }
+        let (page, next) = try Pagination.page(all, cursor: params?["cursor"], pageSize: configuration.pageSize)
+        var result: [String: Value] = ["tools": .array(page.map(\.value))]
+        if let next { result["nextCursor"] = .string(next) }
+        return .object(result)
+    }
+
+    private func callTool(_ params: Value?, context: RequestContext) async throws -> Value {
+        guard let name = params?["name"]?.stringValue else {
+            throw MCPError.invalidParams("tools/call needs a string \"name\"")
+        }
+        guard let entry = tools.withLock({ $0.entry(named: name) }) else {
+            throw MCPError.invalidParams("Unknown tool: \(name)")
+        }
+        let argumentsValue = params?["arguments"] ?? .object([:])
+        guard case .object(let arguments) = argumentsValue else {
+            throw MCPError.invalidParams("tools/call \"arguments\" must be an object")
+        }
+        if let problem = SchemaValidator().firstViolation(of: argumentsValue, against: entry.tool.inputSchema) {
+            throw MCPError.invalidParams("Invalid arguments for tool \(name): \(problem)")
+        }
+        do {
+            return try await entry.handler(arguments, context).value
+        } catch let error as MCPError {
+            throw error
+        } catch is CancellationError {
+            throw MCPError(code: MCPError.Code.requestTimeout, message: "Request cancelled")
+        } catch {
+            return ToolResult.error(Self.describe(error)).value
+        }
+    }
+
+    private func setLogLevel(_ params: Value?, session: Session?) throws(MCPError) -> Value {
+        guard let raw = params?["level"]?.stringValue, let level = LoggingLevel(rawValue: raw) else {
+            throw MCPError.invalidParams("logging/setLevel needs a valid \"level\"")
+        }
+        session?.logLevel = level
+        return [:]
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let localized = error as? LocalizedError, let text = localized.errorDescription { return text }
+        return String(describing: error)
+    }
+}

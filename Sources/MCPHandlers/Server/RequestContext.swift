@@ -1,0 +1,160 @@
+import Logging
+import Synchronization
+
+/// Everything a handler knows about the request it serves, and its ways to talk back to the client
+/// before its result: progress, log messages, notifications and requests to the client.
+public struct RequestContext: Sendable {
+    /// The JSON-RPC id of the request.
+    public let requestID: RequestID
+    /// The session, in the session era.
+    public let session: Session?
+    /// The authenticated user, when auth is on.
+    public let user: String?
+    /// The protocol revision of this request.
+    public let protocolVersion: ProtocolVersion
+    /// The client's declared capabilities.
+    public let clientCapabilities: Value
+    /// `params._meta.progressToken`, when the client asked for progress.
+    public let progressToken: Value?
+    /// A logger carrying `jsonrpc.id` and `mcp.session.id` metadata.
+    public let logger: Logger
+    let outbound: any ServerOutbound
+    private let lastProgress: ProgressTracker?
+
+    /// Creates a context.
+    /// - Parameters:
+    ///   - requestID: the request's id.
+    ///   - session: the session, in the session era.
+    ///   - user: the authenticated user.
+    ///   - protocolVersion: the request's revision.
+    ///   - clientCapabilities: the client's capabilities.
+    ///   - progressToken: the request's progress token.
+    ///   - logger: the logger to use.
+    ///   - outbound: where notifications and server→client requests go.
+    public init(
+        requestID: RequestID, session: Session?, user: String?, protocolVersion: ProtocolVersion,
+        clientCapabilities: Value, progressToken: Value?, logger: Logger, outbound: any ServerOutbound
+    ) {
+        self.requestID = requestID
+        self.session = session
+        self.user = user
+        self.protocolVersion = protocolVersion
+        self.clientCapabilities = clientCapabilities
+        self.progressToken = progressToken
+        var logger = logger
+        logger[metadataKey: "jsonrpc.id"] = "\(requestID)"
+        if let session { logger[metadataKey: "mcp.session.id"] = "\(session.id)" }
+        self.logger = logger
+        self.outbound = outbound
+        self.lastProgress = progressToken == nil ? nil : ProgressTracker()
+    }
+
+    /// Sends `notifications/progress` when the client asked for progress; otherwise does nothing.
+    /// Progress must increase: a value not above the last one sent is dropped.
+    /// - Parameters:
+    ///   - progress: the progress so far.
+    ///   - total: the total, when known.
+    ///   - message: a human-readable status.
+    public func reportProgress(_ progress: Double, total: Double? = nil, message: String? = nil) async {
+        guard let progressToken, let lastProgress else { return }
+        guard lastProgress.advance(to: progress) else { return }
+        var params: [String: Value] = ["progressToken": progressToken, "progress": .double(progress)]
+        if let total { params["total"] = .double(total) }
+        if let message { params["message"] = .string(message) }
+        await outbound.send(JSONRPCNotification(method: "notifications/progress", params: .object(params)))
+    }
+
+    /// Sends `notifications/message` when the session's log level lets it through.
+    /// - Parameters:
+    ///   - level: the severity.
+    ///   - data: the message (any JSON).
+    ///   - loggerName: the optional `logger` field.
+    public func log(_ level: LoggingLevel, _ data: Value, loggerName: String? = nil) async {
+        if let minimum = session?.logLevel, level < minimum { return }
+        var params: [String: Value] = ["level": .string(level.rawValue), "data": data]
+        if let loggerName { params["logger"] = .string(loggerName) }
+        await outbound.send(JSONRPCNotification(method: "notifications/message", params: .object(params)))
+    }
+
+    /// Sends any notification to the client, on this request's stream.
+    public func notify(_ notification: JSONRPCNotification) async {
+        await outbound.send(notification)
+    }
+
+    /// Sends a request to the client and waits for its result.
+    /// - Parameters:
+    ///   - method: e.g. `sampling/createMessage`.
+    ///   - params: the request's params.
+    /// - Returns: the client's `result`.
+    /// - Throws: ``MCPError``: the client's error, a timeout, or that this transport cannot carry the request.
+    public func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
+        try await outbound.request(method, params: params)
+    }
+
+    /// Asks the client's model for a completion (`sampling/createMessage`).
+    /// - Throws: ``MCPError`` when the client did not declare `sampling`, or answered with an error.
+    public func createMessage(_ params: Value) async throws(MCPError) -> Value {
+        try requireClientCapability("sampling")
+        return try await request("sampling/createMessage", params: params)
+    }
+
+    /// Asks the user for input (`elicitation/create`, form or url mode).
+    /// - Throws: ``MCPError`` when the client did not declare `elicitation`, or answered with an error.
+    public func elicit(_ params: Value) async throws(MCPError) -> Value {
+        try requireClientCapability("elicitation")
+        return try await request("elicitation/create", params: params)
+    }
+
+    /// Asks the client for its roots (`roots/list`).
+    /// - Throws: ``MCPError`` when the client did not declare `roots`, or answered with an error.
+    public func listRoots() async throws(MCPError) -> Value {
+        try requireClientCapability("roots")
+        return try await request("roots/list", params: nil)
+    }
+
+    private func requireClientCapability(_ name: String) throws(MCPError) {
+        guard clientCapabilities[name] != nil else {
+            throw MCPError(
+                code: MCPError.Code.invalidRequest,
+                message: "The client did not declare the \(name) capability")
+        }
+    }
+}
+
+/// Where a request's notifications and server→client requests go; provided by the transport.
+public protocol ServerOutbound: Sendable {
+    /// Delivers a notification related to the current request.
+    func send(_ notification: JSONRPCNotification) async
+    /// Sends a request to the client and waits for its result.
+    /// - Throws: ``MCPError`` when the client answers with an error, times out, or cannot be reached.
+    func request(_ method: String, params: Value?) async throws(MCPError) -> Value
+}
+
+/// A ``ServerOutbound`` for contexts where nothing can reach the client before the result (a plain
+/// JSON response): notifications are dropped, requests fail with a clear error.
+public struct DiscardingOutbound: ServerOutbound {
+    /// Creates one.
+    public init() {}
+    /// Drops the notification.
+    public func send(_ notification: JSONRPCNotification) async {}
+    /// Fails: a JSON response cannot carry a request to the client.
+    public func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
+        throw MCPError(
+            code: MCPError.Code.internalError,
+            message: "\(method) needs a response stream to the client; this request has none")
+    }
+}
+
+/// The last progress value sent for one request; progress must increase.
+final class ProgressTracker: Sendable {
+    private let last = Mutex(-Double.infinity)
+
+    /// Records `progress` and returns true when it is above the last value.
+    func advance(to progress: Double) -> Bool {
+        last.withLock { last in
+            guard progress > last else { return false }
+            last = progress
+            return true
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Synchronization
+
+/// One MCP session of the session era (2025-11-25 and older): what the server negotiated with one client,
+/// and what it needs to continue serving it.
+///
+/// Immutable facts are plain properties; what changes (log level, activity) sits behind a `Mutex`, so a
+/// session can be shared by every worker thread of its process.
+public final class Session: Sendable {
+    /// The session id, sent by the client as `Mcp-Session-Id`.
+    public let id: String
+    /// The negotiated protocol revision.
+    public let protocolVersion: ProtocolVersion
+    /// What the client said about itself.
+    public let clientInfo: Implementation?
+    /// The client's declared capabilities (`sampling`, `elicitation`, `roots`, …).
+    public let clientCapabilities: Value
+    /// The user the session is bound to, when it was created by an authenticated request.
+    public let owner: String?
+    /// When it was created, in seconds of the store's clock.
+    public let createdAt: Double
+
+    private struct State {
+        var initialized = false
+        var logLevel: LoggingLevel? = nil
+        var lastActivity: Double
+        var inFlight = 0
+        var subscriptions: Set<String> = []
+    }
+    private let state: Mutex<State>
+
+    /// Creates a session.
+    /// - Parameters:
+    ///   - id: the session id.
+    ///   - protocolVersion: the negotiated revision.
+    ///   - clientInfo: the client's `clientInfo`.
+    ///   - clientCapabilities: the client's `capabilities`.
+    ///   - owner: the authenticated user, if any.
+    ///   - now: the current time on the store's clock.
+    public init(
+        id: String, protocolVersion: ProtocolVersion, clientInfo: Implementation?, clientCapabilities: Value,
+        owner: String?, now: Double
+    ) {
+        self.id = id
+        self.protocolVersion = protocolVersion
+        self.clientInfo = clientInfo
+        self.clientCapabilities = clientCapabilities
+        self.owner = owner
+        self.createdAt = now
+        self.state = Mutex(State(lastActivity: now))
+    }
+
+    /// Whether the client has sent `notifications/initialized`.
+    public var isInitialized: Bool { state.withLock { $0.initialized } }
+
+    /// Records `notifications/initialized`.
+    public func markInitialized() { state.withLock { $0.initialized = true } }
+
+    /// The minimum level of `notifications/message` the client asked for; nil until `logging/setLevel`.
+    public var logLevel: LoggingLevel? {
+        get { state.withLock { $0.logLevel } }
+        set { state.withLock { $0.logLevel = newValue } }
+    }
+
+    /// The resource URIs the client subscribed to.
+    public var subscriptions: Set<String> { state.withLock { $0.subscriptions } }
+
+    /// Adds or removes a resource subscription.
+    /// - Parameters:
+    ///   - uri: the resource.
+    ///   - subscribed: add when true, remove when false.
+    public func setSubscribed(_ uri: String, _ subscribed: Bool) {
+        state.withLock { s in
+            if subscribed { s.subscriptions.insert(uri) } else { s.subscriptions.remove(uri) }
+        }
+    }
+
+    /// Marks the start of a request on this session (the session is busy, not idle).
+    public func beginActivity() { state.withLock { $0.inFlight += 1 } }
+
+    /// Marks the end of a request; idle time is measured from here.
+    /// - Parameter now: the current time on the store's clock.
+    public func endActivity(now: Double) {
+        state.withLock { s in
+            s.inFlight = max(0, s.inFlight - 1)
+            s.lastActivity = now
+        }
+    }
+
+    /// Seconds since the last activity ended, or 0 while a request or stream is in flight.
+    /// - Parameter now: the current time on the store's clock.
+    public func idleTime(now: Double) -> Double {
+        state.withLock { s in s.inFlight > 0 ? 0 : max(0, now - s.lastActivity) }
+    }
+
+    /// Whether the client declared a capability (`"sampling"`, `"elicitation"`, `"roots"`).
+    public func clientSupports(_ capability: String) -> Bool {
+        clientCapabilities[capability] != nil
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MCPFCGI
+import MCPHandlers
+
+/// The demo MCP server: the conformance fixtures behind nginx over FastCGI.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp-fcgi-demo",
+        abstract: "MCP demo server (conformance fixtures) for nginx over FastCGI.",
+        discussion: "Every option can also be set in the environment variable named in its help.")
+
+    @Option(help: "Unix socket to create and listen on; omit under spawn-fcgi. [MCPFCGI_SOCKET]")
+    var socket: String?
+
+    @Option(help: "Octal permission bits of the socket. [MCPFCGI_SOCKET_MODE]")
+    var socketMode: String = env("MCPFCGI_SOCKET_MODE") ?? "660"
+
+    @Option(help: "Accept threads (default: 2 × cores, at least 4). [MCPFCGI_THREADS]")
+    var threads: Int?
+
+    @Option(help: "Node id: prefix of session ids (default: the socket's file name). [MCPFCGI_NODE_ID]")
+    var nodeID: String?
+
+    @Option(help: "Public base URL clients use (default http://HOST:PORT). [MCPFCGI_PUBLIC_URL]")
+    var publicURL: String?
+
+    @Option(help: "Seconds in-flight requests may take to finish on SIGTERM. [MCPFCGI_DRAIN_TIMEOUT]")
+    var drainTimeout: Int = env("MCPFCGI_DRAIN_TIMEOUT").flatMap { Int($0) } ?? 30
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [MCPFCGI_LOG_LEVEL]")
+    var logLevel: String = env("MCPFCGI_LOG_LEVEL") ?? "info"
+
+    @Option(help: "Log format: text or json. [MCPFCGI_LOG_FORMAT]")
+    var logFormat: String = env("MCPFCGI_LOG_FORMAT") ?? "text"
+
+    /// The options after the environment fallbacks.
+    var socketPath: String? { socket ?? env("MCPFCGI_SOCKET") }
+    var threadCount: Int? { threads ?? env("MCPFCGI_THREADS").flatMap { Int($0) } }
+    var node: String? {
+        nodeID ?? env("MCPFCGI_NODE_ID")
+            ?? socketPath.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+    }
+
+    func validate() throws {
+        guard UInt16(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 660") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        if let threads = threadCount, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "mcp-fcgi-demo")
+        logger.logLevel = level
+
+        let node = self.node
+        let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
+
+        let server = MCPServer(
+            configuration: .init(
+                serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
+                sessionIDGenerator: SessionIDGenerator(nodeID: node),
+                logger: logger))
+        Fixtures.register(on: server)
+
+        let app = MCPApplication(
+            server: server, configuration: .init(publicURL: url, nodeID: node), logger: logger)
+        var fcgi = FastCGIServer.Configuration(
+            socketPath: socketPath, socketMode: UInt16(socketMode, radix: 8) ?? 0o660,
+            drainTimeout: .seconds(drainTimeout))
+        if let threads = threadCount { fcgi.threads = threads }
+        let front = FastCGIServer(configuration: fcgi, responder: app, logger: logger)
+        do {
+            try front.run()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// `http://HOST:PORT` from the environment the run script sets, logged so the choice is visible.
+    static func derivedPublicURL(logger: Logger) -> String {
+        let host = env("HOST") ?? "127.0.0.1"
+        let port = env("PORT") ?? "8080"
+        let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        logger.notice("no public URL configured; derived from HOST and PORT", metadata: ["publicURL": "\(url)"])
+        return url
+    }
+}
+
+func env(_ name: String) -> String? {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    return value
+}

@@ -1,0 +1,173 @@
+import Testing
+
+@testable import MCPHandlers
+
+@Suite struct SessionIDGeneratorTests {
+    @Test func defaultIDsAreRandomBase62WithNode() {
+        let generator = SessionIDGenerator(nodeID: "w1")
+        let ids = (0..<1000).map { _ in generator.next(isTaken: { _ in false }).id }
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            #expect(id.hasPrefix("w1."))
+            #expect(id.count == 25)
+            #expect(id.dropFirst(3).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
+        }
+        #expect(SessionIDGenerator().defaultID().count == 22)
+    }
+
+    @Test func customIDIsUsedWhenValid() {
+        let generator = SessionIDGenerator(custom: { "session-42" })
+        let (id, rejection) = generator.next(isTaken: { _ in false })
+        #expect(id == "session-42")
+        #expect(rejection == nil)
+    }
+
+    @Test(arguments: ["", "has space", "tab\t", "é", String(repeating: "x", count: 256), "new\nline"])
+    func invalidCustomIDFallsBack(_ bad: String) {
+        let generator = SessionIDGenerator(nodeID: "n", custom: { bad })
+        let (id, rejection) = generator.next(isTaken: { _ in false })
+        #expect(rejection == .invalid)
+        #expect(id.hasPrefix("n."))
+        #expect(SessionIDGenerator.isValid(id))
+    }
+
+    @Test func duplicateAndThrowingFallBack() {
+        struct Nope: Error {}
+        let dup = SessionIDGenerator(custom: { "same" }).next(isTaken: { $0 == "same" })
+        #expect(dup.rejection == .duplicate)
+        #expect(dup.id != "same")
+        let threw = SessionIDGenerator(custom: { throw Nope() }).next(isTaken: { _ in false })
+        if case .threw = threw.rejection {} else { Issue.record("expected .threw") }
+        #expect(SessionIDGenerator.isValid(threw.id))
+    }
+
+    @Test func validity() {
+        #expect(SessionIDGenerator.isValid("!~azAZ09"))
+        #expect(SessionIDGenerator.isValid(String(repeating: "x", count: 255)))
+    }
+}
+
+@Suite struct SessionStoreTests {
+    func session(_ id: String, now: Double = 0) -> Session {
+        Session(id: id, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: nil, now: now)
+    }
+
+    @Test func insertLookupRemove() {
+        let store = InMemorySessionStore(capacity: 2)
+        #expect(store.insert(session("a")))
+        #expect(!store.insert(session("a")))
+        #expect(store.insert(session("b")))
+        #expect(store.isFull)
+        #expect(!store.insert(session("c")))
+        #expect(store.count == 2)
+        #expect(store.session(id: "a")?.id == "a")
+        #expect(store.remove(id: "a")?.id == "a")
+        #expect(store.remove(id: "a") == nil)
+        #expect(!store.contains(id: "a"))
+        #expect(!store.isFull)
+    }
+
+    @Test func idleExpiryCountsInFlightAsActivity() {
+        let store = InMemorySessionStore()
+        let idle = session("idle", now: 0)
+        let busy = session("busy", now: 0)
+        let recent = session("recent", now: 0)
+        _ = store.insert(idle)
+        _ = store.insert(busy)
+        _ = store.insert(recent)
+        busy.beginActivity()
+        recent.beginActivity()
+        recent.endActivity(now: 90)
+        #expect(idle.idleTime(now: 100) == 100)
+        #expect(busy.idleTime(now: 100) == 0)
+        #expect(store.removeIdle(olderThan: 50, now: 100) == 1)
+        #expect(!store.contains(id: "idle"))
+        #expect(store.contains(id: "busy") && store.contains(id: "recent"))
+        busy.endActivity(now: 100)
+        #expect(store.removeIdle(olderThan: 50, now: 160) == 2)
+        #expect(store.count == 0)
+    }
+
+    @Test func subscriptionsAndLevel() {
+        let s = session("s")
+        s.setSubscribed("test://a", true)
+        s.setSubscribed("test://b", true)
+        s.setSubscribed("test://a", false)
+        #expect(s.subscriptions == ["test://b"])
+        #expect(s.logLevel == nil)
+        s.logLevel = .error
+        #expect(s.logLevel == .error)
+        #expect(LoggingLevel.debug < .emergency)
+        #expect(LoggingLevel.allCases.count == 8)
+    }
+}
+
+@Suite struct SchemaValidatorTests {
+    let schema: Value = [
+        "type": "object",
+        "properties": [
+            "name": ["type": "string", "minLength": 1, "maxLength": 5],
+            "age": ["type": "integer", "minimum": 0, "maximum": 150],
+            "score": ["type": "number"],
+            "tags": ["type": "array", "items": ["type": "string"]],
+            "status": ["type": "string", "enum": ["a", "b"]],
+            "maybe": ["type": ["string", "null"]],
+            "flag": ["type": "boolean"],
+        ],
+        "required": ["name"],
+        "additionalProperties": false,
+    ]
+
+    @Test func acceptsConformingValues() {
+        let v = SchemaValidator()
+        #expect(v.firstViolation(of: ["name": "bob"], against: schema) == nil)
+        #expect(
+            v.firstViolation(
+                of: ["name": "bob", "age": 3.0, "score": 1, "tags": ["x"], "status": "a", "maybe": nil, "flag": true],
+                against: schema) == nil)
+        #expect(v.firstViolation(of: "anything", against: true) == nil)
+    }
+
+    static let violations: [(Value, String)] = [
+        (["age": 1], "arguments.name is required"),
+        (["name": 1], "arguments.name must be of type string, got integer"),
+        (["name": ""], "arguments.name is shorter than 1"),
+        (["name": "toolong"], "arguments.name is longer than 5"),
+        (["name": "a", "age": 1.5], "arguments.age must be of type integer, got number"),
+        (["name": "a", "age": -1], "arguments.age must be ≥ 0.0"),
+        (["name": "a", "age": 200], "arguments.age must be ≤ 150.0"),
+        (["name": "a", "tags": ["x", 2]], "arguments.tags[1] must be of type string, got integer"),
+        (["name": "a", "status": "c"], #"arguments.status must be one of ["a","b"]"#),
+        (["name": "a", "extra": 1], "arguments.extra is not allowed"),
+        (["name": "a", "maybe": 1], "arguments.maybe must be of type string or null, got integer"),
+        ("x", "arguments must be of type object, got string"),
+    ]
+
+    @Test(arguments: violations)
+    func reportsTheFirstViolation(_ value: Value, _ message: String) {
+        #expect(SchemaValidator().firstViolation(of: value, against: schema) == message)
+    }
+}
+
+@Suite struct ProtocolTypeTests {
+    @Test func contentValues() {
+        #expect(Content.text("t").value == ["type": "text", "text": "t"])
+        #expect(Content.audio(data: "d", mimeType: "audio/wav").value["type"] == "audio")
+        #expect(Content.image(data: "d", mimeType: "image/png").value["mimeType"] == "image/png")
+        let blob = Content.resource(.blob("AA==", uri: "u", mimeType: "image/png")).value
+        #expect(blob["resource"]?["blob"] == "AA==")
+        let link = Content.resourceLink(uri: "u", name: "n", mimeType: "text/plain", description: "d").value
+        #expect(link["type"] == "resource_link" && link["description"] == "d" && link["mimeType"] == "text/plain")
+        #expect(ToolResult.error("x").value["isError"] == true)
+        #expect(Implementation(name: "n", version: "1", title: "T").value["title"] == "T")
+        #expect(Implementation(["name": "n"]) == nil)
+    }
+
+    @Test func versions() {
+        #expect(ProtocolVersion.v2025_03_26.allowsBatches)
+        #expect(!ProtocolVersion.v2025_11_25.allowsBatches)
+        #expect(ProtocolVersion.v2024_11_05 < .v2025_11_25)
+        #expect(ProtocolVersion.negotiate(requested: nil) == .v2025_11_25)
+        #expect(ProtocolVersion.assumedWhenMissing.description == "2025-03-26")
+    }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# MCPFCGI demo: install what is missing, build in release mode, start WORKERS FastCGI worker processes
+# under spawn-fcgi (one unix socket each) and nginx in front of them, then wait. Ctrl-C / SIGTERM stops
+# everything it started (workers drain their in-flight requests first).
+#
+# Variables (all optional):
+#   HOST=127.0.0.1  PORT=8080  TLS_PORT=8443   listeners (no port below 1024 is needed)
+#   WORKERS=2                                  worker processes, each on its own socket
+#   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
+#   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, later OAuth issuer)
+#   AUTH=anonymous                             anonymous (built-in and external OAuth come with issue #6)
+#   MANAGEMENT_TOKEN=                          token of /management/* (the endpoints come with issue #5)
+#   TLS_CERT= TLS_KEY=                         certificate and key; a self-signed pair is made when unset
+#   RUN_DIR=                                   where sockets, config and pid files go (default: a new temp dir)
+#   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
+#   DRAIN_TIMEOUT=30                           seconds a worker waits for in-flight requests on SIGTERM
+#   SKIP_INSTALL=0  SKIP_BUILD=0               skip the apt step / the swift build
+set -euo pipefail
+
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8080}
+TLS_PORT=${TLS_PORT:-8443}
+WORKERS=${WORKERS:-2}
+THREADS=${THREADS:-}
+AUTH=${AUTH:-anonymous}
+LOG_LEVEL=${LOG_LEVEL:-info}
+LOG_FORMAT=${LOG_FORMAT:-text}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
+MAX_BODY=${MAX_BODY:-4m}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+case "$HOST" in *:*) url_host="[$HOST]" ;; *) url_host="$HOST" ;; esac
+PUBLIC_URL=${PUBLIC_URL:-http://$url_host:$PORT}
+
+if [ "$AUTH" != anonymous ]; then
+  echo "AUTH=$AUTH is not available yet; only AUTH=anonymous is implemented" >&2
+  exit 2
+fi
+if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive number" >&2; exit 2; fi
+
+[ "${SKIP_INSTALL:-0}" = 1 ] || "$here/install-deps.sh"
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  (cd "$root" && swift build -c release --product mcp-fcgi-demo)
+fi
+bin_src="$root/.build/release/mcp-fcgi-demo"
+[ -x "$bin_src" ] || { echo "no binary at $bin_src (build first)" >&2; exit 1; }
+
+created_run_dir=0
+if [ -z "${RUN_DIR:-}" ]; then
+  RUN_DIR=$(mktemp -d /tmp/mcpfcgi.XXXXXX)
+  created_run_dir=1
+fi
+mkdir -p "$RUN_DIR"/{client_body,proxy,fastcgi,uwsgi,scgi,bin}
+cp "$bin_src" "$RUN_DIR/bin/mcp-fcgi-demo"
+
+# Who runs what: as root, workers and nginx workers run as the unprivileged user "mcpfcgi", and the
+# sockets (mode 0660) belong to it and its group; otherwise everything runs as the calling user.
+user_line=""
+spawn_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  id mcpfcgi >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin mcpfcgi
+  user_line="user mcpfcgi mcpfcgi;"
+  spawn_user=(-u mcpfcgi -g mcpfcgi -U mcpfcgi -G mcpfcgi)
+  chown -R mcpfcgi:mcpfcgi "$RUN_DIR"
+  chmod 0750 "$RUN_DIR"
+fi
+
+if [ -z "${TLS_CERT:-}" ] || [ -z "${TLS_KEY:-}" ]; then
+  TLS_CERT="$RUN_DIR/tls.crt"
+  TLS_KEY="$RUN_DIR/tls.key"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=$HOST" -keyout "$TLS_KEY" -out "$TLS_CERT" >/dev/null 2>&1
+fi
+
+upstreams=""
+session_map=""
+any_servers=""
+for i in $(seq 1 "$WORKERS"); do
+  upstreams+="    upstream mcp_w$i { server unix:$RUN_DIR/w$i.sock; }"$'\n'
+  session_map+="        ~^w$i\\. mcp_w$i;"$'\n'
+  any_servers+=" server unix:$RUN_DIR/w$i.sock;"
+done
+upstreams+="    upstream mcp_any {$any_servers }"
+
+awk -v user_line="$user_line" -v run_dir="$RUN_DIR" -v host="$HOST" -v port="$PORT" -v tls_port="$TLS_PORT" \
+  -v cert="$TLS_CERT" -v key="$TLS_KEY" -v upstreams="$upstreams" -v session_map="$session_map" \
+  -v max_body="$MAX_BODY" '
+  { gsub(/@@USER_LINE@@/, user_line); gsub(/@@RUN_DIR@@/, run_dir); gsub(/@@HOST@@/, host);
+    gsub(/@@TLS_PORT@@/, tls_port); gsub(/@@PORT@@/, port); gsub(/@@TLS_CERT@@/, cert); gsub(/@@TLS_KEY@@/, key);
+    gsub(/@@MAX_BODY@@/, max_body);
+    if ($0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/) { print upstreams; next }
+    if ($0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/) { printf "%s", session_map; next }
+    print }' "$here/nginx.conf" > "$RUN_DIR/nginx.conf"
+cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
+  exit 0
+}
+trap cleanup INT TERM EXIT
+
+for i in $(seq 1 "$WORKERS"); do
+  MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
+    MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
+    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" \
+    spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
+  pids+=($!)
+  echo "$!" > "$RUN_DIR/w$i.pid"
+done
+
+for _ in $(seq 1 100); do
+  all=1
+  for i in $(seq 1 "$WORKERS"); do [ -S "$RUN_DIR/w$i.sock" ] || all=0; done
+  [ "$all" = 1 ] && break
+  sleep 0.05
+done
+
+nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
+pids+=($!)
+echo "$!" > "$RUN_DIR/nginx.pid.run"
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://$url_host:$PORT/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://$url_host:$PORT/health" >/dev/null || { echo "health check failed" >&2; exit 1; }
+
+echo "MCPFCGI demo ready: $PUBLIC_URL/mcp  (TLS: https://$url_host:$TLS_PORT/mcp, self-signed unless TLS_CERT is set)"
+echo "health check: curl -fsS http://$url_host:$PORT/health"
+echo "run dir: $RUN_DIR  workers: $WORKERS"
+
+# Stay in the foreground until a child exits or we are told to stop.
+wait -n "${pids[@]}" || true
+echo "a child process exited; stopping" >&2
