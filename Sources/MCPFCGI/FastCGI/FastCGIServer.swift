@@ -156,17 +156,42 @@ public final class FastCGIServer: Sendable {
 
     private func openListeningSocket() throws -> Int32 {
         if let path = configuration.socketPath {
-            unlink(path)
-            let fd = FCGX_OpenSocket(path, configuration.backlog)
-            guard fd >= 0 else { throw StartupError(description: "cannot listen on \(path): errno \(errno)") }
-            chmod(path, mode_t(configuration.socketMode))
-            return fd
+            // Bound here rather than with FCGX_OpenSocket, which exit()s the process when bind fails.
+            return try Self.listenUnix(path: path, mode: configuration.socketMode, backlog: configuration.backlog)
         }
         guard FCGX_IsCGI() == 0 else {
             throw StartupError(
                 description: "no FastCGI socket: pass a socket path, or start the worker under spawn-fcgi")
         }
         return 0
+    }
+
+    /// A listening unix stream socket at `path` (an old socket file there is replaced) with `mode` bits.
+    static func listenUnix(path: String, mode: UInt16, backlog: Int32) throws(StartupError) -> Int32 {
+        var address = sockaddr_un()
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw StartupError(description: "socket path too long: \(path)")
+        }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in pathBytes.enumerated() { raw[i] = b }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StartupError(description: "socket(): errno \(errno)") }
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, chmod(path, mode_t(mode)) == 0, listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw StartupError(description: "cannot listen on \(path): \(String(cString: strerror(code)))")
+        }
+        return fd
     }
 
     private func acceptLoop(listenFD: Int32, index: Int) {
