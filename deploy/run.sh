@@ -95,19 +95,24 @@ awk -v user_line="$user_line" -v run_dir="$RUN_DIR" -v host="$HOST" -v port="$PO
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 pids=()
+status=0
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # nginx stops gracefully (QUIT: finishes what it is proxying) while the workers drain (TERM).
+  [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do [ "$pid" = "${nginx_pid:-}" ] || kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
-  exit 0
+  exit "$status"
 }
 trap cleanup INT TERM EXIT
+fail() { echo "$*" >&2; status=1; exit 1; }
+all_alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 
 for i in $(seq 1 "$WORKERS"); do
   MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
-    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" \
+    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_EXCLUSIVE_SOCKET=1 \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
   pids+=($!)
   echo "$!" > "$RUN_DIR/w$i.pid"
@@ -119,16 +124,21 @@ for _ in $(seq 1 100); do
   [ "$all" = 1 ] && break
   sleep 0.05
 done
+all_alive || fail "a worker failed to start"
 
 nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
-pids+=($!)
+nginx_pid=$!
+pids+=($nginx_pid)
 echo "$!" > "$RUN_DIR/nginx.pid.run"
 
 for _ in $(seq 1 100); do
-  curl -fsS "http://$url_host:$PORT/health" >/dev/null 2>&1 && break
+  [ -s "$RUN_DIR/nginx.pid" ] && curl -fsS "http://$url_host:$PORT/health" >/dev/null 2>&1 && break
+  all_alive || break
   sleep 0.1
 done
-curl -fsS "http://$url_host:$PORT/health" >/dev/null || { echo "health check failed" >&2; exit 1; }
+# Ready only when our own nginx and workers are alive (another server on the port must not pass for ours).
+all_alive || fail "nginx or a worker exited during start-up (port in use?)"
+curl -fsS "http://$url_host:$PORT/health" >/dev/null || fail "health check failed"
 
 echo "MCPFCGI demo ready: $PUBLIC_URL/mcp  (TLS: https://$url_host:$TLS_PORT/mcp, self-signed unless TLS_CERT is set)"
 echo "health check: curl -fsS http://$url_host:$PORT/health"
@@ -137,3 +147,4 @@ echo "run dir: $RUN_DIR  workers: $WORKERS"
 # Stay in the foreground until a child exits or we are told to stop.
 wait -n "${pids[@]}" || true
 echo "a child process exited; stopping" >&2
+status=1

@@ -62,6 +62,7 @@ public struct MCPApplication: HTTPResponder {
         router.add(.get, "/health") { health.respond(to: $0) }
         router.add(.post, configuration.mcpPath) { await endpoint.post($0) }
         router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
+        router.add(.get, configuration.mcpPath) { await endpoint.get($0) }
         self.router = router
     }
 

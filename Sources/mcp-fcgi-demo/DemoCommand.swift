@@ -29,6 +29,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seconds in-flight requests may take to finish on SIGTERM. [MCPFCGI_DRAIN_TIMEOUT]")
     var drainTimeout: Int = env("MCPFCGI_DRAIN_TIMEOUT").flatMap { Int($0) } ?? 30
 
+    @Flag(help: "This worker is the only process on spawn-fcgi's socket: unlink it when draining. [MCPFCGI_EXCLUSIVE_SOCKET=1]")
+    var exclusiveSocket = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [MCPFCGI_LOG_LEVEL]")
     var logLevel: String = env("MCPFCGI_LOG_LEVEL") ?? "info"
 
@@ -76,7 +79,8 @@ struct DemoCommand: ParsableCommand {
             server: server, configuration: .init(publicURL: url, nodeID: node), logger: logger)
         var fcgi = FastCGIServer.Configuration(
             socketPath: socketPath, socketMode: UInt16(socketMode, radix: 8) ?? 0o660,
-            drainTimeout: .seconds(drainTimeout))
+            drainTimeout: .seconds(drainTimeout),
+            exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
         if let threads = threadCount { fcgi.threads = threads }
         let front = FastCGIServer(configuration: fcgi, responder: app, logger: logger)
         do {

@@ -34,7 +34,7 @@ import Testing
         let app = makeApp()
         let onMCP = await app.respond(to: request(.put, "/mcp"))
         #expect(onMCP.head.status == .methodNotAllowed)
-        #expect(onMCP.head.headerFields[.allow] == "DELETE, POST")
+        #expect(onMCP.head.headerFields[.allow] == "DELETE, GET, POST")
         let onHealth = await app.respond(to: request(.post, "/health"))
         #expect(onHealth.head.status == .methodNotAllowed)
         #expect(onHealth.head.headerFields[.allow] == "GET")

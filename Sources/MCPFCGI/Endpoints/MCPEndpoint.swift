@@ -12,11 +12,52 @@ public struct MCPEndpoint: Sendable {
         public var originPolicy: OriginPolicy
         /// `Retry-After` seconds sent with 503 when the session store is full. Default 5.
         public var retryAfterWhenFull: Int
+        /// Whether request answers may be SSE streams (`.automatic`) or are always JSON (`.jsonOnly`).
+        /// Default `.automatic`.
+        public var responseMode: ResponseMode
+        /// A handler still running after this long has its answer switched to SSE (when the client accepts
+        /// it), which frees the accept thread. nil: only when the handler sends something. Default 500 ms.
+        public var streamingThreshold: Duration?
+        /// Whether `GET /mcp` opens streams for server-initiated messages; false answers 405. Default true.
+        public var allowsStandaloneStreams: Bool
+        /// Events kept per stream for `Last-Event-ID` resumption. Default 256.
+        public var replayBufferSize: Int
+        /// How long events are kept for resumption. Default 5 minutes.
+        public var replayBufferAge: Duration
+        /// The `retry:` delay announced on every stream, in milliseconds. Default 1000.
+        public var retryMilliseconds: Int
+        /// Streams remembered per session (connected ones are never dropped). Default 64.
+        public var maxStreamsPerSession: Int
+        /// How long a request whose stream lost its client waits for a resume before its handler is
+        /// cancelled. Default 2 s.
+        public var resumeGracePeriod: Duration
+
+        /// How request answers are sent.
+        public struct ResponseMode: Sendable, Equatable {
+            let streams: Bool
+            /// JSON, or SSE when the handler sends anything before its result.
+            public static let automatic = ResponseMode(streams: true)
+            /// Always JSON; notifications before the result are dropped, requests to the client fail.
+            public static let jsonOnly = ResponseMode(streams: false)
+        }
 
         /// Creates a configuration; every parameter has the default documented on its property.
-        public init(originPolicy: OriginPolicy = OriginPolicy(), retryAfterWhenFull: Int = 5) {
+        public init(
+            originPolicy: OriginPolicy = OriginPolicy(), retryAfterWhenFull: Int = 5,
+            responseMode: ResponseMode = .automatic, streamingThreshold: Duration? = .milliseconds(500),
+            allowsStandaloneStreams: Bool = true, replayBufferSize: Int = 256, replayBufferAge: Duration = .seconds(300),
+            retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2)
+        ) {
             self.originPolicy = originPolicy
             self.retryAfterWhenFull = retryAfterWhenFull
+            self.responseMode = responseMode
+            self.streamingThreshold = streamingThreshold
+            self.allowsStandaloneStreams = allowsStandaloneStreams
+            self.replayBufferSize = replayBufferSize
+            self.replayBufferAge = replayBufferAge
+            self.retryMilliseconds = retryMilliseconds
+            self.maxStreamsPerSession = maxStreamsPerSession
+            self.resumeGracePeriod = resumeGracePeriod
         }
     }
 
@@ -25,6 +66,8 @@ public struct MCPEndpoint: Sendable {
     /// The endpoint's settings.
     public let configuration: Configuration
     let logger: Logger
+    /// The SSE streams of every session.
+    let streams: StreamRegistry
 
     /// Creates the endpoint.
     /// - Parameters:
@@ -35,6 +78,19 @@ public struct MCPEndpoint: Sendable {
         self.server = server
         self.configuration = configuration
         self.logger = logger
+        let streams = StreamRegistry(
+            limits: EventStream.Limits(
+                maxEvents: configuration.replayBufferSize, maxAge: configuration.replayBufferAge,
+                retryMilliseconds: configuration.retryMilliseconds),
+            maxStreamsPerSession: configuration.maxStreamsPerSession)
+        self.streams = streams
+        server.setNotificationSink { sessionID, notification in
+            if let sessionID {
+                streams.existingStreams(for: sessionID)?.sendOnStandalone(notification.value)
+            } else {
+                streams.forEachSession { $0.sendOnStandalone(notification.value) }
+            }
+        }
     }
 
     /// The number of live sessions.
@@ -56,8 +112,8 @@ public struct MCPEndpoint: Sendable {
         } catch {
             return rpcError(.badRequest, id: nil, .parseError("Parse error: \(error)"))
         }
-        if case .array = parsed {
-            return rpcError(.badRequest, id: nil, .invalidRequest("JSON-RPC batches are not supported"))
+        if case .array(let batch) = parsed {
+            return await postBatch(batch, request: request)
         }
         let message: JSONRPCMessage
         do {
@@ -68,45 +124,183 @@ public struct MCPEndpoint: Sendable {
         if case .request(let r) = message, r.method == "initialize" {
             return initialize(r, request: request)
         }
-        guard let sessionID = fields[.mcpSessionID] else {
-            return rpcError(
-                .badRequest, id: message.requestID,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))
-        }
-        guard let session = server.sessions.session(id: sessionID) else {
-            return rpcError(
-                .notFound, id: message.requestID,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
-        }
-        if let version = fields[.mcpProtocolVersion],
-            !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))
-        {
-            return rpcError(
-                .badRequest, id: message.requestID,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Unsupported MCP-Protocol-Version: \(version)"))
+        let session: Session
+        switch lookUpSession(request, id: message.requestID) {
+        case .success(let found): session = found
+        case .failure(let refusal): return refusal.response
         }
         switch message {
         case .notification(let notification):
             server.handle(notification, session: session)
             return accepted()
         case .response, .errorResponse:
+            server.handleResponse(message, session: session)
             return accepted()
         case .request(let rpc):
-            session.beginActivity()
-            let context = RequestContext(
-                requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
-                clientCapabilities: session.clientCapabilities,
-                progressToken: rpc.params?["_meta"]?["progressToken"], logger: logger,
-                outbound: DiscardingOutbound())
+            return await answer(rpc, session: session, accept: fields[.accept])
+        }
+    }
+
+    /// Runs one request and answers with JSON or, when the handler streams, with SSE.
+    private func answer(_ rpc: JSONRPCRequest, session: Session, accept: String?) async -> HTTPServerResponse {
+        let (json, sse) = Self.acceptedTypes(accept)
+        let canStream = configuration.responseMode.streams && sse
+        let stream = canStream ? streams.streams(for: session.id).open(isStandalone: false) : nil
+        let exchange = PostExchange(requestID: rpc.id, stream: stream, server: server, sessionID: session.id)
+        let context = RequestContext(
+            requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
+            clientCapabilities: session.clientCapabilities, progressToken: rpc.params?["_meta"]?["progressToken"],
+            logger: logger, outbound: exchange)
+        session.beginActivity()
+        let server = self.server
+        let task = Task {
             let outcome = await server.handle(rpc, context: context)
             session.endActivity(now: server.configuration.now())
-            switch outcome {
-            case .success(let result):
-                return .jsonBytes(.ok, JSONRPCResponse.success(id: rpc.id, result: result), headerFields: noStore)
-            case .failure(let error):
-                return .jsonBytes(.ok, JSONRPCResponse.failure(id: rpc.id, error: error), headerFields: noStore)
+            exchange.complete(outcome)
+        }
+        let grace = configuration.resumeGracePeriod
+        exchange.connection.onClose {
+            // The client went away. Unless it resumes the stream (GET with Last-Event-ID) within the grace
+            // period, the handler has nobody to answer and is cancelled.
+            guard let stream, !stream.isFinished else { return }
+            Task {
+                try? await Task.sleep(for: grace)
+                if !stream.isConnected, !stream.isFinished { task.cancel() }
             }
         }
+        if canStream, !json {
+            exchange.streamIfPossible()
+        } else if canStream, let threshold = configuration.streamingThreshold {
+            Task {
+                try? await Task.sleep(for: threshold)
+                exchange.streamIfPossible()
+            }
+        }
+        switch await exchange.decision() {
+        case .json(.success(let result)):
+            return .jsonBytes(.ok, JSONRPCResponse.success(id: rpc.id, result: result), headerFields: noStore)
+        case .json(.failure(let error)):
+            return .jsonBytes(.ok, JSONRPCResponse.failure(id: rpc.id, error: error), headerFields: noStore)
+        case .stream:
+            return .eventStream(exchange.connection, headerFields: noStore)
+        }
+    }
+
+    /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26; answered with a JSON array.
+    private func postBatch(_ batch: [Value], request: HTTPServerRequest) async -> HTTPServerResponse {
+        let session: Session
+        switch lookUpSession(request, id: nil) {
+        case .success(let found): session = found
+        case .failure(let refusal):
+            if request.head.headerFields[.mcpSessionID] == nil {
+                return rpcError(.badRequest, id: nil, .invalidRequest("JSON-RPC batches are not supported"))
+            }
+            return refusal.response
+        }
+        guard session.protocolVersion.allowsBatches else {
+            return rpcError(
+                .badRequest, id: nil,
+                .invalidRequest("JSON-RPC batches are not supported in protocol \(session.protocolVersion)"))
+        }
+        guard !batch.isEmpty else { return rpcError(.badRequest, id: nil, .invalidRequest("Empty batch")) }
+        var responses: [Value] = []
+        for element in batch {
+            let message: JSONRPCMessage
+            do {
+                message = try JSONRPCMessage(element)
+            } catch {
+                responses.append(JSONRPCMessage.errorResponse(id: error.id, error: error.error).value)
+                continue
+            }
+            switch message {
+            case .notification(let notification): server.handle(notification, session: session)
+            case .response, .errorResponse: server.handleResponse(message, session: session)
+            case .request(let rpc):
+                if rpc.method == "initialize" {
+                    responses.append(
+                        JSONRPCMessage.errorResponse(id: rpc.id, error: .invalidRequest("initialize cannot be batched"))
+                            .value)
+                    continue
+                }
+                session.beginActivity()
+                let context = RequestContext(
+                    requestID: rpc.id, session: session, user: session.owner,
+                    protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities,
+                    progressToken: rpc.params?["_meta"]?["progressToken"], logger: logger,
+                    outbound: DiscardingOutbound())
+                let outcome = await server.handle(rpc, context: context)
+                session.endActivity(now: server.configuration.now())
+                switch outcome {
+                case .success(let result): responses.append(JSONRPCMessage.response(id: rpc.id, result: result).value)
+                case .failure(let error): responses.append(JSONRPCMessage.errorResponse(id: rpc.id, error: error).value)
+                }
+            }
+        }
+        if responses.isEmpty { return accepted() }
+        return .json(.ok, .array(responses), headerFields: noStore)
+    }
+
+    /// Answers `GET /mcp`: a stream for server-initiated messages, or the resumption of a stream
+    /// (`Last-Event-ID`), replaying exactly the events after that id.
+    public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        if let refusal = checkOrigin(request) { return refusal }
+        guard configuration.allowsStandaloneStreams, configuration.responseMode.streams else {
+            var response = HTTPServerResponse.error(
+                .methodNotAllowed, code: "method_not_allowed", message: "This server offers no GET stream")
+            response.head.headerFields[.allow] = "DELETE, POST"
+            return response
+        }
+        let fields = request.head.headerFields
+        guard Self.acceptedTypes(fields[.accept]).sse, fields[.accept] != nil else {
+            return transportError(.notAcceptable, "Accept must include text/event-stream")
+        }
+        let session: Session
+        switch lookUpSession(request, id: nil) {
+        case .success(let found): session = found
+        case .failure(let refusal): return refusal.response
+        }
+        let sessionStreams = streams.streams(for: session.id)
+        let connection = ResponseStream(isStandalone: true)
+        if let lastEventID = fields[HTTPField.Name("Last-Event-ID")!] {
+            guard let (streamID, sequence) = SessionStreams.parseEventID(lastEventID),
+                let stream = sessionStreams.stream(id: streamID)
+            else {
+                return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID)")
+            }
+            stream.attach(connection, after: sequence)
+        } else {
+            sessionStreams.open(isStandalone: true).attach(connection, after: nil)
+        }
+        session.beginActivity()
+        let server = self.server
+        connection.onClose { session.endActivity(now: server.configuration.now()) }
+        return .eventStream(connection, headerFields: noStore)
+    }
+
+    private struct Refusal: Error {
+        var response: HTTPServerResponse
+    }
+
+    /// The session named by `Mcp-Session-Id`, or the 400/404 to answer with; also checks `MCP-Protocol-Version`.
+    private func lookUpSession(_ request: HTTPServerRequest, id: RequestID?) -> Result<Session, Refusal> {
+        let fields = request.head.headerFields
+        guard let sessionID = fields[.mcpSessionID] else {
+            return .failure(Refusal(response: rpcError(
+                .badRequest, id: id,
+                MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))))
+        }
+        guard let session = server.sessions.session(id: sessionID) else {
+            return .failure(Refusal(response: rpcError(
+                .notFound, id: id, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))))
+        }
+        if let version = fields[.mcpProtocolVersion],
+            !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))
+        {
+            return .failure(Refusal(response: rpcError(
+                .badRequest, id: id,
+                MCPError(code: MCPError.Code.connectionClosed, message: "Unsupported MCP-Protocol-Version: \(version)"))))
+        }
+        return .success(session)
     }
 
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id`.
@@ -121,6 +315,8 @@ public struct MCPEndpoint: Sendable {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
+        streams.remove(sessionID: sessionID)
+        server.sessionEnded(sessionID)
         logger.debug("session ended by client", metadata: ["mcp.session.id": "\(sessionID)"])
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }
@@ -177,16 +373,27 @@ public struct MCPEndpoint: Sendable {
 
     /// Lenient Accept check: absent, `*/*`, `application/*`, `application/json` or `text/event-stream`.
     static func acceptsJSON(_ value: String?) -> Bool {
-        guard let value else { return true }
+        let (json, sse) = acceptedTypes(value)
+        return json || sse
+    }
+
+    /// Which of the two answer types the `Accept` header allows (an absent header allows JSON only).
+    static func acceptedTypes(_ value: String?) -> (json: Bool, sse: Bool) {
+        guard let value else { return (true, false) }
+        var json = false
+        var sse = false
         for part in value.split(separator: ",") {
-            let type = part.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: " \t").lowercased()
-            if type == "*/*" || type == "application/*" || type == "application/json" || type == "text/event-stream"
-                || type == "text/*"
-            {
-                return true
+            let type = part.split(separator: ";", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: " \t").lowercased()
+            } ?? ""
+            switch type {
+            case "*/*": json = true; sse = true
+            case "application/*", "application/json": json = true
+            case "text/*", "text/event-stream": sse = true
+            default: break
             }
         }
-        return false
+        return (json, sse)
     }
 }
 

@@ -36,12 +36,20 @@ public final class FastCGIServer: Sendable {
         public var maxBodySize: Int
         /// How long in-flight requests may take to finish after SIGTERM/SIGINT. Default 30 s.
         public var drainTimeout: Duration
+        /// Whether this process is the only one listening on spawn-fcgi's socket (one socket per worker, as
+        /// `deploy/run.sh` starts them): then draining unlinks the socket path so nginx stops connecting and
+        /// sends new requests to the other workers. Leave false under `spawn-fcgi -F n`. A socket this
+        /// process creates itself is always unlinked on drain. Default false.
+        public var exclusiveInheritedSocket: Bool
+        /// Settings of the thread that serves streamed (SSE) responses. Default ``StreamHub/Configuration/init(pingInterval:stallTimeout:maxQueuedBytes:)``.
+        public var streaming: StreamHub.Configuration
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             socketPath: String? = nil, socketMode: UInt16 = 0o660, backlog: Int32 = 1024,
             threads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
-            maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30)
+            maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30),
+            exclusiveInheritedSocket: Bool = false, streaming: StreamHub.Configuration = StreamHub.Configuration()
         ) {
             self.socketPath = socketPath
             self.socketMode = socketMode
@@ -49,6 +57,8 @@ public final class FastCGIServer: Sendable {
             self.threads = threads
             self.maxBodySize = maxBodySize
             self.drainTimeout = drainTimeout
+            self.streaming = streaming
+            self.exclusiveInheritedSocket = exclusiveInheritedSocket
         }
     }
 
@@ -63,6 +73,8 @@ public final class FastCGIServer: Sendable {
     let responder: any HTTPResponder
     let logger: Logger
     private let state = Mutex(State())
+    /// The thread that serves streamed responses.
+    public let hub: StreamHub
 
     private struct State {
         var started = false
@@ -81,6 +93,7 @@ public final class FastCGIServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
+        self.hub = StreamHub(configuration: configuration.streaming, logger: logger)
     }
 
     /// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts later), so that
@@ -134,21 +147,52 @@ public final class FastCGIServer: Sendable {
     /// Stops accepting and waits for in-flight requests, at most ``Configuration/drainTimeout``.
     /// libfcgi's shutdown flag is process-wide: a drained server cannot be started again in this process.
     public func drain() {
-        FCGX_ShutdownPending()
         let deadline = ContinuousClock.now + configuration.drainTimeout
+        let listenFD = state.withLock { $0.listenFD }
+        // 1. No new connections: remove the socket's name (nginx then uses the other workers).
+        if let path = configuration.socketPath ?? (configuration.exclusiveInheritedSocket ? Self.boundPath(of: listenFD) : nil) {
+            unlink(path)
+        }
+        // 2. Serve the connections already queued on the socket: they reached this worker and must not be reset.
+        var quietChecks = 0
+        while quietChecks < 3, ContinuousClock.now < deadline {
+            var descriptor = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+            quietChecks = poll(&descriptor, 1, 0) > 0 ? 0 : quietChecks + 1
+            usleep(10_000)
+        }
+        // 3. Stop the accept threads once their current request is done.
+        FCGX_ShutdownPending()
         while true {
             let (threads, running, inFlight) = state.withLock { ($0.threads, $0.running, $0.inFlight) }
-            if running == 0 { break }
+            if running == 0, hub.activeRequestStreamCount == 0 { break }
             if ContinuousClock.now >= deadline {
                 logger.error(
-                    "drain timeout reached; exiting with requests in flight", metadata: ["inFlight": "\(inFlight)"])
+                    "drain timeout reached; exiting with requests in flight",
+                    metadata: ["inFlight": "\(inFlight)", "streams": "\(hub.activeRequestStreamCount)"])
+                hub.finishAll()
                 return
             }
             // Wake threads blocked in accept(): SIGUSR1 makes it fail with EINTR (FCGI_FAIL_ACCEPT_ON_INTR).
             for tid in threads { pthread_kill(tid, SIGUSR1) }
             usleep(10_000)
         }
+        hub.finishAll()
+        for _ in 0..<100 where hub.openStreamCount > 0 { usleep(10_000) }
         logger.info("drained; all accept threads stopped")
+    }
+
+    /// The path a unix listening socket is bound to, if any.
+    static func boundPath(of fd: Int32) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return path.isEmpty ? nil : path
     }
 
     /// Requests being served right now.
@@ -196,25 +240,36 @@ public final class FastCGIServer: Sendable {
 
     private func acceptLoop(listenFD: Int32, index: Int) {
         defer { state.withLock { $0.running -= 1 } }
-        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-        defer { request.deallocate() }
-        FCGX_InitRequest(request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        var request = Self.newRequest(listenFD: listenFD)
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
         defer { buffer.deallocate() }
         while true {
             let rc = FCGX_Accept_r(request)
             if rc < 0 {
                 FCGX_Free(request, 1)
+                request.deallocate()
                 break
             }
             state.withLock { $0.inFlight += 1 }
-            serve(request, buffer: buffer)
-            FCGX_Finish_r(request)
+            let handedOff = serve(request, buffer: buffer)
+            if handedOff {
+                // The hub owns that request now; never pass it to FCGX_Accept_r again.
+                request = Self.newRequest(listenFD: listenFD)
+            } else {
+                FCGX_Finish_r(request)
+            }
             state.withLock { $0.inFlight -= 1 }
         }
     }
 
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>) {
+    private static func newRequest(listenFD: Int32) -> UnsafeMutablePointer<FCGX_Request> {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        FCGX_InitRequest(request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        return request
+    }
+
+    /// Answers one request; returns true when its connection was handed to the stream hub.
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>) -> Bool {
         let requestID = HTTPServerRequest.makeRequestID()
         let params = Self.copyParams(request.pointee.envp)
         let contentLength = params.first(where: { $0.0 == "CONTENT_LENGTH" }).flatMap { Int($0.1) } ?? 0
@@ -238,7 +293,21 @@ public final class FastCGIServer: Sendable {
                 response = .error(.badRequest, code: "bad_request", message: "Malformed request")
             }
         }
-        write(response, to: request)
+        guard let stream = response.stream else {
+            write(response, to: request)
+            return false
+        }
+        let head = CGIResponseEncoder.head(response.head, bodyLength: nil)
+        let out = request.pointee.out
+        head.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+        }
+        if FCGX_FFlush(out) != 0 || FCGX_GetError(out) != 0 {
+            stream.clientDisconnected()
+            return false
+        }
+        hub.adopt(request, stream: stream)
+        return true
     }
 
     private func write(_ response: HTTPServerResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
@@ -296,7 +365,7 @@ public final class FastCGIServer: Sendable {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    private static func startThread(_ body: @escaping () -> Void) -> pthread_t {
+    static func startThread(_ body: @escaping () -> Void) -> pthread_t {
         var tid = pthread_t()
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         let rc = pthread_create(

@@ -5,8 +5,10 @@ import MCPHandlers
 public struct HTTPServerResponse: Sendable {
     /// Status and header fields.
     public var head: HTTPResponse
-    /// The body bytes.
+    /// The body bytes (ignored when ``stream`` is set).
     public var body: [UInt8]
+    /// A streamed body: the head goes out at once (no Content-Length) and the bytes follow as they are written.
+    public var stream: ResponseStream?
 
     /// Creates a response.
     /// - Parameters:
@@ -16,6 +18,21 @@ public struct HTTPServerResponse: Sendable {
     public init(status: HTTPResponse.Status, headerFields: HTTPFields = [:], body: [UInt8] = []) {
         self.head = HTTPResponse(status: status, headerFields: headerFields)
         self.body = body
+        self.stream = nil
+    }
+
+    /// A `text/event-stream` response whose events are written into `stream`.
+    /// - Parameters:
+    ///   - stream: the body.
+    ///   - headerFields: extra header fields.
+    public static func eventStream(_ stream: ResponseStream, headerFields: HTTPFields = [:]) -> Self {
+        var fields = headerFields
+        fields[.contentType] = "text/event-stream"
+        fields[.cacheControl] = "no-cache, no-transform"
+        fields[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        var response = HTTPServerResponse(status: .ok, headerFields: fields)
+        response.stream = stream
+        return response
     }
 
     /// A JSON response.

@@ -44,6 +44,18 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func resourceNotFound(_ uri: String) -> MCPError {
         MCPError(code: Code.resourceNotFound, message: "Resource not found", data: ["uri": .string(uri)])
     }
+    /// -32001: a request to the client got no answer in time.
+    public static func requestTimedOut() -> MCPError {
+        MCPError(code: Code.requestTimeout, message: "Request timed out")
+    }
+    /// -32800: the request was cancelled (by `notifications/cancelled` or its caller); a transport does not
+    /// send this to the client, which asked for the cancellation.
+    /// - Parameter reason: the reason given with the cancellation, if any.
+    public static func requestCancelled(_ reason: String? = nil) -> MCPError {
+        MCPError(
+            code: Code.requestCancelled, message: "Request cancelled",
+            data: reason.map { ["reason": .string($0)] })
+    }
 
     /// The error codes, by name.
     public enum Code {
@@ -63,6 +75,8 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = -32000
         /// MCP: request timed out.
         public static let requestTimeout = -32001
+        /// The request was cancelled (the code LSP uses); never sent for a client's own cancellation.
+        public static let requestCancelled = -32800
     }
 
     /// The JSON error object: `{"code":…, "message":…, "data":…}`.

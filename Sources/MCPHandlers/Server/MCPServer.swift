@@ -32,6 +32,9 @@ public final class MCPServer: Sendable {
         public var sessionIDGenerator: SessionIDGenerator
         /// Called after a session is committed to the store, in its own task; errors are logged. Default nil.
         public var onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)?
+        /// How long a server→client request (sampling, elicitation, roots) waits for the client's response
+        /// before failing with -32001. Default 60 seconds.
+        public var clientRequestTimeout: Duration
         /// The library's logger. Default a logger labelled `mcpfcgi.server`.
         public var logger: Logger
         /// Monotonic clock in seconds, for session activity. Default the system's continuous clock.
@@ -46,6 +49,7 @@ public final class MCPServer: Sendable {
             sessionStore: any SessionStore = InMemorySessionStore(),
             sessionIDGenerator: SessionIDGenerator = SessionIDGenerator(),
             onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)? = nil,
+            clientRequestTimeout: Duration = .seconds(60),
             logger: Logger = Logger(label: "mcpfcgi.server"),
             now: @escaping @Sendable () -> Double = MCPServer.monotonicSeconds
         ) {
@@ -56,6 +60,7 @@ public final class MCPServer: Sendable {
             self.sessionStore = sessionStore
             self.sessionIDGenerator = sessionIDGenerator
             self.onSessionInitialized = onSessionInitialized
+            self.clientRequestTimeout = clientRequestTimeout
             self.logger = logger
             self.now = now
         }
@@ -63,7 +68,14 @@ public final class MCPServer: Sendable {
 
     /// The configuration this server was made with.
     public let configuration: Configuration
-    private let tools = Mutex(ToolRegistry())
+    /// The server→client requests waiting for the client's response; see ``handleResponse(_:session:)``.
+    public let pendingRequests = PendingRequests()
+    let tools = Mutex(ToolRegistry())
+    let resources = Mutex(ResourceRegistry())
+    let prompts = Mutex(PromptRegistry())
+    let subscriptions = Mutex(SubscriptionIndex())
+    let inFlight = InFlightRequests()
+    let notificationSink = Mutex<NotificationSink?>(nil)
 
     /// Creates a server.
     /// - Parameter configuration: identity and session settings.
@@ -95,8 +107,10 @@ public final class MCPServer: Sendable {
     /// - Parameters:
     ///   - tool: the tool's metadata.
     ///   - handler: the implementation.
+    /// Sends `notifications/tools/list_changed` to every session (see ``setNotificationSink(_:)``).
     public func registerTool(_ tool: Tool, handler: @escaping ToolHandler) {
         tools.withLock { $0.register(tool, handler: handler) }
+        listChanged("tools")
     }
 
     /// Registers (or replaces) a tool whose arguments are decoded into `Arguments`.
@@ -130,10 +144,12 @@ public final class MCPServer: Sendable {
         }
     }
 
-    /// Removes a tool.
+    /// Removes a tool; when it was registered, sends `notifications/tools/list_changed` to every session.
     /// - Returns: whether it was registered.
     @discardableResult public func removeTool(named name: String) -> Bool {
-        tools.withLock { $0.remove(name) }
+        let removed = tools.withLock { $0.remove(name) }
+        if removed { listChanged("tools") }
+        return removed
     }
 
     /// The registered tools' metadata, in registration order.
@@ -141,10 +157,19 @@ public final class MCPServer: Sendable {
 
     // MARK: Capabilities and lifecycle
 
-    /// The server capabilities, derived from what is registered.
+    /// The server capabilities, derived from what is registered: `logging` always; `tools`, `resources`
+    /// (with `subscribe`) and `prompts` (each with `listChanged`) when some are registered; `completions`
+    /// when prompts, resource templates or completion handlers are.
     public var capabilities: Value {
         var caps: [String: Value] = ["logging": [:]]
         if !tools.withLock({ $0.isEmpty }) { caps["tools"] = ["listChanged": true] }
+        let (hasResources, resourceCompletions) = resources.withLock {
+            (!$0.isEmpty, !$0.templates.isEmpty || $0.hasCompletions)
+        }
+        if hasResources { caps["resources"] = ["subscribe": true, "listChanged": true] }
+        let (hasPrompts, promptCompletions) = prompts.withLock { (!$0.isEmpty, $0.hasCompletions) }
+        if hasPrompts { caps["prompts"] = ["listChanged": true] }
+        if hasPrompts || promptCompletions || resourceCompletions { caps["completions"] = [:] }
         return .object(caps)
     }
 
@@ -206,21 +231,72 @@ public final class MCPServer: Sendable {
     // MARK: Dispatch
 
     /// Answers one request (anything but `initialize`, which creates a session: see ``initialize(_:owner:)``).
+    ///
+    /// The work runs in a child task registered under (session id or `""`, request id), so
+    /// `notifications/cancelled` (see ``handle(_:session:)``) or ``cancelRequest(_:sessionID:reason:)`` can
+    /// cancel it; cancelling the calling task cancels it too. A cancelled request still returns, with
+    /// ``MCPError/requestCancelled(_:)`` (-32800): the transport must not send that to the client.
     /// - Parameters:
     ///   - request: the request.
     ///   - context: its context.
     /// - Returns: the result, or the JSON-RPC error to answer with.
     public func handle(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
+        let key = InFlightRequests.Key(sessionID: context.session?.id ?? "", requestID: request.id)
+        let token = inFlight.begin(key)
+        let work = Task { await self.dispatch(request, context: context) }
+        inFlight.attach(key, token: token) { work.cancel() }
+        let result = await withTaskCancellationHandler {
+            await work.value
+        } onCancel: {
+            work.cancel()
+        }
+        let outcome = inFlight.end(key, token: token)
+        if outcome.cancelled { return .failure(.requestCancelled(outcome.reason)) }
+        if Task.isCancelled, case .success = result { return .failure(.requestCancelled()) }
+        return result
+    }
+
+    /// Cancels a request in flight, as `notifications/cancelled` does.
+    /// - Parameters:
+    ///   - id: the request's id.
+    ///   - sessionID: its session's id; nil for a request without a session.
+    ///   - reason: why, if known.
+    /// - Returns: false when no such request is in flight.
+    @discardableResult public func cancelRequest(_ id: RequestID, sessionID: String?, reason: String? = nil) -> Bool {
+        inFlight.cancel(InFlightRequests.Key(sessionID: sessionID ?? "", requestID: id), reason: reason)
+    }
+
+    /// The number of requests being answered.
+    public var inFlightRequestCount: Int { inFlight.count }
+
+    private func dispatch(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
         do {
+            let params = request.params
             switch request.method {
             case "ping":
                 return .success([:])
             case "tools/list":
-                return .success(try listTools(request.params))
+                return .success(try listTools(params))
             case "tools/call":
-                return .success(try await callTool(request.params, context: context))
+                return .success(try await callTool(params, context: context))
+            case "resources/list":
+                return .success(try listResources(params))
+            case "resources/templates/list":
+                return .success(try listResourceTemplates(params))
+            case "resources/read":
+                return .success(try await readResource(params, context: context))
+            case "resources/subscribe":
+                return .success(try subscribe(params, session: context.session))
+            case "resources/unsubscribe":
+                return .success(try unsubscribe(params, session: context.session))
+            case "prompts/list":
+                return .success(try listPrompts(params))
+            case "prompts/get":
+                return .success(try await getPrompt(params, context: context))
+            case "completion/complete":
+                return .success(try await complete(params, context: context))
             case "logging/setLevel":
-                return .success(try setLogLevel(request.params, session: context.session))
+                return .success(try setLogLevel(params, session: context.session))
             case "initialize":
                 return .failure(.invalidRequest("The session is already initialized"))
             default:
@@ -228,13 +304,18 @@ public final class MCPServer: Sendable {
             }
         } catch let error as MCPError {
             return .failure(error)
+        } catch is CancellationError {
+            return .failure(.requestCancelled())
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             return .failure(.internalError())
         }
     }
 
-    /// Handles a notification from the client (`notifications/initialized`, …); unknown ones are ignored.
+    /// Handles a notification from the client; unknown ones are ignored.
+    ///
+    /// - `notifications/initialized` marks the session initialized.
+    /// - `notifications/cancelled {requestId, reason?}` cancels that request of this session, if in flight.
     /// - Parameters:
     ///   - notification: the notification.
     ///   - session: its session.
@@ -242,9 +323,60 @@ public final class MCPServer: Sendable {
         switch notification.method {
         case "notifications/initialized":
             session?.markInitialized()
+        case "notifications/cancelled":
+            guard let raw = notification.params?["requestId"], let id = RequestID(raw) else { return }
+            cancelRequest(id, sessionID: session?.id, reason: notification.params?["reason"]?.stringValue)
         default:
             break
         }
+    }
+
+    /// Resolves a server→client request with the client's response (see ``pendingRequests``).
+    ///
+    /// A response to a request that was sent to another session, or that nobody waits for (timed out,
+    /// cancelled, unknown), is ignored.
+    /// - Parameters:
+    ///   - message: a `.response` or `.errorResponse`; anything else is ignored.
+    ///   - session: the session the response came with.
+    /// - Returns: whether a waiting request was resolved.
+    @discardableResult public func handleResponse(_ message: JSONRPCMessage, session: Session?) -> Bool {
+        switch message {
+        case .response(let id, let result):
+            return pendingRequests.resolve(id: id, with: .success(result), fromSession: session?.id)
+        case .errorResponse(let id?, let error):
+            return pendingRequests.resolve(id: id, with: .failure(error), fromSession: session?.id)
+        default:
+            return false
+        }
+    }
+
+    /// Sends a request to the client and waits for its response: makes an id, registers the waiter, calls
+    /// `send` with the request, and waits up to ``Configuration/clientRequestTimeout``.
+    /// - Parameters:
+    ///   - method: e.g. `sampling/createMessage`.
+    ///   - params: the request's params.
+    ///   - session: the session it goes to; only a response from that session resolves it.
+    ///   - send: delivers the request to the client.
+    /// - Returns: the client's `result`.
+    /// - Throws: ``MCPError`` as ``PendingRequests/request(id:timeout:sessionID:send:)`` does.
+    public func requestClient(
+        _ method: String, params: Value?, session: Session?, send: @Sendable (JSONRPCRequest) async throws -> Void
+    ) async throws(MCPError) -> Value {
+        let request = JSONRPCRequest(id: pendingRequests.makeID(), method: method, params: params)
+        return try await pendingRequests.request(
+            id: request.id, timeout: configuration.clientRequestTimeout, sessionID: session?.id
+        ) { try await send(request) }
+    }
+
+    /// Forgets what the server keeps for a session that ended (deleted or expired): its resource
+    /// subscriptions, and its requests in flight, which are cancelled. Call it when removing a session.
+    /// - Parameter sessionID: the session's id.
+    public func sessionEnded(_ sessionID: String) {
+        let uris = sessions.session(id: sessionID)?.subscriptions
+        subscriptions.withLock { index in
+            if let uris { index.removeSession(sessionID, uris: uris) } else { index.removeSession(sessionID) }
+        }
+        inFlight.cancelAll(sessionID: sessionID, reason: "session ended")
     }
 
     private func listTools(_ params: Value?) throws(MCPError) -> Value {
@@ -274,7 +406,7 @@ public final class MCPServer: Sendable {
         } catch let error as MCPError {
             throw error
         } catch is CancellationError {
-            throw MCPError(code: MCPError.Code.requestTimeout, message: "Request cancelled")
+            throw MCPError.requestCancelled()
         } catch {
             return ToolResult.error(Self.describe(error)).value
         }
@@ -286,6 +418,23 @@ public final class MCPServer: Sendable {
         }
         session?.logLevel = level
         return [:]
+    }
+
+    /// Runs a resource, prompt or completion handler: ``MCPError`` passes through, cancellation becomes
+    /// -32800, anything else is logged and becomes a bare -32603 (no internals leak to the client).
+    func runHandler<T>(
+        _ what: String, context: RequestContext, _ body: () async throws -> T
+    ) async throws(MCPError) -> T {
+        do {
+            return try await body()
+        } catch let error as MCPError {
+            throw error
+        } catch is CancellationError {
+            throw .requestCancelled()
+        } catch {
+            context.logger.error("\(what) failed", metadata: ["error": "\(error)"])
+            throw .internalError()
+        }
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,0 +1,278 @@
+import CFCGI
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One thread that owns every streamed response after its head is sent, so that open streams never pin
+/// an accept thread.
+///
+/// An accept thread hands over its `FCGX_Request` (plain memory plus the connection) and takes a fresh
+/// one. The hub writes FastCGI records itself on the now non-blocking socket from a bounded per-stream
+/// queue (a client that stops reading stalls only its own stream, and is cut after
+/// ``Configuration/stallTimeout``), sends `: ping` comments on idle streams, and notices at once when nginx
+/// closes the connection (the client went away) through epoll.
+public final class StreamHub: Sendable {
+    /// Settings of the hub.
+    public struct Configuration: Sendable {
+        /// Idle time after which a stream gets a `: ping` comment. Default 15 s (below nginx's read timeout).
+        public var pingInterval: Duration
+        /// How long a stream may stay unwritable before it is cut. Default 30 s.
+        public var stallTimeout: Duration
+        /// Most bytes queued for one stream; a stream over it is cut. Default 4 MiB.
+        public var maxQueuedBytes: Int
+
+        /// Creates a configuration; every parameter has the default documented on its property.
+        public init(pingInterval: Duration = .seconds(15), stallTimeout: Duration = .seconds(30), maxQueuedBytes: Int = 4 << 20) {
+            self.pingInterval = pingInterval
+            self.stallTimeout = stallTimeout
+            self.maxQueuedBytes = maxQueuedBytes
+        }
+    }
+
+    private struct Entry {
+        let fd: Int32
+        let requestID: UInt16
+        let request: OwnedRequest
+        let stream: ResponseStream
+        var out: [UInt8] = []
+        var offset = 0
+        var finishing = false
+        var watchingOut = false
+        var lastWrite: ContinuousClock.Instant
+        var stalledSince: ContinuousClock.Instant?
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var dirty: Set<UInt64> = []
+        var nextKey: UInt64 = 1
+        var signalled = false
+        var running = true
+    }
+
+    /// The settings.
+    public let configuration: Configuration
+    private let state = Mutex(State())
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let logger: Logger
+
+    /// Creates the hub and starts its thread.
+    /// - Parameters:
+    ///   - configuration: ping, stall and queue limits.
+    ///   - logger: where stream events are logged.
+    public init(configuration: Configuration = Configuration(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+        _ = FastCGIServer.startThread { [self] in self.loop() }
+    }
+
+    /// Streams currently open.
+    public var openStreamCount: Int { state.withLock { $0.entries.count } }
+
+    /// Open streams whose producer has not finished (requests still being answered).
+    public var activeRequestStreamCount: Int {
+        state.withLock { $0.entries.values.filter { !$0.stream.isStandalone && !$0.finishing }.count }
+    }
+
+    /// Takes over a request whose head was sent; its bytes now come from `stream`.
+    /// The caller must not touch `request` again (the hub frees it).
+    func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream) {
+        let fd = request.pointee.ipcFd
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let key: UInt64 = state.withLock { s in
+            let key = s.nextKey
+            s.nextKey += 1
+            s.entries[key] = Entry(
+                fd: fd, requestID: UInt16(truncatingIfNeeded: request.pointee.requestId),
+                request: OwnedRequest(pointer: request),
+                stream: stream, lastWrite: .now)
+            return key
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        event.data.u64 = key
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+        stream.attach(Sink(hub: self, key: key))
+    }
+
+    /// Finishes every open stream (used when the worker shuts down).
+    public func finishAll() {
+        let streams = state.withLock { $0.entries.values.map(\.stream) }
+        for stream in streams { stream.finish() }
+    }
+
+    /// A request's memory, owned by the hub alone once adopted (only the hub thread and `adopt` touch it,
+    /// under the hub's lock).
+    private struct OwnedRequest: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<FCGX_Request>
+    }
+
+    private struct Sink: StreamSink {
+        let hub: StreamHub
+        let key: UInt64
+        func write(_ bytes: [UInt8]) { hub.enqueue(key, bytes: bytes, finish: false) }
+        func finish() { hub.enqueue(key, bytes: [], finish: true) }
+    }
+
+    private func enqueue(_ key: UInt64, bytes: [UInt8], finish: Bool) {
+        var cut: ResponseStream?
+        let wake: Bool = state.withLock { s in
+            guard var entry = s.entries[key], !entry.finishing else { return false }
+            if !bytes.isEmpty { entry.out += FastCGIRecord.stdout(requestID: entry.requestID, bytes) }
+            if finish {
+                entry.out += FastCGIRecord.end(requestID: entry.requestID)
+                entry.finishing = true
+            }
+            if entry.out.count - entry.offset > configuration.maxQueuedBytes {
+                cut = entry.stream
+                close(&s, key: key)
+                return false
+            }
+            s.entries[key] = entry
+            s.dirty.insert(key)
+            let wake = !s.signalled
+            s.signalled = true
+            return wake
+        }
+        if let cut {
+            logger.notice("stream cut: client not reading (queue limit)")
+            cut.clientDisconnected()
+        }
+        if wake {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    private func loop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 256)
+        var lastSweep = ContinuousClock.now
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while state.withLock({ $0.running }) {
+            let n = epoll_wait(epollFD, &events, Int32(events.count), 1000)
+            var gone: [ResponseStream] = []
+            state.withLock { s in
+                if n > 0 {
+                    for i in 0..<Int(n) {
+                        let key = events[i].data.u64
+                        let flags = events[i].events
+                        if key == 0 {
+                            var value: UInt64 = 0
+                            _ = read(wakeFD, &value, 8)
+                            s.signalled = false
+                            continue
+                        }
+                        guard let entry = s.entries[key] else { continue }
+                        var disconnected = flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+                        if !disconnected, flags & EPOLLIN.rawValue != 0 {
+                            // Stray bytes (the request's end-of-stdin record) are drained; EOF means nginx closed.
+                            while true {
+                                let r = recv(entry.fd, &scratch, scratch.count, Int32(MSG_DONTWAIT))
+                                if r > 0 { continue }
+                                if r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { disconnected = true }
+                                break
+                            }
+                        }
+                        if disconnected {
+                            gone.append(entry.stream)
+                            close(&s, key: key)
+                        } else if flags & EPOLLOUT.rawValue != 0 {
+                            s.dirty.insert(key)
+                        }
+                    }
+                }
+                for key in s.dirty {
+                    if let stream = flush(&s, key: key) { gone.append(stream) }
+                }
+                s.dirty.removeAll(keepingCapacity: true)
+                let now = ContinuousClock.now
+                if now - lastSweep >= .seconds(1) {
+                    lastSweep = now
+                    gone += sweep(&s, now: now)
+                }
+            }
+            for stream in gone { stream.clientDisconnected() }
+        }
+    }
+
+    /// Writes what is queued; returns the stream when the client turned out to be gone.
+    private func flush(_ s: inout State, key: UInt64) -> ResponseStream? {
+        guard var entry = s.entries[key] else { return nil }
+        while entry.offset < entry.out.count {
+            let written = entry.out.withUnsafeBytes { raw in
+                Glibc.send(entry.fd, raw.baseAddress! + entry.offset, raw.count - entry.offset, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                entry.offset += written
+                entry.lastWrite = .now
+                continue
+            }
+            if written < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                if entry.stalledSince == nil { entry.stalledSince = .now }
+                if !entry.watchingOut { watch(&entry, out: true, key: key) }
+                s.entries[key] = entry
+                return nil
+            }
+            let stream = entry.stream
+            close(&s, key: key)
+            return entry.finishing ? nil : stream
+        }
+        entry.out.removeAll(keepingCapacity: true)
+        entry.offset = 0
+        entry.stalledSince = nil
+        if entry.watchingOut { watch(&entry, out: false, key: key) }
+        if entry.finishing {
+            close(&s, key: key)
+            return nil
+        }
+        s.entries[key] = entry
+        return nil
+    }
+
+    /// Pings idle streams and cuts stalled ones.
+    private func sweep(_ s: inout State, now: ContinuousClock.Instant) -> [ResponseStream] {
+        var gone: [ResponseStream] = []
+        for (key, entry) in s.entries {
+            if let since = entry.stalledSince, now - since > configuration.stallTimeout {
+                logger.notice("stream cut: client stalled")
+                gone.append(entry.stream)
+                close(&s, key: key)
+            } else if !entry.finishing, entry.offset == entry.out.count, now - entry.lastWrite >= configuration.pingInterval {
+                s.entries[key]!.out += FastCGIRecord.stdout(requestID: entry.requestID, ServerSentEvent.keepAlive)
+                s.entries[key]!.lastWrite = now
+                if let stream = flush(&s, key: key) { gone.append(stream) }
+            }
+        }
+        return gone
+    }
+
+    private func watch(_ entry: inout Entry, out: Bool, key: UInt64) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (out ? EPOLLOUT.rawValue : 0)
+        event.data.u64 = key
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, entry.fd, &event)
+        entry.watchingOut = out
+    }
+
+    /// Removes the fd from epoll before closing it (accept threads reuse fd numbers at once), then frees
+    /// libfcgi's request memory without letting libfcgi touch the socket.
+    private func close(_ s: inout State, key: UInt64) {
+        guard let entry = s.entries.removeValue(forKey: key) else { return }
+        s.dirty.remove(key)
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
+        Glibc.close(entry.fd)
+        entry.request.pointer.pointee.ipcFd = -1
+        FCGX_Free(entry.request.pointer, 0)
+        entry.request.pointer.deallocate()
+    }
+}

@@ -1,0 +1,83 @@
+import Synchronization
+
+/// The requests being answered, by (session id or `""`, request id), so `notifications/cancelled` can
+/// cancel the task doing the work.
+final class InFlightRequests: Sendable {
+    struct Key: Hashable, Sendable {
+        var sessionID: String
+        var requestID: RequestID
+    }
+
+    /// How a request ended.
+    struct Outcome: Sendable {
+        var cancelled: Bool
+        var reason: String?
+    }
+
+    private struct Entry {
+        var token: UInt64
+        var cancel: (@Sendable () -> Void)?
+        var cancelled = false
+        var reason: String?
+    }
+
+    private struct State {
+        var nextToken: UInt64 = 0
+        var entries: [Key: Entry] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers a request before its work starts; returns the token that ``attach(_:token:cancel:)`` and
+    /// ``end(_:token:)`` need (a reused id replaces the older entry).
+    func begin(_ key: Key) -> UInt64 {
+        state.withLock { s in
+            s.nextToken &+= 1
+            s.entries[key] = Entry(token: s.nextToken)
+            return s.nextToken
+        }
+    }
+
+    /// Gives a registered request the way to cancel its work; cancels at once when a cancellation
+    /// arrived in between.
+    func attach(_ key: Key, token: UInt64, cancel: @escaping @Sendable () -> Void) {
+        let cancelNow = state.withLock { s -> Bool in
+            guard var entry = s.entries[key], entry.token == token else { return false }
+            entry.cancel = cancel
+            s.entries[key] = entry
+            return entry.cancelled
+        }
+        if cancelNow { cancel() }
+    }
+
+    /// Unregisters a request and says whether it was cancelled.
+    func end(_ key: Key, token: UInt64) -> Outcome {
+        state.withLock { s in
+            guard let entry = s.entries[key], entry.token == token else { return Outcome(cancelled: false) }
+            s.entries[key] = nil
+            return Outcome(cancelled: entry.cancelled, reason: entry.reason)
+        }
+    }
+
+    /// Cancels a request; returns false when no such request is in flight.
+    @discardableResult func cancel(_ key: Key, reason: String?) -> Bool {
+        let action = state.withLock { s -> (found: Bool, cancel: (@Sendable () -> Void)?) in
+            guard var entry = s.entries[key] else { return (false, nil) }
+            entry.cancelled = true
+            entry.reason = reason
+            s.entries[key] = entry
+            return (true, entry.cancel)
+        }
+        action.cancel?()
+        return action.found
+    }
+
+    /// Cancels every request of a session; returns how many.
+    @discardableResult func cancelAll(sessionID: String, reason: String?) -> Int {
+        let keys = state.withLock { s in s.entries.keys.filter { $0.sessionID == sessionID } }
+        return keys.reduce(0) { $0 + (cancel($1, reason: reason) ? 1 : 0) }
+    }
+
+    /// The number of requests in flight.
+    var count: Int { state.withLock { $0.entries.count } }
+}
