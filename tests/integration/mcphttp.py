@@ -41,11 +41,50 @@ class Response:
         return self.headers.get_all(name) or []
 
     def json(self) -> Any:
+        """The JSON body, or for an SSE answer the JSON-RPC response it ends with."""
         assert self.body, f"expected a JSON body, got an empty body (status {self.status})"
+        if (self.header("Content-Type") or "").startswith("text/event-stream"):
+            return rpc_response_from_sse(self.body)
         return json.loads(self.body)
+
+    def events(self) -> list[dict]:
+        """The SSE events of the body: [{"id": …, "retry": …, "data": <parsed JSON or None>}]."""
+        return parse_sse(self.body)
 
     def __repr__(self) -> str:  # readable assertion messages
         return f"<HTTP {self.status} {dict(self.headers.items())} {self.body[:300]!r}>"
+
+
+def parse_sse(body: bytes) -> list[dict]:
+    """Splits a text/event-stream body into events; comments (': ping') are skipped."""
+    events = []
+    for block in body.decode().split("\n\n"):
+        event: dict = {}
+        data_lines = []
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data_lines.append(value)
+            else:
+                event[name] = value
+        if data_lines:
+            data = "\n".join(data_lines)
+            event["data"] = json.loads(data) if data else None
+        if event:
+            events.append(event)
+    return events
+
+
+def rpc_response_from_sse(body: bytes | str) -> Any:
+    """The JSON-RPC response (a message with "result" or "error") an SSE answer ends with."""
+    raw = body.encode() if isinstance(body, str) else body
+    responses = [e["data"] for e in parse_sse(raw)
+                 if isinstance(e.get("data"), dict) and ("result" in e["data"] or "error" in e["data"])]
+    assert responses, f"no JSON-RPC response in the event stream: {raw[:300]!r}"
+    return responses[-1]
 
 
 def request(

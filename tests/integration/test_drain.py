@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from conftest import proc_alive, wait_until
-from mcphttp import ACCEPT_BOTH, PROTOCOL_VERSION
+from mcphttp import rpc_response_from_sse, ACCEPT_BOTH, PROTOCOL_VERSION
 
 THREADS = 4
 SUCCESS_TEXT = "Tool with logging executed successfully"
@@ -108,7 +108,10 @@ def check_all_succeeded(results, state, stack):
             try:
                 body = json.loads(res[1])
             except ValueError:
-                body = {}
+                try:
+                    body = rpc_response_from_sse(res[1])
+                except (AssertionError, ValueError):
+                    body = {}
             ok = body.get("id") == i and body.get("result", {}).get("content") == [
                 {"type": "text", "text": SUCCESS_TEXT}]
         if not ok:

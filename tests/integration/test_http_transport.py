@@ -193,7 +193,11 @@ def test_unacceptable_accept_is_406(mcp: MCPHTTP, sid, accept):
 def test_acceptable_accept_values(mcp: MCPHTTP, sid, accept):
     r = mcp.call(sid, "ping", id=1, accept=accept)
     assert r.status == 200, r
-    assert r.header("Content-Type") == "application/json"
+    # A client that accepts only the event stream gets one (priming event, then the response);
+    # everyone else gets plain JSON for a quick answer.
+    expected = "text/event-stream" if accept == "text/event-stream" else "application/json"
+    assert r.header("Content-Type") == expected, r
+    assert r.json()["id"] == 1 and r.json()["result"] == {}
 
 
 def test_missing_session_id_is_400(mcp: MCPHTTP):
@@ -306,12 +310,11 @@ def test_delete_leaves_other_sessions_alone(mcp: MCPHTTP):
 # -- methods, paths, headers ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH"])
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
 def test_other_methods_on_mcp_are_405(stack, method):
-    r = request(stack.port, method, "/mcp", None if method == "GET" else b"{}",
-                {"Accept": ACCEPT_BOTH, "Content-Type": "application/json"})
+    r = request(stack.port, method, "/mcp", b"{}", {"Accept": ACCEPT_BOTH, "Content-Type": "application/json"})
     assert r.status == 405, r
-    assert r.header("Allow") == "DELETE, POST", r
+    assert r.header("Allow") == "DELETE, GET, POST", r
     assert r.header("Content-Type") == "application/json"
     assert r.json()["error"] == "method_not_allowed"
     assert_security_headers(r)
