@@ -20,17 +20,26 @@ public struct MCPApplication: HTTPResponder {
         public var securityHeaders: SecurityHeaders
         /// Extra allowed origins besides the public URL's and loopback. Default none.
         public var additionalAllowedOrigins: Set<String>
+        /// Cross-origin settings for browser clients. Default ``CORSPolicy/init(allowedOrigins:allowCredentials:maxAge:allowedHeaders:exposedHeaders:)``.
+        public var cors: CORSPolicy
+        /// Transport settings of the MCP endpoint (response mode, streams, resumption). Its origin policy is
+        /// replaced by the one derived from ``publicURL`` and ``additionalAllowedOrigins``. Default
+        /// ``MCPEndpoint/Configuration/init(originPolicy:retryAfterWhenFull:responseMode:streamingThreshold:allowsStandaloneStreams:replayBufferSize:replayBufferAge:retryMilliseconds:maxStreamsPerSession:resumeGracePeriod:)``.
+        public var endpoint: MCPEndpoint.Configuration
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             publicURL: String = "http://127.0.0.1:8080", mcpPath: String = "/mcp", nodeID: String? = nil,
-            securityHeaders: SecurityHeaders = SecurityHeaders(), additionalAllowedOrigins: Set<String> = []
+            securityHeaders: SecurityHeaders = SecurityHeaders(), additionalAllowedOrigins: Set<String> = [],
+            cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration()
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
             self.nodeID = nodeID
             self.securityHeaders = securityHeaders
             self.additionalAllowedOrigins = additionalAllowedOrigins
+            self.cors = cors
+            self.endpoint = endpoint
         }
     }
 
@@ -40,6 +49,7 @@ public struct MCPApplication: HTTPResponder {
     public let endpoint: MCPEndpoint
     private let router: Router
     private let isHTTPS: Bool
+    private let originPolicy: OriginPolicy
     private let logger: Logger
 
     /// Builds the application around an MCP server.
@@ -52,10 +62,10 @@ public struct MCPApplication: HTTPResponder {
         self.logger = logger
         self.isHTTPS = configuration.publicURL.lowercased().hasPrefix("https://")
         let origins = configuration.additionalAllowedOrigins.union([OriginPolicy.origin(ofURL: configuration.publicURL)])
-        let endpoint = MCPEndpoint(
-            server: server,
-            configuration: MCPEndpoint.Configuration(originPolicy: OriginPolicy(allowedOrigins: origins)),
-            logger: logger)
+        var endpointConfiguration = configuration.endpoint
+        endpointConfiguration.originPolicy = OriginPolicy(allowedOrigins: origins)
+        self.originPolicy = endpointConfiguration.originPolicy
+        let endpoint = MCPEndpoint(server: server, configuration: endpointConfiguration, logger: logger)
         self.endpoint = endpoint
         let health = HealthEndpoint(nodeID: configuration.nodeID)
         var router = Router()
@@ -71,7 +81,20 @@ public struct MCPApplication: HTTPResponder {
 
     /// Routes the request and adds the security headers.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
-        var response = await router.respond(to: request)
+        var response: HTTPServerResponse
+        let origin = request.head.headerFields[.origin]
+        if request.head.method == .options, router.hasRoute(at: request.path) {
+            let methods = router.allowedMethods(at: request.path)
+            if origin != nil, request.head.headerFields[.accessControlRequestMethod] != nil {
+                response = configuration.cors.preflight(request, methods: methods, fallback: originPolicy)
+            } else {
+                response = HTTPServerResponse(status: .noContent)
+                response.head.headerFields[.allow] = (methods.map(\.rawValue) + ["OPTIONS"]).joined(separator: ", ")
+            }
+        } else {
+            response = await router.respond(to: request)
+            configuration.cors.decorate(&response.head.headerFields, origin: origin, fallback: originPolicy)
+        }
         configuration.securityHeaders.apply(to: &response.head.headerFields, isHTTPS: isHTTPS)
         if logger.logLevel <= .debug {
             logger.debug(

@@ -9,6 +9,7 @@ enum Fixtures {
     static func register(on server: MCPServer) {
         registerContentTools(on: server)
         registerInteractiveTools(on: server)
+        registerReconnectionTool(on: server)
         registerElicitationTools(on: server)
         registerResources(on: server)
         registerPrompts(on: server)
@@ -54,6 +55,16 @@ enum Fixtures {
                 inputSchema: ["type": "object", "properties": ["text": ["type": "string"]], "required": ["text"]])
         ) { arguments, _ in
             .text(arguments["text"]?.stringValue ?? "")
+        }
+    }
+
+    static func registerReconnectionTool(on server: MCPServer) {
+        server.registerTool(
+            Tool(name: "test_reconnection", description: "Closes its SSE stream mid-call; the result follows on resume")
+        ) { _, context in
+            await context.closeStream()
+            try await Task.sleep(for: .milliseconds(100))
+            return .text("Reconnection test completed successfully")
         }
     }
 

@@ -58,6 +58,12 @@ final class PostExchange: ServerOutbound {
         }
     }
 
+    func closeStream() async {
+        guard let stream else { return }
+        switchToStream()
+        stream.closeConnection()
+    }
+
     /// Switches to SSE now (the handler is taking long), when the client can take it.
     func streamIfPossible() {
         if stream != nil { switchToStream() }

@@ -76,6 +76,13 @@ public struct RequestContext: Sendable {
         await outbound.send(JSONRPCNotification(method: "notifications/message", params: .object(params)))
     }
 
+    /// Closes the connection carrying this request's SSE stream (after its priming event) while the
+    /// request goes on; the client resumes with `Last-Event-ID` and gets the rest. Used to test clients'
+    /// reconnection, and to shed long-lived connections.
+    public func closeStream() async {
+        await outbound.closeStream()
+    }
+
     /// Sends any notification to the client, on this request's stream.
     public func notify(_ notification: JSONRPCNotification) async {
         await outbound.send(notification)
@@ -128,6 +135,14 @@ public protocol ServerOutbound: Sendable {
     /// Sends a request to the client and waits for its result.
     /// - Throws: ``MCPError`` when the client answers with an error, times out, or cannot be reached.
     func request(_ method: String, params: Value?) async throws(MCPError) -> Value
+    /// Closes the HTTP connection carrying this request's stream without ending the stream: the client
+    /// reconnects with `Last-Event-ID` and receives what follows. Transports without streams do nothing.
+    func closeStream() async
+}
+
+extension ServerOutbound {
+    /// Does nothing: the transport has no stream to close.
+    public func closeStream() async {}
 }
 
 /// A ``ServerOutbound`` for contexts where nothing can reach the client before the result (a plain
