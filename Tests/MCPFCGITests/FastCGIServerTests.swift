@@ -112,6 +112,45 @@ let baseParams: [(String, String)] = [
         #expect(SharedFastCGIServer.server.inFlightCount == 0)
     }
 
+    @Test func streamedResponsesGoThroughTheHub() async throws {
+        let session = try await initializeOverFastCGI()
+        let body = Array(#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"log3"}}"#.utf8)
+        let response = try await SharedFastCGIServer.client.fetch(
+            params: baseParams + [
+                ("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp"), ("CONTENT_TYPE", "application/json"),
+                ("CONTENT_LENGTH", String(body.count)), ("HTTP_MCP_SESSION_ID", session),
+                ("HTTP_ACCEPT", "application/json, text/event-stream"),
+            ], body: body)
+        #expect(response.status == 200)
+        #expect(response.headers["content-type"] == "text/event-stream")
+        #expect(response.headers["content-length"] == nil)
+        let text = String(decoding: response.body, as: UTF8.self)
+        #expect(text.hasPrefix("id: 1-0\nretry: 1000\ndata: \n\n"))
+        #expect(text.contains(#""data":"step 3""#))
+        #expect(text.contains(#""text":"logged""#))
+        for _ in 0..<100 where SharedFastCGIServer.server.hub.openStreamCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(SharedFastCGIServer.server.hub.openStreamCount == 0)
+    }
+
+    @Test func hubNoticesAClientThatGoesAway() async throws {
+        let session = try await initializeOverFastCGI()
+        let client = SharedFastCGIServer.client
+        // A GET stream stays open until the client leaves: read its head and priming event, then hang up.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread {
+                continuation.resume(with: Result {
+                    try client.sendAndHangUp(
+                        params: baseParams + [
+                            ("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/mcp"), ("HTTP_MCP_SESSION_ID", session),
+                            ("HTTP_ACCEPT", "text/event-stream"),
+                        ], until: "retry: 1000")
+                })
+            }.start()
+        }
+        for _ in 0..<200 where SharedFastCGIServer.server.hub.openStreamCount > 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(SharedFastCGIServer.server.hub.openStreamCount == 0)
+    }
+
     @Test func startWithoutSocketOutsideSpawnFcgiFails() {
         let server = FastCGIServer(
             configuration: .init(socketPath: nil), responder: makeApp(), logger: Logger(label: "t"))

@@ -15,10 +15,28 @@ struct FastCGITestClient: Sendable {
         var body: [UInt8]
     }
 
+    /// Sends a request, reads until the response contains `marker`, then closes the connection.
+    func sendAndHangUp(params: [(String, String)], until marker: String) throws {
+        let fd = try connectAndSend(params: params, body: [], requestID: 1)
+        defer { close(fd) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: received, as: UTF8.self).contains(marker) {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { throw POSIXError(.ECONNRESET) }
+            received += buffer[0..<n]
+        }
+    }
+
     func send(params: [(String, String)], body: [UInt8] = [], requestID: UInt16 = 1) throws -> Response {
+        let fd = try connectAndSend(params: params, body: body, requestID: requestID)
+        defer { close(fd) }
+        return try readResponse(fd)
+    }
+
+    private func connectAndSend(params: [(String, String)], body: [UInt8], requestID: UInt16) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -30,7 +48,10 @@ struct FastCGITestClient: Sendable {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
 
         var out: [UInt8] = []
         out += record(type: 1, id: requestID, content: [0, 1, 0, 0, 0, 0, 0, 0])
@@ -48,7 +69,10 @@ struct FastCGITestClient: Sendable {
         }
         out += record(type: 5, id: requestID, content: [])
         try writeAll(fd, out)
+        return fd
+    }
 
+    private func readResponse(_ fd: Int32) throws -> Response {
         var stdout: [UInt8] = []
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
