@@ -26,6 +26,7 @@ let package = Package(
             name: "MCPHandlers",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

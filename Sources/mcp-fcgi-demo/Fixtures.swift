@@ -13,6 +13,8 @@ enum Fixtures {
         registerElicitationTools(on: server)
         registerResources(on: server)
         registerPrompts(on: server)
+        registerStatelessTools(on: server)
+        registerInputRequiredTools(on: server)
     }
 
     static func registerContentTools(on server: MCPServer) {
@@ -259,6 +261,169 @@ enum Fixtures {
             name: "test_prompt_with_image", title: "Prompt With Image", description: "A prompt that includes an image"
         ) { _, _ in
             [.user(.image(data: image, mimeType: "image/png")), .user(.text("Please analyze the image above."))]
+        }
+    }
+
+    // MARK: Stateless era (2026-07-28)
+
+    static let nameForm: Value = ["type": "object", "properties": ["name": ["type": "string"]], "required": ["name"]]
+    static let confirmForm: Value = [
+        "type": "object", "properties": ["ok": ["type": "boolean"]], "required": ["ok"],
+    ]
+
+    static func sampling(_ text: String, maxTokens: Int = 100) -> Value {
+        ["messages": [["role": "user", "content": ["type": "text", "text": .string(text)]]], "maxTokens": .int(maxTokens)]
+    }
+
+    /// The text of a `CreateMessageResult` (content as one block or an array of blocks).
+    static func sampledText(_ reply: Value?) -> String {
+        let content = reply?["content"]
+        if let blocks = content?.arrayValue { return blocks.first?["text"]?.stringValue ?? "" }
+        return content?["text"]?.stringValue ?? ""
+    }
+
+    /// The content of an accepted `ElicitResult` (empty for decline/cancel).
+    static func accepted(_ reply: Value) -> [String: Value] {
+        reply["action"]?.stringValue == "accept" ? reply["content"]?.objectValue ?? [:] : [:]
+    }
+
+    static func registerStatelessTools(on server: MCPServer) {
+        server.registerTool(
+            Tool(name: "test_missing_capability", description: "Needs the sampling client capability")
+        ) { _, context in
+            try context.requireClientCapabilities(["sampling": [:]])
+            return .text("Client declared the sampling capability")
+        }
+        server.registerTool(
+            Tool(name: "test_logging_tool", description: "Logs three messages when the request sets a log level")
+        ) { _, context in
+            await context.log(.info, "Tool execution started")
+            await context.log(.info, "Tool processing data")
+            await context.log(.info, "Tool execution completed")
+            return .text("Logging tool executed")
+        }
+        server.registerTool(
+            Tool(
+                name: "test_streaming_elicitation",
+                description: "Logs and reports progress on its stream, asks for confirmation as input_required")
+        ) { _, context in
+            await context.log(.info, "Asking the user for confirmation")
+            await context.reportProgress(0, total: 1, message: "asking the user")
+            let reply = try await context.elicit(["message": "Continue?", "requestedSchema": confirmForm], key: "confirm")
+            await context.reportProgress(1, total: 1, message: "done")
+            await context.log(.info, "Confirmation received")
+            return .text("Confirmed: \(accepted(reply)["ok"]?.boolValue ?? false)")
+        }
+        server.registerTool(
+            Tool(name: "test_trigger_tool_change", description: "Publishes notifications/tools/list_changed")
+        ) { _, _ in
+            server.notifyToolListChanged()
+            return .text("Published notifications/tools/list_changed")
+        }
+        server.registerTool(
+            Tool(name: "test_trigger_prompt_change", description: "Publishes notifications/prompts/list_changed")
+        ) { _, _ in
+            server.notifyPromptListChanged()
+            return .text("Published notifications/prompts/list_changed")
+        }
+    }
+
+    static func registerInputRequiredTools(on server: MCPServer) {
+        server.registerTool(
+            Tool(name: "test_input_required_result_elicitation", description: "MRTR: one elicitation (user_name)")
+        ) { _, context in
+            let reply = try await context.elicit(
+                ["message": "What is your name?", "requestedSchema": nameForm], key: "user_name")
+            return .text("Hello, \(accepted(reply)["name"]?.stringValue ?? "anonymous")!")
+        }
+        server.registerTool(
+            Tool(name: "test_input_required_result_sampling", description: "MRTR: one sampling request")
+        ) { _, context in
+            let reply = try await context.createMessage(
+                sampling("What is the capital of France?"), key: "sample_request")
+            return .text("LLM response: \(sampledText(reply))")
+        }
+        server.registerTool(
+            Tool(name: "test_input_required_result_list_roots", description: "MRTR: one roots/list request")
+        ) { _, context in
+            let reply = try await context.listRoots(key: "roots_request")
+            let uris = reply["roots"]?.arrayValue?.compactMap { $0["uri"]?.stringValue } ?? []
+            return .text("Client roots: \(uris.isEmpty ? "(none)" : uris.joined(separator: ", "))")
+        }
+        server.registerTool(
+            Tool(name: "test_input_required_result_request_state", description: "MRTR: requestState round trip")
+        ) { _, context in
+            let issued = context.requestState?["issued"]?.boolValue == true
+            if !issued { context.setRequestState(["issued": true]) }
+            let reply = try await context.elicit(
+                ["message": "Please confirm", "requestedSchema": confirmForm], key: "confirm")
+            guard context.era == .session || context.requestState?["issued"]?.boolValue == true else {
+                throw MCPError.invalidParams("requestState was not carried over")
+            }
+            return .text("state-ok: confirmed=\(accepted(reply)["ok"]?.boolValue ?? false)")
+        }
+        server.registerTool(
+            Tool(
+                name: "test_input_required_result_multiple_inputs",
+                description: "MRTR: one elicitation, one sampling and one roots request at once")
+        ) { _, context in
+            let answers = try await context.requestInputs([
+                .elicit(key: "user_name", ["message": "What is your name?", "requestedSchema": nameForm]),
+                .createMessage(key: "sample_request", sampling("Generate a greeting", maxTokens: 50)),
+                .listRoots(key: "roots_request"),
+            ])
+            let name = answers["user_name"].map(accepted)?["name"]?.stringValue ?? ""
+            let roots = answers["roots_request"]?["roots"]?.arrayValue?.count ?? 0
+            return .text("\(sampledText(answers["sample_request"])) \(name); \(roots) root(s)")
+        }
+        server.registerTool(
+            Tool(name: "test_input_required_result_multi_round", description: "MRTR: step1 then step2")
+        ) { _, context in
+            context.setRequestState(["step": 1])
+            let step1 = try await context.elicit(
+                ["message": "Step 1: What is your name?", "requestedSchema": nameForm], key: "step1")
+            context.setRequestState(["step": 2, "name": accepted(step1)["name"] ?? ""])
+            let step2 = try await context.elicit(
+                [
+                    "message": "Step 2: What is your favorite color?",
+                    "requestedSchema": [
+                        "type": "object", "properties": ["color": ["type": "string"]], "required": ["color"],
+                    ],
+                ], key: "step2")
+            let name = accepted(step1)["name"]?.stringValue ?? ""
+            let color = accepted(step2)["color"]?.stringValue ?? ""
+            return .text("Multi-round complete: \(name) likes \(color)")
+        }
+        server.registerTool(
+            Tool(
+                name: "test_input_required_result_tampered_state",
+                description: "MRTR: a tampered requestState is rejected")
+        ) { _, context in
+            context.setRequestState(["issued": true])
+            _ = try await context.elicit(["message": "Please confirm", "requestedSchema": confirmForm], key: "confirm")
+            return .text("state verified")
+        }
+        server.registerTool(
+            Tool(
+                name: "test_input_required_result_capabilities",
+                description: "MRTR: asks only for what the client declared")
+        ) { _, context in
+            var wanted: [InputRequest] = []
+            if context.clientSupports("sampling") { wanted.append(.createMessage(key: "sample", sampling("Say hello", maxTokens: 20))) }
+            if context.clientSupports("elicitation") {
+                wanted.append(.elicit(key: "ask", ["message": "What is your name?", "requestedSchema": nameForm]))
+            }
+            if context.clientSupports("roots") { wanted.append(.listRoots(key: "roots")) }
+            let answers = try await context.requestInputs(wanted)
+            return .text("Collected input for the declared client capabilities: \(answers.keys.sorted().joined(separator: ", "))")
+        }
+        server.registerPrompt(
+            name: "test_input_required_result_prompt", description: "MRTR: a prompt that asks for the user's name"
+        ) { _, context in
+            let reply = try await context.elicit(
+                ["message": "What is your name?", "requestedSchema": nameForm], key: "user_name")
+            let name = accepted(reply)["name"]?.stringValue ?? "anonymous"
+            return [.user(.text("Please greet \(name) warmly."))]
         }
     }
 

@@ -57,6 +57,46 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
             data: reason.map { ["reason": .string($0)] })
     }
 
+    /// -32020 (2026-07-28): the `MCP-Protocol-Version`, `Mcp-Method` or `Mcp-Name` header is missing or does not
+    /// match the body. HTTP 400.
+    /// - Parameter detail: what did not match.
+    public static func headerMismatch(_ detail: String) -> MCPError {
+        MCPError(code: Code.headerMismatch, message: "Header mismatch: \(detail)")
+    }
+    /// -32021 (2026-07-28): the request needs client capabilities the request's `_meta` did not declare. HTTP 400.
+    /// - Parameter capabilities: the missing capabilities as a `ClientCapabilities` object, e.g. `["sampling": [:]]`.
+    public static func missingRequiredClientCapability(_ capabilities: Value) -> MCPError {
+        let names = capabilities.objectValue.map { $0.keys.sorted().joined(separator: ", ") } ?? ""
+        return MCPError(
+            code: Code.missingRequiredClientCapability,
+            message: "Missing required client capability: \(names)",
+            data: ["requiredCapabilities": capabilities])
+    }
+    /// -32022 (2026-07-28): the request's protocol version is not served; `data` lists the supported ones. HTTP 400.
+    /// - Parameters:
+    ///   - requested: the version the request named.
+    ///   - supported: the versions the server serves statelessly, newest first.
+    public static func unsupportedProtocolVersion(requested: String, supported: [ProtocolVersion]) -> MCPError {
+        MCPError(
+            code: Code.unsupportedProtocolVersion, message: "Unsupported protocol version",
+            data: ["supported": .array(supported.map { .string($0.rawValue) }), "requested": .string(requested)])
+    }
+
+    /// The HTTP status a stateless (2026-07-28) response carrying this error uses: 400 for -32700, -32600,
+    /// -32602, -32020, -32021 and -32022; 404 for -32601; 200 otherwise (the error is then a JSON-RPC answer
+    /// to a well-formed request).
+    public var statelessHTTPStatus: Int {
+        switch code {
+        case Code.parseError, Code.invalidRequest, Code.invalidParams, Code.headerMismatch,
+            Code.missingRequiredClientCapability, Code.unsupportedProtocolVersion:
+            return 400
+        case Code.methodNotFound:
+            return 404
+        default:
+            return 200
+        }
+    }
+
     /// The error codes, by name.
     public enum Code {
         /// Invalid JSON.
@@ -75,6 +115,12 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = -32000
         /// MCP: request timed out.
         public static let requestTimeout = -32001
+        /// MCP 2026-07-28: HTTP headers do not match the body (`HeaderMismatch`).
+        public static let headerMismatch = -32020
+        /// MCP 2026-07-28: a client capability the request needs was not declared.
+        public static let missingRequiredClientCapability = -32021
+        /// MCP 2026-07-28: the request's protocol version is not supported.
+        public static let unsupportedProtocolVersion = -32022
         /// The request was cancelled (the code LSP uses); never sent for a client's own cancellation.
         public static let requestCancelled = -32800
     }

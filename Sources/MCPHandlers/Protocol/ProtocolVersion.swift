@@ -15,11 +15,22 @@ public struct ProtocolVersion: RawRepresentable, Sendable, Hashable, Comparable,
     /// 2025-11-25: the newest session-era revision.
     public static let v2025_11_25 = ProtocolVersion(rawValue: "2025-11-25")
 
+    /// 2026-07-28: the first stateless revision (no `initialize`, per-request `_meta`, multi round-trip
+    /// requests, `subscriptions/listen`).
+    public static let v2026_07_28 = ProtocolVersion(rawValue: "2026-07-28")
+
+    /// The stateless revisions this library serves, newest first.
+    public static let statelessEra: [ProtocolVersion] = [.v2026_07_28]
+
     /// The session-era revisions this library negotiates, newest first.
     public static let sessionEra: [ProtocolVersion] = [.v2025_11_25, .v2025_06_18, .v2025_03_26, .v2024_11_05]
 
     /// The revision assumed for a session-era HTTP request without `MCP-Protocol-Version`.
     public static let assumedWhenMissing = ProtocolVersion.v2025_03_26
+
+    /// The era of this revision: ``ProtocolEra/stateless`` for 2026-07-28 and later, ``ProtocolEra/session``
+    /// for the `initialize`-based revisions (and for unknown strings that sort before 2026-07-28).
+    public var era: ProtocolEra { self >= .v2026_07_28 ? .stateless : .session }
 
     /// Whether JSON-RPC batches (arrays of messages) are allowed in this revision.
     public var allowsBatches: Bool { self == .v2025_03_26 }

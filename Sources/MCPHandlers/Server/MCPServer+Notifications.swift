@@ -15,15 +15,18 @@ extension MCPServer {
         notificationSink.withLock { $0 = sink }
     }
 
-    /// Sends `notifications/resources/updated {uri}` to every live session subscribed to `uri`.
+    /// Sends `notifications/resources/updated {uri}` to every live session subscribed to `uri`, and to every
+    /// `subscriptions/listen` stream whose filter lists `uri` (see ``subscriptionHub``).
     /// - Parameter uri: the resource that changed.
-    /// - Returns: how many sessions it was sent to (0 when no sink is installed).
+    /// - Returns: how many sessions and listen streams it was sent to (sessions count 0 when no sink is
+    ///   installed).
     @discardableResult public func notifyResourceUpdated(uri: String) -> Int {
-        let subscribers = subscriptions.withLock { $0.sessions(subscribedTo: uri) }
-        guard !subscribers.isEmpty else { return 0 }
         let notification = JSONRPCNotification(
             method: "notifications/resources/updated", params: ["uri": .string(uri)])
-        var sent = 0
+        let listeners = subscriptionHub.publish(notification)
+        let subscribers = subscriptions.withLock { $0.sessions(subscribedTo: uri) }
+        guard !subscribers.isEmpty else { return listeners }
+        var sent = listeners
         var stale: [String] = []
         for id in subscribers.sorted() {
             guard let session = sessions.session(id: id), session.subscriptions.contains(uri) else {
@@ -38,6 +41,16 @@ extension MCPServer {
         return sent
     }
 
+    /// Sends `notifications/tools/list_changed` to every session and listen stream that opted in, for tool
+    /// lists that change without ``registerTool(_:handler:)`` / ``removeTool(named:)`` (per-user lists, …).
+    public func notifyToolListChanged() { listChanged("tools") }
+
+    /// Sends `notifications/prompts/list_changed`; see ``notifyToolListChanged()``.
+    public func notifyPromptListChanged() { listChanged("prompts") }
+
+    /// Sends `notifications/resources/list_changed`; see ``notifyToolListChanged()``.
+    public func notifyResourceListChanged() { listChanged("resources") }
+
     /// Hands a notification to the sink; false when none is installed.
     @discardableResult func emit(_ notification: JSONRPCNotification, to sessionID: String?) -> Bool {
         guard let sink = notificationSink.withLock({ $0 }) else { return false }
@@ -45,8 +58,10 @@ extension MCPServer {
         return true
     }
 
-    /// Sends `notifications/<kind>/list_changed` to every session.
+    /// Sends `notifications/<kind>/list_changed` to every session and to the listen streams that opted in.
     func listChanged(_ kind: String) {
-        emit(JSONRPCNotification(method: "notifications/\(kind)/list_changed"), to: nil)
+        let notification = JSONRPCNotification(method: "notifications/\(kind)/list_changed")
+        subscriptionHub.publish(notification)
+        emit(notification, to: nil)
     }
 }

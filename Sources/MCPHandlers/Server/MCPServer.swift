@@ -39,8 +39,26 @@ public final class MCPServer: Sendable {
         public var logger: Logger
         /// Monotonic clock in seconds, for session activity. Default the system's continuous clock.
         public var now: @Sendable () -> Double
+        /// The stateless revisions served by ``MCPServer/handleStateless(_:headers:outbound:user:)``, newest
+        /// first; a request naming another gets -32022 listing these. Default ``ProtocolVersion/statelessEra``.
+        public var statelessVersions: [ProtocolVersion]
+        /// The HMAC-SHA256 key that protects the `requestState` of `input_required` results (stateless era).
+        /// Default: 32 random bytes made when the configuration is created, so only this process accepts the
+        /// states it issued. Deployments with several workers (spawn-fcgi `-F`, several hosts) must give all
+        /// of them the same key (at least 32 random bytes, kept secret), or a retry that reaches another worker
+        /// fails with -32602.
+        public var requestStateKey: [UInt8]
+        /// How long an issued `requestState` stays valid. Default 10 minutes.
+        public var requestStateLifetime: Duration
+        /// The `ttlMs` / `cacheScope` hints added to cacheable results in the stateless era. Default 0 ms,
+        /// private, for every kind.
+        public var cacheHints: CacheHints
+        /// Wall-clock seconds since 1970, for `requestState` expiry (shared by workers, unlike ``now``).
+        /// Default the system clock.
+        public var wallClock: @Sendable () -> Double
 
-        /// Creates a configuration; every parameter but `serverInfo` has the default documented on its property.
+        /// Creates a configuration; every parameter but `serverInfo` has the default documented on its property
+        /// (`requestStateKey` nil: a random key for this process).
         public init(
             serverInfo: Implementation,
             instructions: String? = nil,
@@ -51,7 +69,12 @@ public final class MCPServer: Sendable {
             onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)? = nil,
             clientRequestTimeout: Duration = .seconds(60),
             logger: Logger = Logger(label: "mcpfcgi.server"),
-            now: @escaping @Sendable () -> Double = MCPServer.monotonicSeconds
+            now: @escaping @Sendable () -> Double = MCPServer.monotonicSeconds,
+            statelessVersions: [ProtocolVersion] = ProtocolVersion.statelessEra,
+            requestStateKey: [UInt8]? = nil,
+            requestStateLifetime: Duration = .seconds(600),
+            cacheHints: CacheHints = CacheHints(),
+            wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
         ) {
             self.serverInfo = serverInfo
             self.instructions = instructions
@@ -63,6 +86,11 @@ public final class MCPServer: Sendable {
             self.clientRequestTimeout = clientRequestTimeout
             self.logger = logger
             self.now = now
+            self.statelessVersions = statelessVersions
+            self.requestStateKey = requestStateKey ?? RequestStateCodec.randomKey()
+            self.requestStateLifetime = requestStateLifetime
+            self.cacheHints = cacheHints
+            self.wallClock = wallClock
         }
     }
 
@@ -76,11 +104,15 @@ public final class MCPServer: Sendable {
     let subscriptions = Mutex(SubscriptionIndex())
     let inFlight = InFlightRequests()
     let notificationSink = Mutex<NotificationSink?>(nil)
+    let requestStateCodec: RequestStateCodec
+    /// The open `subscriptions/listen` streams (stateless era); change notifications are published to it.
+    public let subscriptionHub = SubscriptionHub()
 
     /// Creates a server.
     /// - Parameter configuration: identity and session settings.
     public init(configuration: Configuration) {
         self.configuration = configuration
+        self.requestStateCodec = RequestStateCodec(key: configuration.requestStateKey)
     }
 
     /// Creates a server with default settings.
@@ -269,7 +301,7 @@ public final class MCPServer: Sendable {
     /// The number of requests being answered.
     public var inFlightRequestCount: Int { inFlight.count }
 
-    private func dispatch(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
+    func dispatch(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
         do {
             let params = request.params
             switch request.method {

@@ -18,7 +18,13 @@ public struct RequestContext: Sendable {
     public let progressToken: Value?
     /// A logger carrying `jsonrpc.id` and `mcp.session.id` metadata.
     public let logger: Logger
+    /// The client's name and version: from `_meta` in the stateless era, from `initialize` in the session era.
+    public let clientInfo: Implementation?
+    /// The minimum log level `_meta` asked for (stateless era); nil there means no log messages at all.
+    /// In the session era the session's level (`logging/setLevel`) applies instead.
+    public let logLevel: LoggingLevel?
     let outbound: any ServerOutbound
+    let inputRound: InputRound?
     private let lastProgress: ProgressTracker?
 
     /// Creates a context.
@@ -47,7 +53,36 @@ public struct RequestContext: Sendable {
         self.logger = logger
         self.outbound = outbound
         self.lastProgress = progressToken == nil ? nil : ProgressTracker()
+        self.clientInfo = session?.clientInfo
+        self.logLevel = nil
+        self.inputRound = nil
     }
+
+    /// A stateless-era context: no session; capabilities, client info and log level from `_meta`; input
+    /// requests answered from `inputRound` or turned into an `input_required` result.
+    init(
+        requestID: RequestID, user: String?, protocolVersion: ProtocolVersion, meta: StatelessRequestMeta,
+        logger: Logger, outbound: any ServerOutbound, inputRound: InputRound
+    ) {
+        self.requestID = requestID
+        self.session = nil
+        self.user = user
+        self.protocolVersion = protocolVersion
+        self.clientCapabilities = meta.clientCapabilities
+        self.progressToken = meta.progressToken
+        var logger = logger
+        logger[metadataKey: "jsonrpc.id"] = "\(requestID)"
+        self.logger = logger
+        self.outbound = outbound
+        self.lastProgress = meta.progressToken == nil ? nil : ProgressTracker()
+        self.clientInfo = meta.clientInfo
+        self.logLevel = meta.logLevel
+        self.inputRound = inputRound
+    }
+
+    /// The era of this request: ``ProtocolEra/stateless`` when it came through
+    /// ``MCPServer/handleStateless(_:headers:outbound:user:)``.
+    public var era: ProtocolEra { inputRound == nil ? .session : .stateless }
 
     /// Sends `notifications/progress` when the client asked for progress; otherwise does nothing.
     /// Progress must increase: a value not above the last one sent is dropped.
@@ -64,13 +99,18 @@ public struct RequestContext: Sendable {
         await outbound.send(JSONRPCNotification(method: "notifications/progress", params: .object(params)))
     }
 
-    /// Sends `notifications/message` when the session's log level lets it through.
+    /// Sends `notifications/message` when the log level lets it through: in the stateless era only when
+    /// `_meta` set a level and `level` is at or above it; in the session era unless below the session's level.
     /// - Parameters:
     ///   - level: the severity.
     ///   - data: the message (any JSON).
     ///   - loggerName: the optional `logger` field.
     public func log(_ level: LoggingLevel, _ data: Value, loggerName: String? = nil) async {
-        if let minimum = session?.logLevel, level < minimum { return }
+        if era == .stateless {
+            guard let minimum = logLevel, level >= minimum else { return }
+        } else if let minimum = session?.logLevel, level < minimum {
+            return
+        }
         var params: [String: Value] = ["level": .string(level.rawValue), "data": data]
         if let loggerName { params["logger"] = .string(loggerName) }
         await outbound.send(JSONRPCNotification(method: "notifications/message", params: .object(params)))
@@ -89,42 +129,24 @@ public struct RequestContext: Sendable {
     }
 
     /// Sends a request to the client and waits for its result.
+    ///
+    /// In the stateless era there are no server→client requests: `elicitation/create`,
+    /// `sampling/createMessage` and `roots/list` become input requests (as ``requestInputs(_:)`` does, with a
+    /// key derived from the call order); any other method fails.
     /// - Parameters:
     ///   - method: e.g. `sampling/createMessage`.
     ///   - params: the request's params.
     /// - Returns: the client's `result`.
     /// - Throws: ``MCPError``: the client's error, a timeout, or that this transport cannot carry the request.
     public func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
-        try await outbound.request(method, params: params)
-    }
-
-    /// Asks the client's model for a completion (`sampling/createMessage`).
-    /// - Throws: ``MCPError`` when the client did not declare `sampling`, or answered with an error.
-    public func createMessage(_ params: Value) async throws(MCPError) -> Value {
-        try requireClientCapability("sampling")
-        return try await request("sampling/createMessage", params: params)
-    }
-
-    /// Asks the user for input (`elicitation/create`, form or url mode).
-    /// - Throws: ``MCPError`` when the client did not declare `elicitation`, or answered with an error.
-    public func elicit(_ params: Value) async throws(MCPError) -> Value {
-        try requireClientCapability("elicitation")
-        return try await request("elicitation/create", params: params)
-    }
-
-    /// Asks the client for its roots (`roots/list`).
-    /// - Throws: ``MCPError`` when the client did not declare `roots`, or answered with an error.
-    public func listRoots() async throws(MCPError) -> Value {
-        try requireClientCapability("roots")
-        return try await request("roots/list", params: nil)
-    }
-
-    private func requireClientCapability(_ name: String) throws(MCPError) {
-        guard clientCapabilities[name] != nil else {
-            throw MCPError(
-                code: MCPError.Code.invalidRequest,
-                message: "The client did not declare the \(name) capability")
+        if inputRound != nil {
+            let input = InputRequest(method: method, params: params)
+            guard input.requiredCapability != nil else {
+                throw .internalError("\(method) cannot be sent to the client in the stateless era")
+            }
+            return try await ask(input)
         }
+        return try await outbound.request(method, params: params)
     }
 }
 

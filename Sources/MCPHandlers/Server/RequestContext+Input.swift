@@ -1,0 +1,144 @@
+extension RequestContext {
+    /// Asks the client's model for a completion (`sampling/createMessage`).
+    ///
+    /// Session era: sent to the client, which answers on another request. Stateless era: answered from the
+    /// retry's `inputResponses[key]`, or — the first time — the request ends with an `input_required` result
+    /// asking for it, and the handler runs again from the start when the client retries.
+    /// - Parameters:
+    ///   - params: `messages`, `maxTokens`, ….
+    ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the client's `CreateMessageResult`.
+    /// - Throws: ``MCPError`` when the client did not declare `sampling` (-32021 in the stateless era), or
+    ///   answered with an error.
+    public func createMessage(_ params: Value, key: String? = nil) async throws(MCPError) -> Value {
+        try await ask(.createMessage(key: key, params))
+    }
+
+    /// Asks the user for input (`elicitation/create`, form or url mode); see ``createMessage(_:key:)`` for
+    /// how each era delivers it.
+    /// - Parameters:
+    ///   - params: `message` and `requestedSchema` (form), or `url` (url mode).
+    ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the client's `ElicitResult` (`action`, `content`).
+    /// - Throws: ``MCPError`` when the client did not declare `elicitation`, or answered with an error.
+    public func elicit(_ params: Value, key: String? = nil) async throws(MCPError) -> Value {
+        try await ask(.elicit(key: key, params))
+    }
+
+    /// Asks the client for its roots (`roots/list`); see ``createMessage(_:key:)`` for how each era delivers it.
+    /// - Parameter key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the client's `ListRootsResult` (`roots`).
+    /// - Throws: ``MCPError`` when the client did not declare `roots`, or answered with an error.
+    public func listRoots(key: String? = nil) async throws(MCPError) -> Value {
+        try await ask(.listRoots(key: key))
+    }
+
+    /// Asks for several inputs at once and returns every answer, keyed.
+    ///
+    /// Session era: the requests go to the client one after the other. Stateless era: the answers come from
+    /// the retry's `inputResponses` (and the verified `requestState` of earlier rounds); when any is missing,
+    /// the request ends with one `input_required` result listing every unanswered request gathered so far,
+    /// and the handler runs again from the start on the retry.
+    ///
+    /// ```swift
+    /// let answers = try await context.requestInputs([
+    ///     .elicit(key: "user_name", ["message": "Name?", "requestedSchema": schema]),
+    ///     .createMessage(key: "sample_request", ["messages": messages, "maxTokens": 50]),
+    /// ])
+    /// ```
+    /// - Parameter requests: the requests; keys must be unique.
+    /// - Returns: each request's answer under its key (derived keys included).
+    /// - Throws: ``MCPError`` when a capability is missing or the client answered with an error.
+    public func requestInputs(_ requests: [InputRequest]) async throws(MCPError) -> [String: Value] {
+        for request in requests {
+            if let capability = request.requiredCapability { try requireClientCapability(capability) }
+        }
+        guard let inputRound else {
+            var answers: [String: Value] = [:]
+            var derived = 0
+            for request in requests {
+                let key = request.key ?? {
+                    derived += 1
+                    return "\(request.requiredCapability ?? "input")-\(derived)"
+                }()
+                answers[key] = try await outbound.request(request.method, params: request.params)
+            }
+            return answers
+        }
+        var answers: [String: Value] = [:]
+        var missing: [(key: String, request: InputRequest)] = []
+        for request in requests {
+            let key = inputRound.key(for: request)
+            if let answer = inputRound.answer(key) {
+                answers[key] = answer
+            } else {
+                missing.append((key, request))
+            }
+        }
+        guard missing.isEmpty else {
+            inputRound.require(missing)
+            throw MCPError.inputRequiredSignal
+        }
+        return answers
+    }
+
+    /// The answer the client gave to the input request `key` (stateless era), if any; nil in the session era.
+    /// - Parameter key: the request's key.
+    public func inputResponse(_ key: String) -> Value? { inputRound?.answer(key) }
+
+    /// Which attempt of a stateless multi round-trip request this is: 1 on the first call, 2 on the first
+    /// retry, …; always 1 in the session era.
+    public var inputRoundNumber: Int { inputRound?.number ?? 1 }
+
+    /// The handler's own state from the previous round (stateless era), integrity-protected inside the
+    /// `requestState`; nil on the first call and in the session era. Set it with ``setRequestState(_:)``.
+    public var requestState: Value? { inputRound?.toolState }
+
+    /// Stores the handler's own state for the next round: it travels (integrity-protected, readable by the
+    /// client) inside the `requestState` of the `input_required` result. Does nothing in the session era.
+    /// - Parameter value: any JSON; nil clears it.
+    public func setRequestState(_ value: Value?) {
+        inputRound?.toolState = value
+    }
+
+    /// Whether the client declared a capability (`sampling`, `elicitation`, `roots`, …).
+    /// - Parameter name: the capability's name.
+    public func clientSupports(_ name: String) -> Bool { clientCapabilities[name] != nil }
+
+    /// Fails unless the client declared every capability in `capabilities`.
+    /// - Parameter capabilities: a `ClientCapabilities` object, e.g. `["sampling": [:]]`.
+    /// - Throws: ``MCPError`` -32021 with `requiredCapabilities` listing the missing ones (stateless era),
+    ///   -32600 (session era).
+    public func requireClientCapabilities(_ capabilities: Value) throws(MCPError) {
+        let names = capabilities.objectValue?.keys.sorted() ?? []
+        let missing = names.filter { clientCapabilities[$0] == nil }
+        guard !missing.isEmpty else { return }
+        if era == .stateless {
+            var required: [String: Value] = [:]
+            for name in missing { required[name] = capabilities[name] ?? [:] }
+            throw .missingRequiredClientCapability(.object(required))
+        }
+        throw MCPError(
+            code: MCPError.Code.invalidRequest,
+            message: "The client did not declare the \(missing.joined(separator: ", ")) capability")
+    }
+
+    /// Asks for one input and returns its answer (see ``requestInputs(_:)``).
+    func ask(_ request: InputRequest) async throws(MCPError) -> Value {
+        var request = request
+        if let inputRound, request.key == nil { request.key = inputRound.key(for: request) }
+        let answers = try await requestInputs([request])
+        if let key = request.key, let answer = answers[key] { return answer }
+        return answers.values.first ?? [:]
+    }
+
+    private func requireClientCapability(_ name: String) throws(MCPError) {
+        try requireClientCapabilities([name: [:]])
+    }
+}
+
+extension MCPError {
+    /// Thrown inside a stateless handler that asked for input not answered yet; the dispatcher replaces
+    /// whatever the handler finally answers with the `input_required` result. Never sent on the wire.
+    static let inputRequiredSignal = MCPError(code: Int.min, message: "Input required")
+}
