@@ -1,0 +1,62 @@
+-- tools/call of the `echo` tool ({"text":"hello"}), JSON answer (Accept: application/json).
+-- Args (after --): PATH SESSIONS_FILE PROTOCOL_VERSION
+--   SESSIONS_FILE: one initialized session id per line ("-" for none: the C floor and nginx return 200).
+--   Each thread takes its share of the sessions (one per connection: run.sh makes as many as wrk
+--   connections) and uses them round robin. Ids are unique per thread (tid * 1e9 + n).
+-- An answer counts as good only with status 200, a "result" member and no "error" member.
+package.path = os.getenv("BENCH_LUA") .. "/?.lua;" .. package.path
+local common = require("common")
+
+setup = common.setup
+tid = 0
+bad_status = 0
+rpc_error = 0
+no_result = 0
+local reqs = {}
+local n = 0
+local path, sessions_file, version
+
+function init(args)
+  path = args[1] or "/mcp"
+  sessions_file = args[2] or "-"
+  version = args[3] or "2025-11-25"
+  local all = sessions_file ~= "-" and common.lines(sessions_file) or {}
+  local mine = {}
+  local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+  for i, s in ipairs(all) do
+    if (i - 1) % nthreads == tid then table.insert(mine, s) end
+  end
+  if #mine == 0 then mine = { false } end
+  for i, s in ipairs(mine) do
+    local h = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
+    if s then
+      h["Mcp-Session-Id"] = s
+      h["MCP-Protocol-Version"] = version
+    end
+    reqs[i] = h
+  end
+end
+
+function request()
+  n = n + 1
+  local h = reqs[(n % #reqs) + 1]
+  local body = '{"jsonrpc":"2.0","id":' .. (tid * 1000000000 + n) ..
+      ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+  return wrk.format("POST", path, h, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    bad_status = bad_status + 1
+    if bad_status <= 3 then io.stderr:write("unexpected status " .. status .. ": " .. (body or "") .. "\n") end
+  elseif common.has_rpc_error(body) then
+    rpc_error = rpc_error + 1
+    if rpc_error <= 3 then io.stderr:write("JSON-RPC error: " .. body .. "\n") end
+  elseif not string.find(body, '"result"', 1, true) then
+    no_result = no_result + 1
+  end
+end
+
+function done(summary, latency, requests)
+  common.done(summary, latency, { "bad_status", "rpc_error", "no_result" })
+end
