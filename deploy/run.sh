@@ -9,7 +9,9 @@
 #   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
 #   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, later OAuth issuer)
 #   AUTH=anonymous                             anonymous (built-in and external OAuth come with issue #6)
-#   MANAGEMENT_TOKEN=                          token of /management/* (the endpoints come with issue #5)
+#   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
+#   SESSION_IDLE_TIMEOUT=1800                  seconds of inactivity before a session expires (0: never)
+#   SESSION_SWEEP_INTERVAL=60                  seconds between two sweeps for expired sessions
 #   TLS_CERT= TLS_KEY=                         certificate and key; a self-signed pair is made when unset
 #   RUN_DIR=                                   where sockets, config and pid files go (default: a new temp dir)
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
@@ -27,6 +29,8 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
 MAX_BODY=${MAX_BODY:-4m}
+SESSION_IDLE_TIMEOUT=${SESSION_IDLE_TIMEOUT:-1800}
+SESSION_SWEEP_INTERVAL=${SESSION_SWEEP_INTERVAL:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
@@ -38,6 +42,8 @@ if [ "$AUTH" != anonymous ]; then
   exit 2
 fi
 if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive number" >&2; exit 2; fi
+if ! [[ "$SESSION_IDLE_TIMEOUT" =~ ^[0-9]+$ ]]; then echo "SESSION_IDLE_TIMEOUT must be a number of seconds" >&2; exit 2; fi
+if ! [[ "$SESSION_SWEEP_INTERVAL" =~ ^[1-9][0-9]*$ ]]; then echo "SESSION_SWEEP_INTERVAL must be a positive number" >&2; exit 2; fi
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || "$here/install-deps.sh"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -76,10 +82,13 @@ fi
 upstreams=""
 session_map=""
 any_servers=""
+# Every worker's socket: the management API asks the other workers over FastCGI (each skips its own).
+peer_sockets=""
 for i in $(seq 1 "$WORKERS"); do
   upstreams+="    upstream mcp_w$i { server unix:$RUN_DIR/w$i.sock; }"$'\n'
   session_map+="        ~^w$i\\. mcp_w$i;"$'\n'
   any_servers+=" server unix:$RUN_DIR/w$i.sock;"
+  peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.sock"
 done
 upstreams+="    upstream mcp_any {$any_servers }"
 
@@ -112,7 +121,9 @@ all_alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1
 for i in $(seq 1 "$WORKERS"); do
   MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
-    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_EXCLUSIVE_SOCKET=1 \
+    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
+    MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
+    MCPFCGI_EXCLUSIVE_SOCKET=1 \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
   pids+=($!)
   echo "$!" > "$RUN_DIR/w$i.pid"

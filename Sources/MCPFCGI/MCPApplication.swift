@@ -24,14 +24,28 @@ public struct MCPApplication: HTTPResponder {
         public var cors: CORSPolicy
         /// Transport settings of the MCP endpoint (response mode, streams, resumption). Its origin policy is
         /// replaced by the one derived from ``publicURL`` and ``additionalAllowedOrigins``. Default
-        /// ``MCPEndpoint/Configuration/init(originPolicy:retryAfterWhenFull:responseMode:streamingThreshold:allowsStandaloneStreams:replayBufferSize:replayBufferAge:retryMilliseconds:maxStreamsPerSession:resumeGracePeriod:)``.
+        /// ``MCPEndpoint/Configuration/init(originPolicy:retryAfterWhenFull:responseMode:streamingThreshold:allowsStandaloneStreams:replayBufferSize:replayBufferAge:retryMilliseconds:maxStreamsPerSession:resumeGracePeriod:resolveUser:)``.
         public var endpoint: MCPEndpoint.Configuration
+        /// When idle sessions expire: idle timeout and sweep interval. Default
+        /// ``SessionSweeper/Configuration/init(idleTimeout:interval:)`` (30 minutes, swept every 60 s).
+        public var sessionExpiry: SessionSweeper.Configuration
+        /// The token of the management API (`POST /management/cleanup`, `GET /management/sessions`), sent by
+        /// clients as `Authorization: Bearer <token>`. nil or empty: the management API is off (404). Default nil.
+        public var managementToken: String?
+        /// The FastCGI unix sockets of the deployment's other workers, asked for their part of each
+        /// management request. This worker's own socket must not be listed (it would answer for itself
+        /// twice; the answers are deduplicated by node id as a safeguard). Default none.
+        public var peerSockets: [String]
+        /// The longest a peer may take to answer one management request. Default 2 s.
+        public var peerTimeout: Duration
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             publicURL: String = "http://127.0.0.1:8080", mcpPath: String = "/mcp", nodeID: String? = nil,
             securityHeaders: SecurityHeaders = SecurityHeaders(), additionalAllowedOrigins: Set<String> = [],
-            cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration()
+            cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration(),
+            sessionExpiry: SessionSweeper.Configuration = SessionSweeper.Configuration(),
+            managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2)
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
@@ -40,6 +54,10 @@ public struct MCPApplication: HTTPResponder {
             self.additionalAllowedOrigins = additionalAllowedOrigins
             self.cors = cors
             self.endpoint = endpoint
+            self.sessionExpiry = sessionExpiry
+            self.managementToken = managementToken
+            self.peerSockets = peerSockets
+            self.peerTimeout = peerTimeout
         }
     }
 
@@ -47,6 +65,11 @@ public struct MCPApplication: HTTPResponder {
     public let configuration: Configuration
     /// The MCP endpoint.
     public let endpoint: MCPEndpoint
+    /// Removes idle sessions; started by ``init(server:configuration:logger:)`` when
+    /// ``Configuration/sessionExpiry`` has an idle timeout.
+    public let sweeper: SessionSweeper
+    /// The management API, or nil when no ``Configuration/managementToken`` is set.
+    public let management: ManagementEndpoint?
     private let router: Router
     private let isHTTPS: Bool
     private let originPolicy: OriginPolicy
@@ -67,8 +90,22 @@ public struct MCPApplication: HTTPResponder {
         self.originPolicy = endpointConfiguration.originPolicy
         let endpoint = MCPEndpoint(server: server, configuration: endpointConfiguration, logger: logger)
         self.endpoint = endpoint
+        let sweeper = SessionSweeper(endpoint: endpoint, configuration: configuration.sessionExpiry, logger: logger)
+        self.sweeper = sweeper
+        sweeper.start()
         let health = HealthEndpoint(nodeID: configuration.nodeID)
         var router = Router()
+        if let token = configuration.managementToken, !token.isEmpty {
+            let management = ManagementEndpoint(
+                token: token, nodeID: configuration.nodeID, sweeper: sweeper,
+                peers: configuration.peerSockets.map { .fastCGI(socketPath: $0, timeout: configuration.peerTimeout) },
+                logger: logger)
+            self.management = management
+            router.add(.post, "/management/cleanup") { await management.cleanup($0) }
+            router.add(.get, "/management/sessions") { await management.sessions($0) }
+        } else {
+            self.management = nil
+        }
         router.add(.get, "/health") { health.respond(to: $0) }
         router.add(.post, configuration.mcpPath) { await endpoint.post($0) }
         router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
@@ -76,7 +113,7 @@ public struct MCPApplication: HTTPResponder {
         self.router = router
     }
 
-    /// The number of live MCP sessions in this worker.
+    /// The number of live MCP sessions in this worker (`GET /management/sessions` adds up every worker's).
     public var activeSessionCount: Int { endpoint.activeSessionCount }
 
     /// Routes the request and adds the security headers.

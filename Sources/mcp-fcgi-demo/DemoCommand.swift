@@ -32,6 +32,18 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "This worker is the only process on spawn-fcgi's socket: unlink it when draining. [MCPFCGI_EXCLUSIVE_SOCKET=1]")
     var exclusiveSocket = false
 
+    @Option(help: "Token of /management/* (unset: off); prefer the variable, ps shows flags. [MCPFCGI_MANAGEMENT_TOKEN]")
+    var managementToken: String?
+
+    @Option(help: "Comma-separated sockets of all workers (own one skipped), for /management/*. [MCPFCGI_PEER_SOCKETS]")
+    var peerSockets: String?
+
+    @Option(help: "Seconds of inactivity after which a session expires; 0 turns expiry off. [MCPFCGI_SESSION_IDLE_TIMEOUT]")
+    var sessionIdleTimeout: Int = env("MCPFCGI_SESSION_IDLE_TIMEOUT").flatMap { Int($0) } ?? 1800
+
+    @Option(help: "Seconds between two sweeps for expired sessions. [MCPFCGI_SESSION_SWEEP_INTERVAL]")
+    var sessionSweepInterval: Int = env("MCPFCGI_SESSION_SWEEP_INTERVAL").flatMap { Int($0) } ?? 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [MCPFCGI_LOG_LEVEL]")
     var logLevel: String = env("MCPFCGI_LOG_LEVEL") ?? "info"
 
@@ -51,6 +63,8 @@ struct DemoCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
         if let threads = threadCount, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if sessionIdleTimeout < 0 { throw ValidationError("--session-idle-timeout must be 0 or more") }
+        if sessionSweepInterval < 1 { throw ValidationError("--session-sweep-interval must be at least 1") }
     }
 
     func run() throws {
@@ -75,8 +89,20 @@ struct DemoCommand: ParsableCommand {
                 logger: logger))
         Fixtures.register(on: server)
 
+        let token = managementToken ?? env("MCPFCGI_MANAGEMENT_TOKEN")
+        let peers = Self.peers(from: peerSockets ?? env("MCPFCGI_PEER_SOCKETS"), excluding: ownSocketPath)
         let app = MCPApplication(
-            server: server, configuration: .init(publicURL: url, nodeID: node), logger: logger)
+            server: server,
+            configuration: .init(
+                publicURL: url, nodeID: node,
+                sessionExpiry: .init(
+                    idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
+                    interval: .seconds(sessionSweepInterval)),
+                managementToken: token, peerSockets: peers),
+            logger: logger)
+        if token != nil {
+            logger.info("management API on", metadata: ["peers": "\(peers.count)"])
+        }
         var fcgi = FastCGIServer.Configuration(
             socketPath: socketPath, socketMode: UInt16(socketMode, radix: 8) ?? 0o660,
             drainTimeout: .seconds(drainTimeout),
@@ -89,6 +115,37 @@ struct DemoCommand: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// The socket this worker listens on: the configured path, or the one spawn-fcgi bound to fd 0.
+    var ownSocketPath: String? {
+        if let socketPath { return socketPath }
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &length) }
+        }
+        guard named == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return path.isEmpty ? nil : path
+    }
+
+    /// The comma-separated socket list without blanks, duplicates and this worker's own socket.
+    static func peers(from list: String?, excluding own: String?) -> [String] {
+        let ownPath = own.map(canonicalPath)
+        var seen = Set<String>()
+        return (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty && canonicalPath($0) != ownPath && seen.insert(canonicalPath($0)).inserted
+        }
+    }
+
+    /// The path with symbolic links resolved (as given when it cannot be resolved).
+    static func canonicalPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// `http://HOST:PORT` from the environment the run script sets, logged so the choice is visible.

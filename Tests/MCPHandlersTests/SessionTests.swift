@@ -80,11 +80,11 @@ import Testing
         recent.endActivity(now: 90)
         #expect(idle.idleTime(now: 100) == 100)
         #expect(busy.idleTime(now: 100) == 0)
-        #expect(store.removeIdle(olderThan: 50, now: 100) == 1)
+        #expect(store.removeIdle(olderThan: 50, now: 100).map(\.id) == ["idle"])
         #expect(!store.contains(id: "idle"))
         #expect(store.contains(id: "busy") && store.contains(id: "recent"))
         busy.endActivity(now: 100)
-        #expect(store.removeIdle(olderThan: 50, now: 160) == 2)
+        #expect(store.removeIdle(olderThan: 50, now: 160).count == 2)
         #expect(store.count == 0)
     }
 

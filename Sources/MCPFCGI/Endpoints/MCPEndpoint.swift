@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import MCPHandlers
+import Synchronization
 
 /// The Streamable HTTP endpoint (`/mcp`): turns HTTP requests into JSON-RPC messages for an
 /// ``MCPHandlers/MCPServer`` and its answers back into HTTP responses, enforcing the transport's
@@ -31,6 +32,11 @@ public struct MCPEndpoint: Sendable {
         /// How long a request whose stream lost its client waits for a resume before its handler is
         /// cancelled. Default 2 s.
         public var resumeGracePeriod: Duration
+        /// The authenticated user of a request, or nil for an anonymous one. A session created by an
+        /// authenticated `initialize` is bound to that user (``MCPHandlers/Session/owner``): a later request
+        /// on it by another user is refused with 403, an anonymous one with 401. Session ids are never
+        /// taken as proof of identity. Default: the user nginx authenticated (``HTTPServerRequest/remoteUser``).
+        public var resolveUser: @Sendable (HTTPServerRequest) async -> String?
 
         /// How request answers are sent.
         public struct ResponseMode: Sendable, Equatable {
@@ -46,7 +52,8 @@ public struct MCPEndpoint: Sendable {
             originPolicy: OriginPolicy = OriginPolicy(), retryAfterWhenFull: Int = 5,
             responseMode: ResponseMode = .automatic, streamingThreshold: Duration? = .milliseconds(500),
             allowsStandaloneStreams: Bool = true, replayBufferSize: Int = 256, replayBufferAge: Duration = .seconds(300),
-            retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2)
+            retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2),
+            resolveUser: @escaping @Sendable (HTTPServerRequest) async -> String? = { $0.remoteUser }
         ) {
             self.originPolicy = originPolicy
             self.retryAfterWhenFull = retryAfterWhenFull
@@ -58,6 +65,7 @@ public struct MCPEndpoint: Sendable {
             self.retryMilliseconds = retryMilliseconds
             self.maxStreamsPerSession = maxStreamsPerSession
             self.resumeGracePeriod = resumeGracePeriod
+            self.resolveUser = resolveUser
         }
     }
 
@@ -96,6 +104,15 @@ public struct MCPEndpoint: Sendable {
     /// The number of live sessions.
     public var activeSessionCount: Int { server.sessions.count }
 
+    /// Ends what the transport and the server hold for a session that was removed from the store (deleted
+    /// by its client, expired, cleaned up): closes its SSE streams, cancels its requests in flight and
+    /// forgets its resource subscriptions.
+    /// - Parameter sessionID: the session's id.
+    public func sessionEnded(_ sessionID: String) {
+        streams.remove(sessionID: sessionID)
+        server.sessionEnded(sessionID)
+    }
+
     /// Answers `POST /mcp`: one JSON-RPC message.
     public func post(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
@@ -112,6 +129,9 @@ public struct MCPEndpoint: Sendable {
         } catch {
             return rpcError(.badRequest, id: nil, .parseError("Parse error: \(error)"))
         }
+        if isStateless(request, message: parsed) {
+            return await postStateless(parsed, request: request)
+        }
         if case .array(let batch) = parsed {
             return await postBatch(batch, request: request)
         }
@@ -122,10 +142,10 @@ public struct MCPEndpoint: Sendable {
             return rpcError(.badRequest, id: error.id, error.error)
         }
         if case .request(let r) = message, r.method == "initialize" {
-            return initialize(r, request: request)
+            return await initialize(r, request: request)
         }
         let session: Session
-        switch lookUpSession(request, id: message.requestID) {
+        switch await lookUpSession(request, id: message.requestID) {
         case .success(let found): session = found
         case .failure(let refusal): return refusal.response
         }
@@ -145,32 +165,34 @@ public struct MCPEndpoint: Sendable {
     private func answer(_ rpc: JSONRPCRequest, session: Session, accept: String?) async -> HTTPServerResponse {
         let (json, sse) = Self.acceptedTypes(accept)
         let canStream = configuration.responseMode.streams && sse
-        let stream = canStream ? streams.streams(for: session.id).open(isStandalone: false) : nil
-        let exchange = PostExchange(requestID: rpc.id, stream: stream, server: server, sessionID: session.id)
+        let handler = TaskHandle()
+        let grace = configuration.resumeGracePeriod
+        let streams = self.streams
+        var openStream: (@Sendable () -> EventStream)? = nil
+        if canStream {
+            openStream = {
+                let stream = streams.streams(for: session.id).open(isStandalone: false)
+                // A client that left and did not resume in time has nobody to answer: cancel the handler.
+                stream.onAbandoned(after: grace) { handler.cancel() }
+                return stream
+            }
+        }
+        let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: session.id)
         let context = RequestContext(
             requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
             clientCapabilities: session.clientCapabilities, progressToken: rpc.params?["_meta"]?["progressToken"],
             logger: logger, outbound: exchange)
+        // A client that takes only SSE gets a stream, decided before the handler runs (it could finish first).
+        if canStream, !json { exchange.streamIfPossible() }
         session.beginActivity()
         let server = self.server
-        let task = Task {
-            let outcome = await server.handle(rpc, context: context)
-            session.endActivity(now: server.configuration.now())
-            exchange.complete(outcome)
-        }
-        let grace = configuration.resumeGracePeriod
-        exchange.connection.onClose {
-            // The client went away. Unless it resumes the stream (GET with Last-Event-ID) within the grace
-            // period, the handler has nobody to answer and is cancelled.
-            guard let stream, !stream.isFinished else { return }
+        handler.set(
             Task {
-                try? await Task.sleep(for: grace)
-                if !stream.isConnected, !stream.isFinished { task.cancel() }
-            }
-        }
-        if canStream, !json {
-            exchange.streamIfPossible()
-        } else if canStream, let threshold = configuration.streamingThreshold {
+                let outcome = await server.handle(rpc, context: context)
+                session.endActivity(now: server.configuration.now())
+                exchange.complete(outcome)
+            })
+        if canStream, json, let threshold = configuration.streamingThreshold {
             Task {
                 try? await Task.sleep(for: threshold)
                 exchange.streamIfPossible()
@@ -189,7 +211,7 @@ public struct MCPEndpoint: Sendable {
     /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26; answered with a JSON array.
     private func postBatch(_ batch: [Value], request: HTTPServerRequest) async -> HTTPServerResponse {
         let session: Session
-        switch lookUpSession(request, id: nil) {
+        switch await lookUpSession(request, id: nil) {
         case .success(let found): session = found
         case .failure(let refusal):
             if request.head.headerFields[.mcpSessionID] == nil {
@@ -244,7 +266,10 @@ public struct MCPEndpoint: Sendable {
     /// (`Last-Event-ID`), replaying exactly the events after that id.
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
-        guard configuration.allowsStandaloneStreams, configuration.responseMode.streams else {
+        let statelessVersion = request.head.headerFields[.mcpProtocolVersion].map {
+            !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: $0))
+        } ?? false
+        guard configuration.allowsStandaloneStreams, configuration.responseMode.streams, !statelessVersion else {
             var response = HTTPServerResponse.error(
                 .methodNotAllowed, code: "method_not_allowed", message: "This server offers no GET stream")
             response.head.headerFields[.allow] = "DELETE, POST"
@@ -255,7 +280,7 @@ public struct MCPEndpoint: Sendable {
             return transportError(.notAcceptable, "Accept must include text/event-stream")
         }
         let session: Session
-        switch lookUpSession(request, id: nil) {
+        switch await lookUpSession(request, id: nil) {
         case .success(let found): session = found
         case .failure(let refusal): return refusal.response
         }
@@ -267,22 +292,48 @@ public struct MCPEndpoint: Sendable {
             else {
                 return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID)")
             }
-            stream.attach(connection, after: sequence)
+            guard stream.attach(connection, after: sequence) else {
+                return transportError(.badRequest, "Cannot resume after Last-Event-ID \(lastEventID)")
+            }
         } else {
             sessionStreams.open(isStandalone: true).attach(connection, after: nil)
         }
-        session.beginActivity()
-        let server = self.server
-        connection.onClose { session.endActivity(now: server.configuration.now()) }
+        // The stream is activity until it ends, whichever side ends it (client gone, stream resumed on
+        // another connection, session ended): only then may the session become idle and expire.
+        let activity = StreamActivity(session: session, now: server.configuration.now)
+        connection.onClose { activity.end() }
+        Task {
+            await connection.waitUntilFinished()
+            activity.end()
+        }
         return .eventStream(connection, headerFields: noStore)
+    }
+
+    /// A GET stream's share of its session's activity: begun when the stream opens, ended once.
+    private final class StreamActivity: Sendable {
+        private let session: Session
+        private let now: @Sendable () -> Double
+        private let ended = Mutex(false)
+
+        init(session: Session, now: @escaping @Sendable () -> Double) {
+            self.session = session
+            self.now = now
+            session.beginActivity()
+        }
+
+        func end() {
+            guard !ended.withLock({ ended in defer { ended = true }; return ended }) else { return }
+            session.endActivity(now: now())
+        }
     }
 
     private struct Refusal: Error {
         var response: HTTPServerResponse
     }
 
-    /// The session named by `Mcp-Session-Id`, or the 400/404 to answer with; also checks `MCP-Protocol-Version`.
-    private func lookUpSession(_ request: HTTPServerRequest, id: RequestID?) -> Result<Session, Refusal> {
+    /// The session named by `Mcp-Session-Id`, or the 400/404 to answer with; then checks that the session
+    /// belongs to the request's user (401/403) and `MCP-Protocol-Version` (400).
+    private func lookUpSession(_ request: HTTPServerRequest, id: RequestID?) async -> Result<Session, Refusal> {
         let fields = request.head.headerFields
         guard let sessionID = fields[.mcpSessionID] else {
             return .failure(Refusal(response: rpcError(
@@ -292,6 +343,9 @@ public struct MCPEndpoint: Sendable {
         guard let session = server.sessions.session(id: sessionID) else {
             return .failure(Refusal(response: rpcError(
                 .notFound, id: id, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))))
+        }
+        if let refusal = await checkOwner(of: session, request: request, id: id) {
+            return .failure(Refusal(response: refusal))
         }
         if let version = fields[.mcpProtocolVersion],
             !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))
@@ -303,7 +357,32 @@ public struct MCPEndpoint: Sendable {
         return .success(session)
     }
 
-    /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id`.
+    /// Whether the request's user may use the session: 401 when the session has an owner and the request
+    /// is anonymous, 403 when it comes from another user, nil when it may.
+    private func checkOwner(of session: Session, request: HTTPServerRequest, id: RequestID?) async
+        -> HTTPServerResponse?
+    {
+        guard let owner = session.owner else { return nil }
+        guard let user = await configuration.resolveUser(request) else {
+            logger.notice(
+                "anonymous request on an owned session refused",
+                metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
+            return rpcError(
+                .unauthorized, id: id,
+                MCPError(code: MCPError.Code.connectionClosed, message: "Unauthorized: this session requires authentication"))
+        }
+        guard user == owner else {
+            logger.notice(
+                "request by another user on an owned session refused",
+                metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
+            return rpcError(
+                .forbidden, id: id,
+                MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: the session belongs to another user"))
+        }
+        return nil
+    }
+
+    /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
         guard let sessionID = request.head.headerFields[.mcpSessionID] else {
@@ -311,19 +390,24 @@ public struct MCPEndpoint: Sendable {
                 .badRequest, id: nil,
                 MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))
         }
+        guard let session = server.sessions.session(id: sessionID) else {
+            return rpcError(
+                .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
+        }
+        if let refusal = await checkOwner(of: session, request: request, id: nil) { return refusal }
         guard server.sessions.remove(id: sessionID) != nil else {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
-        streams.remove(sessionID: sessionID)
-        server.sessionEnded(sessionID)
+        sessionEnded(sessionID)
         logger.debug("session ended by client", metadata: ["mcp.session.id": "\(sessionID)"])
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }
 
-    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest) -> HTTPServerResponse {
+    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest) async -> HTTPServerResponse {
+        let owner = await configuration.resolveUser(request)
         do {
-            let (result, session) = try server.initialize(rpc, owner: nil)
+            let (result, session) = try server.initialize(rpc, owner: owner)
             var fields = noStore
             fields[.mcpSessionID] = session.id
             logger.debug(
@@ -355,7 +439,7 @@ public struct MCPEndpoint: Sendable {
         return nil
     }
 
-    private func transportError(_ status: HTTPResponse.Status, _ message: String) -> HTTPServerResponse {
+    func transportError(_ status: HTTPResponse.Status, _ message: String) -> HTTPServerResponse {
         rpcError(status, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: message))
     }
 

@@ -2,6 +2,9 @@ import HTTPTypes
 
 /// Turns the CGI/FastCGI parameters nginx sends (`REQUEST_METHOD`, `REQUEST_URI`, `HTTP_*`, …) into an
 /// ``HTTPServerRequest``. Pure: tested without libfcgi.
+///
+/// `MCPFCGI_PEER=1`, which only another worker's ``FastCGIClient`` sends (never nginx), sets
+/// ``HTTPServerRequest/isPeerRequest``.
 public enum CGIRequestDecoder {
     /// Why the parameters do not describe a request.
     public enum Failure: Error, Equatable, Sendable {
@@ -29,6 +32,7 @@ public enum CGIRequestDecoder {
         var host: String?
         var remoteAddress: String?
         var remoteUser: String?
+        var isPeer = false
         var fields = HTTPFields()
         var seen = Set<String>()
         for (name, value) in params {
@@ -43,6 +47,7 @@ public enum CGIRequestDecoder {
             case "REQUEST_SCHEME": scheme = value
             case "REMOTE_ADDR": remoteAddress = value
             case "REMOTE_USER": remoteUser = value.isEmpty ? nil : value
+            case "MCPFCGI_PEER": isPeer = value == "1"
             case "CONTENT_TYPE":
                 if !value.isEmpty { fields[.contentType] = value }
             case "CONTENT_LENGTH":
@@ -67,6 +72,7 @@ public enum CGIRequestDecoder {
             method: parsedMethod, scheme: scheme ?? (https ? "https" : "http"), authority: host, path: path,
             headerFields: fields)
         return HTTPServerRequest(
-            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser, requestID: requestID)
+            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser, requestID: requestID,
+            isPeerRequest: isPeer)
     }
 }

@@ -13,6 +13,12 @@ public struct HTTPServerRequest: Sendable {
     public var remoteUser: String?
     /// An id for log correlation (`http.request.id`).
     public var requestID: String
+    /// Whether another worker of the deployment sent this request (FastCGI parameter `MCPFCGI_PEER=1`),
+    /// asking for this worker's part only of a management operation.
+    ///
+    /// Only a FastCGI parameter sets it: nginx passes a client's headers as `HTTP_*` parameters, so a client
+    /// cannot. It grants nothing by itself (peer requests carry the management token like any other).
+    public var isPeerRequest: Bool
 
     /// Creates a request.
     /// - Parameters:
@@ -21,15 +27,17 @@ public struct HTTPServerRequest: Sendable {
     ///   - remoteAddress: `REMOTE_ADDR`.
     ///   - remoteUser: `REMOTE_USER`.
     ///   - requestID: a log-correlation id; a random one by default.
+    ///   - isPeerRequest: whether another worker sent it (`MCPFCGI_PEER=1`). Default false.
     public init(
         head: HTTPRequest, body: [UInt8] = [], remoteAddress: String? = nil, remoteUser: String? = nil,
-        requestID: String = HTTPServerRequest.makeRequestID()
+        requestID: String = HTTPServerRequest.makeRequestID(), isPeerRequest: Bool = false
     ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress
         self.remoteUser = remoteUser
         self.requestID = requestID
+        self.isPeerRequest = isPeerRequest
     }
 
     /// The path without the query string.

@@ -25,11 +25,18 @@ public final class EventStream: Sendable {
         var time: ContinuousClock.Instant
     }
 
+    private struct Abandonment {
+        var grace: Duration
+        var action: @Sendable () -> Void
+    }
+
     private struct State {
         var sequence = 0
         var history: [Event] = []
         var connection: ResponseStream?
         var finished = false
+        var generation = 0
+        var abandonment: Abandonment?
     }
     private let state = Mutex(State())
 
@@ -40,58 +47,67 @@ public final class EventStream: Sendable {
     }
 
     /// Connects an HTTP response to the stream: sends the priming event (an id and `retry:`, empty data),
-    /// replays the buffered events after `lastSequence` (when resuming), and routes later events to it.
-    /// A connection the stream had before is finished.
-    func attach(_ connection: ResponseStream, after lastSequence: Int?) {
-        let (previous, replay, finished): (ResponseStream?, [[UInt8]], Bool) = state.withLock { s in
+    /// replays the buffered events after `lastSequence` (all of them when nil), and routes later events to
+    /// it. A connection the stream had before is finished.
+    /// - Returns: false (and attaches nothing) when `lastSequence` was never issued on this stream or the
+    ///   events after it are no longer buffered: the client cannot get exactly what it missed.
+    @discardableResult func attach(_ connection: ResponseStream, after lastSequence: Int?) -> Bool {
+        let previous: ResponseStream?? = state.withLock { s in
+            let after = lastSequence ?? 0
+            let oldestKept = s.history.first?.sequence ?? (s.sequence + 1)
+            guard after <= s.sequence, lastSequence == nil || after + 1 >= oldestKept else { return .none }
             let previous = s.connection
             s.connection = connection
-            let replay = lastSequence.map { last in s.history.filter { $0.sequence > last }.map(\.bytes) } ?? []
-            return (previous, replay, s.finished)
+            s.generation &+= 1
+            // Written under the lock, so no concurrent event can overtake the priming event or the replay.
+            connection.write(ServerSentEvent.event(id: "\(id)-\(after)", data: [], retry: limits.retryMilliseconds))
+            for event in s.history where event.sequence > after { connection.write(event.bytes) }
+            if s.finished { connection.finish() }
+            return .some(previous)
         }
-        if let previous, previous !== connection { previous.finish() }
-        connection.write(
-            ServerSentEvent.event(id: "\(id)-\(lastSequence ?? 0)", data: [], retry: limits.retryMilliseconds))
-        for bytes in replay { connection.write(bytes) }
-        if finished { connection.finish() }
+        guard case .some(let replaced) = previous else { return false }
+        if let replaced, replaced !== connection { replaced.finish() }
         connection.onClose { [weak self] in self?.detach(connection) }
+        return true
     }
 
     /// Sends one JSON-RPC message as the next event.
     /// - Returns: false when the stream is finished.
     @discardableResult func send(_ message: Value) -> Bool {
         let now = ContinuousClock.now
-        let (connection, bytes): (ResponseStream?, [UInt8]?) = state.withLock { s in
-            guard !s.finished else { return (nil, nil) }
+        return state.withLock { s in
+            guard !s.finished else { return false }
             s.sequence += 1
             let bytes = ServerSentEvent.message(message, id: "\(id)-\(s.sequence)")
             s.history.append(Event(sequence: s.sequence, bytes: bytes, time: now))
             if s.history.count > limits.maxEvents { s.history.removeFirst(s.history.count - limits.maxEvents) }
             while let first = s.history.first, now - first.time > limits.maxAge { s.history.removeFirst() }
-            return (s.connection, bytes)
+            s.connection?.write(bytes)
+            return true
         }
-        guard let bytes else { return false }
-        connection?.write(bytes)
-        return true
+    }
+
+    /// Calls `action` when the stream loses its client and no connection resumes it within `grace`
+    /// (counted from the latest disconnect), unless the stream finished first.
+    func onAbandoned(after grace: Duration, _ action: @escaping @Sendable () -> Void) {
+        state.withLock { $0.abandonment = Abandonment(grace: grace, action: action) }
     }
 
     /// Ends the stream: its connection is finished; a later resume gets the buffered events and ends.
     func finish() {
-        let connection = state.withLock { s in
+        state.withLock { s in
             s.finished = true
-            return s.connection
+            s.connection?.finish()
         }
-        connection?.finish()
     }
 
     /// Closes the HTTP connection now without finishing the stream (the client may resume it).
     func closeConnection() {
-        let connection = state.withLock { s in
-            let c = s.connection
+        state.withLock { s in
+            s.connection?.finish()
             s.connection = nil
-            return c
+            s.generation &+= 1
         }
-        connection?.finish()
     }
 
     /// Whether an HTTP connection currently carries the stream.
@@ -101,8 +117,21 @@ public final class EventStream: Sendable {
     var isFinished: Bool { state.withLock { $0.finished } }
 
     private func detach(_ connection: ResponseStream) {
-        state.withLock { s in
-            if s.connection === connection { s.connection = nil }
+        let watch: (Int, Abandonment)? = state.withLock { s in
+            guard s.connection === connection else { return nil }
+            s.connection = nil
+            s.generation &+= 1
+            guard !s.finished, let abandonment = s.abandonment else { return nil }
+            return (s.generation, abandonment)
+        }
+        guard let (generation, abandonment) = watch else { return }
+        Task { [weak self] in
+            try? await Task.sleep(for: abandonment.grace)
+            guard let self else { return }
+            let abandoned = self.state.withLock { s in
+                s.generation == generation && s.connection == nil && !s.finished
+            }
+            if abandoned { abandonment.action() }
         }
     }
 }

@@ -16,34 +16,43 @@ final class PostExchange: ServerOutbound {
     private struct State {
         var decision: Decision?
         var waiter: CheckedContinuation<Decision, Never>?
+        var stream: EventStream?
     }
     private let state = Mutex(State())
     let requestID: RequestID
-    let stream: EventStream?
+    /// Opens the logical stream on the first switch to SSE; nil when the client cannot take SSE.
+    private let openStream: (@Sendable () -> EventStream)?
     let connection = ResponseStream()
+
+    /// The logical stream, once the answer switched to SSE.
+    var stream: EventStream? { state.withLock { $0.stream } }
     private let server: MCPServer
     private let sessionID: String?
 
     /// - Parameters:
     ///   - requestID: the request being answered.
-    ///   - stream: the session's logical stream for this answer; nil when the client cannot take SSE
-    ///     (then notifications are dropped and requests to the client fail).
+    ///   - openStream: opens the session's logical stream for this answer when it switches to SSE; nil
+    ///     when the client cannot take SSE (then notifications are dropped and requests to the client fail).
+    ///     Called at most once, so answers that stay JSON cost no stream.
     ///   - server: whose pending requests route the client's answers back.
-    init(requestID: RequestID, stream: EventStream?, server: MCPServer, sessionID: String?) {
+    ///   - sessionID: the session the client's answers must come from.
+    init(
+        requestID: RequestID, openStream: (@Sendable () -> EventStream)?, server: MCPServer, sessionID: String?
+    ) {
         self.requestID = requestID
-        self.stream = stream
+        self.openStream = openStream
         self.server = server
         self.sessionID = sessionID
     }
 
     func send(_ notification: JSONRPCNotification) async {
-        guard let stream else { return }
+        guard openStream != nil else { return }
         switchToStream()
-        stream.send(notification.value)
+        stream?.send(notification.value)
     }
 
     func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
-        guard let stream else {
+        guard openStream != nil else {
             throw MCPError(
                 code: MCPError.Code.internalError,
                 message: "\(method) needs a response stream, but the client does not accept text/event-stream")
@@ -54,31 +63,31 @@ final class PostExchange: ServerOutbound {
             id: id, timeout: server.configuration.clientRequestTimeout, sessionID: sessionID
         ) {
             self.switchToStream()
-            stream.send(message)
+            self.stream?.send(message)
         }
     }
 
     func closeStream() async {
-        guard let stream else { return }
+        guard openStream != nil else { return }
         switchToStream()
-        stream.closeConnection()
+        stream?.closeConnection()
     }
 
     /// Switches to SSE now (the handler is taking long), when the client can take it.
     func streamIfPossible() {
-        if stream != nil { switchToStream() }
+        if openStream != nil { switchToStream() }
     }
 
     /// Delivers the handler's outcome: as the JSON body, or as the stream's last event.
     func complete(_ outcome: Result<Value, MCPError>) {
-        let (streaming, waiter): (Bool, CheckedContinuation<Decision, Never>?) = state.withLock { s in
-            if case .stream = s.decision { return (true, nil) }
+        let (stream, waiter): (EventStream?, CheckedContinuation<Decision, Never>?) = state.withLock { s in
+            if case .stream = s.decision { return (s.stream, nil) }
             s.decision = .json(outcome)
             let w = s.waiter
             s.waiter = nil
-            return (false, w)
+            return (nil, w)
         }
-        if streaming, let stream {
+        if let stream {
             if case .failure(let error) = outcome, error.code == MCPError.Code.requestCancelled {
                 // The client cancelled: no response is sent for a cancelled request.
                 stream.finish()
@@ -111,13 +120,17 @@ final class PostExchange: ServerOutbound {
     private func switchToStream() {
         let waiter: CheckedContinuation<Decision, Never>?? = state.withLock { s in
             guard s.decision == nil else { return .none }
+            guard let openStream else { return .none }
             s.decision = .stream
+            // Attached before the decision is visible to `complete`, so the result cannot miss the connection.
+            let stream = openStream()
+            stream.attach(connection, after: nil)
+            s.stream = stream
             let w = s.waiter
             s.waiter = nil
             return .some(w)
         }
         guard case .some(let w) = waiter else { return }
-        stream?.attach(connection, after: nil)
         w?.resume(returning: .stream)
     }
 }

@@ -96,6 +96,11 @@ public final class StreamRegistry: Sendable {
         }
     }
 
+    /// A stream that belongs to no session (stateless requests): numbered 1, never resumable.
+    func detachedStream() -> EventStream {
+        EventStream(id: 1, isStandalone: false, limits: limits)
+    }
+
     /// The session's streams, if it has any.
     func existingStreams(for sessionID: String) -> SessionStreams? { sessions.withLock { $0[sessionID] } }
 

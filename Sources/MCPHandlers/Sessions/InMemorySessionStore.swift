@@ -36,12 +36,16 @@ public final class InMemorySessionStore: SessionStore {
     /// Whether the store has room for one more session.
     public var isFull: Bool { sessions.withLock { $0.count >= capacity } }
 
-    /// Removes every session idle for at least `seconds`.
-    public func removeIdle(olderThan seconds: Double, now: Double) -> Int {
+    /// Removes every session idle for at least `seconds`; sessions with work in flight stay.
+    /// - Parameters:
+    ///   - seconds: the inactivity threshold.
+    ///   - now: the current time on the store's clock.
+    /// - Returns: the removed sessions.
+    @discardableResult public func removeIdle(olderThan seconds: Double, now: Double) -> [Session] {
         sessions.withLock { all in
-            let stale = all.values.filter { $0.idleTime(now: now) >= seconds }.map(\.id)
-            for id in stale { all.removeValue(forKey: id) }
-            return stale.count
+            let stale = all.values.filter { $0.isIdle(forAtLeast: seconds, now: now) }
+            for session in stale { all.removeValue(forKey: session.id) }
+            return stale
         }
     }
 }

@@ -86,6 +86,18 @@ public final class Session: Sendable {
         }
     }
 
+    /// The number of requests and streams in flight on this session.
+    public var activityCount: Int { state.withLock { $0.inFlight } }
+
+    /// Whether the session has had no activity for at least `seconds`: nothing in flight, and the last
+    /// activity (or the creation) ended at least `seconds` ago. A busy session is never idle, even for 0.
+    /// - Parameters:
+    ///   - seconds: the inactivity threshold.
+    ///   - now: the current time on the store's clock.
+    public func isIdle(forAtLeast seconds: Double, now: Double) -> Bool {
+        state.withLock { s in s.inFlight == 0 && now - s.lastActivity >= seconds }
+    }
+
     /// Seconds since the last activity ended, or 0 while a request or stream is in flight.
     /// - Parameter now: the current time on the store's clock.
     public func idleTime(now: Double) -> Double {

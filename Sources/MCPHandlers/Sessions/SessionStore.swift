@@ -13,9 +13,13 @@ public protocol SessionStore: Sendable {
     @discardableResult func remove(id: String) -> Session?
     /// The number of live sessions.
     var count: Int { get }
-    /// Removes every session idle for at least `seconds`; returns how many went.
+    /// Removes every session idle for at least `seconds` (see ``Session/isIdle(forAtLeast:now:)``: a session
+    /// with a request or stream in flight is never removed); returns the removed sessions.
+    ///
+    /// The caller ends what else the sessions held (requests, subscriptions, streams): `MCPFCGI`'s
+    /// `SessionSweeper` does.
     /// - Parameters:
     ///   - seconds: the inactivity threshold.
     ///   - now: the current time on the store's clock.
-    func removeIdle(olderThan seconds: Double, now: Double) -> Int
+    @discardableResult func removeIdle(olderThan seconds: Double, now: Double) -> [Session]
 }

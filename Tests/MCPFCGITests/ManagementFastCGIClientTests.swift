@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import MCPHandlers
+import Testing
+
+@testable import MCPFCGI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The management API's FastCGI client against the real libfcgi worker pool of ``SharedFastCGIServer``.
+@Suite struct ManagementFastCGIClientTests {
+    static var client: FastCGIClient {
+        _ = SharedFastCGIServer.server
+        return FastCGIClient(socketPath: SharedFastCGIServer.socketPath, timeout: .seconds(20))
+    }
+
+    @Test func getsAnAnswerFromLibfcgi() async throws {
+        let response = try await Self.client.send(
+            params: baseParams + [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/health")])
+        #expect(response.status == 200)
+        #expect(response.headers["content-type"] == "application/json")
+        #expect(response.headers["cache-control"] == "no-store")
+        #expect(try JSONParser().parse(response.body)["status"] == "healthy")
+    }
+
+    @Test func sendsABody() async throws {
+        let body = Array(initializeBody.utf8)
+        let response = try await Self.client.send(
+            params: baseParams + [
+                ("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp"), ("CONTENT_TYPE", "application/json"),
+                ("CONTENT_LENGTH", String(body.count)),
+            ], body: body)
+        #expect(response.status == 200)
+        #expect(response.headers["mcp-session-id"]?.isEmpty == false)
+        #expect(try JSONParser().parse(response.body)["result"]?["protocolVersion"] == "2025-11-25")
+    }
+
+    @Test func peerOverFastCGI() async throws {
+        _ = SharedFastCGIServer.server
+        let peer = ManagementPeer.fastCGI(socketPath: SharedFastCGIServer.socketPath, timeout: .seconds(20))
+        #expect(peer.name == "mcpfcgi-test-\(getpid())")
+        let health = try await peer.send(request(.get, "/health"))
+        #expect(health.head.status == .ok)
+        #expect(try json(health)["status"] == "healthy")
+        // The shared test application has no management token: the API is off there.
+        var sessions = request(.get, "/management/sessions", headers: [("Authorization", "Bearer x")])
+        sessions.isPeerRequest = true
+        let off = try await peer.send(sessions)
+        #expect(off.head.status == .notFound)
+    }
+
+    @Test func missingSocketFailsAtOnce() async throws {
+        let client = FastCGIClient(socketPath: NSTemporaryDirectory() + "mcpfcgi-nothing-\(getpid()).sock")
+        let failure = await #expect(throws: FastCGIClient.Failure.self) {
+            _ = try await client.send(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/health")])
+        }
+        // Refused at connect, not after waiting for the timeout.
+        #expect(failure?.description.hasPrefix("connect ") == true)
+    }
+
+    @Test func silentPeerTimesOut() async throws {
+        // A socket that accepts connections (in the kernel's backlog) but never answers.
+        let path = NSTemporaryDirectory() + "mcpfcgi-silent-\(getpid()).sock"
+        let fd = try FastCGIServer.listenUnix(path: path, mode: 0o600, backlog: 4)
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let client = FastCGIClient(socketPath: path, timeout: .milliseconds(200))
+        let started = ContinuousClock.now
+        let failure = await #expect(throws: FastCGIClient.Failure.self) {
+            _ = try await client.send(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/health")])
+        }
+        #expect(failure?.description == "timed out")
+        #expect(ContinuousClock.now - started >= .milliseconds(150))
+    }
+
+    @Test func peerFlagComesOnlyFromTheFastCGIParameter() throws {
+        let base: [(String, String)] = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/management/sessions")]
+        #expect(try CGIRequestDecoder.decode(params: base + [("MCPFCGI_PEER", "1")], body: [], requestID: "r").isPeerRequest)
+        #expect(try !CGIRequestDecoder.decode(params: base, body: [], requestID: "r").isPeerRequest)
+        #expect(try !CGIRequestDecoder.decode(params: base + [("MCPFCGI_PEER", "0")], body: [], requestID: "r").isPeerRequest)
+        // What a client's "MCPFCGI-Peer: 1" header becomes behind nginx.
+        let forged = try CGIRequestDecoder.decode(params: base + [("HTTP_MCPFCGI_PEER", "1")], body: [], requestID: "r")
+        #expect(!forged.isPeerRequest)
+    }
+
+    @Test func forwardedRequestParameters() {
+        var forwarded = request(
+            .post, "/management/cleanup", headers: [("Authorization", "Bearer t"), ("Content-Type", "application/json")],
+            body: "{}")
+        forwarded.isPeerRequest = true
+        let params = ManagementPeer.params(of: forwarded)
+        let byName = Dictionary(params, uniquingKeysWith: { first, _ in first })
+        #expect(byName["REQUEST_METHOD"] == "POST")
+        #expect(byName["REQUEST_URI"] == "/management/cleanup")
+        #expect(byName["MCPFCGI_PEER"] == "1")
+        #expect(byName["HTTP_AUTHORIZATION"] == "Bearer t")
+        #expect(byName["CONTENT_TYPE"] == "application/json")
+        #expect(byName["CONTENT_LENGTH"] == "2")
+        forwarded.isPeerRequest = false
+        #expect(!ManagementPeer.params(of: forwarded).contains { $0.0 == "MCPFCGI_PEER" })
+    }
+}
