@@ -79,6 +79,13 @@ if [ -z "${TLS_CERT:-}" ] || [ -z "${TLS_KEY:-}" ]; then
     -subj "/CN=$HOST" -keyout "$TLS_KEY" -out "$TLS_CERT" >/dev/null 2>&1
 fi
 
+# The key that protects 2026-07-28 request state, shared by every worker so that a multi-round request
+# can continue on any of them.
+STATE_KEY_FILE="$RUN_DIR/request-state.key"
+head -c 32 /dev/urandom > "$STATE_KEY_FILE"
+chmod 0640 "$STATE_KEY_FILE"
+[ "$(id -u)" -eq 0 ] && chown mcpfcgi:mcpfcgi "$STATE_KEY_FILE"
+
 upstreams=""
 session_map=""
 any_servers=""
@@ -123,7 +130,7 @@ for i in $(seq 1 "$WORKERS"); do
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
     MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
-    MCPFCGI_EXCLUSIVE_SOCKET=1 \
+    MCPFCGI_EXCLUSIVE_SOCKET=1 MCPFCGI_REQUEST_STATE_KEY_FILE="$STATE_KEY_FILE" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
   pids+=($!)
   echo "$!" > "$RUN_DIR/w$i.pid"

@@ -44,6 +44,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seconds between two sweeps for expired sessions. [MCPFCGI_SESSION_SWEEP_INTERVAL]")
     var sessionSweepInterval: Int = env("MCPFCGI_SESSION_SWEEP_INTERVAL").flatMap { Int($0) } ?? 60
 
+    @Option(help: "File holding the key that protects 2026-07-28 request state; share it across workers. [MCPFCGI_REQUEST_STATE_KEY_FILE]")
+    var requestStateKeyFile: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [MCPFCGI_LOG_LEVEL]")
     var logLevel: String = env("MCPFCGI_LOG_LEVEL") ?? "info"
 
@@ -82,11 +85,18 @@ struct DemoCommand: ParsableCommand {
         let node = self.node
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
+        let stateKey = (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).flatMap { path in
+            FileManager.default.contents(atPath: path).map { Array($0) }
+        }
+        if stateKey == nil {
+            logger.notice("no request-state key file: multi-round (input_required) requests stay on this worker")
+        }
         let server = MCPServer(
             configuration: .init(
                 serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
                 sessionIDGenerator: SessionIDGenerator(nodeID: node),
-                logger: logger))
+                logger: logger,
+                requestStateKey: stateKey))
         Fixtures.register(on: server)
 
         let token = managementToken ?? env("MCPFCGI_MANAGEMENT_TOKEN")
