@@ -38,6 +38,8 @@ public struct MCPApplication: HTTPResponder {
         public var peerSockets: [String]
         /// The longest a peer may take to answer one management request. Default 2 s.
         public var peerTimeout: Duration
+        /// Middleware run in order for every request, before any route's handler. Default none.
+        public var middleware: [any HTTPMiddleware]
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -45,7 +47,8 @@ public struct MCPApplication: HTTPResponder {
             securityHeaders: SecurityHeaders = SecurityHeaders(), additionalAllowedOrigins: Set<String> = [],
             cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration(),
             sessionExpiry: SessionSweeper.Configuration = SessionSweeper.Configuration(),
-            managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2)
+            managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2),
+            middleware: [any HTTPMiddleware] = []
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
@@ -58,6 +61,7 @@ public struct MCPApplication: HTTPResponder {
             self.managementToken = managementToken
             self.peerSockets = peerSockets
             self.peerTimeout = peerTimeout
+            self.middleware = middleware
         }
     }
 
@@ -70,7 +74,9 @@ public struct MCPApplication: HTTPResponder {
     public let sweeper: SessionSweeper
     /// The management API, or nil when no ``Configuration/managementToken`` is set.
     public let management: ManagementEndpoint?
-    private let router: Router
+    private var router: Router
+    private var mounted: [String: MCPEndpoint] = [:]
+    private var mountedSweepers: [SessionSweeper] = []
     private let isHTTPS: Bool
     private let originPolicy: OriginPolicy
     private let logger: Logger
@@ -116,8 +122,70 @@ public struct MCPApplication: HTTPResponder {
     /// The number of live MCP sessions in this worker (`GET /management/sessions` adds up every worker's).
     public var activeSessionCount: Int { endpoint.activeSessionCount }
 
-    /// Routes the request and adds the security headers.
+    /// Adds a custom route (a `/metrics`, an `/admin/…`), optionally with its own middleware, which runs
+    /// after the application's.
+    /// - Parameters:
+    ///   - method: the method.
+    ///   - path: the exact path, or with `prefix: true` a path prefix such as `/admin/`.
+    ///   - prefix: whether `path` is a prefix. Default false.
+    ///   - middleware: middleware for this route only.
+    ///   - handler: the handler.
+    public mutating func addRoute(
+        _ method: HTTPRequest.Method, _ path: String, prefix: Bool = false, middleware: [any HTTPMiddleware] = [],
+        handler: @escaping @Sendable (HTTPServerRequest) async -> HTTPServerResponse
+    ) {
+        let logger = self.logger
+        let wrapped = MiddlewareChain.wrap(middleware, around: handler) { request, error in
+            logger.error(
+                "route middleware failed", metadata: ["http.request.id": "\(request.requestID)", "error": "\(error)"])
+        }
+        if prefix {
+            router.add(method, prefix: path, handler: wrapped)
+        } else {
+            router.add(method, path, handler: wrapped)
+        }
+    }
+
+    /// Serves another MCP server at its own path (`/tenant-a/mcp`): its own registries, sessions, session
+    /// expiry and user resolution; a session of one mount is unknown (404) at another.
+    /// - Parameters:
+    ///   - server: the MCP server.
+    ///   - path: the endpoint's path.
+    ///   - endpoint: its transport settings (the origin policy is the application's). Default: the
+    ///     application's endpoint settings.
+    /// - Returns: the mounted endpoint.
+    @discardableResult public mutating func mount(
+        _ server: MCPServer, at path: String, endpoint: MCPEndpoint.Configuration? = nil
+    ) -> MCPEndpoint {
+        var settings = endpoint ?? configuration.endpoint
+        settings.originPolicy = originPolicy
+        let mountedEndpoint = MCPEndpoint(server: server, configuration: settings, logger: logger)
+        let sweeper = SessionSweeper(endpoint: mountedEndpoint, configuration: configuration.sessionExpiry, logger: logger)
+        sweeper.start()
+        mountedSweepers.append(sweeper)
+        mounted[path] = mountedEndpoint
+        router.add(.post, path) { await mountedEndpoint.post($0) }
+        router.add(.delete, path) { await mountedEndpoint.delete($0) }
+        router.add(.get, path) { await mountedEndpoint.get($0) }
+        return mountedEndpoint
+    }
+
+    /// The endpoints mounted with ``mount(_:at:endpoint:)``, by path.
+    public var mountedEndpoints: [String: MCPEndpoint] { mounted }
+
+    /// Runs the middleware chain around routing, then adds the CORS and security headers.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        guard !configuration.middleware.isEmpty else { return await route(request) }
+        let logger = self.logger
+        let chain = MiddlewareChain.wrap(configuration.middleware, around: { await self.route($0) }) { request, error in
+            logger.error("middleware failed", metadata: ["http.request.id": "\(request.requestID)", "error": "\(error)"])
+        }
+        var response = await chain(request)
+        configuration.securityHeaders.apply(to: &response.head.headerFields, isHTTPS: isHTTPS)
+        return response
+    }
+
+    private func route(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         var response: HTTPServerResponse
         let origin = request.head.headerFields[.origin]
         if request.head.method == .options, router.hasRoute(at: request.path) {

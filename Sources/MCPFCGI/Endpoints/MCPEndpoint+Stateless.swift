@@ -50,7 +50,7 @@ extension MCPEndpoint {
         let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: nil)
         let status = Mutex(200)
         let server = self.server
-        let user = await configuration.resolveUser(request)
+        let user = await user(of: request)
         let task = Task {
             let outcome = await server.handleStateless(rpc, headers: headers, outbound: exchange, user: user)
             status.withLock { $0 = outcome.httpStatus }

@@ -35,8 +35,13 @@ public struct MCPEndpoint: Sendable {
         /// The authenticated user of a request, or nil for an anonymous one. A session created by an
         /// authenticated `initialize` is bound to that user (``MCPHandlers/Session/owner``): a later request
         /// on it by another user is refused with 403, an anonymous one with 401. Session ids are never
-        /// taken as proof of identity. Default: the user nginx authenticated (``HTTPServerRequest/remoteUser``).
+        /// taken as proof of identity. Default: the OAuth-authenticated user (``HTTPServerRequest/authenticatedUser``),
+        /// else the user nginx authenticated (``HTTPServerRequest/remoteUser``).
         public var resolveUser: @Sendable (HTTPServerRequest) async -> String?
+        /// The seed's `resolveUserId`: given the request's context (path, headers, the token's claims when
+        /// auth is on), the user id sessions are bound to; nil refuses the request with 403 (e.g. a user of
+        /// another tenant). When set, it replaces ``resolveUser``. Default nil.
+        public var resolveUserID: (@Sendable (UserContext) async -> String?)?
 
         /// How request answers are sent.
         public struct ResponseMode: Sendable, Equatable {
@@ -53,7 +58,9 @@ public struct MCPEndpoint: Sendable {
             responseMode: ResponseMode = .automatic, streamingThreshold: Duration? = .milliseconds(500),
             allowsStandaloneStreams: Bool = true, replayBufferSize: Int = 256, replayBufferAge: Duration = .seconds(300),
             retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2),
-            resolveUser: @escaping @Sendable (HTTPServerRequest) async -> String? = { $0.remoteUser }
+            resolveUser: @escaping @Sendable (HTTPServerRequest) async -> String? = {
+                $0.authenticatedUser ?? $0.remoteUser
+            }
         ) {
             self.originPolicy = originPolicy
             self.retryAfterWhenFull = retryAfterWhenFull
@@ -66,6 +73,7 @@ public struct MCPEndpoint: Sendable {
             self.maxStreamsPerSession = maxStreamsPerSession
             self.resumeGracePeriod = resumeGracePeriod
             self.resolveUser = resolveUser
+            self.resolveUserID = nil
         }
     }
 
@@ -116,6 +124,7 @@ public struct MCPEndpoint: Sendable {
     /// Answers `POST /mcp`: one JSON-RPC message.
     public func post(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
+        if let refusal = await refusalByUserResolver(request) { return refusal }
         let fields = request.head.headerFields
         guard Self.isJSONContentType(fields[.contentType]) else {
             return transportError(.unsupportedMediaType, "Content-Type must be application/json")
@@ -266,6 +275,7 @@ public struct MCPEndpoint: Sendable {
     /// (`Last-Event-ID`), replaying exactly the events after that id.
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
+        if let refusal = await refusalByUserResolver(request) { return refusal }
         let statelessVersion = request.head.headerFields[.mcpProtocolVersion].map {
             !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: $0))
         } ?? false
@@ -357,13 +367,31 @@ public struct MCPEndpoint: Sendable {
         return .success(session)
     }
 
+    /// The request's user: ``Configuration/resolveUserID`` when set, else ``Configuration/resolveUser``.
+    func user(of request: HTTPServerRequest) async -> String? {
+        if let resolveUserID = configuration.resolveUserID {
+            return await resolveUserID(UserContext(request))
+        }
+        return await configuration.resolveUser(request)
+    }
+
+    /// The 403 for a request that ``Configuration/resolveUserID`` refuses (returns nil), else nil.
+    func refusalByUserResolver(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
+        guard let resolveUserID = configuration.resolveUserID, await resolveUserID(UserContext(request)) == nil else {
+            return nil
+        }
+        logger.notice("request refused by resolveUserID", metadata: ["http.request.id": "\(request.requestID)"])
+        return rpcError(
+            .forbidden, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: user not accepted here"))
+    }
+
     /// Whether the request's user may use the session: 401 when the session has an owner and the request
     /// is anonymous, 403 when it comes from another user, nil when it may.
     private func checkOwner(of session: Session, request: HTTPServerRequest, id: RequestID?) async
         -> HTTPServerResponse?
     {
         guard let owner = session.owner else { return nil }
-        guard let user = await configuration.resolveUser(request) else {
+        guard let user = await user(of: request) else {
             logger.notice(
                 "anonymous request on an owned session refused",
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
@@ -385,6 +413,7 @@ public struct MCPEndpoint: Sendable {
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
+        if let refusal = await refusalByUserResolver(request) { return refusal }
         guard let sessionID = request.head.headerFields[.mcpSessionID] else {
             return rpcError(
                 .badRequest, id: nil,
@@ -405,7 +434,7 @@ public struct MCPEndpoint: Sendable {
     }
 
     private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest) async -> HTTPServerResponse {
-        let owner = await configuration.resolveUser(request)
+        let owner = await user(of: request)
         do {
             let (result, session) = try server.initialize(rpc, owner: owner)
             var fields = noStore
@@ -443,7 +472,7 @@ public struct MCPEndpoint: Sendable {
         rpcError(status, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: message))
     }
 
-    private func rpcError(_ status: HTTPResponse.Status, id: RequestID?, _ error: MCPError) -> HTTPServerResponse {
+    func rpcError(_ status: HTTPResponse.Status, id: RequestID?, _ error: MCPError) -> HTTPServerResponse {
         .jsonBytes(status, JSONRPCResponse.failure(id: id, error: error), headerFields: noStore)
     }
 

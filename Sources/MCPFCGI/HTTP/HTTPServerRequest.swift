@@ -1,4 +1,5 @@
 import HTTPTypes
+import MCPHandlers
 
 /// One HTTP request as the web server handed it over: head, whole body, and what nginx knows about
 /// the peer. The HTTP layer answers it without any socket, so it is built the same way in tests.
@@ -11,6 +12,10 @@ public struct HTTPServerRequest: Sendable {
     public var remoteAddress: String?
     /// The user nginx authenticated (`REMOTE_USER`), when any.
     public var remoteUser: String?
+    /// The verified OAuth access token's claims, set by the application once the bearer token is accepted.
+    public var tokenClaims: Value?
+    /// The OAuth-authenticated user (the token's `sub`), set with ``tokenClaims``.
+    public var authenticatedUser: String?
     /// An id for log correlation (`http.request.id`).
     public var requestID: String
     /// Whether another worker of the deployment sent this request (FastCGI parameter `MCPFCGI_PEER=1`),

@@ -9,6 +9,7 @@ public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPServerRequest) async -> HTTPServerResponse
 
     private var routes: [String: [HTTPRequest.Method: Handler]] = [:]
+    private var prefixRoutes: [(prefix: String, handlers: [HTTPRequest.Method: Handler])] = []
 
     /// Creates an empty router.
     public init() {}
@@ -22,6 +23,20 @@ public struct Router: HTTPResponder {
         routes[path, default: [:]][method] = handler
     }
 
+    /// Adds a route for every path that starts with `prefix` (exact routes win; the longest prefix wins).
+    /// - Parameters:
+    ///   - method: the method.
+    ///   - prefix: the path prefix, e.g. `/admin/`.
+    ///   - handler: the handler.
+    public mutating func add(_ method: HTTPRequest.Method, prefix: String, handler: @escaping Handler) {
+        if let i = prefixRoutes.firstIndex(where: { $0.prefix == prefix }) {
+            prefixRoutes[i].handlers[method] = handler
+        } else {
+            prefixRoutes.append((prefix, [method: handler]))
+            prefixRoutes.sort { $0.prefix.count > $1.prefix.count }
+        }
+    }
+
     /// Adds a route that forwards to a responder.
     public mutating func add(_ method: HTTPRequest.Method, _ path: String, responder: some HTTPResponder) {
         add(method, path) { await responder.respond(to: $0) }
@@ -29,17 +44,22 @@ public struct Router: HTTPResponder {
 
     /// The methods routed at `path`, sorted, for `Allow`.
     public func allowedMethods(at path: some StringProtocol) -> [HTTPRequest.Method] {
-        guard let byMethod = routes[String(path)] else { return [] }
+        guard let byMethod = handlers(at: String(path)) else { return [] }
         return byMethod.keys.sorted { $0.rawValue < $1.rawValue }
     }
 
     /// Whether any route exists at `path`.
-    public func hasRoute(at path: some StringProtocol) -> Bool { routes[String(path)] != nil }
+    public func hasRoute(at path: some StringProtocol) -> Bool { handlers(at: String(path)) != nil }
+
+    private func handlers(at path: String) -> [HTTPRequest.Method: Handler]? {
+        if let exact = routes[path] { return exact }
+        return prefixRoutes.first(where: { path.hasPrefix($0.prefix) })?.handlers
+    }
 
     /// Dispatches the request.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
         let path = String(request.path)
-        guard let byMethod = routes[path] else {
+        guard let byMethod = handlers(at: path) else {
             return .error(.notFound, code: "not_found", message: "No route for \(path)")
         }
         if let handler = byMethod[request.head.method] {
