@@ -8,7 +8,9 @@
 #   WORKERS=2                                  worker processes, each on its own socket
 #   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
 #   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, later OAuth issuer)
-#   AUTH=anonymous                             anonymous (built-in and external OAuth come with issue #6)
+#   AUTH=anonymous                             anonymous, or builtin: the OAuth 2.1 authorization server, with
+#                                              nginx auth_basic (DEMO_USER=demo, DEMO_PASSWORD random and
+#                                              printed when unset) as the login step of /oauth/authorize
 #   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
 #   SESSION_IDLE_TIMEOUT=1800                  seconds of inactivity before a session expires (0: never)
 #   SESSION_SWEEP_INTERVAL=60                  seconds between two sweeps for expired sessions
@@ -16,6 +18,7 @@
 #   RUN_DIR=                                   where sockets, config and pid files go (default: a new temp dir)
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
 #   DRAIN_TIMEOUT=30                           seconds a worker waits for in-flight requests on SIGTERM
+#   RATE_LIMIT=                                requests per minute per client address (unset: no limit)
 #   SKIP_INSTALL=0  SKIP_BUILD=0               skip the apt step / the swift build
 set -euo pipefail
 
@@ -37,10 +40,10 @@ root=$(cd "$here/.." && pwd)
 case "$HOST" in *:*) url_host="[$HOST]" ;; *) url_host="$HOST" ;; esac
 PUBLIC_URL=${PUBLIC_URL:-http://$url_host:$PORT}
 
-if [ "$AUTH" != anonymous ]; then
-  echo "AUTH=$AUTH is not available yet; only AUTH=anonymous is implemented" >&2
-  exit 2
-fi
+case "$AUTH" in
+  anonymous|builtin) ;;
+  *) echo "AUTH=$AUTH: use anonymous or builtin (external mode is configured in code, see README)" >&2; exit 2 ;;
+esac
 if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive number" >&2; exit 2; fi
 if ! [[ "$SESSION_IDLE_TIMEOUT" =~ ^[0-9]+$ ]]; then echo "SESSION_IDLE_TIMEOUT must be a number of seconds" >&2; exit 2; fi
 if ! [[ "$SESSION_SWEEP_INTERVAL" =~ ^[1-9][0-9]*$ ]]; then echo "SESSION_SWEEP_INTERVAL must be a positive number" >&2; exit 2; fi
@@ -86,6 +89,23 @@ head -c 32 /dev/urandom > "$STATE_KEY_FILE"
 chmod 0640 "$STATE_KEY_FILE"
 [ "$(id -u)" -eq 0 ] && chown mcpfcgi:mcpfcgi "$STATE_KEY_FILE"
 
+# AUTH=builtin: a shared signing key for access tokens, and nginx auth_basic as the login step.
+authorize_auth=""
+if [ "$AUTH" = builtin ]; then
+  OAUTH_KEY_FILE="$RUN_DIR/oauth-signing-key.pem"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$OAUTH_KEY_FILE" 2>/dev/null
+  chmod 0640 "$OAUTH_KEY_FILE"
+  DEMO_USER=${DEMO_USER:-demo}
+  if [ -z "${DEMO_PASSWORD:-}" ]; then
+    DEMO_PASSWORD=$(openssl rand -hex 12)
+    echo "demo login: user $DEMO_USER, password $DEMO_PASSWORD"
+  fi
+  printf '%s:%s\n' "$DEMO_USER" "$(openssl passwd -apr1 "$DEMO_PASSWORD")" > "$RUN_DIR/htpasswd"
+  chmod 0640 "$RUN_DIR/htpasswd"
+  if [ "$(id -u)" -eq 0 ]; then chown mcpfcgi:mcpfcgi "$OAUTH_KEY_FILE" "$RUN_DIR/htpasswd"; fi
+  authorize_auth="auth_basic \"MCPFCGI demo\"; auth_basic_user_file $RUN_DIR/htpasswd;"
+fi
+
 upstreams=""
 session_map=""
 any_servers=""
@@ -93,21 +113,25 @@ any_servers=""
 peer_sockets=""
 for i in $(seq 1 "$WORKERS"); do
   upstreams+="    upstream mcp_w$i { server unix:$RUN_DIR/w$i.sock; }"$'\n'
-  session_map+="        ~^w$i\\. mcp_w$i;"$'\n'
+  session_map+="        ~^[^|]*\\|w$i\\. mcp_w$i;"$'\n'
   any_servers+=" server unix:$RUN_DIR/w$i.sock;"
   peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.sock"
 done
-upstreams+="    upstream mcp_any {$any_servers }"
+upstreams+="    upstream mcp_any {$any_servers }"$'\n'
+upstreams+="    upstream mcp_oauth { server unix:$RUN_DIR/w1.sock; }"
 
-awk -v user_line="$user_line" -v run_dir="$RUN_DIR" -v host="$HOST" -v port="$PORT" -v tls_port="$TLS_PORT" \
-  -v cert="$TLS_CERT" -v key="$TLS_KEY" -v upstreams="$upstreams" -v session_map="$session_map" \
-  -v max_body="$MAX_BODY" '
-  { gsub(/@@USER_LINE@@/, user_line); gsub(/@@RUN_DIR@@/, run_dir); gsub(/@@HOST@@/, host);
-    gsub(/@@TLS_PORT@@/, tls_port); gsub(/@@PORT@@/, port); gsub(/@@TLS_CERT@@/, cert); gsub(/@@TLS_KEY@@/, key);
-    gsub(/@@MAX_BODY@@/, max_body);
-    if ($0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/) { print upstreams; next }
-    if ($0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/) { printf "%s", session_map; next }
-    print }' "$here/nginx.conf" > "$RUN_DIR/nginx.conf"
+# Values go through the environment (awk -v would interpret the backslashes of the map's regexes).
+USER_LINE="$user_line" HOST_V="$HOST" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
+TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
+AUTHORIZE_AUTH="$authorize_auth" RUN_DIR_V="$RUN_DIR" awk '
+  function put(name, value) { gsub("@@" name "@@", value) }
+  /^#/ { print; next }
+  $0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/ { print ENVIRON["UPSTREAMS"]; next }
+  $0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/ { printf "%s", ENVIRON["SESSION_MAP"]; next }
+  { put("USER_LINE", ENVIRON["USER_LINE"]); put("RUN_DIR", ENVIRON["RUN_DIR_V"]); put("HOST", ENVIRON["HOST_V"]);
+    put("TLS_PORT", ENVIRON["TLS_PORT_V"]); put("PORT", ENVIRON["PORT_V"]); put("TLS_CERT", ENVIRON["TLS_CERT_V"]);
+    put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
+    put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH"]); print }' "$here/nginx.conf" > "$RUN_DIR/nginx.conf"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 pids=()
@@ -131,6 +155,7 @@ for i in $(seq 1 "$WORKERS"); do
     MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
     MCPFCGI_EXCLUSIVE_SOCKET=1 MCPFCGI_REQUEST_STATE_KEY_FILE="$STATE_KEY_FILE" \
+    MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
   pids+=($!)
   echo "$!" > "$RUN_DIR/w$i.pid"

@@ -40,6 +40,9 @@ public struct MCPApplication: HTTPResponder {
         public var peerTimeout: Duration
         /// Middleware run in order for every request, before any route's handler. Default none.
         public var middleware: [any HTTPMiddleware]
+        /// OAuth 2.1: the authorization server's routes and the bearer-token check of the MCP endpoints.
+        /// nil: anonymous. Build it with `try MCPAuthorization(configuration: .builtIn(…), logger:)`. Default nil.
+        public var authorization: MCPAuthorization?
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -48,7 +51,7 @@ public struct MCPApplication: HTTPResponder {
             cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration(),
             sessionExpiry: SessionSweeper.Configuration = SessionSweeper.Configuration(),
             managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2),
-            middleware: [any HTTPMiddleware] = []
+            middleware: [any HTTPMiddleware] = [], authorization: MCPAuthorization? = nil
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
@@ -62,6 +65,7 @@ public struct MCPApplication: HTTPResponder {
             self.peerSockets = peerSockets
             self.peerTimeout = peerTimeout
             self.middleware = middleware
+            self.authorization = authorization
         }
     }
 
@@ -113,6 +117,7 @@ public struct MCPApplication: HTTPResponder {
             self.management = nil
         }
         router.add(.get, "/health") { health.respond(to: $0) }
+        configuration.authorization?.addRoutes(to: &router)
         router.add(.post, configuration.mcpPath) { await endpoint.post($0) }
         router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
         router.add(.get, configuration.mcpPath) { await endpoint.get($0) }
@@ -185,6 +190,30 @@ public struct MCPApplication: HTTPResponder {
         return response
     }
 
+    /// Routes the request; an MCP endpoint's request must first carry a valid bearer token when OAuth is on.
+    /// The token is checked here and never passed on: handlers see the user and the claims.
+    private func authenticated(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let path = String(request.path)
+        guard let authorization = configuration.authorization,
+            path == configuration.mcpPath || mounted[path] != nil
+        else {
+            return await router.respond(to: request)
+        }
+        switch await authorization.authenticate(request) {
+        case .failure(let refusal):
+            var response = refusal.response
+            response.head.headerFields[.cacheControl] = "no-store"
+            return response
+        case .success(let user):
+            var request = request
+            if user != .anonymous {
+                request.authenticatedUser = user.subject
+                request.tokenClaims = .object(user.claims)
+            }
+            return await router.respond(to: request)
+        }
+    }
+
     private func route(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         var response: HTTPServerResponse
         let origin = request.head.headerFields[.origin]
@@ -197,7 +226,7 @@ public struct MCPApplication: HTTPResponder {
                 response.head.headerFields[.allow] = (methods.map(\.rawValue) + ["OPTIONS"]).joined(separator: ", ")
             }
         } else {
-            response = await router.respond(to: request)
+            response = await authenticated(request)
             configuration.cors.decorate(&response.head.headerFields, origin: origin, fallback: originPolicy)
         }
         configuration.securityHeaders.apply(to: &response.head.headerFields, isHTTPS: isHTTPS)

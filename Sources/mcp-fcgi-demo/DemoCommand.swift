@@ -47,6 +47,15 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "File holding the key that protects 2026-07-28 request state; share it across workers. [MCPFCGI_REQUEST_STATE_KEY_FILE]")
     var requestStateKeyFile: String?
 
+    @Option(help: "Authentication: anonymous, or builtin (the OAuth 2.1 authorization server). [MCPFCGI_AUTH]")
+    var auth: String?
+
+    @Option(help: "PEM file of the P-256 key that signs access tokens; share it across workers. [MCPFCGI_OAUTH_KEY_FILE]")
+    var oauthKeyFile: String?
+
+    @Option(help: "Requests per minute per client address (burst the same); unset or 0: no limit. [MCPFCGI_RATE_LIMIT]")
+    var rateLimit: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [MCPFCGI_LOG_LEVEL]")
     var logLevel: String = env("MCPFCGI_LOG_LEVEL") ?? "info"
 
@@ -101,15 +110,56 @@ struct DemoCommand: ParsableCommand {
 
         let token = managementToken ?? env("MCPFCGI_MANAGEMENT_TOKEN")
         let peers = Self.peers(from: peerSockets ?? env("MCPFCGI_PEER_SOCKETS"), excluding: ownSocketPath)
-        let app = MCPApplication(
+        var authorization: MCPAuthorization?
+        switch auth ?? env("MCPFCGI_AUTH") ?? "anonymous" {
+        case "anonymous":
+            authorization = nil
+        case "builtin":
+            let keyFile = oauthKeyFile ?? env("MCPFCGI_OAUTH_KEY_FILE")
+            if keyFile == nil {
+                logger.warning("no OAuth signing key file: a key is generated in memory (tokens die with this worker)")
+            }
+            do {
+                authorization = try MCPAuthorization(
+                    configuration: .builtIn(
+                        .init(
+                            issuer: url, supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
+                            signingKey: keyFile.map { .pemFile($0) } ?? .generated),
+                        requiredScopes: ["mcp:read"]),
+                    logger: logger)
+            } catch {
+                logger.critical("cannot configure OAuth: \(error)")
+                throw ExitCode(1)
+            }
+        case let other:
+            logger.critical("unknown auth mode \(other) (anonymous or builtin)")
+            throw ExitCode(1)
+        }
+
+        // The seed's "Custom Middleware" example: a per-address rate limit, when configured.
+        var middleware: [any HTTPMiddleware] = []
+        if let perMinute = (rateLimit ?? env("MCPFCGI_RATE_LIMIT").flatMap { Int($0) }), perMinute > 0 {
+            middleware.append(RateLimitMiddleware(limit: RateLimit(burst: perMinute, perMinute: perMinute)))
+            logger.info("rate limit on", metadata: ["requestsPerMinute": "\(perMinute)"])
+        }
+        var app = MCPApplication(
             server: server,
             configuration: .init(
                 publicURL: url, nodeID: node,
                 sessionExpiry: .init(
                     idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
                     interval: .seconds(sessionSweepInterval)),
-                managementToken: token, peerSockets: peers),
+                managementToken: token, peerSockets: peers, middleware: middleware, authorization: authorization),
             logger: logger)
+        // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own
+        // sessions; resolveUserID refuses a request that reached another tenant's path.
+        for tenant in ["tenant-a", "tenant-b"] {
+            var settings = MCPEndpoint.Configuration()
+            settings.resolveUserID = { context in
+                context.path.hasPrefix("/\(tenant)/") ? (context.remoteUser ?? "anonymous@\(tenant)") : nil
+            }
+            app.mount(Fixtures.tenantServer(tenant, nodeID: node, logger: logger), at: "/\(tenant)/mcp", endpoint: settings)
+        }
         if token != nil {
             logger.info("management API on", metadata: ["peers": "\(peers.count)"])
         }

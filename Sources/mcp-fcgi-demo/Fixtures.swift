@@ -1,3 +1,4 @@
+import Logging
 import MCPHandlers
 
 /// The conformance fixtures (../shared/FIXTURES.md): what MCP's conformance suite expects of a server.
@@ -5,6 +6,18 @@ enum Fixtures {
     static let image =
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
     static let audio = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
+
+    /// A tenant's own MCP server (the multi-tenant example): a `whoami` tool naming the tenant and user.
+    static func tenantServer(_ tenant: String, nodeID: String?, logger: Logger) -> MCPServer {
+        let server = MCPServer(
+            configuration: .init(
+                serverInfo: Implementation(name: tenant, version: "0.1.0"),
+                sessionIDGenerator: SessionIDGenerator(nodeID: nodeID), logger: logger))
+        server.registerTool(Tool(name: "whoami", description: "Names the tenant and the session's user")) { _, context in
+            .text("\(tenant):\(context.user ?? "anonymous")")
+        }
+        return server
+    }
 
     static func register(on server: MCPServer) {
         registerContentTools(on: server)

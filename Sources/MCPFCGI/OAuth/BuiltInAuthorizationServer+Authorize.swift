@@ -1,0 +1,203 @@
+import Foundation
+import HTTPTypes
+
+extension BuiltInAuthorizationServer {
+    /// The outcome of checking an authorization request.
+    enum AuthorizationCheck {
+        /// Answer with an HTML page (client or redirect URI not trustworthy: never redirect).
+        case page(HTTPServerResponse)
+        /// Redirect to the client with an error.
+        case redirect(HTTPServerResponse)
+        /// A valid request.
+        case valid(AuthorizationRequest)
+    }
+
+    /// `GET /oauth/authorize`: checks the request, authenticates the user and shows the consent page.
+    func authorize(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let params = FormParameters(parsing: request.query ?? "")
+        let checked: AuthorizationRequest
+        switch await check(params) {
+        case .page(let response), .redirect(let response): return response
+        case .valid(let valid): checked = valid
+        }
+        let subject: String
+        switch await configuration.userAuthenticator.authenticate(request) {
+        case .respond(let response): return response
+        case .authenticated(let user): subject = user
+        }
+        return consentPage(checked, subject: subject)
+    }
+
+    /// `POST /oauth/authorize`: the consent form's answer. Re-checks the request and the CSRF token, then
+    /// redirects with a code (approve) or `access_denied` (deny).
+    func decide(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let params = FormParameters(body: request.body)
+        let checked: AuthorizationRequest
+        switch await check(params) {
+        case .page(let response), .redirect(let response): return response
+        case .valid(let valid): checked = valid
+        }
+        let subject: String
+        switch await configuration.userAuthenticator.authenticate(request) {
+        case .respond(let response): return response
+        case .authenticated(let user): subject = user
+        }
+        guard let csrf = params["csrf_token"], !params.repeated.contains("csrf_token"),
+            consent.isValid(csrf, subject: subject, parameters: checked.parameters, now: nowSeconds)
+        else {
+            logger.info(
+                "OAuth consent refused: bad or expired CSRF token",
+                metadata: ["http.request.id": .string(request.requestID)])
+            return HTMLPage.error(
+                .forbidden, title: "Request expired",
+                message: "This consent form expired or does not belong to this request. Start the sign-in again.")
+        }
+        switch params["decision"] {
+        case "approve":
+            let code = OAuthCrypto.randomToken()
+            storage.saveAuthorizationCode(
+                AuthorizationCodeRecord(
+                    codeDigest: OAuthCrypto.digest(code), clientID: checked.client.clientID,
+                    redirectURI: checked.redirectURI, codeChallenge: checked.codeChallenge, scopes: checked.scopes,
+                    subject: subject, resource: checked.resource,
+                    expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.authorizationCode)),
+                    familyID: OAuthCrypto.randomToken(bytes: 16)))
+            logger.info(
+                "OAuth authorization approved",
+                metadata: [
+                    "oauth.client_id": .string(checked.client.clientID), "http.request.id": .string(request.requestID),
+                ])
+            return redirect(checked.redirectURI, [("code", code)], state: checked.state)
+        case "deny":
+            return redirect(
+                checked.redirectURI, [("error", "access_denied"), ("error_description", "The user denied access")],
+                state: checked.state)
+        default:
+            return redirect(
+                checked.redirectURI, [("error", "invalid_request"), ("error_description", "No decision")],
+                state: checked.state)
+        }
+    }
+
+    /// Checks an authorization request's parameters.
+    func check(_ params: FormParameters) async -> AuthorizationCheck {
+        guard let clientID = params.nonEmpty("client_id"), !params.repeated.contains("client_id"),
+            let client = await resolveClient(clientID)
+        else {
+            return .page(
+                HTMLPage.error(
+                    .badRequest, title: "Unknown application",
+                    message: "The application asking for access is not registered with this server."))
+        }
+        let redirectURI: String
+        if let requested = params.nonEmpty("redirect_uri") {
+            guard !params.repeated.contains("redirect_uri"),
+                RedirectURI.matches(requested, registered: client.redirectURIs)
+            else { return .page(badRedirectPage) }
+            redirectURI = requested
+        } else if client.redirectURIs.count == 1 {
+            redirectURI = client.redirectURIs[0]
+        } else {
+            return .page(badRedirectPage)
+        }
+        let state = params["state"]
+        func fail(_ code: OAuthError.Code, _ message: String) -> AuthorizationCheck {
+            .redirect(
+                redirect(redirectURI, [("error", code.rawValue), ("error_description", message)], state: state))
+        }
+        for name in AuthorizationRequest.parameterNames where params.repeated.contains(name) {
+            return fail(.invalidRequest, "Parameter \(name) was sent more than once")
+        }
+        guard let responseType = params.nonEmpty("response_type") else {
+            return fail(.invalidRequest, "response_type is required")
+        }
+        guard responseType == "code", configuration.supportedResponseTypes.contains("code"),
+            client.responseTypes.contains("code")
+        else { return fail(.unsupportedResponseType, "Only response_type=code is supported") }
+        guard client.grantTypes.contains("authorization_code"),
+            configuration.supportedGrantTypes.contains("authorization_code")
+        else { return fail(.unauthorizedClient, "The client may not use the authorization code grant") }
+        guard let challenge = params.nonEmpty("code_challenge") else {
+            return fail(.invalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256")
+        }
+        guard params["code_challenge_method"] == "S256" else {
+            return fail(.invalidRequest, "code_challenge_method must be S256")
+        }
+        guard (43...128).contains(challenge.count), challenge.allSatisfy(Self.isUnreserved) else {
+            return fail(.invalidRequest, "code_challenge is malformed")
+        }
+        let resource = params["resource"]
+        if let resource, resource != configuration.resourceURL {
+            return fail(.invalidTarget, "This server only issues tokens for \(configuration.resourceURL)")
+        }
+        let scopes: [String]
+        switch grantedScopes(params["scope"], client: client) {
+        case .success(let granted): scopes = granted
+        case .failure(let error): return fail(error.code, error.errorDescription)
+        }
+        let parameters = AuthorizationRequest.parameterNames.compactMap { name in params[name].map { (name, $0) } }
+        return .valid(
+            AuthorizationRequest(
+                client: client, redirectURI: redirectURI, state: state, codeChallenge: challenge, scopes: scopes,
+                resource: resource, parameters: parameters))
+    }
+
+    /// The requested scopes if the client may have them; all it may have when none are requested.
+    func grantedScopes(_ requested: String?, client: OAuthClient) -> Result<[String], OAuthError> {
+        let allowed = (client.scopes ?? configuration.supportedScopes).filter(configuration.supportedScopes.contains)
+        guard let requested, !requested.trimmingCharacters(in: .whitespaces).isEmpty else { return .success(allowed) }
+        var scopes: [String] = []
+        for scope in requested.split(separator: " ").map(String.init) where !scopes.contains(scope) {
+            guard allowed.contains(scope) else { return .failure(.invalidScope("Scope \(scope) is not available")) }
+            scopes.append(scope)
+        }
+        return .success(scopes)
+    }
+
+    /// A 302 to the client with `iss` (RFC 9207) and `state`.
+    func redirect(_ uri: String, _ parameters: [(String, String)], state: String?) -> HTTPServerResponse {
+        var all = parameters
+        if let state { all.append(("state", state)) }
+        all.append(("iss", issuer))
+        var fields = HTTPFields.noStore
+        fields[.location] = RedirectURI.appending(all, to: uri)
+        return HTTPServerResponse(status: .found, headerFields: fields)
+    }
+
+    private var badRedirectPage: HTTPServerResponse {
+        HTMLPage.error(
+            .badRequest, title: "Invalid redirect URI",
+            message: "The redirect URI is missing or is not registered for this application.")
+    }
+
+    static func isUnreserved(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "." || c == "_" || c == "~")
+    }
+
+    /// The consent page: client name, requested scopes, redirect host, Approve and Deny.
+    func consentPage(_ request: AuthorizationRequest, subject: String) -> HTTPServerResponse {
+        let token = consent.make(
+            subject: subject, parameters: request.parameters, expiry: nowSeconds + configuration.consentLifetime)
+        let name = request.client.clientName ?? request.client.clientID
+        let scopes =
+            request.scopes.isEmpty
+            ? "<li>no particular permission</li>"
+            : request.scopes.map { "<li><code>\(HTMLPage.escape($0))</code></li>" }.joined()
+        let hidden = (request.parameters + [("csrf_token", token)]).map {
+            "<input type=\"hidden\" name=\"\(HTMLPage.escape($0.0))\" value=\"\(HTMLPage.escape($0.1))\">"
+        }.joined(separator: "\n")
+        let body = """
+            <p>Signed in as <strong>\(HTMLPage.escape(subject))</strong>.</p>
+            <p>The application <strong>\(HTMLPage.escape(name))</strong> asks for access to \
+            <code>\(HTMLPage.escape(configuration.resourceURL))</code> with these permissions:</p>
+            <ul>\(scopes)</ul>
+            <p>After your answer you will be sent to <strong>\(HTMLPage.escape(RedirectURI.displayHost(request.redirectURI)))</strong>.</p>
+            <form method="post" action="\(HTMLPage.escape(basePath + "/oauth/authorize"))">
+            \(hidden)
+            <button type="submit" name="decision" value="approve">Approve</button>
+            <button type="submit" name="decision" value="deny">Deny</button>
+            </form>
+            """
+        return HTMLPage.response(.ok, title: "Authorize \(name)", body: body)
+    }
+}

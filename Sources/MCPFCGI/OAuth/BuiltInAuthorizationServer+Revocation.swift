@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import MCPHandlers
+
+extension BuiltInAuthorizationServer {
+    /// `POST /oauth/revoke` (RFC 7009): client-authenticated; 200 for unknown tokens too. Revoking a refresh token
+    /// revokes its whole grant (its access tokens too).
+    func revoke(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let params = FormParameters(body: request.body)
+        var usedBasic = false
+        do throws(OAuthError) {
+            try requireForm(request)
+            let credentials = try ClientCredentials(request, params)
+            usedBasic = credentials.method == .clientSecretBasic
+            let client = try credentials.authenticate(in: storage)
+            guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
+            if let record = storage.refreshToken(digest: OAuthCrypto.digest(token)) {
+                if record.clientID == client.clientID { storage.revokeFamily(record.familyID) }
+            } else if let claims = try? await key.verify(token), claims.clientID == client.clientID {
+                storage.revokeAccessToken(jti: claims.tokenID)
+            }
+            return HTTPServerResponse(status: .ok, headerFields: .noStore)
+        } catch {
+            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
+        }
+    }
+
+    /// `POST /oauth/introspect` (RFC 7662): for authenticated confidential clients; `{"active": false}` for anything
+    /// not valid.
+    func introspect(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let params = FormParameters(body: request.body)
+        let presented = try? ClientCredentials(request, params)
+        if let limited = rateLimited("introspect", request, clientID: presented?.clientID) { return limited }
+        var usedBasic = false
+        do throws(OAuthError) {
+            try requireForm(request)
+            let credentials = try ClientCredentials(request, params)
+            usedBasic = credentials.method == .clientSecretBasic
+            let client = try credentials.authenticate(in: storage)
+            guard client.isConfidential else {
+                throw OAuthError.invalidClient("Introspection is for confidential clients")
+            }
+            guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
+            var body: [String: Value] = ["active": false]
+            if let user = try? await tokenVerifier.verify(accessToken: token) {
+                body = user.claims
+                body["active"] = true
+                body["token_type"] = "Bearer"
+            } else if let record = storage.refreshToken(digest: OAuthCrypto.digest(token)) {
+                body = [
+                    "active": true, "token_type": "refresh_token", "client_id": .string(record.clientID),
+                    "sub": .string(record.subject), "scope": .string(record.scopes.joined(separator: " ")),
+                    "exp": .int(Int(record.expiresAt.timeIntervalSince1970)), "iss": .string(issuer),
+                ]
+            }
+            return .json(.ok, .object(body), headerFields: .noStore)
+        } catch {
+            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import HTTPTypes
+import MCPHandlers
+
+extension BuiltInAuthorizationServer {
+    /// `POST /oauth/token`.
+    func token(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        let params = FormParameters(body: request.body)
+        let presented = try? ClientCredentials(request, params)
+        if let limited = rateLimited("token", request, clientID: presented?.clientID) { return limited }
+        var usedBasic = presented?.method == .clientSecretBasic
+        do throws(OAuthError) {
+            try requireForm(request)
+            try params.requireSingle(Array(params.repeated))
+            guard let grantType = params.nonEmpty("grant_type") else {
+                throw OAuthError.invalidRequest("grant_type is required")
+            }
+            guard configuration.supportedGrantTypes.contains(grantType),
+                ["authorization_code", "refresh_token", "client_credentials"].contains(grantType)
+            else { throw OAuthError(.unsupportedGrantType, "Grant type \(grantType) is not supported") }
+            let credentials = try ClientCredentials(request, params)
+            usedBasic = credentials.method == .clientSecretBasic
+            let client = try credentials.authenticate(in: storage)
+            guard client.grantTypes.contains(grantType) else {
+                throw OAuthError(.unauthorizedClient, "The client may not use the \(grantType) grant")
+            }
+            if let resource = params["resource"], resource != configuration.resourceURL {
+                throw OAuthError(.invalidTarget, "This server only issues tokens for \(configuration.resourceURL)")
+            }
+            let body: Value
+            switch grantType {
+            case "authorization_code": body = try await authorizationCodeGrant(params, client: client)
+            case "refresh_token": body = try await refreshTokenGrant(params, client: client)
+            default: body = try await clientCredentialsGrant(params, client: client)
+            }
+            return .json(.ok, body, headerFields: .noStore)
+        } catch {
+            logger.info(
+                "OAuth token request refused",
+                metadata: ["oauth.error": .string(error.code.rawValue), "http.request.id": .string(request.requestID)])
+            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
+        }
+    }
+
+    func requireForm(_ request: HTTPServerRequest) throws(OAuthError) {
+        let type = request.head.headerFields[.contentType]?.lowercased() ?? ""
+        guard type.hasPrefix("application/x-www-form-urlencoded") else {
+            throw .invalidRequest("The body must be application/x-www-form-urlencoded")
+        }
+    }
+
+    private func authorizationCodeGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value
+    {
+        guard let code = params.nonEmpty("code") else { throw .invalidRequest("code is required") }
+        guard let verifier = params.nonEmpty("code_verifier") else {
+            throw .invalidRequest("code_verifier is required")
+        }
+        let record: AuthorizationCodeRecord
+        switch storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) {
+        case .unknown: throw .invalidGrant("The authorization code is invalid or expired")
+        case .replayed(let used):
+            storage.revokeFamily(used.familyID)
+            logger.info(
+                "OAuth authorization code replayed: its tokens are revoked",
+                metadata: ["oauth.client_id": .string(used.clientID)])
+            throw .invalidGrant("The authorization code was already used")
+        case .fresh(let fresh): record = fresh
+        }
+        guard record.clientID == client.clientID else { throw .invalidGrant("The code was issued to another client") }
+        if let redirectURI = params["redirect_uri"] {
+            guard redirectURI == record.redirectURI else { throw .invalidGrant("redirect_uri does not match") }
+        } else if client.redirectURIs != [record.redirectURI] {
+            throw .invalidRequest("redirect_uri is required")
+        }
+        guard (43...128).contains(verifier.count), verifier.allSatisfy(Self.isUnreserved),
+            OAuthCrypto.constantTimeEqual(
+                Array(OAuthCrypto.s256Challenge(of: verifier).utf8), Array(record.codeChallenge.utf8))
+        else { throw .invalidGrant("The code_verifier does not match the code_challenge") }
+        if let resource = record.resource, let requested = params["resource"], requested != resource {
+            throw OAuthError(.invalidTarget, "resource differs from the authorization request")
+        }
+        return try await issueTokens(
+            subject: record.subject, client: client, scopes: record.scopes, familyID: record.familyID)
+    }
+
+    private func refreshTokenGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value {
+        guard let token = params.nonEmpty("refresh_token") else { throw .invalidRequest("refresh_token is required") }
+        let record: RefreshTokenRecord
+        switch storage.rotateRefreshToken(digest: OAuthCrypto.digest(token)) {
+        case .unknown: throw .invalidGrant("The refresh token is invalid, expired or revoked")
+        case .reused(let used):
+            storage.revokeFamily(used.familyID)
+            logger.info(
+                "OAuth refresh token reused: its grant is revoked",
+                metadata: ["oauth.client_id": .string(used.clientID)])
+            throw .invalidGrant("The refresh token was already used")
+        case .fresh(let fresh): record = fresh
+        }
+        guard record.clientID == client.clientID else {
+            throw .invalidGrant("The refresh token belongs to another client")
+        }
+        var scopes = record.scopes
+        if let requested = params.nonEmpty("scope") {
+            let list = requested.split(separator: " ").map(String.init)
+            guard list.allSatisfy(record.scopes.contains) else {
+                throw .invalidScope("A refresh may not widen the granted scopes")
+            }
+            scopes = list
+        }
+        return try await issueTokens(subject: record.subject, client: client, scopes: scopes, familyID: record.familyID)
+    }
+
+    private func clientCredentialsGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value
+    {
+        guard client.isConfidential else {
+            throw OAuthError(.unauthorizedClient, "client_credentials needs a confidential client")
+        }
+        let scopes: [String]
+        switch grantedScopes(params["scope"], client: client) {
+        case .success(let granted): scopes = granted
+        case .failure(let error): throw error
+        }
+        return try await issueTokens(subject: client.clientID, client: client, scopes: scopes, familyID: nil)
+    }
+
+    /// Signs an access token and, for a grant family whose client may refresh, a rotated refresh token.
+    func issueTokens(subject: String, client: OAuthClient, scopes: [String], familyID: String?)
+        async throws(OAuthError) -> Value
+    {
+        let issuedAt = nowSeconds
+        let lifetime = configuration.tokenExpiry.accessToken
+        let claims = AccessTokenClaims(
+            issuer: issuer, subject: subject, audience: [configuration.resourceURL], clientID: client.clientID,
+            scope: scopes.joined(separator: " "), expiresAt: issuedAt + lifetime, issuedAt: issuedAt,
+            notBefore: issuedAt, tokenID: OAuthCrypto.randomToken(bytes: 16))
+        let accessToken: String
+        do { accessToken = try await key.sign(claims) } catch {
+            logger.info("OAuth access token signing failed", metadata: ["error": .string("\(error)")])
+            throw OAuthError(.serverError, "The token could not be issued")
+        }
+        storage.recordAccessToken(
+            jti: claims.tokenID, familyID: familyID, expiresAt: Date(timeIntervalSince1970: Double(claims.expiresAt)))
+        var body: [String: Value] = [
+            "access_token": .string(accessToken), "token_type": "Bearer", "expires_in": .int(lifetime),
+            "scope": .string(claims.scope),
+        ]
+        if let familyID, client.grantTypes.contains("refresh_token"),
+            configuration.supportedGrantTypes.contains("refresh_token")
+        {
+            let refresh = OAuthCrypto.randomToken()
+            storage.saveRefreshToken(
+                RefreshTokenRecord(
+                    tokenDigest: OAuthCrypto.digest(refresh), clientID: client.clientID, subject: subject,
+                    scopes: scopes, expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.refreshToken)),
+                    familyID: familyID))
+            body["refresh_token"] = .string(refresh)
+        }
+        return .object(body)
+    }
+}

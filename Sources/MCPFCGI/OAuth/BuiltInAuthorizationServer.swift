@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Logging
+import MCPHandlers
+import Synchronization
+
+/// The built-in OAuth 2.1 authorization server: metadata (RFC 8414), dynamic client registration (RFC 7591),
+/// the authorization endpoint with PKCE S256 and a consent page, the token endpoint (authorization code, refresh
+/// token with rotation, client credentials), revocation (RFC 7009), introspection (RFC 7662) and the JWKS. Access
+/// tokens are ES256 JWTs (RFC 9068) for the MCP resource URL.
+///
+/// ```swift
+/// let server = try BuiltInAuthorizationServer(
+///     configuration: .init(issuer: "https://mcp.example.com", signingKey: .pemFile("/etc/mcp/oauth.pem")),
+///     logger: logger)
+/// if let response = await server.respond(to: request) { return response }   // one of its routes
+/// ```
+public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
+    /// The configuration (issuer normalised).
+    public let configuration: Configuration
+    let storage: any OAuthStorage
+    let key: SigningKey
+    let consent: ConsentToken
+    let limiter: RateLimiter
+    let logger: Logger
+    let basePath: String
+    private let lastSweep = Mutex(Date.distantPast)
+    let documentFetches = Mutex<[String: Date]>([:])
+
+    /// Starts the server: loads (or generates) the signing key and saves the pre-registered clients.
+    /// - Parameters:
+    ///   - configuration: the settings.
+    ///   - logger: where to log (info and below).
+    /// - Throws: ``OAuthConfigurationError`` for an unreadable key or a bad issuer/resource URL.
+    public init(configuration: Configuration, logger: Logger) throws(OAuthConfigurationError) {
+        for (name, value) in [("issuer", configuration.issuer), ("resourceURL", configuration.resourceURL)] {
+            guard let c = URLComponents(string: value), ["http", "https"].contains(c.scheme?.lowercased() ?? ""),
+                c.host != nil, c.query == nil, c.fragment == nil
+            else { throw .invalidURL(name, value) }
+        }
+        self.configuration = configuration
+        self.storage = configuration.storage
+        self.key = try SigningKey(configuration.signingKey)
+        self.consent = ConsentToken(key: key.derivedSecret(label: "consent-csrf"))
+        self.limiter = RateLimiter(limit: configuration.rateLimit, now: configuration.now)
+        self.logger = logger
+        self.basePath = URLComponents(string: configuration.issuer)?.path ?? ""
+        for client in configuration.preregisteredClients { storage.saveClient(client) }
+        switch configuration.signingKey {
+        case .generated:
+            logger.info(
+                "OAuth signing key generated in memory: tokens do not survive a restart and are not shared between workers",
+                metadata: ["oauth.kid": .string(key.kid)])
+        case .pem, .pemFile:
+            logger.info("OAuth signing key loaded", metadata: ["oauth.kid": .string(key.kid)])
+        }
+    }
+
+    /// A new P-256 private key in PEM, for a key file every worker loads with
+    /// ``Configuration/SigningKey/pemFile(_:)``.
+    public static func generateSigningKeyPEM() -> String {
+        // A generated key always has parameters, so this cannot fail.
+        (try? SigningKey(.generated))?.privateKeyPEM ?? ""
+    }
+
+    /// The issuer (no trailing slash).
+    public var issuer: String { configuration.issuer }
+
+    /// The verifier of this server's access tokens.
+    public var tokenVerifier: BuiltInTokenVerifier {
+        BuiltInTokenVerifier(
+            key: key, issuer: issuer, audience: configuration.resourceURL, storage: storage, now: configuration.now)
+    }
+
+    /// The MCP endpoint's protected resource metadata, pointing at this server.
+    public var protectedResourceMetadata: ProtectedResourceMetadata {
+        ProtectedResourceMetadata(
+            resource: configuration.resourceURL, authorizationServers: [issuer],
+            scopesSupported: configuration.supportedScopes)
+    }
+
+    /// A resource server for `/mcp` that accepts this server's tokens.
+    /// - Parameter requiredScopes: scopes every request needs.
+    public func resourceServer(requiredScopes: [String] = []) -> ResourceServer {
+        ResourceServer(
+            resourceMetadataURL: protectedResourceMetadata.metadataURL, requiredScopes: requiredScopes,
+            verifier: tokenVerifier)
+    }
+
+    /// The routes: (method, path) pairs, to add to a ``Router`` or to check before ``route(_:)``.
+    public var routes: [(method: HTTPRequest.Method, path: String)] {
+        var out: [(HTTPRequest.Method, String)] = []
+        for path in metadataPaths { out.append((.get, path)) }
+        out.append((.get, basePath + "/oauth/jwks"))
+        out.append((.get, basePath + "/oauth/authorize"))
+        out.append((.post, basePath + "/oauth/authorize"))
+        out.append((.post, basePath + "/oauth/token"))
+        out.append((.post, basePath + "/oauth/revoke"))
+        out.append((.post, basePath + "/oauth/introspect"))
+        if !configuration.disableDynamicClientRegistration { out.append((.post, basePath + "/oauth/register")) }
+        return out.map { (method: $0.0, path: $0.1) }
+    }
+
+    /// Adds every route to a router (the router answers 405 for other methods on them).
+    /// - Parameter router: the application's router.
+    public func addRoutes(to router: inout Router) {
+        for route in routes { router.add(route.method, route.path, responder: self) }
+    }
+
+    /// Answers a request on one of its routes, or nil when the path is not one of them.
+    /// - Parameter request: any request.
+    /// - Returns: the response, or nil for another path. A wrong method on a known path is 405 with `Allow`.
+    public func route(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
+        let path = String(request.path)
+        let methods = routes.filter { $0.path == path }.map(\.method)
+        guard !methods.isEmpty else { return nil }
+        if methods.contains(request.head.method) { return await respond(to: request) }
+        if request.head.method == .head && methods.contains(.get) {
+            var get = request
+            get.head.method = .get
+            var response = await respond(to: get)
+            response.body = []
+            return response
+        }
+        var response = HTTPServerResponse.error(
+            .methodNotAllowed, code: "method_not_allowed", message: "\(request.head.method.rawValue) is not allowed")
+        response.head.headerFields[.allow] = methods.map(\.rawValue).joined(separator: ", ")
+        return response
+    }
+
+    /// Answers a request addressed to one of its routes (404 JSON otherwise).
+    public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        sweepIfDue()
+        let path = String(request.path.dropFirst(basePath.count))
+        let isPost = request.head.method == .post
+        if metadataPaths.contains(String(request.path)) { return metadata() }
+        switch (path, isPost) {
+        case ("/oauth/jwks", false): return jwks()
+        case ("/oauth/authorize", false): return await authorize(request)
+        case ("/oauth/authorize", true): return await decide(request)
+        case ("/oauth/token", true): return await token(request)
+        case ("/oauth/revoke", true): return await revoke(request)
+        case ("/oauth/introspect", true): return await introspect(request)
+        case ("/oauth/register", true) where !configuration.disableDynamicClientRegistration:
+            return register(request)
+        default:
+            return .error(.notFound, code: "not_found", message: "No route for \(request.path)")
+        }
+    }
+
+    /// Drops expired codes, tokens and revocations from storage at most once a minute.
+    func sweepIfDue() {
+        let now = now
+        let due = lastSweep.withLock { last in
+            guard now.timeIntervalSince(last) >= 60 else { return false }
+            last = now
+            return true
+        }
+        if due { storage.removeExpired(before: now) }
+    }
+
+    var now: Date { configuration.now() }
+    var nowSeconds: Int { Int(now.timeIntervalSince1970) }
+
+    /// Refuses with 429 when the caller (remote address, and client when known) exceeded its rate limit.
+    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest, clientID: String?) -> HTTPServerResponse? {
+        var keys = ["\(endpoint)|addr:\(request.remoteAddress ?? "-")"]
+        if let clientID { keys.append("\(endpoint)|client:\(clientID)") }
+        guard let wait = limiter.take(keys) else { return nil }
+        logger.info(
+            "OAuth rate limit exceeded",
+            metadata: ["oauth.endpoint": .string(endpoint), "http.request.id": .string(request.requestID)])
+        var response = OAuthError(.temporarilyUnavailable, "Too many requests; retry later").response()
+        response.head.headerFields[.retryAfter] = String(wait)
+        return response
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// ``OAuthStorage`` in process memory behind a `Mutex`. State dies with the process and is not shared between
+/// workers.
+public final class InMemoryOAuthStorage: OAuthStorage {
+    private struct State {
+        var clients: [String: OAuthClient] = [:]
+        var codes: [String: (record: AuthorizationCodeRecord, used: Bool)] = [:]
+        var refreshTokens: [String: (record: RefreshTokenRecord, used: Bool)] = [:]
+        var accessTokens: [String: (familyID: String?, expiresAt: Date)] = [:]
+        var revokedAccessTokens: [String: Date] = [:]
+        var revokedFamilies: Set<String> = []
+    }
+
+    private let state = Mutex(State())
+    private let now: @Sendable () -> Date
+
+    /// Creates an empty store.
+    /// - Parameter now: the clock deciding expiry. Default the system clock.
+    public init(now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
+    }
+
+    /// See ``OAuthStorage/client(id:)``.
+    public func client(id: String) -> OAuthClient? { state.withLock { $0.clients[id] } }
+
+    /// See ``OAuthStorage/saveClient(_:)``.
+    public func saveClient(_ client: OAuthClient) { state.withLock { $0.clients[client.clientID] = client } }
+
+    /// See ``OAuthStorage/saveAuthorizationCode(_:)``.
+    public func saveAuthorizationCode(_ record: AuthorizationCodeRecord) {
+        state.withLock { $0.codes[record.codeDigest] = (record, false) }
+    }
+
+    /// See ``OAuthStorage/consumeAuthorizationCode(digest:)``.
+    public func consumeAuthorizationCode(digest: String) -> CodeLookup {
+        let now = now()
+        return state.withLock { state in
+            guard let entry = state.codes[digest] else { return .unknown }
+            if entry.used { return .replayed(entry.record) }
+            guard entry.record.expiresAt > now else { return .unknown }
+            state.codes[digest]?.used = true
+            return .fresh(entry.record)
+        }
+    }
+
+    /// See ``OAuthStorage/saveRefreshToken(_:)``.
+    public func saveRefreshToken(_ record: RefreshTokenRecord) {
+        state.withLock { $0.refreshTokens[record.tokenDigest] = (record, false) }
+    }
+
+    /// See ``OAuthStorage/rotateRefreshToken(digest:)``.
+    public func rotateRefreshToken(digest: String) -> TokenLookup {
+        let now = now()
+        return state.withLock { state in
+            guard let entry = state.refreshTokens[digest] else { return .unknown }
+            if entry.used { return .reused(entry.record) }
+            guard entry.record.expiresAt > now, !state.revokedFamilies.contains(entry.record.familyID) else {
+                return .unknown
+            }
+            state.refreshTokens[digest]?.used = true
+            return .fresh(entry.record)
+        }
+    }
+
+    /// See ``OAuthStorage/refreshToken(digest:)``.
+    public func refreshToken(digest: String) -> RefreshTokenRecord? {
+        let now = now()
+        return state.withLock { state in
+            guard let entry = state.refreshTokens[digest], !entry.used, entry.record.expiresAt > now,
+                !state.revokedFamilies.contains(entry.record.familyID)
+            else { return nil }
+            return entry.record
+        }
+    }
+
+    /// See ``OAuthStorage/revokeRefreshToken(digest:)``.
+    public func revokeRefreshToken(digest: String) {
+        state.withLock { _ = $0.refreshTokens.removeValue(forKey: digest) }
+    }
+
+    /// See ``OAuthStorage/recordAccessToken(jti:familyID:expiresAt:)``.
+    public func recordAccessToken(jti: String, familyID: String?, expiresAt: Date) {
+        state.withLock { $0.accessTokens[jti] = (familyID, expiresAt) }
+    }
+
+    /// See ``OAuthStorage/revokeAccessToken(jti:)``.
+    public func revokeAccessToken(jti: String) {
+        state.withLock { state in
+            state.revokedAccessTokens[jti] = state.accessTokens[jti]?.expiresAt ?? .distantFuture
+        }
+    }
+
+    /// See ``OAuthStorage/revokeFamily(_:)``.
+    public func revokeFamily(_ familyID: String) {
+        state.withLock { state in
+            state.revokedFamilies.insert(familyID)
+            for (digest, entry) in state.refreshTokens where entry.record.familyID == familyID {
+                state.refreshTokens[digest]?.used = true
+            }
+        }
+    }
+
+    /// See ``OAuthStorage/isAccessTokenRevoked(jti:)``.
+    public func isAccessTokenRevoked(jti: String) -> Bool {
+        state.withLock { state in
+            if state.revokedAccessTokens[jti] != nil { return true }
+            if let family = state.accessTokens[jti]?.familyID { return state.revokedFamilies.contains(family) }
+            return false
+        }
+    }
+
+    /// See ``OAuthStorage/removeExpired(before:)``. Revoked families are kept as long as any of their tokens.
+    public func removeExpired(before date: Date) {
+        state.withLock { state in
+            // Used codes are kept an hour longer so that a late replay still revokes what they issued.
+            state.codes = state.codes.filter { $0.value.record.expiresAt.addingTimeInterval(3600) >= date }
+            state.refreshTokens = state.refreshTokens.filter { $0.value.record.expiresAt >= date }
+            state.accessTokens = state.accessTokens.filter { $0.value.expiresAt >= date }
+            state.revokedAccessTokens = state.revokedAccessTokens.filter { $0.value >= date }
+            let live = Set(state.refreshTokens.values.map(\.record.familyID))
+                .union(state.accessTokens.values.compactMap(\.familyID))
+                .union(state.codes.values.map(\.record.familyID))
+            state.revokedFamilies = state.revokedFamilies.intersection(live)
+        }
+    }
+}

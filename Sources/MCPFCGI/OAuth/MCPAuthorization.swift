@@ -1,0 +1,95 @@
+import HTTPTypes
+import Logging
+
+/// Everything an application needs for ``AuthConfiguration``: the OAuth routes (authorization server and protected
+/// resource metadata) and the check of `/mcp` requests.
+///
+/// ```swift
+/// let auth = try MCPAuthorization(configuration: .builtIn(.init(issuer: publicURL)), logger: logger)
+/// auth.addRoutes(to: &router)                       // or: if let r = await auth.route(request) { return r }
+/// switch await auth.authenticate(request) {         // on /mcp
+/// case .success(let user): …
+/// case .failure(let refusal): return refusal.response
+/// }
+/// ```
+public struct MCPAuthorization: Sendable {
+    /// The configuration.
+    public let configuration: AuthConfiguration
+    /// The built-in authorization server (built-in mode only).
+    public let authorizationServer: BuiltInAuthorizationServer?
+    /// The MCP endpoint's protected resource metadata (nil when anonymous).
+    public let resourceMetadata: ProtectedResourceMetadata?
+    /// The `/mcp` guard (nil when anonymous).
+    public let resourceServer: ResourceServer?
+
+    /// Sets up the configured mode.
+    /// - Parameters:
+    ///   - configuration: the mode and required scopes.
+    ///   - logger: where to log.
+    /// - Throws: ``OAuthConfigurationError`` when the built-in server cannot start.
+    public init(configuration: AuthConfiguration, logger: Logger) throws(OAuthConfigurationError) {
+        self.configuration = configuration
+        switch configuration.mode {
+        case .anonymous:
+            authorizationServer = nil
+            resourceMetadata = nil
+            resourceServer = nil
+        case .builtIn(let builtIn):
+            let server = try BuiltInAuthorizationServer(configuration: builtIn, logger: logger)
+            authorizationServer = server
+            resourceMetadata = server.protectedResourceMetadata
+            resourceServer = server.resourceServer(requiredScopes: configuration.requiredScopes)
+        case .external(let external):
+            authorizationServer = nil
+            let metadata = ProtectedResourceMetadata(
+                resource: external.resourceURL, authorizationServers: [external.issuer],
+                scopesSupported: external.supportedScopes)
+            resourceMetadata = metadata
+            resourceServer = ResourceServer(
+                resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
+                verifier: ExternalTokenVerifier(
+                    configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL))
+        }
+    }
+
+    /// Every (method, path) this component answers.
+    public var routes: [(method: HTTPRequest.Method, path: String)] {
+        var out = authorizationServer?.routes ?? []
+        for path in resourceMetadata?.paths ?? [] { out.append((method: .get, path: path)) }
+        return out
+    }
+
+    /// Adds every route to a router.
+    /// - Parameter router: the application's router.
+    public func addRoutes(to router: inout Router) {
+        authorizationServer?.addRoutes(to: &router)
+        if let resourceMetadata {
+            for path in resourceMetadata.paths { router.add(.get, path, responder: resourceMetadata) }
+        }
+    }
+
+    /// Answers a request on one of its routes, or nil when the path is not one of them.
+    /// - Parameter request: any request.
+    public func route(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
+        if let resourceMetadata, resourceMetadata.paths.contains(String(request.path)) {
+            guard request.head.method == .get || request.head.method == .head else {
+                var response = HTTPServerResponse.error(
+                    .methodNotAllowed, code: "method_not_allowed",
+                    message: "\(request.head.method.rawValue) is not allowed")
+                response.head.headerFields[.allow] = "GET"
+                return response
+            }
+            return await resourceMetadata.respond(to: request)
+        }
+        return await authorizationServer?.route(request)
+    }
+
+    /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.
+    /// - Parameter request: the `/mcp` request.
+    /// - Returns: the user, or the refusal whose ``BearerAuthenticationError/response`` answers the request.
+    public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
+    {
+        guard let resourceServer else { return .success(.anonymous) }
+        return await resourceServer.authenticate(request)
+    }
+}

@@ -1,0 +1,15 @@
+/// A configuration the authorization server cannot start with.
+public struct OAuthConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
+    public var message: String
+
+    /// The signing key cannot be loaded.
+    static func invalidSigningKey(_ detail: String) -> Self { Self(message: "signing key: \(detail)") }
+    /// A URL setting is not an absolute http(s) URL.
+    static func invalidURL(_ name: String, _ value: String) -> Self {
+        Self(message: "\(name) must be an absolute http(s) URL, got \(value)")
+    }
+
+    /// The message.
+    public var description: String { message }
+}

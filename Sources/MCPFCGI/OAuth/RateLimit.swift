@@ -1,0 +1,16 @@
+/// A token bucket per caller: `burst` requests at once, refilled at `perMinute` a minute.
+public struct RateLimit: Sendable, Equatable {
+    /// Bucket size: requests allowed in a burst. Default 20.
+    public var burst: Int
+    /// Refill rate, requests per minute. Default 60.
+    public var perMinute: Int
+
+    /// Creates a limit; every parameter has the default documented on its property.
+    public init(burst: Int = 20, perMinute: Int = 60) {
+        self.burst = burst
+        self.perMinute = perMinute
+    }
+
+    /// No limit.
+    public static let unlimited = RateLimit(burst: .max, perMinute: .max)
+}
