@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(libfcgi-dev nginx spawn-fcgi openssl curl pkg-config)
-[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk)
+[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium-headless-shell)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -118,11 +118,26 @@ public struct MCPApplication: HTTPResponder {
         }
         router.add(.get, "/health") { health.respond(to: $0) }
         configuration.authorization?.addRoutes(to: &router)
+        if let storage = configuration.authorization?.authorizationServer?.configuration.storage {
+            // Revocations pushed by the worker that serves /oauth/* (PeerSyncedOAuthStorage); peers only.
+            router.add(.post, Self.revocationPath) { request in
+                guard request.isPeerRequest else {
+                    return .error(.notFound, code: "not_found", message: "No route for \(request.path)")
+                }
+                let jtis = (try? JSONParser().parse(request.body))?["jtis"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                for jti in jtis { storage.revokeAccessToken(jti: jti) }
+                return .json(.ok, ["revoked": .int(jtis.count)])
+            }
+        }
         router.add(.post, configuration.mcpPath) { await endpoint.post($0) }
         router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
         router.add(.get, configuration.mcpPath) { await endpoint.get($0) }
         self.router = router
     }
+
+    /// The peer-only route on which a worker receives access-token revocations from the worker that
+    /// serves `/oauth/*` (see ``PeerSyncedOAuthStorage``).
+    public static let revocationPath = "/internal/oauth/revocations"
 
     /// The number of live MCP sessions in this worker (`GET /management/sessions` adds up every worker's).
     public var activeSessionCount: Int { endpoint.activeSessionCount }

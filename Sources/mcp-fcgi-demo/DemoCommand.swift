@@ -123,7 +123,10 @@ struct DemoCommand: ParsableCommand {
                 authorization = try MCPAuthorization(
                     configuration: .builtIn(
                         .init(
-                            issuer: url, supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
+                            issuer: url,
+                            // Revocations reach every worker (nginx sends /oauth/* to one of them).
+                            storage: PeerSyncedOAuthStorage(peers: peers.map { .fastCGI(socketPath: $0) }),
+                            supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
                             signingKey: keyFile.map { .pemFile($0) } ?? .generated),
                         requiredScopes: ["mcp:read"]),
                     logger: logger)

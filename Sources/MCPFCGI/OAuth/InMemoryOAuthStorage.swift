@@ -102,6 +102,12 @@ public final class InMemoryOAuthStorage: OAuthStorage {
         }
     }
 
+    /// The `jti`s of the access tokens recorded in a grant family (to tell other workers what a family
+    /// revocation revoked).
+    public func accessTokenIDs(inFamily familyID: String) -> [String] {
+        state.withLock { state in state.accessTokens.filter { $0.value.familyID == familyID }.map(\.key) }
+    }
+
     /// See ``OAuthStorage/isAccessTokenRevoked(jti:)``.
     public func isAccessTokenRevoked(jti: String) -> Bool {
         state.withLock { state in
