@@ -190,6 +190,12 @@ public struct MCPApplication: HTTPResponder {
         return mountedEndpoint
     }
 
+    /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains.
+    public func willDrain() {
+        endpoint.server.subscriptionHub.closeAll()
+        for mounted in mounted.values { mounted.server.subscriptionHub.closeAll() }
+    }
+
     /// The endpoints mounted with ``mount(_:at:endpoint:)``, by path.
     public var mountedEndpoints: [String: MCPEndpoint] { mounted }
 

@@ -57,9 +57,8 @@ extension MCPEndpoint {
             exchange.complete(outcome.result)
         }
         exchange.connection.onClose { task.cancel() }
-        if needsStream {
-            exchange.streamIfPossible()
-        } else if canStream, let threshold = configuration.streamingThreshold {
+        // subscriptions/listen switches to SSE with its acknowledgement; an invalid one is answered as JSON.
+        if !needsStream, canStream, let threshold = configuration.streamingThreshold {
             Task {
                 try? await Task.sleep(for: threshold)
                 exchange.streamIfPossible()

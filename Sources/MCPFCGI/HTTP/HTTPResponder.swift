@@ -2,4 +2,12 @@
 public protocol HTTPResponder: Sendable {
     /// Answers one request. Never throws: every failure is an HTTP response.
     func respond(to request: HTTPServerRequest) async -> HTTPServerResponse
+    /// Called once when the server starts draining: end long-lived streams that would otherwise hold the
+    /// drain until its timeout (e.g. `subscriptions/listen`).
+    func willDrain()
+}
+
+extension HTTPResponder {
+    /// Does nothing.
+    public func willDrain() {}
 }

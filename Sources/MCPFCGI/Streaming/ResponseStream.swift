@@ -39,38 +39,36 @@ public final class ResponseStream: Sendable {
     /// Queues bytes for the client.
     /// - Returns: false when the client is gone or the stream is finished (the bytes are dropped).
     @discardableResult public func write(_ bytes: [UInt8]) -> Bool {
-        let sink: (any StreamSink)? = state.withLock { s in
-            guard !s.closed, !s.finished else { return nil }
-            if s.sink == nil { s.pending.append(bytes) }
-            return s.sink
+        // Handed to the sink under the lock, so that writes, the flush of pending bytes on attach and
+        // finish() reach the sink in exactly the order they happened (the sink never blocks).
+        state.withLock { s in
+            guard !s.closed, !s.finished else { return false }
+            if let sink = s.sink { sink.write(bytes) } else { s.pending.append(bytes) }
+            return true
         }
-        if let sink { sink.write(bytes) }
-        return state.withLock { !$0.closed && !$0.finished }
     }
 
     /// Ends the stream after everything written so far. Idempotent.
     public func finish() {
-        let (sink, waiters): ((any StreamSink)?, [CheckedContinuation<Void, Never>]) = state.withLock { s in
-            guard !s.finished else { return (nil, []) }
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            guard !s.finished else { return [] }
             s.finished = true
+            if !s.closed { s.sink?.finish() }
             let waiters = s.finishWaiters
             s.finishWaiters = []
-            return (s.closed ? nil : s.sink, waiters)
+            return waiters
         }
-        sink?.finish()
         for waiter in waiters { waiter.resume() }
     }
 
     /// Connects the stream to its destination, delivering what was written before.
     public func attach(_ sink: any StreamSink) {
-        let (pending, finished) = state.withLock { s in
+        state.withLock { s in
             s.sink = sink
-            let pending = s.pending
+            for chunk in s.pending { sink.write(chunk) }
             s.pending = []
-            return (pending, s.finished)
+            if s.finished, !s.closed { sink.finish() }
         }
-        for chunk in pending { sink.write(chunk) }
-        if finished { sink.finish() }
     }
 
     /// Records that the client went away: later writes are dropped and the close callbacks run once.
