@@ -1,8 +1,8 @@
 """Open streams must not pin accept threads, and server→client requests must not deadlock: a private stack
 with one worker and only two accept threads (WORKERS=1 THREADS=2).
 
-* 200 open GET streams (raw sockets, each past its priming event), then 50 ping/echo POSTs: all answered
-  quickly, while the 200 FastCGI connections stay open.
+* 500 open GET streams (raw sockets, each past its priming event), then 50 ping/echo POSTs: all answered
+  quickly, while the 500 FastCGI connections stay open.
 * 10 concurrent test_sampling calls from 10 sessions: each sampling request is read off its POST stream
   and answered with a separate POST (202); all 10 complete with their own reply — with 2 threads this
   only works when a waiting handler holds no accept thread.
@@ -22,7 +22,7 @@ from rawsse import (call_tool_stream, get_stream, is_priming, open_session, resu
                     socket_connections)
 
 THREADS = 2
-STREAMS = 200
+STREAMS = 500
 SESSIONS = 40
 CALLS = 50
 
@@ -53,7 +53,7 @@ def call_once(mcp, sid: str, i: int):
     return ok, r, time.monotonic() - started
 
 
-def test_200_open_get_streams_do_not_pin_the_accept_threads(small):
+def test_500_open_get_streams_do_not_pin_the_accept_threads(small):
     mcp = small.mcp()
     sock = small.worker_socket(1)
     sids = [open_session(mcp) for _ in range(SESSIONS)]
@@ -84,8 +84,8 @@ def test_200_open_get_streams_do_not_pin_the_accept_threads(small):
     finally:
         for s in streams:
             s.close()
-    # All 200 connections are freed at once.
-    wait_until(lambda: socket_connections(sock) == 0, 1.0, interval=0.01, what="the worker to free 200 streams")
+    # All 500 connections are freed at once.
+    wait_until(lambda: socket_connections(sock) == 0, 1.0, interval=0.01, what="the worker to free 500 streams")
     ok, r, _ = call_once(mcp, sids[0], 1001)
     assert ok, r
 
