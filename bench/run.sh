@@ -9,7 +9,8 @@
 #   ceilings   nginx `return 200`, C libfcgi floor, Python SDK (stateful JSON mode, uvicorn, no nginx)
 #   1          tools/call echo, JSON answer, one initialized session per wrk connection
 #   2          initialize + notifications/initialized (+ lagged DELETE): new sessions per second
-#   3, 4       2026-07-28 stateless tools/call, built-in-AS token: n/a (not implemented)
+#   3          2026-07-28 stateless tools/call echo (no session; MCP-Protocol-Version, Mcp-Method, Mcp-Name, _meta)
+#   4          tools/call with a built-in-AS token: n/a (not implemented)
 #   5          scenario 1 while 1,000 and 10,000 idle GET SSE streams are held open; worker RSS
 #   6          worker RSS with 10,000 idle sessions (the store's cap): bytes per session
 # Prints a table with PASS/FAIL per target and writes it to bench/results/latest.md.
@@ -268,6 +269,18 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
     2>/dev/null | grep -v '^$' | head -40 > "$RESULTS/perf-dso.txt" || true
 fi
 
+# Scenario 3: the 2026-07-28 revision, stateless (checked once with curl, so a refusal fails loudly).
+log "scenario 3: 2026-07-28 stateless tools/call echo"
+s3_body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
+s3_check=$(curl -s -H 'Content-Type: application/json' -H 'Accept: application/json' \
+  -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo' \
+  --data "$s3_body" "$BASE/mcp" || true)
+case "$s3_check" in
+  *'"result"'*) ;;
+  *) log "scenario 3: unexpected answer: $s3_check"; errors=$((errors + 1)) ;;
+esac
+run_wrk s3 "$BASE/mcp" stateless.lua /mcp
+
 # The SDK (HTTP directly, no nginx).
 log "Python SDK: tools/call echo, $CONNS sessions"
 make_sessions "$SDK_PORT" "$CONNS" "$OUT/sdk.sessions"
@@ -377,7 +390,7 @@ report="$RUN_DIR/latest.md"
   row "**1** MCPFCGI tools/call echo, $CONNS sessions" s1
   row "**2** MCPFCGI initialize + initialized, sessions/s (first $((S2B_BUDGET * WRK_THREADS)) sessions, no DELETE)" s2b "$S2B_SESSIONS"
   row "**2** with DELETE of each session, ${DURATION} s: sessions/s (all requests: $(fmt "${RPS[s2]:-0}") req/s)" s2 "$S2_SESSIONS"
-  echo "| **3** 2026-07-28 stateless tools/call | n/a (not implemented) | | | | |"
+  row "**3** MCPFCGI 2026-07-28 stateless tools/call echo (no session)" s3
   echo "| **4** tools/call with a built-in-AS access token | n/a (not implemented) | | | | |"
   for n in $STREAMS; do
     if [ "$n" -eq 0 ]; then
@@ -398,6 +411,7 @@ report="$RUN_DIR/latest.md"
   echo "| 1 ≥ 0.85 × C floor | $(ratio "$s1" "$cf") | $(pf "$s1 >= 0.85 * $cf") |"
   echo "| 1 ≥ 15 × SDK | $(ratio "$s1" "$sdk") | $(pf "$s1 >= 15 * $sdk") |"
   echo "| 1 p99 ≤ 5 ms | ${P99[s1]:-–} ms | $(pf "${P99[s1]:-999} <= 5") |"
+  echo "| 3 (informative) vs 1 | $(ratio "${RPS[s3]:-0}" "$s1") | – |"
   echo "| 2 ≥ 0.5 × 1 (sessions/s, no DELETE, vs req/s) | $(ratio "$S2B_SESSIONS" "$s1") | $(pf "$S2B_SESSIONS >= 0.5 * $s1") |"
   echo "| 2 with DELETE ≥ 0.5 × 1 (informative: 3 requests per session) | $(ratio "$S2_SESSIONS" "$s1") | $(pf "$S2_SESSIONS >= 0.5 * $s1") |"
   for n in $STREAMS; do
@@ -417,6 +431,10 @@ report="$RUN_DIR/latest.md"
   for n in $STREAMS; do [ -z "${S5_NOTE[$n]:-}" ] || echo "- scenario 5 ($n): ${S5_NOTE[$n]}"; done
   echo "- Scenario 1: $CONNS sessions (initialize + notifications/initialized) made before the run, one per wrk"
   echo "  connection; each wrk thread uses its $((CONNS / WRK_THREADS)) round robin (wrk's Lua has no connection identity)."
+  echo "- Scenario 3: POST /mcp without session, headers MCP-Protocol-Version: 2026-07-28, Mcp-Method: tools/call,"
+  echo "  Mcp-Name: echo, params._meta with protocolVersion, clientInfo and clientCapabilities (bench/lua/stateless.lua)."
+  echo "- Both the Swift worker and the C floor close each FastCGI connection with a plain close() (libfcgi"
+  echo "  \`detached\`), not libfcgi's lingering close: on a unix socket there is no RST to guard against."
   echo "- Scenario 2 (the target): initialize + notifications/initialized only; each wrk thread stops after"
   echo "  $S2B_BUDGET sessions so the store (cap 10,000) never fills, and the rate is notified sessions over the"
   echo "  threads' own elapsed time (${r2b[elapsed_ms]:-?} ms), on a freshly restarted worker (empty store)."

@@ -64,6 +64,9 @@ static void *serve(void *arg) {
                      "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
                      "Content-Length: %d\r\n\r\n", n);
         FCGX_PutStr(out, n, req.out);
+        /* As the Swift worker does: the records are still written by FCGX_Finish_r, but the connection
+         * (a unix socket) is closed with a plain close() instead of libfcgi's lingering close. */
+        req.detached = 1;
         FCGX_Finish_r(&req);
     }
     free(body);

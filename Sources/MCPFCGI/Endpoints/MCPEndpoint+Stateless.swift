@@ -51,7 +51,7 @@ extension MCPEndpoint {
         let status = Mutex(200)
         let server = self.server
         let user = await user(of: request)
-        let task = Task {
+        let task = Task(executorPreference: FastCGIServer.requestExecutor) {
             let outcome = await server.handleStateless(rpc, headers: headers, outbound: exchange, user: user)
             status.withLock { $0 = outcome.httpStatus }
             exchange.complete(outcome.result)

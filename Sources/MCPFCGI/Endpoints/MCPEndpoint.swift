@@ -195,8 +195,10 @@ public struct MCPEndpoint: Sendable {
         if canStream, !json { exchange.streamIfPossible() }
         session.beginActivity()
         let server = self.server
+        // Runs on the accept thread while the answer is being decided (no thread hop for a quick handler),
+        // on the global executor after it (a streamed answer's handler outlives the accept thread's turn).
         handler.set(
-            Task {
+            Task(executorPreference: FastCGIServer.requestExecutor) {
                 let outcome = await server.handle(rpc, context: context)
                 session.endActivity(now: server.configuration.now())
                 exchange.complete(outcome)

@@ -1,5 +1,9 @@
 import HTTPTypes
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Turns the CGI/FastCGI parameters nginx sends (`REQUEST_METHOD`, `REQUEST_URI`, `HTTP_*`, …) into an
 /// ``HTTPServerRequest``. Pure: tested without libfcgi.
 ///
@@ -27,52 +31,121 @@ public enum CGIRequestDecoder {
         var scriptName: String?
         var pathInfo: String?
         var queryString: String?
-        var https = false
+        var https: Bool?
         var scheme: String?
         var host: String?
         var remoteAddress: String?
-        var remoteUser: String?
-        var isPeer = false
+        var remoteUser: String??
+        var isPeer: Bool?
+        var contentType: String?
+        var contentLength: String?
         var fields = HTTPFields()
-        var seen = Set<String>()
+        // nginx sends every name once; "first wins" for repeats is kept with nil checks instead of a Set.
         for (name, value) in params {
-            guard seen.insert(name).inserted else { continue }
-            switch name {
-            case "REQUEST_METHOD": method = value
-            case "REQUEST_URI": uri = value
-            case "SCRIPT_NAME": scriptName = value
-            case "PATH_INFO": pathInfo = value
-            case "QUERY_STRING": queryString = value
-            case "HTTPS": https = !value.isEmpty && value.lowercased() != "off"
-            case "REQUEST_SCHEME": scheme = value
-            case "REMOTE_ADDR": remoteAddress = value
-            case "REMOTE_USER": remoteUser = value.isEmpty ? nil : value
-            case "MCPFCGI_PEER": isPeer = value == "1"
-            case "CONTENT_TYPE":
-                if !value.isEmpty { fields[.contentType] = value }
-            case "CONTENT_LENGTH":
-                if !value.isEmpty { fields[.contentLength] = value }
-            default:
+            if name.utf8.count > 5, name.utf8.starts(with: "HTTP_".utf8) {
                 // nginx passes Content-Type and Content-Length both as CGI variables and as HTTP_* copies.
-                guard name.hasPrefix("HTTP_"), name != "HTTP_CONTENT_TYPE", name != "HTTP_CONTENT_LENGTH" else {
-                    continue
-                }
-                let headerName = String(name.dropFirst(5).map { $0 == "_" ? "-" : $0 })
-                if headerName == "HOST" { host = value }
-                if let fieldName = HTTPField.Name(headerName) {
+                if let known = commonHeaders[name] {
+                    guard let fieldName = known else { continue }
+                    if fieldName == hostName {
+                        guard host == nil else { continue }
+                        host = value
+                    } else if fields.contains(fieldName) {
+                        continue
+                    }
+                    fields.append(HTTPField(name: fieldName, value: value))
+                } else if let fieldName = headerName(cgiName: name), !fields.contains(fieldName) {
                     fields.append(HTTPField(name: fieldName, value: value))
                 }
+                continue
+            }
+            switch name {
+            case "REQUEST_METHOD": if method == nil { method = value }
+            case "REQUEST_URI": if uri == nil { uri = value }
+            case "SCRIPT_NAME": if scriptName == nil { scriptName = value }
+            case "PATH_INFO": if pathInfo == nil { pathInfo = value }
+            case "QUERY_STRING": if queryString == nil { queryString = value }
+            case "HTTPS": if https == nil { https = !value.isEmpty && value.lowercased() != "off" }
+            case "REQUEST_SCHEME": if scheme == nil { scheme = value }
+            case "REMOTE_ADDR": if remoteAddress == nil { remoteAddress = value }
+            case "REMOTE_USER": if remoteUser == nil { remoteUser = .some(value.isEmpty ? nil : value) }
+            case "MCPFCGI_PEER": if isPeer == nil { isPeer = value == "1" }
+            case "CONTENT_TYPE": if contentType == nil { contentType = value }
+            case "CONTENT_LENGTH": if contentLength == nil { contentLength = value }
+            default: continue
             }
         }
+        if let contentType, !contentType.isEmpty { fields[.contentType] = contentType }
+        if let contentLength, !contentLength.isEmpty { fields[.contentLength] = contentLength }
         guard let method, let parsedMethod = HTTPRequest.Method(method) else { throw .invalidMethod }
         var path = uri ?? ((scriptName ?? "") + (pathInfo ?? ""))
         if uri == nil, let queryString, !queryString.isEmpty { path += "?" + queryString }
         if path.isEmpty { path = "/" }
         let head = HTTPRequest(
-            method: parsedMethod, scheme: scheme ?? (https ? "https" : "http"), authority: host, path: path,
+            method: parsedMethod, scheme: scheme ?? (https == true ? "https" : "http"), authority: host, path: path,
             headerFields: fields)
         return HTTPServerRequest(
-            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser, requestID: requestID,
-            isPeerRequest: isPeer)
+            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser ?? nil, requestID: requestID,
+            isPeerRequest: isPeer ?? false)
+    }
+
+    private static let hostName = HTTPField.Name("Host")!
+
+    /// Prebuilt field names of the headers clients send most, by CGI name; nil for the `HTTP_*` copies of
+    /// `CONTENT_TYPE` and `CONTENT_LENGTH`, which are skipped.
+    private static let commonHeaders: [String: HTTPField.Name?] = {
+        let skip: HTTPField.Name? = nil
+        var table: [String: HTTPField.Name?] = ["HTTP_CONTENT_TYPE": skip, "HTTP_CONTENT_LENGTH": skip]
+        let names: [HTTPField.Name] = [
+            hostName, .accept, .acceptEncoding, .acceptLanguage, .userAgent, .origin, .authorization, .connection,
+            .cookie, .referer, .cacheControl, .mcpSessionID, .mcpProtocolVersion, HTTPField.Name("Last-Event-ID")!,
+            HTTPField.Name("Mcp-Method")!, HTTPField.Name("Mcp-Name")!, HTTPField.Name("X-Forwarded-For")!,
+            HTTPField.Name("X-Forwarded-Proto")!, HTTPField.Name("X-Real-IP")!,
+        ]
+        for name in names {
+            let cgi = "HTTP_" + String(name.canonicalName.uppercased().map { $0 == "-" ? "_" : $0 })
+            table[cgi] = .some(name)
+        }
+        return table
+    }()
+
+    /// `HTTP_FOO_BAR` → the field name `foo-bar`, converted byte by byte; nil when it is not a valid token.
+    static func headerName(cgiName name: String) -> HTTPField.Name? {
+        let count = name.utf8.count - 5
+        guard count > 0 else { return nil }
+        let converted = String(unsafeUninitializedCapacity: count) { out in
+            var i = 0
+            for byte in name.utf8.dropFirst(5) {
+                switch byte {
+                case UInt8(ascii: "_"): out[i] = UInt8(ascii: "-")
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): out[i] = byte | 0x20
+                default: out[i] = byte
+                }
+                i += 1
+            }
+            return i
+        }
+        return HTTPField.Name(converted)
+    }
+
+    /// The CGI variables ``decode(params:body:requestID:)`` reads, as bytes.
+    private static let readNames: [[UInt8]] = [
+        "REQUEST_METHOD", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "HTTPS", "REQUEST_SCHEME",
+        "REMOTE_ADDR", "REMOTE_USER", "MCPFCGI_PEER", "CONTENT_TYPE", "CONTENT_LENGTH",
+    ].map { Array($0.utf8) }
+
+    /// Whether a parameter name is one ``decode(params:body:requestID:)`` reads: any `HTTP_*` name, or one of
+    /// the CGI variables it uses. Lets the FastCGI front skip the others before making strings.
+    static func isRead(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        if name.count > 5, name[0] == UInt8(ascii: "H"), name[1] == UInt8(ascii: "T"), name[2] == UInt8(ascii: "T"),
+            name[3] == UInt8(ascii: "P"), name[4] == UInt8(ascii: "_")
+        {
+            return true
+        }
+        for candidate in readNames where candidate.count == name.count {
+            if candidate.withUnsafeBufferPointer({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) {
+                return true
+            }
+        }
+        return false
     }
 }

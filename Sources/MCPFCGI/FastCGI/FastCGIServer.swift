@@ -1,5 +1,4 @@
 import CFCGI
-import Dispatch
 import Foundation
 import Logging
 import Synchronization
@@ -73,6 +72,8 @@ public final class FastCGIServer: Sendable {
     let responder: any HTTPResponder
     let logger: Logger
     private let state = Mutex(State())
+    /// Requests being served by the accept threads (an atomic: every request changes it twice, from every thread).
+    private let inFlightRequests = Atomic<Int>(0)
     /// The thread that serves streamed responses.
     public let hub: StreamHub
 
@@ -80,7 +81,6 @@ public final class FastCGIServer: Sendable {
         var started = false
         var threads: [pthread_t] = []
         var running = 0
-        var inFlight = 0
         var listenFD: Int32 = -1
     }
 
@@ -160,10 +160,12 @@ public final class FastCGIServer: Sendable {
             quietChecks = poll(&descriptor, 1, 0) > 0 ? 0 : quietChecks + 1
             usleep(10_000)
         }
-        // 3. Stop the accept threads once their current request is done.
+        // 3. End long-lived streams (listen), then stop the accept threads once their current request is done.
+        responder.willDrain()
         FCGX_ShutdownPending()
         while true {
-            let (threads, running, inFlight) = state.withLock { ($0.threads, $0.running, $0.inFlight) }
+            let (threads, running) = state.withLock { ($0.threads, $0.running) }
+            let inFlight = inFlightRequests.load(ordering: .relaxed)
             if running == 0, hub.activeRequestStreamCount == 0 { break }
             if ContinuousClock.now >= deadline {
                 logger.error(
@@ -196,7 +198,7 @@ public final class FastCGIServer: Sendable {
     }
 
     /// Requests being served right now.
-    public var inFlightCount: Int { state.withLock { $0.inFlight } }
+    public var inFlightCount: Int { inFlightRequests.load(ordering: .relaxed) }
 
     private func openListeningSocket() throws -> Int32 {
         if let path = configuration.socketPath {
@@ -240,6 +242,8 @@ public final class FastCGIServer: Sendable {
 
     private func acceptLoop(listenFD: Int32, index: Int) {
         defer { state.withLock { $0.running -= 1 } }
+        let executor = AcceptThreadExecutor()
+        let plainClose = Self.isUnixSocket(listenFD)
         var request = Self.newRequest(listenFD: listenFD)
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
         defer { buffer.deallocate() }
@@ -250,16 +254,30 @@ public final class FastCGIServer: Sendable {
                 request.deallocate()
                 break
             }
-            state.withLock { $0.inFlight += 1 }
-            let handedOff = serve(request, buffer: buffer)
+            inFlightRequests.add(1, ordering: .relaxed)
+            let handedOff = serve(request, buffer: buffer, executor: executor)
             if handedOff {
                 // The hub owns that request now; never pass it to FCGX_Accept_r again.
                 request = Self.newRequest(listenFD: listenFD)
             } else {
+                // FCGX_Finish_r still writes the last STDOUT/END_REQUEST records (FCGX_FClose of `out`) before
+                // it closes; `detached` only turns libfcgi's lingering close (shutdown(SHUT_WR), then poll/read
+                // until nginx closes its end) into a plain close(), which loses nothing on a unix socket.
+                if plainClose { request.pointee.detached = 1 }
                 FCGX_Finish_r(request)
             }
-            state.withLock { $0.inFlight -= 1 }
+            inFlightRequests.subtract(1, ordering: .relaxed)
         }
+    }
+
+    /// Whether `fd` is a unix-domain socket (then closing a connection needs no lingering close).
+    static func isUnixSocket(_ fd: Int32) -> Bool {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return rc == 0 && address.ss_family == sa_family_t(AF_UNIX)
     }
 
     private static func newRequest(listenFD: Int32) -> UnsafeMutablePointer<FCGX_Request> {
@@ -269,7 +287,9 @@ public final class FastCGIServer: Sendable {
     }
 
     /// Answers one request; returns true when its connection was handed to the stream hub.
-    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>) -> Bool {
+    private func serve(
+        _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>, executor: AcceptThreadExecutor
+    ) -> Bool {
         let requestID = HTTPServerRequest.makeRequestID()
         let params = Self.copyParams(request.pointee.envp)
         let contentLength = params.first(where: { $0.0 == "CONTENT_LENGTH" }).flatMap { Int($0.1) } ?? 0
@@ -288,7 +308,8 @@ public final class FastCGIServer: Sendable {
             }
             do {
                 let httpRequest = try CGIRequestDecoder.decode(params: params, body: body, requestID: requestID)
-                response = Self.wait { await self.responder.respond(to: httpRequest) }
+                let responder = self.responder
+                response = executor.run { await responder.respond(to: httpRequest) }
             } catch {
                 response = .error(.badRequest, code: "bad_request", message: "Malformed request")
             }
@@ -323,41 +344,30 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// Copies `NAME=value` strings out of libfcgi's parameter array (they die at `FCGX_Finish_r`).
+    /// Copies the `NAME=value` strings something reads out of libfcgi's parameter array (they die at
+    /// `FCGX_Finish_r`): every `HTTP_*` name and the CGI variables ``CGIRequestDecoder`` uses; the others
+    /// nginx sends (`SCRIPT_FILENAME`, `DOCUMENT_ROOT`, `SERVER_SOFTWARE`, …) are skipped by comparing bytes,
+    /// before any `String` is made.
     static func copyParams(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [(String, String)] {
         guard var cursor = envp else { return [] }
         var result: [(String, String)] = []
-        result.reserveCapacity(32)
+        result.reserveCapacity(24)
         while let entry = cursor.pointee {
             let length = strlen(entry)
             entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
                 let buffer = UnsafeBufferPointer(start: bytes, count: length)
                 if let eq = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                    let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[..<eq]), as: UTF8.self)
-                    let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]), as: UTF8.self)
-                    result.append((name, value))
+                    let nameBytes = UnsafeBufferPointer(rebasing: buffer[..<eq])
+                    if CGIRequestDecoder.isRead(nameBytes) {
+                        let name = String(decoding: nameBytes, as: UTF8.self)
+                        let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]), as: UTF8.self)
+                        result.append((name, value))
+                    }
                 }
             }
             cursor += 1
         }
         return result
-    }
-
-    /// Runs async work from a plain thread and waits for its result.
-    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let box = ResultBox<T>()
-        Task {
-            box.value = await work()
-            box.semaphore.signal()
-        }
-        box.semaphore.wait()
-        return box.value!
-    }
-
-    private final class ResultBox<T>: @unchecked Sendable {
-        // Written once by the task before `signal()`, read once after `wait()`: the semaphore orders them.
-        var value: T?
-        let semaphore = DispatchSemaphore(value: 0)
     }
 
     private final class ThreadBody {

@@ -1,4 +1,5 @@
 import CFCGI
+import Dispatch
 import Logging
 import Synchronization
 
@@ -48,6 +49,8 @@ public final class StreamHub: Sendable {
     private struct State {
         var entries: [UInt64: Entry] = [:]
         var dirty: Set<UInt64> = []
+        /// The keys of the entries, in ``StreamHub/sweepSlices`` slices (by key); one slice is swept per tick.
+        var slices = [Set<UInt64>](repeating: [], count: StreamHub.sweepSlices)
         var nextKey: UInt64 = 1
         var signalled = false
         var running = true
@@ -96,6 +99,7 @@ public final class StreamHub: Sendable {
                 fd: fd, requestID: UInt16(truncatingIfNeeded: request.pointee.requestId),
                 request: OwnedRequest(pointer: request),
                 stream: stream, lastWrite: .now)
+            s.slices[Self.slice(of: key)].insert(key)
             return key
         }
         var event = epoll_event()
@@ -146,7 +150,8 @@ public final class StreamHub: Sendable {
         }
         if let cut {
             logger.notice("stream cut: client not reading (queue limit)")
-            cut.clientDisconnected()
+            // Not inline: the producer may hold the stream's lock while it writes.
+            DispatchQueue.global().async { cut.clientDisconnected() }
         }
         if wake {
             var one: UInt64 = 1
@@ -156,10 +161,11 @@ public final class StreamHub: Sendable {
 
     private func loop() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
-        var lastSweep = ContinuousClock.now
+        var lastTick = ContinuousClock.now
+        var nextSlice = 0
         var scratch = [UInt8](repeating: 0, count: 4096)
         while state.withLock({ $0.running }) {
-            let n = epoll_wait(epollFD, &events, Int32(events.count), 1000)
+            let n = epoll_wait(epollFD, &events, Int32(events.count), Self.tickMilliseconds)
             var gone: [ResponseStream] = []
             state.withLock { s in
                 if n > 0 {
@@ -196,9 +202,11 @@ public final class StreamHub: Sendable {
                 }
                 s.dirty.removeAll(keepingCapacity: true)
                 let now = ContinuousClock.now
-                if now - lastSweep >= .seconds(1) {
-                    lastSweep = now
-                    gone += sweep(&s, now: now)
+                while now - lastTick >= Self.tick {
+                    lastTick += Self.tick
+                    if now - lastTick > .seconds(1) { lastTick = now }  // the thread was held up: no catch-up burst
+                    gone += sweep(&s, slice: nextSlice, now: now)
+                    nextSlice = (nextSlice + 1) % Self.sweepSlices
                 }
             }
             for stream in gone { stream.clientDisconnected() }
@@ -239,15 +247,31 @@ public final class StreamHub: Sendable {
         return nil
     }
 
-    /// Pings idle streams and cuts stalled ones.
-    private func sweep(_ s: inout State, now: ContinuousClock.Instant) -> [ResponseStream] {
+    /// Streams are swept in this many slices, one per ``tick``: every stream is looked at once a second, but
+    /// only a tenth of them at a time.
+    static let sweepSlices = 10
+    /// Time between two slices' sweeps.
+    static let tick: Duration = .milliseconds(100)
+    private static let tickMilliseconds: Int32 = 100
+
+    private static func slice(of key: UInt64) -> Int { Int(key % UInt64(sweepSlices)) }
+
+    /// How much earlier than ``Configuration/pingInterval`` a stream may get its ping: up to about a fifth of
+    /// the interval, by key, so that streams opened together do not all ping in the same tick.
+    private func pingDue(key: UInt64) -> Duration {
+        configuration.pingInterval - configuration.pingInterval * Int((key / UInt64(Self.sweepSlices)) % 8) / 40
+    }
+
+    /// Pings idle streams and cuts stalled ones, in one slice of the streams.
+    private func sweep(_ s: inout State, slice: Int, now: ContinuousClock.Instant) -> [ResponseStream] {
         var gone: [ResponseStream] = []
-        for (key, entry) in s.entries {
+        for key in s.slices[slice] {
+            guard let entry = s.entries[key] else { continue }
             if let since = entry.stalledSince, now - since > configuration.stallTimeout {
                 logger.notice("stream cut: client stalled")
                 gone.append(entry.stream)
                 close(&s, key: key)
-            } else if !entry.finishing, entry.offset == entry.out.count, now - entry.lastWrite >= configuration.pingInterval {
+            } else if !entry.finishing, entry.offset == entry.out.count, now - entry.lastWrite >= pingDue(key: key) {
                 s.entries[key]!.out += FastCGIRecord.stdout(requestID: entry.requestID, ServerSentEvent.keepAlive)
                 s.entries[key]!.lastWrite = now
                 if let stream = flush(&s, key: key) { gone.append(stream) }
@@ -269,6 +293,7 @@ public final class StreamHub: Sendable {
     private func close(_ s: inout State, key: UInt64) {
         guard let entry = s.entries.removeValue(forKey: key) else { return }
         s.dirty.remove(key)
+        s.slices[Self.slice(of: key)].remove(key)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1

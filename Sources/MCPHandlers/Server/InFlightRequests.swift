@@ -38,6 +38,16 @@ final class InFlightRequests: Sendable {
         }
     }
 
+    /// Registers a request together with the way to cancel its work (one lock instead of ``begin(_:)`` then
+    /// ``attach(_:token:cancel:)``); returns the token ``end(_:token:)`` needs.
+    func begin(_ key: Key, cancel: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLock { s in
+            s.nextToken &+= 1
+            s.entries[key] = Entry(token: s.nextToken, cancel: cancel)
+            return s.nextToken
+        }
+    }
+
     /// Gives a registered request the way to cancel its work; cancels at once when a cancellation
     /// arrived in between.
     func attach(_ key: Key, token: UInt64, cancel: @escaping @Sendable () -> Void) {
@@ -80,4 +90,38 @@ final class InFlightRequests: Sendable {
 
     /// The number of requests in flight.
     var count: Int { state.withLock { $0.entries.count } }
+}
+
+/// Cancels the task that runs a request's work, from any thread, only while that task is running it.
+///
+/// The work registers its own task (``run(_:)``) and unregisters it before returning, under the same lock
+/// ``cancel()`` takes, so the task handle is never used after the work is over; a cancellation that comes
+/// before the work started cancels it as soon as it starts.
+final class ChildTaskCanceller: @unchecked Sendable {
+    // Guarded by `lock`.
+    private var task: UnsafeCurrentTask?
+    private var cancelled = false
+    private let lock = Mutex(())
+
+    /// Runs `body` in the current task, cancellable by ``cancel()`` meanwhile.
+    func run<T>(_ body: () async -> T) async -> T {
+        withUnsafeCurrentTask { current in
+            let cancelNow = lock.withLock { _ in
+                task = current
+                return cancelled
+            }
+            if cancelNow { current?.cancel() }
+        }
+        let value = await body()
+        lock.withLock { _ in task = nil }
+        return value
+    }
+
+    /// Cancels the work's task if it is running; marks the work cancelled otherwise.
+    func cancel() {
+        lock.withLock { _ in
+            cancelled = true
+            task?.cancel()
+        }
+    }
 }

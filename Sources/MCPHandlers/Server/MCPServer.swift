@@ -274,14 +274,13 @@ public final class MCPServer: Sendable {
     /// - Returns: the result, or the JSON-RPC error to answer with.
     public func handle(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
         let key = InFlightRequests.Key(sessionID: context.session?.id ?? "", requestID: request.id)
-        let token = inFlight.begin(key)
-        let work = Task { await self.dispatch(request, context: context) }
-        inFlight.attach(key, token: token) { work.cancel() }
-        let result = await withTaskCancellationHandler {
-            await work.value
-        } onCancel: {
-            work.cancel()
-        }
+        // A structured child (not `Task {}`): it is allocated with the caller's task, inherits its executor
+        // preference (the FastCGI accept thread runs it with no hop) and its cancellation; `notifications/cancelled`
+        // cancels the child alone, through the handle it registers while it runs.
+        let canceller = ChildTaskCanceller()
+        let token = inFlight.begin(key) { canceller.cancel() }
+        async let work = canceller.run { await self.dispatch(request, context: context) }
+        let result = await work
         let outcome = inFlight.end(key, token: token)
         if outcome.cancelled { return .failure(.requestCancelled(outcome.reason)) }
         if Task.isCancelled, case .success = result { return .failure(.requestCancelled()) }

@@ -17,7 +17,17 @@ public struct RequestContext: Sendable {
     /// `params._meta.progressToken`, when the client asked for progress.
     public let progressToken: Value?
     /// A logger carrying `jsonrpc.id` and `mcp.session.id` metadata.
-    public let logger: Logger
+    ///
+    /// Built on each access: the metadata is attached only when a handler actually logs (log handlers such
+    /// as `StreamLogHandler` re-render their metadata on every change, which a request that logs nothing
+    /// should not pay for).
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "jsonrpc.id"] = "\(requestID)"
+        if let session { logger[metadataKey: "mcp.session.id"] = "\(session.id)" }
+        return logger
+    }
+    private let baseLogger: Logger
     /// The client's name and version: from `_meta` in the stateless era, from `initialize` in the session era.
     public let clientInfo: Implementation?
     /// The minimum log level `_meta` asked for (stateless era); nil there means no log messages at all.
@@ -47,10 +57,7 @@ public struct RequestContext: Sendable {
         self.protocolVersion = protocolVersion
         self.clientCapabilities = clientCapabilities
         self.progressToken = progressToken
-        var logger = logger
-        logger[metadataKey: "jsonrpc.id"] = "\(requestID)"
-        if let session { logger[metadataKey: "mcp.session.id"] = "\(session.id)" }
-        self.logger = logger
+        self.baseLogger = logger
         self.outbound = outbound
         self.lastProgress = progressToken == nil ? nil : ProgressTracker()
         self.clientInfo = session?.clientInfo
@@ -70,9 +77,7 @@ public struct RequestContext: Sendable {
         self.protocolVersion = protocolVersion
         self.clientCapabilities = meta.clientCapabilities
         self.progressToken = meta.progressToken
-        var logger = logger
-        logger[metadataKey: "jsonrpc.id"] = "\(requestID)"
-        self.logger = logger
+        self.baseLogger = logger
         self.outbound = outbound
         self.lastProgress = meta.progressToken == nil ? nil : ProgressTracker()
         self.clientInfo = meta.clientInfo
