@@ -58,12 +58,7 @@ extension MCPEndpoint {
         }
         exchange.connection.onClose { task.cancel() }
         // subscriptions/listen switches to SSE with its acknowledgement; an invalid one is answered as JSON.
-        if !needsStream, canStream, let threshold = configuration.streamingThreshold {
-            Task {
-                try? await Task.sleep(for: threshold)
-                exchange.streamIfPossible()
-            }
-        }
+        if !needsStream, canStream, !exchange.isDecided { deadlines?.watch(exchange) }
         switch await exchange.decision() {
         case .json(let outcome):
             let code = status.withLock { $0 }

@@ -84,6 +84,8 @@ public struct MCPEndpoint: Sendable {
     let logger: Logger
     /// The SSE streams of every session.
     let streams: StreamRegistry
+    /// Switches long-running answers to SSE after ``Configuration/streamingThreshold``.
+    let deadlines: StreamingDeadlines?
 
     /// Creates the endpoint.
     /// - Parameters:
@@ -100,6 +102,7 @@ public struct MCPEndpoint: Sendable {
                 retryMilliseconds: configuration.retryMilliseconds),
             maxStreamsPerSession: configuration.maxStreamsPerSession)
         self.streams = streams
+        self.deadlines = configuration.streamingThreshold.map(StreamingDeadlines.init(threshold:))
         server.setNotificationSink { sessionID, notification in
             if let sessionID {
                 streams.existingStreams(for: sessionID)?.sendOnStandalone(notification.value)
@@ -203,12 +206,7 @@ public struct MCPEndpoint: Sendable {
                 session.endActivity(now: server.configuration.now())
                 exchange.complete(outcome)
             })
-        if canStream, json, let threshold = configuration.streamingThreshold {
-            Task {
-                try? await Task.sleep(for: threshold)
-                exchange.streamIfPossible()
-            }
-        }
+        if canStream, json, !exchange.isDecided { deadlines?.watch(exchange) }
         switch await exchange.decision() {
         case .json(.success(let result)):
             return .jsonBytes(.ok, JSONRPCResponse.success(id: rpc.id, result: result), headerFields: noStore)

@@ -73,6 +73,9 @@ final class PostExchange: ServerOutbound {
         stream?.closeConnection()
     }
 
+    /// Whether the answer's form (JSON or SSE) is decided.
+    var isDecided: Bool { state.withLock { $0.decision != nil } }
+
     /// Switches to SSE now (the handler is taking long), when the client can take it.
     func streamIfPossible() {
         if openStream != nil { switchToStream() }
