@@ -214,12 +214,9 @@ public struct MCPApplication: HTTPResponder {
     /// Routes the request; an MCP endpoint's request must first carry a valid bearer token when OAuth is on.
     /// The token is checked here and never passed on: handlers see the user and the claims.
     private func authenticated(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        guard let authorization = configuration.authorization else { return await router.respond(to: request) }
         let path = String(request.path)
-        guard let authorization = configuration.authorization,
-            path == configuration.mcpPath || mounted[path] != nil
-        else {
-            return await router.respond(to: request)
-        }
+        guard path == configuration.mcpPath || mounted[path] != nil else { return await router.respond(to: request) }
         switch await authorization.authenticate(request) {
         case .failure(let refusal):
             var response = refusal.response

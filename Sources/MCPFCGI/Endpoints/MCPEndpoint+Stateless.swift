@@ -19,7 +19,9 @@ extension MCPEndpoint {
 
     /// Answers a stateless POST: JSON, or SSE when the handler sends progress or logs first (and always for
     /// `subscriptions/listen`).
-    func postStateless(_ parsed: Value, request: HTTPServerRequest) async -> HTTPServerResponse {
+    func postStateless(_ parsed: Value, request: HTTPServerRequest, accepted: (json: Bool, sse: Bool)) async
+        -> HTTPServerResponse
+    {
         let fields = request.head.headerFields
         let message: JSONRPCMessage
         do {
@@ -38,7 +40,7 @@ extension MCPEndpoint {
         let headers = StatelessHeaders(
             protocolVersion: fields[.mcpProtocolVersion], method: fields[HTTPField.Name("Mcp-Method")!],
             name: fields[HTTPField.Name("Mcp-Name")!], params: params)
-        let (_, sse) = Self.acceptedTypes(fields[.accept])
+        let sse = accepted.sse
         let needsStream = MCPServer.statelessMethodNeedsStream(rpc.method)
         if needsStream, !sse {
             return transportError(.notAcceptable, "subscriptions/listen needs Accept: text/event-stream")

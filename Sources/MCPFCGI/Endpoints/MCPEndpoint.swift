@@ -132,7 +132,9 @@ public struct MCPEndpoint: Sendable {
         guard Self.isJSONContentType(fields[.contentType]) else {
             return transportError(.unsupportedMediaType, "Content-Type must be application/json")
         }
-        guard Self.acceptsJSON(fields[.accept]) else {
+        // Parsed once per request; the answer's form (JSON or SSE) depends on it.
+        let acceptedTypes = Self.acceptedTypes(fields[.accept])
+        guard acceptedTypes.json || acceptedTypes.sse else {
             return transportError(.notAcceptable, "Accept must allow application/json or text/event-stream")
         }
         let parsed: Value
@@ -142,7 +144,7 @@ public struct MCPEndpoint: Sendable {
             return rpcError(.badRequest, id: nil, .parseError("Parse error: \(error)"))
         }
         if isStateless(request, message: parsed) {
-            return await postStateless(parsed, request: request)
+            return await postStateless(parsed, request: request, accepted: acceptedTypes)
         }
         if case .array(let batch) = parsed {
             return await postBatch(batch, request: request)
@@ -169,13 +171,15 @@ public struct MCPEndpoint: Sendable {
             server.handleResponse(message, session: session)
             return accepted()
         case .request(let rpc):
-            return await answer(rpc, session: session, accept: fields[.accept])
+            return await answer(rpc, session: session, accepted: acceptedTypes)
         }
     }
 
     /// Runs one request and answers with JSON or, when the handler streams, with SSE.
-    private func answer(_ rpc: JSONRPCRequest, session: Session, accept: String?) async -> HTTPServerResponse {
-        let (json, sse) = Self.acceptedTypes(accept)
+    private func answer(_ rpc: JSONRPCRequest, session: Session, accepted: (json: Bool, sse: Bool)) async
+        -> HTTPServerResponse
+    {
+        let (json, sse) = accepted
         let canStream = configuration.responseMode.streams && sse
         let handler = TaskHandle()
         let grace = configuration.resumeGracePeriod
@@ -482,12 +486,6 @@ public struct MCPEndpoint: Sendable {
             $0.trimmingCharacters(in: " \t").lowercased()
         }
         return mediaType == "application/json"
-    }
-
-    /// Lenient Accept check: absent, `*/*`, `application/*`, `application/json` or `text/event-stream`.
-    static func acceptsJSON(_ value: String?) -> Bool {
-        let (json, sse) = acceptedTypes(value)
-        return json || sse
     }
 
     /// Which of the two answer types the `Accept` header allows (an absent header allows JSON only).

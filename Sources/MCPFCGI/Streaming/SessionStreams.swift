@@ -50,11 +50,6 @@ public final class SessionStreams: Sendable {
         return target?.send(message) ?? false
     }
 
-    /// Number of GET streams with an open connection.
-    var standaloneCount: Int {
-        state.withLock { s in s.streams.values.filter { $0.isStandalone && $0.isConnected }.count }
-    }
-
     /// Ends every stream (the session ended).
     func finishAll() {
         let all = state.withLock { s in
@@ -112,14 +107,5 @@ public final class StreamRegistry: Sendable {
     /// Ends and forgets a session's streams.
     func remove(sessionID: String) {
         sessions.withLock { $0.removeValue(forKey: sessionID) }?.finishAll()
-    }
-
-    /// Ends and forgets the streams of sessions that are no longer live.
-    func prune(keeping isLive: (String) -> Bool) {
-        let dead = sessions.withLock { all in
-            let ids = all.keys.filter { !isLive($0) }
-            return ids.compactMap { all.removeValue(forKey: $0) }
-        }
-        for streams in dead { streams.finishAll() }
     }
 }
