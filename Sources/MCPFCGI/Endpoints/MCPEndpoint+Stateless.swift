@@ -61,17 +61,6 @@ extension MCPEndpoint {
         exchange.connection.onClose { task.cancel() }
         // subscriptions/listen switches to SSE with its acknowledgement; an invalid one is answered as JSON.
         if !needsStream, canStream, !exchange.isDecided { deadlines?.watch(exchange) }
-        switch await exchange.decision() {
-        case .json(let outcome):
-            let code = status.withLock { $0 }
-            let body: [UInt8]
-            switch outcome {
-            case .success(let result): body = JSONRPCResponse.success(id: rpc.id, result: result)
-            case .failure(let error): body = JSONRPCResponse.failure(id: rpc.id, error: error)
-            }
-            return .jsonBytes(HTTPResponse.Status(code: code), body, headerFields: [.cacheControl: "no-store"])
-        case .stream:
-            return .eventStream(exchange.connection, headerFields: [.cacheControl: "no-store"])
-        }
+        return await httpAnswer(exchange, id: rpc.id, status: { HTTPResponse.Status(code: status.withLock { $0 }) })
     }
 }

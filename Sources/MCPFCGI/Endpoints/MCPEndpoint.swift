@@ -211,11 +211,19 @@ public struct MCPEndpoint: Sendable {
                 exchange.complete(outcome)
             })
         if canStream, json, !exchange.isDecided { deadlines?.watch(exchange) }
+        return await httpAnswer(exchange, id: rpc.id, status: { .ok })
+    }
+
+    /// The HTTP form of an answer once decided: the JSON-RPC response as JSON with `status`, or the SSE
+    /// stream (shared by both protocol eras).
+    func httpAnswer(_ exchange: PostExchange, id: RequestID, status: () -> HTTPResponse.Status) async
+        -> HTTPServerResponse
+    {
         switch await exchange.decision() {
         case .json(.success(let result)):
-            return .jsonBytes(.ok, JSONRPCResponse.success(id: rpc.id, result: result), headerFields: noStore)
+            return .jsonBytes(status(), JSONRPCResponse.success(id: id, result: result), headerFields: noStore)
         case .json(.failure(let error)):
-            return .jsonBytes(.ok, JSONRPCResponse.failure(id: rpc.id, error: error), headerFields: noStore)
+            return .jsonBytes(status(), JSONRPCResponse.failure(id: id, error: error), headerFields: noStore)
         case .stream:
             return .eventStream(exchange.connection, headerFields: noStore)
         }
@@ -456,7 +464,7 @@ public struct MCPEndpoint: Sendable {
         }
     }
 
-    private var noStore: HTTPFields { [.cacheControl: "no-store"] }
+    var noStore: HTTPFields { [.cacheControl: "no-store"] }
 
     private func accepted() -> HTTPServerResponse {
         HTTPServerResponse(status: .accepted, headerFields: noStore)

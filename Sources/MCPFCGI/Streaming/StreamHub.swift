@@ -256,10 +256,11 @@ public final class StreamHub: Sendable {
 
     private static func slice(of key: UInt64) -> Int { Int(key % UInt64(sweepSlices)) }
 
-    /// How much earlier than ``Configuration/pingInterval`` a stream may get its ping: up to about a fifth of
-    /// the interval, by key, so that streams opened together do not all ping in the same tick.
+    /// How much earlier than ``Configuration/pingInterval`` a stream may get its ping: under a tenth of the
+    /// interval (in eight steps, by key), so that streams opened together do not all ping in the same tick
+    /// while every ping stays close to the configured interval.
     private func pingDue(key: UInt64) -> Duration {
-        configuration.pingInterval - configuration.pingInterval * Int((key / UInt64(Self.sweepSlices)) % 8) / 40
+        configuration.pingInterval - configuration.pingInterval * Int((key / UInt64(Self.sweepSlices)) % 8) / 80
     }
 
     /// Pings idle streams and cuts stalled ones, in one slice of the streams.
