@@ -80,6 +80,7 @@ public struct MCPApplication: HTTPResponder {
     public let management: ManagementEndpoint?
     private var router: Router
     private var mounted: [String: MCPEndpoint] = [:]
+    private var mountedResources: [String: MCPAuthorization.ProtectedResource] = [:]
     private var mountedSweepers: [SessionSweeper] = []
     private let isHTTPS: Bool
     private let originPolicy: OriginPolicy
@@ -168,15 +169,30 @@ public struct MCPApplication: HTTPResponder {
 
     /// Serves another MCP server at its own path (`/tenant-a/mcp`): its own registries, sessions, session
     /// expiry and user resolution; a session of one mount is unknown (404) at another.
+    ///
+    /// With OAuth on, the mount is a resource of its own: its metadata is served at
+    /// `/.well-known/oauth-protected-resource<path>`, its `401` challenges point there, and it accepts only tokens
+    /// issued for its resource URL (the built-in authorization server issues them when a client asks for that
+    /// `resource`); a token for `/mcp` or another mount is refused with `401 invalid_token`.
     /// - Parameters:
     ///   - server: the MCP server.
     ///   - path: the endpoint's path.
     ///   - endpoint: its transport settings (the origin policy is the application's). Default: the
     ///     application's endpoint settings.
+    ///   - resourceURL: its OAuth resource URL (the tokens' audience). Default: ``Configuration/publicURL`` (without
+    ///     a trailing slash) followed by `path`.
     /// - Returns: the mounted endpoint.
+    /// - Throws: ``OAuthConfigurationError`` when OAuth is on and the resource URL is not an absolute http(s) URL.
     @discardableResult public mutating func mount(
-        _ server: MCPServer, at path: String, endpoint: MCPEndpoint.Configuration? = nil
-    ) -> MCPEndpoint {
+        _ server: MCPServer, at path: String, endpoint: MCPEndpoint.Configuration? = nil, resourceURL: String? = nil
+    ) throws(OAuthConfigurationError) -> MCPEndpoint {
+        if let authorization = configuration.authorization {
+            let url = resourceURL ?? BuiltInAuthorizationServer.Configuration.normalize(configuration.publicURL) + path
+            if let resource = try authorization.protectedResource(at: url) {
+                mountedResources[path] = resource
+                router.add(.get, resource.metadata.wellKnownPath, responder: resource.metadata)
+            }
+        }
         var settings = endpoint ?? configuration.endpoint
         settings.originPolicy = originPolicy
         let mountedEndpoint = MCPEndpoint(server: server, configuration: settings, logger: logger)
@@ -188,6 +204,12 @@ public struct MCPApplication: HTTPResponder {
         router.add(.delete, path) { await mountedEndpoint.delete($0) }
         router.add(.get, path) { await mountedEndpoint.get($0) }
         return mountedEndpoint
+    }
+
+    /// The OAuth metadata and guard of a mounted endpoint (nil when anonymous or not mounted).
+    /// - Parameter path: the path given to ``mount(_:at:endpoint:resourceURL:)``.
+    public func protectedResource(mountedAt path: String) -> MCPAuthorization.ProtectedResource? {
+        mountedResources[path]
     }
 
     /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains.
@@ -211,13 +233,21 @@ public struct MCPApplication: HTTPResponder {
         return response
     }
 
-    /// Routes the request; an MCP endpoint's request must first carry a valid bearer token when OAuth is on.
-    /// The token is checked here and never passed on: handlers see the user and the claims.
+    /// Routes the request; an MCP endpoint's request must first carry a valid bearer token for that endpoint when
+    /// OAuth is on. The token is checked here and never passed on: handlers see the user and the claims.
     private func authenticated(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         guard let authorization = configuration.authorization else { return await router.respond(to: request) }
         let path = String(request.path)
-        guard path == configuration.mcpPath || mounted[path] != nil else { return await router.respond(to: request) }
-        switch await authorization.authenticate(request) {
+        let outcome: Result<AuthenticatedUser, BearerAuthenticationError>
+        if path == configuration.mcpPath {
+            outcome = await authorization.authenticate(request)
+        } else if mounted[path] != nil {
+            guard let resource = mountedResources[path] else { return await router.respond(to: request) }
+            outcome = await resource.resourceServer.authenticate(request)
+        } else {
+            return await router.respond(to: request)
+        }
+        switch outcome {
         case .failure(let refusal):
             var response = refusal.response
             response.head.headerFields[.cacheControl] = "no-store"

@@ -155,13 +155,21 @@ struct DemoCommand: ParsableCommand {
                 managementToken: token, peerSockets: peers, middleware: middleware, authorization: authorization),
             logger: logger)
         // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own
-        // sessions; resolveUserID refuses a request that reached another tenant's path.
+        // sessions (and, with OAuth, its own resource metadata and token audience); resolveUserID binds sessions
+        // to the token's subject (or nginx's user) and refuses a request that reached another tenant's path.
         for tenant in ["tenant-a", "tenant-b"] {
             var settings = MCPEndpoint.Configuration()
             settings.resolveUserID = { context in
-                context.path.hasPrefix("/\(tenant)/") ? (context.remoteUser ?? "anonymous@\(tenant)") : nil
+                guard context.path.hasPrefix("/\(tenant)/") else { return nil }
+                return context.claims?["sub"]?.stringValue ?? context.remoteUser ?? "anonymous@\(tenant)"
             }
-            app.mount(Fixtures.tenantServer(tenant, nodeID: node, logger: logger), at: "/\(tenant)/mcp", endpoint: settings)
+            do {
+                try app.mount(
+                    Fixtures.tenantServer(tenant, nodeID: node, logger: logger), at: "/\(tenant)/mcp", endpoint: settings)
+            } catch {
+                logger.critical("cannot mount /\(tenant)/mcp: \(error)")
+                throw ExitCode(1)
+            }
         }
         if token != nil {
             logger.info("management API on", metadata: ["peers": "\(peers.count)"])

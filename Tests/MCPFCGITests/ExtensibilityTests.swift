@@ -116,8 +116,8 @@ func tenantServer(_ name: String) -> MCPServer {
 @Suite struct MultiTenantTests {
     @Test func tenantsHaveSeparateServersAndSessions() async throws {
         var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
-        let a = app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp")
-        app.mount(tenantServer("tenant-b"), at: "/tenant-b/mcp")
+        let a = try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp")
+        try app.mount(tenantServer("tenant-b"), at: "/tenant-b/mcp")
         #expect(app.mountedEndpoints.keys.sorted() == ["/tenant-a/mcp", "/tenant-b/mcp"])
         let initA = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
         #expect(try json(initA)["result"]?["serverInfo"]?["name"] == "tenant-a")
@@ -145,7 +145,7 @@ func tenantServer(_ name: String) -> MCPServer {
             return String(auth.dropFirst("Bearer ".count))
         }
         var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
-        app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", endpoint: settings)
+        try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", endpoint: settings)
         let refused = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
         #expect(refused.head.status == .forbidden)
         let alice = [("Authorization", "Bearer a-alice")]

@@ -127,8 +127,8 @@ extension BuiltInAuthorizationServer {
             return fail(.invalidRequest, "code_challenge is malformed")
         }
         let resource = params["resource"]
-        if let resource, resource != configuration.resourceURL {
-            return fail(.invalidTarget, "This server only issues tokens for \(configuration.resourceURL)")
+        if let resource, !issuesTokens(for: resource) {
+            return fail(.invalidTarget, "This server does not issue tokens for \(resource)")
         }
         let scopes: [String]
         switch grantedScopes(params["scope"], client: client) {
@@ -189,7 +189,7 @@ extension BuiltInAuthorizationServer {
         let body = """
             <p>Signed in as <strong>\(HTMLPage.escape(subject))</strong>.</p>
             <p>The application <strong>\(HTMLPage.escape(name))</strong> asks for access to \
-            <code>\(HTMLPage.escape(configuration.resourceURL))</code> with these permissions:</p>
+            <code>\(HTMLPage.escape(request.resource ?? configuration.resourceURL))</code> with these permissions:</p>
             <ul>\(scopes)</ul>
             <p>After your answer you will be sent to <strong>\(HTMLPage.escape(RedirectURI.displayHost(request.redirectURI)))</strong>.</p>
             <form method="post" action="\(HTMLPage.escape(basePath + "/oauth/authorize"))">

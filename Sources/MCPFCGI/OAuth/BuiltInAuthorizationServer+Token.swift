@@ -24,8 +24,8 @@ extension BuiltInAuthorizationServer {
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError(.unauthorizedClient, "The client may not use the \(grantType) grant")
             }
-            if let resource = params["resource"], resource != configuration.resourceURL {
-                throw OAuthError(.invalidTarget, "This server only issues tokens for \(configuration.resourceURL)")
+            if let resource = params["resource"], !issuesTokens(for: resource) {
+                throw OAuthError(.invalidTarget, "This server does not issue tokens for \(resource)")
             }
             let body: Value
             switch grantType {
@@ -80,13 +80,21 @@ extension BuiltInAuthorizationServer {
             throw OAuthError(.invalidTarget, "resource differs from the authorization request")
         }
         return try await issueTokens(
-            subject: record.subject, client: client, scopes: record.scopes, familyID: record.familyID)
+            subject: record.subject, client: client, scopes: record.scopes, familyID: record.familyID,
+            audience: record.resource ?? params["resource"] ?? configuration.resourceURL)
     }
 
     private func refreshTokenGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value {
         guard let token = params.nonEmpty("refresh_token") else { throw .invalidRequest("refresh_token is required") }
+        let digest = OAuthCrypto.digest(token)
+        // A request for another resource is refused before the token is rotated, so the client keeps it.
+        if let requested = params["resource"], let known = storage.refreshToken(digest: digest),
+            requested != known.resource ?? configuration.resourceURL
+        {
+            throw OAuthError(.invalidTarget, "A refresh token only gets tokens for its own resource")
+        }
         let record: RefreshTokenRecord
-        switch storage.rotateRefreshToken(digest: OAuthCrypto.digest(token)) {
+        switch storage.rotateRefreshToken(digest: digest) {
         case .unknown: throw .invalidGrant("The refresh token is invalid, expired or revoked")
         case .reused(let used):
             storage.revokeFamily(used.familyID)
@@ -99,6 +107,10 @@ extension BuiltInAuthorizationServer {
         guard record.clientID == client.clientID else {
             throw .invalidGrant("The refresh token belongs to another client")
         }
+        let audience = record.resource ?? configuration.resourceURL
+        if let requested = params["resource"], requested != audience {
+            throw OAuthError(.invalidTarget, "A refresh token only gets tokens for its own resource")
+        }
         var scopes = record.scopes
         if let requested = params.nonEmpty("scope") {
             let list = requested.split(separator: " ").map(String.init)
@@ -107,7 +119,8 @@ extension BuiltInAuthorizationServer {
             }
             scopes = list
         }
-        return try await issueTokens(subject: record.subject, client: client, scopes: scopes, familyID: record.familyID)
+        return try await issueTokens(
+            subject: record.subject, client: client, scopes: scopes, familyID: record.familyID, audience: audience)
     }
 
     private func clientCredentialsGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value
@@ -120,17 +133,20 @@ extension BuiltInAuthorizationServer {
         case .success(let granted): scopes = granted
         case .failure(let error): throw error
         }
-        return try await issueTokens(subject: client.clientID, client: client, scopes: scopes, familyID: nil)
+        return try await issueTokens(
+            subject: client.clientID, client: client, scopes: scopes, familyID: nil,
+            audience: params["resource"] ?? configuration.resourceURL)
     }
 
-    /// Signs an access token and, for a grant family whose client may refresh, a rotated refresh token.
-    func issueTokens(subject: String, client: OAuthClient, scopes: [String], familyID: String?)
+    /// Signs an access token for one resource (its only audience) and, for a grant family whose client may
+    /// refresh, a rotated refresh token bound to the same resource.
+    func issueTokens(subject: String, client: OAuthClient, scopes: [String], familyID: String?, audience: String)
         async throws(OAuthError) -> Value
     {
         let issuedAt = nowSeconds
         let lifetime = configuration.tokenExpiry.accessToken
         let claims = AccessTokenClaims(
-            issuer: issuer, subject: subject, audience: [configuration.resourceURL], clientID: client.clientID,
+            issuer: issuer, subject: subject, audience: [audience], clientID: client.clientID,
             scope: scopes.joined(separator: " "), expiresAt: issuedAt + lifetime, issuedAt: issuedAt,
             notBefore: issuedAt, tokenID: OAuthCrypto.randomToken(bytes: 16))
         let accessToken: String
@@ -152,7 +168,7 @@ extension BuiltInAuthorizationServer {
                 RefreshTokenRecord(
                     tokenDigest: OAuthCrypto.digest(refresh), clientID: client.clientID, subject: subject,
                     scopes: scopes, expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.refreshToken)),
-                    familyID: familyID))
+                    familyID: familyID, resource: audience))
             body["refresh_token"] = .string(refresh)
         }
         return .object(body)

@@ -7,7 +7,8 @@ import Synchronization
 /// The built-in OAuth 2.1 authorization server: metadata (RFC 8414), dynamic client registration (RFC 7591),
 /// the authorization endpoint with PKCE S256 and a consent page, the token endpoint (authorization code, refresh
 /// token with rotation, client credentials), revocation (RFC 7009), introspection (RFC 7662) and the JWKS. Access
-/// tokens are ES256 JWTs (RFC 9068) for the MCP resource URL.
+/// tokens are ES256 JWTs (RFC 9068) whose audience is the one MCP resource URL they were requested for: the main
+/// endpoint's ``Configuration/resourceURL`` or one added with ``addResource(_:)`` (a mounted endpoint).
 ///
 /// ```swift
 /// let server = try BuiltInAuthorizationServer(
@@ -25,6 +26,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     let logger: Logger
     let basePath: String
     private let lastSweep = Mutex(Date.distantPast)
+    private let additionalResources = Mutex<[String]>([])
     let documentFetches = Mutex<[String: Date]>([:])
 
     /// Starts the server: loads (or generates) the signing key and saves the pre-registered clients.
@@ -34,9 +36,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// - Throws: ``OAuthConfigurationError`` for an unreadable key or a bad issuer/resource URL.
     public init(configuration: Configuration, logger: Logger) throws(OAuthConfigurationError) {
         for (name, value) in [("issuer", configuration.issuer), ("resourceURL", configuration.resourceURL)] {
-            guard let c = URLComponents(string: value), ["http", "https"].contains(c.scheme?.lowercased() ?? ""),
-                c.host != nil, c.query == nil, c.fragment == nil
-            else { throw .invalidURL(name, value) }
+            guard Self.isResourceURL(value) else { throw .invalidURL(name, value) }
         }
         self.configuration = configuration
         self.storage = configuration.storage
@@ -66,25 +66,68 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// The issuer (no trailing slash).
     public var issuer: String { configuration.issuer }
 
-    /// The verifier of this server's access tokens.
-    public var tokenVerifier: BuiltInTokenVerifier {
-        BuiltInTokenVerifier(
-            key: key, issuer: issuer, audience: configuration.resourceURL, storage: storage, now: configuration.now)
+    /// The verifier of this server's access tokens for the main resource (``Configuration/resourceURL``).
+    public var tokenVerifier: BuiltInTokenVerifier { tokenVerifier(audience: configuration.resourceURL) }
+
+    /// The verifier of this server's access tokens for one resource: it refuses tokens issued for another.
+    /// - Parameter audience: the resource URL the tokens must name in `aud`.
+    public func tokenVerifier(audience: String) -> BuiltInTokenVerifier {
+        BuiltInTokenVerifier(key: key, issuer: issuer, audience: audience, storage: storage, now: configuration.now)
     }
 
-    /// The MCP endpoint's protected resource metadata, pointing at this server.
+    /// The main MCP endpoint's protected resource metadata, pointing at this server.
     public var protectedResourceMetadata: ProtectedResourceMetadata {
-        ProtectedResourceMetadata(
-            resource: configuration.resourceURL, authorizationServers: [issuer],
-            scopesSupported: configuration.supportedScopes)
+        protectedResourceMetadata(for: configuration.resourceURL)
     }
 
-    /// A resource server for `/mcp` that accepts this server's tokens.
+    /// The protected resource metadata of one resource this server issues tokens for, pointing at this server.
+    /// - Parameter resource: the resource URL.
+    public func protectedResourceMetadata(for resource: String) -> ProtectedResourceMetadata {
+        ProtectedResourceMetadata(
+            resource: resource, authorizationServers: [issuer], scopesSupported: configuration.supportedScopes)
+    }
+
+    /// A resource server for the main `/mcp` endpoint that accepts this server's tokens for it.
     /// - Parameter requiredScopes: scopes every request needs.
     public func resourceServer(requiredScopes: [String] = []) -> ResourceServer {
+        resourceServer(for: configuration.resourceURL, requiredScopes: requiredScopes)
+    }
+
+    /// A resource server for one resource: it accepts only tokens issued for that resource, and its challenges
+    /// point at that resource's metadata.
+    /// - Parameters:
+    ///   - resource: the resource URL (the main one or one added with ``addResource(_:)``).
+    ///   - requiredScopes: scopes every request needs.
+    public func resourceServer(for resource: String, requiredScopes: [String] = []) -> ResourceServer {
         ResourceServer(
-            resourceMetadataURL: protectedResourceMetadata.metadataURL, requiredScopes: requiredScopes,
-            verifier: tokenVerifier)
+            resourceMetadataURL: protectedResourceMetadata(for: resource).metadataURL, requiredScopes: requiredScopes,
+            verifier: tokenVerifier(audience: resource))
+    }
+
+    /// Lets clients ask for tokens for another resource (RFC 8707 `resource`), e.g. an MCP endpoint mounted at its
+    /// own path; its tokens carry that resource as their only audience.
+    /// - Parameter resource: an absolute `http(s)` URL without query or fragment.
+    /// - Throws: ``OAuthConfigurationError`` for anything else.
+    public func addResource(_ resource: String) throws(OAuthConfigurationError) {
+        guard Self.isResourceURL(resource) else { throw .invalidURL("resource", resource) }
+        let main = configuration.resourceURL
+        additionalResources.withLock { if resource != main, !$0.contains(resource) { $0.append(resource) } }
+    }
+
+    /// Every resource URL this server issues tokens for: ``Configuration/resourceURL`` first, then those added
+    /// with ``addResource(_:)``.
+    public var resourceURLs: [String] { [configuration.resourceURL] + additionalResources.withLock { $0 } }
+
+    /// Whether tokens may be issued for `resource`.
+    func issuesTokens(for resource: String) -> Bool {
+        resource == configuration.resourceURL || additionalResources.withLock { $0.contains(resource) }
+    }
+
+    static func isResourceURL(_ value: String) -> Bool {
+        guard let c = URLComponents(string: value), ["http", "https"].contains(c.scheme?.lowercased() ?? "") else {
+            return false
+        }
+        return c.host != nil && c.query == nil && c.fragment == nil
     }
 
     /// The routes: (method, path) pairs, to add to a ``Router`` or to check before ``route(_:)``.

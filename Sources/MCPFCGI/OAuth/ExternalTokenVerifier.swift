@@ -16,7 +16,7 @@ public final class ExternalTokenVerifier: AccessTokenVerifier {
         var introspections: [String: CachedIntrospection] = [:]
     }
 
-    private let configuration: ExternalAuthorization.Configuration
+    let configuration: ExternalAuthorization.Configuration
     private let introspectionCacheTTL: Int
     private let state = Mutex(State())
     /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.

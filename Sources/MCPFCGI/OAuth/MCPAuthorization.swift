@@ -84,6 +84,50 @@ public struct MCPAuthorization: Sendable {
         return await authorizationServer?.route(request)
     }
 
+    /// The OAuth side of one more MCP endpoint (one mounted at its own path): its protected resource metadata and
+    /// the guard that accepts only tokens issued for it.
+    public struct ProtectedResource: Sendable {
+        /// The endpoint's metadata, served at its path-specific well-known URL
+        /// (`/.well-known/oauth-protected-resource/tenant-a/mcp`).
+        public let metadata: ProtectedResourceMetadata
+        /// The endpoint's guard: tokens whose audience is ``ProtectedResourceMetadata/resource``, with the
+        /// required scopes; its challenges point at ``metadata``.
+        public let resourceServer: ResourceServer
+    }
+
+    /// Protects one more resource with this configuration: in built-in mode the authorization server starts to
+    /// issue tokens for it (with it as their only audience), in external mode its tokens must name it in `aud`.
+    /// - Parameter resourceURL: the endpoint's public URL (`https://mcp.example.com/tenant-a/mcp`).
+    /// - Returns: its metadata and guard; nil when anonymous.
+    /// - Throws: ``OAuthConfigurationError`` when the URL is not an absolute http(s) URL.
+    public func protectedResource(at resourceURL: String) throws(OAuthConfigurationError) -> ProtectedResource? {
+        switch configuration.mode {
+        case .anonymous:
+            return nil
+        case .builtIn:
+            guard let server = authorizationServer else { return nil }
+            try server.addResource(resourceURL)
+            return ProtectedResource(
+                metadata: server.protectedResourceMetadata(for: resourceURL),
+                resourceServer: server.resourceServer(for: resourceURL, requiredScopes: configuration.requiredScopes))
+        case .external(var external):
+            guard BuiltInAuthorizationServer.isResourceURL(resourceURL) else {
+                throw .invalidURL("resource", resourceURL)
+            }
+            external.resourceURL = resourceURL
+            external.acceptedAudiences = [resourceURL]
+            let metadata = ProtectedResourceMetadata(
+                resource: resourceURL, authorizationServers: [external.issuer],
+                scopesSupported: external.supportedScopes)
+            return ProtectedResource(
+                metadata: metadata,
+                resourceServer: ResourceServer(
+                    resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
+                    verifier: ExternalTokenVerifier(
+                        configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL)))
+        }
+    }
+
     /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.
     /// - Parameter request: the `/mcp` request.
     /// - Returns: the user, or the refusal whose ``BearerAuthenticationError/response`` answers the request.

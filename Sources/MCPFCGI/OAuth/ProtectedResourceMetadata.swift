@@ -37,10 +37,14 @@ public struct ProtectedResourceMetadata: Sendable, HTTPResponder {
         return path.isEmpty || path == "/" ? [base] : [base, base + path]
     }
 
+    /// The path-specific well-known path (`/.well-known/oauth-protected-resource/tenant-a/mcp`), or the bare one
+    /// when the resource URL has no path.
+    public var wellKnownPath: String { paths.last ?? "/.well-known/oauth-protected-resource" }
+
     /// The metadata URL advertised in `WWW-Authenticate` (`<resource origin><well-known path><resource path>`).
     public var metadataURL: String {
         guard var components = URLComponents(string: resource) else { return resource }
-        components.path = paths.last ?? "/.well-known/oauth-protected-resource"
+        components.path = wellKnownPath
         components.query = nil
         components.fragment = nil
         return components.string ?? resource

@@ -14,10 +14,13 @@ public struct RefreshTokenRecord: Sendable, Equatable {
     public var expiresAt: Date
     /// The grant family (shared with the code and every rotation).
     public var familyID: String
+    /// The resource its access tokens are for (their audience). nil: the server's main resource.
+    public var resource: String?
 
     /// Creates a record.
     public init(
-        tokenDigest: String, clientID: String, subject: String, scopes: [String], expiresAt: Date, familyID: String
+        tokenDigest: String, clientID: String, subject: String, scopes: [String], expiresAt: Date, familyID: String,
+        resource: String? = nil
     ) {
         self.tokenDigest = tokenDigest
         self.clientID = clientID
@@ -25,5 +28,6 @@ public struct RefreshTokenRecord: Sendable, Equatable {
         self.scopes = scopes
         self.expiresAt = expiresAt
         self.familyID = familyID
+        self.resource = resource
     }
 }
