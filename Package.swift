@@ -50,6 +50,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MCPHandlersTests", dependencies: ["MCPHandlers"]),
+        .testTarget(name: "DemoTests", dependencies: ["mcp-fcgi-demo", "MCPHandlers"]),
         .testTarget(
             name: "MCPFCGITests",
             dependencies: [

@@ -14,6 +14,7 @@
 #   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
 #   SESSION_IDLE_TIMEOUT=1800                  seconds of inactivity before a session expires (0: never)
 #   SESSION_SWEEP_INTERVAL=60                  seconds between two sweeps for expired sessions
+#   MAX_SESSIONS=10000                         most live sessions per worker (initialize answers 503 beyond)
 #   TLS_CERT= TLS_KEY=                         certificate and key; a self-signed pair is made when unset
 #   RUN_DIR=                                   where sockets, config and pid files go (default: a new temp dir)
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
@@ -34,6 +35,7 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
 MAX_BODY=${MAX_BODY:-4m}
 SESSION_IDLE_TIMEOUT=${SESSION_IDLE_TIMEOUT:-1800}
 SESSION_SWEEP_INTERVAL=${SESSION_SWEEP_INTERVAL:-60}
+MAX_SESSIONS=${MAX_SESSIONS:-10000}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
@@ -47,6 +49,7 @@ esac
 if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive number" >&2; exit 2; fi
 if ! [[ "$SESSION_IDLE_TIMEOUT" =~ ^[0-9]+$ ]]; then echo "SESSION_IDLE_TIMEOUT must be a number of seconds" >&2; exit 2; fi
 if ! [[ "$SESSION_SWEEP_INTERVAL" =~ ^[1-9][0-9]*$ ]]; then echo "SESSION_SWEEP_INTERVAL must be a positive number" >&2; exit 2; fi
+if ! [[ "$MAX_SESSIONS" =~ ^[1-9][0-9]*$ ]]; then echo "MAX_SESSIONS must be a positive number" >&2; exit 2; fi
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || "$here/install-deps.sh"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -154,6 +157,7 @@ for i in $(seq 1 "$WORKERS"); do
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
     MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
+    MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" \
     MCPFCGI_EXCLUSIVE_SOCKET=1 MCPFCGI_REQUEST_STATE_KEY_FILE="$STATE_KEY_FILE" \
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &

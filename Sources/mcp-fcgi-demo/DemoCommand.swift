@@ -44,6 +44,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seconds between two sweeps for expired sessions. [MCPFCGI_SESSION_SWEEP_INTERVAL]")
     var sessionSweepInterval: Int = env("MCPFCGI_SESSION_SWEEP_INTERVAL").flatMap { Int($0) } ?? 60
 
+    @Option(help: "Most live sessions this worker holds; initialize is refused beyond it. [MCPFCGI_MAX_SESSIONS]")
+    var maxSessions: Int = env("MCPFCGI_MAX_SESSIONS").flatMap { Int($0) } ?? 10_000
+
     @Option(help: "File holding the key that protects 2026-07-28 request state; share it across workers. [MCPFCGI_REQUEST_STATE_KEY_FILE]")
     var requestStateKeyFile: String?
 
@@ -65,6 +68,8 @@ struct DemoCommand: ParsableCommand {
     /// The options after the environment fallbacks.
     var socketPath: String? { socket ?? env("MCPFCGI_SOCKET") }
     var threadCount: Int? { threads ?? env("MCPFCGI_THREADS").flatMap { Int($0) } }
+    /// The main server's session store, holding at most `--max-sessions` sessions.
+    var sessionStore: InMemorySessionStore { InMemorySessionStore(capacity: maxSessions) }
     var node: String? {
         nodeID ?? env("MCPFCGI_NODE_ID")
             ?? socketPath.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
@@ -77,6 +82,7 @@ struct DemoCommand: ParsableCommand {
         if let threads = threadCount, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if sessionIdleTimeout < 0 { throw ValidationError("--session-idle-timeout must be 0 or more") }
         if sessionSweepInterval < 1 { throw ValidationError("--session-sweep-interval must be at least 1") }
+        if maxSessions < 1 { throw ValidationError("--max-sessions must be at least 1") }
     }
 
     func run() throws {
@@ -103,6 +109,7 @@ struct DemoCommand: ParsableCommand {
         let server = MCPServer(
             configuration: .init(
                 serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
+                sessionStore: sessionStore,
                 sessionIDGenerator: SessionIDGenerator(nodeID: node),
                 logger: logger,
                 requestStateKey: stateKey))

@@ -1,0 +1,48 @@
+import Foundation
+import MCPHandlers
+import Testing
+
+@testable import mcp_fcgi_demo
+
+/// The demo's `--max-sessions` / `MCPFCGI_MAX_SESSIONS`: the capacity of the main server's session store.
+/// One serialized suite: the environment variable is process-wide.
+@Suite(.serialized) struct DemoCommandTests {
+    @Test func defaultCapacityIsTenThousand() throws {
+        unsetenv("MCPFCGI_MAX_SESSIONS")
+        let command = try DemoCommand.parse([])
+        #expect(command.maxSessions == 10_000)
+        #expect(command.sessionStore.capacity == 10_000)
+    }
+
+    @Test func flagSetsTheCapacity() throws {
+        unsetenv("MCPFCGI_MAX_SESSIONS")
+        let command = try DemoCommand.parse(["--max-sessions", "150000"])
+        #expect(command.sessionStore.capacity == 150_000)
+    }
+
+    @Test func environmentSetsTheCapacityAndTheFlagWins() throws {
+        setenv("MCPFCGI_MAX_SESSIONS", "120000", 1)
+        defer { unsetenv("MCPFCGI_MAX_SESSIONS") }
+        #expect(try DemoCommand.parse([]).sessionStore.capacity == 120_000)
+        #expect(try DemoCommand.parse(["--max-sessions", "3"]).sessionStore.capacity == 3)
+    }
+
+    func session(_ id: String) -> Session {
+        Session(id: id, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: nil, now: 0)
+    }
+
+    @Test func capacityIsEnforced() throws {
+        unsetenv("MCPFCGI_MAX_SESSIONS")
+        let store = try DemoCommand.parse(["--max-sessions", "2"]).sessionStore
+        #expect(store.insert(session("a")))
+        #expect(store.insert(session("b")))
+        #expect(!store.insert(session("c")))
+        #expect(store.isFull)
+    }
+
+    @Test func zeroIsRefused() {
+        unsetenv("MCPFCGI_MAX_SESSIONS")
+        #expect(throws: (any Error).self) { try DemoCommand.parse(["--max-sessions", "0"]) }
+        #expect(throws: (any Error).self) { try DemoCommand.parse(["--max-sessions", "many"]) }
+    }
+}
