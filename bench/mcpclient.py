@@ -3,6 +3,11 @@
   sessions --host H --port P --path /mcp --count N [--concurrency C] [--out FILE]
       creates N initialized sessions (initialize + notifications/initialized) over C keep-alive
       connections and writes their ids, one per line, to FILE.
+      --bearer TOKEN sends "Authorization: Bearer TOKEN" with every request.
+  token --host H --port P --resource URL --scope S
+      registers a confidential client (dynamic client registration, grant client_credentials,
+      client_secret_basic) at /oauth/register, gets an access token for URL with grant client_credentials
+      at /oauth/token and prints it.
   hold --host H --port P --path /mcp --streams N --per-session K [--concurrency C]
       creates ceil(N/K) sessions, opens N idle GET SSE streams (K per session), prints
       "READY opened=N failed=F" and holds them until SIGTERM (at most --max-hold seconds), then prints
@@ -12,8 +17,12 @@ Exit status 1 when any request fails.
 
 import argparse
 import asyncio
+import base64
+import json
 import signal
 import sys
+import urllib.parse
+import urllib.request
 
 VERSION = "2025-11-25"
 
@@ -32,8 +41,10 @@ async def read_response(reader):
     return status, headers, body
 
 
-def post(host, port, path, body, session=None):
+def post(host, port, path, body, session=None, bearer=None):
     extra = f"Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: {VERSION}\r\n" if session else ""
+    if bearer:
+        extra += f"Authorization: Bearer {bearer}\r\n"
     data = body.encode()
     return (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -61,7 +72,7 @@ async def make_sessions(a, count):
                 for body in (INIT, INITIALIZED):
                     if writer is None:
                         reader, writer = await asyncio.open_connection(a.host, a.port)
-                    writer.write(post(a.host, a.port, a.path, body, sid))
+                    writer.write(post(a.host, a.port, a.path, body, sid, a.bearer))
                     status, headers, answer = await read_response(reader)
                     if headers.get("connection", "").lower() == "close":
                         writer.close()
@@ -86,6 +97,41 @@ async def make_sessions(a, count):
         print("session set-up failed: " + errors[0], file=sys.stderr)
         sys.exit(1)
     return ids
+
+
+def token(a):
+    """Dynamic client registration of a confidential client, then client_credentials."""
+    base = f"http://{a.host}:{a.port}"
+    registration = json.dumps(
+        {
+            "client_name": "bench",
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": a.scope,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        base + "/oauth/register", data=registration, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        client = json.load(answer)
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    form = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "resource": a.resource, "scope": a.scope}
+    ).encode()
+    request = urllib.request.Request(
+        base + "/oauth/token",
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        tokens = json.load(answer)
+    if tokens.get("token_type", "").lower() != "bearer" or not tokens.get("access_token"):
+        print(f"unexpected token answer: {tokens!r}", file=sys.stderr)
+        return 1
+    print(tokens["access_token"])
+    return 0
 
 
 async def hold(a):
@@ -144,7 +190,7 @@ async def hold(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["sessions", "hold"])
+    p.add_argument("mode", choices=["sessions", "hold", "token"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/mcp")
@@ -154,6 +200,9 @@ def main():
     p.add_argument("--per-session", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--max-hold", type=float, default=120)
+    p.add_argument("--bearer")
+    p.add_argument("--resource")
+    p.add_argument("--scope", default="mcp:read")
     a = p.parse_args()
     if a.mode == "sessions":
         ids = asyncio.run(make_sessions(a, a.count))
@@ -162,6 +211,8 @@ def main():
                 f.write("".join(i + "\n" for i in ids))
         print(f"sessions={len(ids)}")
         return 0
+    if a.mode == "token":
+        return token(a)
     return asyncio.run(hold(a))
 
 

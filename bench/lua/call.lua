@@ -1,6 +1,8 @@
 -- tools/call of the `echo` tool ({"text":"hello"}), JSON answer (Accept: application/json).
--- Args (after --): PATH SESSIONS_FILE PROTOCOL_VERSION
+-- Args (after --): PATH SESSIONS_FILE PROTOCOL_VERSION [TOKEN_FILE]
 --   SESSIONS_FILE: one initialized session id per line ("-" for none: the C floor and nginx return 200).
+--   TOKEN_FILE: a file whose first line is an access token, sent as "Authorization: Bearer <token>" with
+--   every request (scenario 4); absent or "-": no Authorization header.
 --   Each thread takes its share of the sessions (one per connection: run.sh makes as many as wrk
 --   connections) and uses them round robin. Ids are unique per thread (tid * 1e9 + n).
 -- An answer counts as good only with status 200, a "result" member and no "error" member.
@@ -14,12 +16,16 @@ rpc_error = 0
 no_result = 0
 local reqs = {}
 local n = 0
-local path, sessions_file, version
+local path, sessions_file, version, bearer
 
 function init(args)
   path = args[1] or "/mcp"
   sessions_file = args[2] or "-"
   version = args[3] or "2025-11-25"
+  if args[4] ~= nil and args[4] ~= "-" then
+    bearer = common.lines(args[4])[1]
+    assert(bearer ~= nil, "no token in " .. args[4])
+  end
   local all = sessions_file ~= "-" and common.lines(sessions_file) or {}
   local mine = {}
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
@@ -29,6 +35,7 @@ function init(args)
   if #mine == 0 then mine = { false } end
   for i, s in ipairs(mine) do
     local h = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
+    if bearer then h["Authorization"] = "Bearer " .. bearer end
     if s then
       h["Mcp-Session-Id"] = s
       h["MCP-Protocol-Version"] = version
