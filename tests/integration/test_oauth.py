@@ -196,8 +196,8 @@ class OAuthStack:
             headers["MCP-Protocol-Version"] = protocol_version
         return request(self.stack.port, "POST", path, json.dumps(message), headers)
 
-    def initialize(self, token: str):
-        return self.mcp(token, rpc_request("initialize", initialize_params()))
+    def initialize(self, token: str | None, path: str = "/mcp"):
+        return self.mcp(token, rpc_request("initialize", initialize_params()), path=path)
 
     def session(self, token: str) -> str:
         r = self.initialize(token)
@@ -213,16 +213,18 @@ class OAuthStack:
         return self.mcp(token, rpc_request("tools/call", {"name": "echo", "arguments": {"text": text}}, id=7),
                         session_id, protocol_version="2025-11-25")
 
-    def assert_rejected(self, token: str, times: int = 4, error: str = "invalid_token"):
-        """The token is refused at /mcp on every try (requests without a session id spread over all workers)."""
-        answers = [self.initialize(token) for _ in range(times)]
+    def assert_rejected(self, token: str | None, times: int = 4, error: str | None = "invalid_token",
+                        path: str = "/mcp"):
+        """The token is refused at `path` on every try (requests without a session id spread over all workers),
+        with a challenge naming that path's own protected-resource metadata."""
+        answers = [self.initialize(token, path) for _ in range(times)]
         # A 200 names the worker that accepted the token in its new session id ("w2.…").
         summary = [(r.status, (r.header("Mcp-Session-Id") or "").split(".")[0] or None) for r in answers]
         assert all(r.status == 401 for r in answers), f"(status, accepting worker) per try: {summary}"
         for r in answers:
             params = www_authenticate_params(r.header("WWW-Authenticate"))
             assert params.get("error") == error, r.header("WWW-Authenticate")
-            assert params["resource_metadata"] == self.issuer + "/.well-known/oauth-protected-resource/mcp"
+            assert params["resource_metadata"] == self.issuer + "/.well-known/oauth-protected-resource" + path
 
     def assert_accepted(self, token: str, times: int = 4):
         for i in range(times):

@@ -12,9 +12,7 @@ import anyio
 import httpx2
 import pytest
 
-from test_oauth import (CALLBACK, PASSWORD, USER, ConsentForm, MemoryStorage, OAuthStack, jwt_parts,
-                        start_oauth_stack, www_authenticate_params)
-from mcphttp import rpc_request
+from test_oauth import CALLBACK, PASSWORD, USER, ConsentForm, MemoryStorage, OAuthStack, jwt_parts, start_oauth_stack
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +29,6 @@ def tenant_url(oauth: OAuthStack, tenant: str) -> str:
     return f"{oauth.issuer}/{tenant}/mcp"
 
 
-def metadata_url(oauth: OAuthStack, path: str) -> str:
-    return f"{oauth.issuer}/.well-known/oauth-protected-resource{path}"
-
-
-def assert_refused(oauth: OAuthStack, token: str | None, path: str, error: str | None = "invalid_token"):
-    """Refused with 401 on every try (initialize without a session id spreads over both workers); the challenge
-    points at that path's own metadata."""
-    for _ in range(4):
-        r = oauth.mcp(token, rpc_request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                                        "clientInfo": {"name": "t", "version": "1"}}), path=path)
-        assert r.status == 401, (path, r)
-        params = www_authenticate_params(r.header("WWW-Authenticate"))
-        assert params["resource_metadata"] == metadata_url(oauth, path), params
-        assert params.get("error") == error, params
-
-
 def test_each_tenant_has_its_own_protected_resource_metadata(oauth: OAuthStack):
     for tenant in ("tenant-a", "tenant-b"):
         r = oauth.http.get(f"/.well-known/oauth-protected-resource/{tenant}/mcp")
@@ -56,7 +38,7 @@ def test_each_tenant_has_its_own_protected_resource_metadata(oauth: OAuthStack):
         assert doc["authorization_servers"] == [oauth.issuer]
         assert "mcp:read" in doc["scopes_supported"]
         # Without a token the tenant's challenge names its own metadata, not the main endpoint's.
-        assert_refused(oauth, None, f"/{tenant}/mcp", error=None)
+        oauth.assert_rejected(None, error=None, path=f"/{tenant}/mcp")
     main = oauth.http.get("/.well-known/oauth-protected-resource").json()
     assert main["resource"] == oauth.resource
     assert oauth.http.get("/.well-known/oauth-protected-resource/tenant-c/mcp").status_code == 404
@@ -115,8 +97,8 @@ def test_sdk_oauth_client_signs_in_to_one_tenant_only(oauth: OAuthStack):
     assert claims["sub"] == USER
 
     token = storage.tokens.access_token
-    assert_refused(oauth, token, "/tenant-b/mcp")
-    assert_refused(oauth, token, "/mcp")
+    oauth.assert_rejected(token, path="/tenant-b/mcp")
+    oauth.assert_rejected(token, path="/mcp")
 
     # Its refresh token renews tokens for the same tenant, and refuses to switch resources.
     client_id = storage.client_info.client_id
@@ -136,13 +118,11 @@ def test_service_tokens_are_bound_to_the_requested_tenant(oauth: OAuthStack):
     token = r.json()["access_token"]
     assert jwt_parts(token)[1]["aud"] == tenant_url(oauth, "tenant-b")
     for _ in range(4):  # accepted by both workers
-        ok = oauth.mcp(token, rpc_request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                                         "clientInfo": {"name": "t", "version": "1"}}),
-                       path="/tenant-b/mcp")
+        ok = oauth.initialize(token, "/tenant-b/mcp")
         assert ok.status == 200, ok
         assert ok.json()["result"]["serverInfo"]["name"] == "tenant-b"
-    assert_refused(oauth, token, "/tenant-a/mcp")
-    assert_refused(oauth, token, "/mcp")
+    oauth.assert_rejected(token, path="/tenant-a/mcp")
+    oauth.assert_rejected(token, path="/mcp")
 
     unknown = oauth.token({"grant_type": "client_credentials", "scope": "mcp:read",
                            "resource": tenant_url(oauth, "tenant-c")}, auth=client)
