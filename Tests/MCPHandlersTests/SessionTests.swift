@@ -171,3 +171,43 @@ import Testing
         #expect(ProtocolVersion.assumedWhenMissing.description == "2025-03-26")
     }
 }
+
+@Suite struct ShardedSessionStoreTests {
+    func session(_ id: String, now: Double = 0) -> Session {
+        Session(id: id, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: nil, now: now)
+    }
+
+    @Test func capacityHoldsAcrossShards() {
+        let store = InMemorySessionStore(capacity: 50)
+        var accepted = 0
+        for i in 0..<200 where store.insert(session("n1.id\(i)")) { accepted += 1 }
+        #expect(accepted == 50)
+        #expect(store.count == 50)
+        #expect(store.isFull)
+        #expect(store.remove(id: "n1.id0")?.id == "n1.id0")
+        #expect(store.count == 49)
+        #expect(!store.isFull)
+        #expect(store.insert(session("n1.other")))
+        #expect(!store.insert(session("n1.another")))
+    }
+
+    @Test func concurrentInsertsNeverExceedTheCapacity() async {
+        let store = InMemorySessionStore(capacity: 1_000)
+        let accepted = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    var n = 0
+                    for i in 0..<400 where store.insert(self.session("t\(t).\(i)")) { n += 1 }
+                    return n
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(accepted == 1_000)
+        #expect(store.count == 1_000)
+        let removed = store.removeIdle(olderThan: 0, now: 10)
+        #expect(removed.count == 1_000)
+        #expect(store.count == 0)
+        #expect(store.session(id: "t0.0") == nil)
+    }
+}

@@ -9,10 +9,10 @@ extension MCPEndpoint {
     /// that is not a session-era one, or (without header and session) its `_meta` carries a protocol version.
     func isStateless(_ request: HTTPServerRequest, message: Value) -> Bool {
         let fields = request.head.headerFields
-        if let version = fields[.mcpProtocolVersion] {
+        if let version = fields.value(.mcpProtocolVersion) {
             return !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: version))
         }
-        guard fields[.mcpSessionID] == nil, case .object(let object) = message else { return false }
+        guard fields.value(.mcpSessionID) == nil, case .object(let object) = message else { return false }
         if object["method"] == "initialize" { return false }
         return StatelessRequestMeta.isPresent(in: object["params"])
     }
@@ -38,8 +38,8 @@ extension MCPEndpoint {
             params[String(field.name.rawName.dropFirst("mcp-param-".count))] = field.value
         }
         let headers = StatelessHeaders(
-            protocolVersion: fields[.mcpProtocolVersion], method: fields[HTTPField.Name("Mcp-Method")!],
-            name: fields[HTTPField.Name("Mcp-Name")!], params: params)
+            protocolVersion: fields.value(.mcpProtocolVersion), method: fields.value(.mcpMethod),
+            name: fields.value(.mcpName), params: params)
         let sse = accepted.sse
         let needsStream = MCPServer.statelessMethodNeedsStream(rpc.method)
         if needsStream, !sse {

@@ -129,11 +129,11 @@ public struct MCPEndpoint: Sendable {
         if let refusal = checkOrigin(request) { return refusal }
         if let refusal = await refusalByUserResolver(request) { return refusal }
         let fields = request.head.headerFields
-        guard Self.isJSONContentType(fields[.contentType]) else {
+        guard Self.isJSONContentType(fields.value(.contentType)) else {
             return transportError(.unsupportedMediaType, "Content-Type must be application/json")
         }
         // Parsed once per request; the answer's form (JSON or SSE) depends on it.
-        let acceptedTypes = Self.acceptedTypes(fields[.accept])
+        let acceptedTypes = Self.acceptedTypes(fields.value(.accept))
         guard acceptedTypes.json || acceptedTypes.sse else {
             return transportError(.notAcceptable, "Accept must allow application/json or text/event-stream")
         }
@@ -235,7 +235,7 @@ public struct MCPEndpoint: Sendable {
         switch await lookUpSession(request, id: nil) {
         case .success(let found): session = found
         case .failure(let refusal):
-            if request.head.headerFields[.mcpSessionID] == nil {
+            if request.head.headerFields.value(.mcpSessionID) == nil {
                 return rpcError(.badRequest, id: nil, .invalidRequest("JSON-RPC batches are not supported"))
             }
             return refusal.response
@@ -288,7 +288,7 @@ public struct MCPEndpoint: Sendable {
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
         if let refusal = await refusalByUserResolver(request) { return refusal }
-        let statelessVersion = request.head.headerFields[.mcpProtocolVersion].map {
+        let statelessVersion = request.head.headerFields.value(.mcpProtocolVersion).map {
             !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: $0))
         } ?? false
         guard configuration.allowsStandaloneStreams, configuration.responseMode.streams, !statelessVersion else {
@@ -298,7 +298,7 @@ public struct MCPEndpoint: Sendable {
             return response
         }
         let fields = request.head.headerFields
-        guard Self.acceptedTypes(fields[.accept]).sse, fields[.accept] != nil else {
+        guard Self.acceptedTypes(fields.value(.accept)).sse, fields.value(.accept) != nil else {
             return transportError(.notAcceptable, "Accept must include text/event-stream")
         }
         let session: Session
@@ -357,7 +357,7 @@ public struct MCPEndpoint: Sendable {
     /// belongs to the request's user (401/403) and `MCP-Protocol-Version` (400).
     private func lookUpSession(_ request: HTTPServerRequest, id: RequestID?) async -> Result<Session, Refusal> {
         let fields = request.head.headerFields
-        guard let sessionID = fields[.mcpSessionID] else {
+        guard let sessionID = fields.value(.mcpSessionID) else {
             return .failure(Refusal(response: rpcError(
                 .badRequest, id: id,
                 MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))))
@@ -369,7 +369,7 @@ public struct MCPEndpoint: Sendable {
         if let refusal = await checkOwner(of: session, request: request, id: id) {
             return .failure(Refusal(response: refusal))
         }
-        if let version = fields[.mcpProtocolVersion],
+        if let version = fields.value(.mcpProtocolVersion),
             !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))
         {
             return .failure(Refusal(response: rpcError(
@@ -426,7 +426,7 @@ public struct MCPEndpoint: Sendable {
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
         if let refusal = await refusalByUserResolver(request) { return refusal }
-        guard let sessionID = request.head.headerFields[.mcpSessionID] else {
+        guard let sessionID = request.head.headerFields.value(.mcpSessionID) else {
             return rpcError(
                 .badRequest, id: nil,
                 MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))
@@ -471,7 +471,7 @@ public struct MCPEndpoint: Sendable {
     }
 
     private func checkOrigin(_ request: HTTPServerRequest) -> HTTPServerResponse? {
-        let origin = request.head.headerFields[.origin]
+        let origin = request.head.headerFields.value(.origin)
         guard configuration.originPolicy.allows(origin) else {
             logger.notice("request from a foreign origin refused", metadata: ["origin": "\(origin ?? "")"])
             return rpcError(
@@ -490,6 +490,8 @@ public struct MCPEndpoint: Sendable {
 
     static func isJSONContentType(_ value: String?) -> Bool {
         guard let value else { return false }
+        // The value nearly every client sends: no splitting, trimming or lowercasing.
+        if value == "application/json" { return true }
         let mediaType = value.split(separator: ";", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: " \t").lowercased()
         }
@@ -499,6 +501,13 @@ public struct MCPEndpoint: Sendable {
     /// Which of the two answer types the `Accept` header allows (an absent header allows JSON only).
     static func acceptedTypes(_ value: String?) -> (json: Bool, sse: Bool) {
         guard let value else { return (true, false) }
+        // The values clients send (the answers the general parse below gives them), without allocating.
+        switch value {
+        case "application/json": return (true, false)
+        case "application/json, text/event-stream", "text/event-stream, application/json": return (true, true)
+        case "text/event-stream": return (false, true)
+        default: break
+        }
         var json = false
         var sse = false
         for part in value.split(separator: ",") {

@@ -46,4 +46,6 @@ extension HTTPField.Name {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let mcpSessionID = HTTPField.Name("Mcp-Session-Id")!
     static let mcpProtocolVersion = HTTPField.Name("MCP-Protocol-Version")!
+    static let mcpMethod = HTTPField.Name("Mcp-Method")!
+    static let mcpName = HTTPField.Name("Mcp-Name")!
 }

@@ -128,17 +128,17 @@ extension MCPServer {
 
     /// Runs the request as a child task registered in flight (so draining waits for it); cancelling the
     /// calling task cancels it.
+    ///
+    /// A structured child (`async let`, as ``handle(_:context:)`` does), not `Task {}`: it inherits the caller's
+    /// executor preference (no hop off the FastCGI accept thread) and its cancellation; cancelling the entry in
+    /// flight cancels the child alone, through the handle it registers while it runs.
     private func runStateless(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
         let serial = Self.statelessCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let key = InFlightRequests.Key(sessionID: "~stateless-\(serial)", requestID: request.id)
-        let token = inFlight.begin(key)
-        let work = Task { await self.statelessDispatch(request, context: context) }
-        inFlight.attach(key, token: token) { work.cancel() }
-        let result = await withTaskCancellationHandler {
-            await work.value
-        } onCancel: {
-            work.cancel()
-        }
+        let canceller = ChildTaskCanceller()
+        let token = inFlight.begin(key) { canceller.cancel() }
+        async let work = canceller.run { await self.statelessDispatch(request, context: context) }
+        let result = await work
         let outcome = inFlight.end(key, token: token)
         if outcome.cancelled || Task.isCancelled { return .failure(.requestCancelled(outcome.reason)) }
         return result
