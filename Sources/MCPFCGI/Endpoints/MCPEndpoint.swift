@@ -464,7 +464,9 @@ public struct MCPEndpoint: Sendable {
         }
     }
 
-    var noStore: HTTPFields { [.cacheControl: "no-store"] }
+    /// `Cache-Control: no-store`, the header of every answer (built once, copied on write).
+    var noStore: HTTPFields { Self.noStoreFields }
+    private static let noStoreFields: HTTPFields = [.cacheControl: "no-store"]
 
     private func accepted() -> HTTPServerResponse {
         HTTPServerResponse(status: .accepted, headerFields: noStore)

@@ -86,11 +86,28 @@ final class VerifiedTokenCache: Sendable {
         let user: AuthenticatedUser
     }
 
+    /// A token as a dictionary key: equal only to the same UTF-8 bytes (`String`'s own `==` would also match a
+    /// canonically equivalent but different string), hashed over its bytes in one call.
+    struct Key: Hashable, Sendable {
+        let token: String
+
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            var a = lhs.token
+            var b = rhs.token
+            return a.withUTF8 { x in
+                b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+            }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            var bytes = token
+            bytes.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
     /// The most tokens kept.
     let capacity: Int
-    // Keys are the token's UTF-8 bytes: `[UInt8]` compares byte by byte (a `String` key would match
-    // canonically equivalent but different strings).
-    private let entries = Mutex<[[UInt8]: Entry]>([:])
+    private let entries = Mutex<[Key: Entry]>([:])
 
     /// Creates an empty cache.
     /// - Parameter capacity: the most tokens kept (default 10,000).
@@ -103,7 +120,7 @@ final class VerifiedTokenCache: Sendable {
     ///   - token: the token as presented.
     ///   - now: seconds since 1970.
     func lookup(_ token: String, now: Int) -> Entry? {
-        let key = Array(token.utf8)
+        let key = Key(token: token)
         return entries.withLock { all in
             guard let entry = all[key] else { return nil }
             guard entry.claims.expiresAt > now else {
@@ -122,7 +139,7 @@ final class VerifiedTokenCache: Sendable {
     ///   - now: seconds since 1970.
     func insert(_ token: String, claims: AccessTokenClaims, user: AuthenticatedUser, now: Int) {
         guard claims.expiresAt > now else { return }
-        let key = Array(token.utf8)
+        let key = Key(token: token)
         entries.withLock { all in
             if all[key] == nil, all.count >= capacity {
                 // Full: drop the expired entries, then arbitrary ones down to 90% of the capacity, so that
