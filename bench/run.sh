@@ -27,7 +27,8 @@
 #   PORT, SDK_PORT             loopback ports (default: free ones)
 #   LOG_LEVEL=info             worker log level (deploy/run.sh's default)
 #   ROUNDS=2                   runs of scenario 1 and of the C floor, alternated; the best of each is kept
-#   PROFILE=0                  1: also record scenario 1 under `perf record` (bench/results/perf-*.txt)
+#   PROFILE=0                  1: also record scenarios 1 and 4 under `perf record` (bench/results/perf-*.txt)
+#   PERF_KEEP=                 with PROFILE=1: also copy perf.data to this path (and scenario 4's to PATH.s4)
 #   SCRATCH=.build             SwiftPM scratch path to build into and take the binary from (relative to the repo)
 #   SKIP_INSTALL=0 SKIP_BUILD=0
 # Exit status: 0 when every run completed without errors (targets may still FAIL: see the table),
@@ -314,6 +315,20 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
     2>/dev/null | grep -v '^$' | head -120 > "$RESULTS/perf-children.txt" || true
   perf report -i "$RUN_DIR/perf.data" --stdio --no-children --sort dso -g none \
     2>/dev/null | grep -v '^$' | head -40 > "$RESULTS/perf-dso.txt" || true
+  [ -z "${PERF_KEEP:-}" ] || cp "$RUN_DIR/perf.data" "$PERF_KEEP"
+  log "profile: scenario 4 under perf record (its worker)"
+  (BENCH_LUA="$here/lua" BENCH_THREADS="$WRK_THREADS" timeout 30 wrk -t"$WRK_THREADS" -c"$CONNS" -d8s \
+    -s "$here/lua/call.lua" "$AUTH_BASE/mcp" -- /mcp "$OUT/s4.sessions" 2025-11-25 "$OUT/s4.token" \
+    >"$OUT/profile-s4.wrk" 2>&1) &
+  wrk_bg=$!
+  sleep 1
+  perf record -e cpu-clock -F 1999 -g -p "$auth_pid" -o "$RUN_DIR/perf4.data" -- sleep 6 >/dev/null 2>&1 || true
+  wait "$wrk_bg" || true
+  perf report -i "$RUN_DIR/perf4.data" --stdio --no-children --sort symbol --percent-limit 0.7 -g none \
+    2>/dev/null | grep -v '^$' | head -80 > "$RESULTS/perf-s4-self.txt" || true
+  perf report -i "$RUN_DIR/perf4.data" --stdio --children --sort symbol --percent-limit 2 -g none \
+    2>/dev/null | grep -v '^$' | head -120 > "$RESULTS/perf-s4-children.txt" || true
+  [ -z "${PERF_KEEP:-}" ] || cp "$RUN_DIR/perf4.data" "$PERF_KEEP.s4"
 fi
 
 # Scenario 3: the 2026-07-28 revision, stateless (checked once with curl, so a refusal fails loudly).
