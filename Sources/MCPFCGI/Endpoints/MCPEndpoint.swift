@@ -198,10 +198,20 @@ public struct MCPEndpoint: Sendable {
             requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
             clientCapabilities: session.clientCapabilities, progressToken: rpc.params?["_meta"]?["progressToken"],
             logger: logger, outbound: exchange)
-        // A client that takes only SSE gets a stream, decided before the handler runs (it could finish first).
-        if canStream, !json { exchange.streamIfPossible() }
-        session.beginActivity()
         let server = self.server
+        guard canStream else {
+            // The answer is JSON whatever the handler does (notifications are dropped, requests to the client
+            // fail): run the handler right here, in the request's own task, with no task to start and no
+            // decision to wait for.
+            session.beginActivity()
+            let outcome = await server.handle(rpc, context: context)
+            session.endActivity(now: server.configuration.now())
+            exchange.complete(outcome)
+            return await httpAnswer(exchange, id: rpc.id, status: { .ok })
+        }
+        // A client that takes only SSE gets a stream, decided before the handler runs (it could finish first).
+        if !json { exchange.streamIfPossible() }
+        session.beginActivity()
         // Runs on the accept thread while the answer is being decided (no thread hop for a quick handler),
         // on the global executor after it (a streamed answer's handler outlives the accept thread's turn).
         handler.set(
@@ -210,7 +220,7 @@ public struct MCPEndpoint: Sendable {
                 session.endActivity(now: server.configuration.now())
                 exchange.complete(outcome)
             })
-        if canStream, json, !exchange.isDecided { deadlines?.watch(exchange) }
+        if json, !exchange.isDecided { deadlines?.watch(exchange) }
         return await httpAnswer(exchange, id: rpc.id, status: { .ok })
     }
 
