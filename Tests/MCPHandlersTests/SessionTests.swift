@@ -211,3 +211,25 @@ import Testing
         #expect(store.session(id: "t0.0") == nil)
     }
 }
+
+@Suite struct RandomBase62Tests {
+    @Test func lengthAlphabetAndSpread() {
+        let alphabet = Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        #expect(SessionIDGenerator.randomBase62(count: 0) == "")
+        for count in [1, 7, 8, 9, 22, 64] {
+            let s = SessionIDGenerator.randomBase62(count: count)
+            #expect(s.count == count)
+            #expect(s.allSatisfy(alphabet.contains))
+        }
+        // 62,000 characters: each of the 62 should come about 1,000 times (bounds far outside chance).
+        var counts: [Character: Int] = [:]
+        for _ in 0..<1_000 {
+            for c in SessionIDGenerator.randomBase62(count: 62) { counts[c, default: 0] += 1 }
+        }
+        #expect(counts.count == 62)
+        #expect(counts.values.allSatisfy { $0 > 750 && $0 < 1_250 })
+        let ids = Set((0..<1_000).map { _ in SessionIDGenerator(nodeID: "w1").defaultID() })
+        #expect(ids.count == 1_000)
+        #expect(ids.allSatisfy { $0.hasPrefix("w1.") && $0.count == 25 })
+    }
+}

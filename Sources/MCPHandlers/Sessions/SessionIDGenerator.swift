@@ -70,11 +70,26 @@ public struct SessionIDGenerator: Sendable {
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// `count` characters from [0-9A-Za-z], uniformly, from the system's CSPRNG (getrandom on Linux).
+    ///
+    /// Each draw from the generator (one system call) gives 8 random bytes; a byte below 248 (4 × 62) picks a
+    /// character (`byte % 62`, uniform), a byte of 248 or more is dropped. 22 characters take 3 draws nearly
+    /// always, instead of one draw per character.
     public static func randomBase62(count: Int) -> String {
         var rng = SystemRandomNumberGenerator()
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(count)
-        for _ in 0..<count { bytes.append(alphabet[Int(rng.next(upperBound: UInt64(62)))]) }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: count) { out in
+            var filled = 0
+            while filled < count {
+                var word = rng.next()
+                for _ in 0..<8 where filled < count {
+                    let byte = UInt8(truncatingIfNeeded: word)
+                    word >>= 8
+                    if byte < 248 {
+                        out[filled] = alphabet[Int(byte % 62)]
+                        filled += 1
+                    }
+                }
+            }
+            return count
+        }
     }
 }
