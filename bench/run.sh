@@ -62,7 +62,13 @@ log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$DURATION" -le 10 ] || die "DURATION must be at most 10 seconds"
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct free loopback ports (all bound at once, so they differ).
+free_ports() {
+  "$PY" -c 'import socket,sys
+socks=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 # ---------------------------------------------------------------------------------------------- install
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
@@ -134,9 +140,12 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-PORT=${PORT:-$(free_port)}
-SDK_PORT=${SDK_PORT:-$(free_port)}
-AUTH_PORT=${AUTH_PORT:-$(free_port)}
+read -r port_a port_b port_c <<<"$(free_ports 3)"
+PORT=${PORT:-$port_a}
+SDK_PORT=${SDK_PORT:-$port_b}
+AUTH_PORT=${AUTH_PORT:-$port_c}
+[ "$PORT" != "$SDK_PORT" ] && [ "$PORT" != "$AUTH_PORT" ] && [ "$SDK_PORT" != "$AUTH_PORT" ] \
+  || die "PORT, SDK_PORT and AUTH_PORT must differ"
 BASE="http://127.0.0.1:$PORT"
 AUTH_BASE="http://127.0.0.1:$AUTH_PORT"
 
