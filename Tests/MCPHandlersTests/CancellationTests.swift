@@ -114,3 +114,46 @@ final class BlockingTool: Sendable {
         #expect(server.inFlightRequestCount == 0)
     }
 }
+
+@Suite struct InFlightRequestsTests {
+    final class Counter: Sendable {
+        let value = Mutex(0)
+        func bump() { value.withLock { $0 += 1 } }
+        var count: Int { value.withLock { $0 } }
+    }
+
+    @Test func entriesOverManySessionsAndTheirCancellation() {
+        let inFlight = InFlightRequests()
+        let cancelled = Counter()
+        var tokens: [(InFlightRequests.Key, UInt64)] = []
+        for s in 0..<40 {
+            for r in 0..<3 {
+                let key = InFlightRequests.Key(sessionID: "w1.session\(s)", requestID: .number(r))
+                tokens.append((key, inFlight.begin(key) { cancelled.bump() }))
+            }
+        }
+        #expect(inFlight.count == 120)
+        // One session's requests, and only those.
+        #expect(inFlight.cancelAll(sessionID: "w1.session7", reason: "gone") == 3)
+        #expect(cancelled.count == 3)
+        #expect(inFlight.cancel(InFlightRequests.Key(sessionID: "w1.session8", requestID: .number(1)), reason: nil))
+        #expect(!inFlight.cancel(InFlightRequests.Key(sessionID: "w1.session8", requestID: .number(9)), reason: nil))
+        #expect(cancelled.count == 4)
+        var ended = 0
+        for (key, token) in tokens {
+            let outcome = inFlight.end(key, token: token)
+            if outcome.cancelled { ended += 1 }
+            if key.sessionID == "w1.session7" { #expect(outcome.reason == "gone") }
+        }
+        #expect(ended == 4)
+        #expect(inFlight.count == 0)
+        // A stale token (the id was reused) does not end the newer entry.
+        let key = InFlightRequests.Key(sessionID: "", requestID: .string("x"))
+        let old = inFlight.begin(key)
+        let new = inFlight.begin(key)
+        #expect(!inFlight.end(key, token: old).cancelled)
+        #expect(inFlight.count == 1)
+        _ = inFlight.end(key, token: new)
+        #expect(inFlight.count == 0)
+    }
+}

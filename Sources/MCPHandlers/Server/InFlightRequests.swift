@@ -2,6 +2,9 @@ import Synchronization
 
 /// The requests being answered, by (session id or `""`, request id), so `notifications/cancelled` can
 /// cancel the task doing the work.
+///
+/// Every request registers here and unregisters at its end, from all accept threads: the entries are spread over
+/// 16 locked shards by session id (a session's requests share one, so ``cancelAll(sessionID:reason:)`` locks one).
 final class InFlightRequests: Sendable {
     struct Key: Hashable, Sendable {
         var sessionID: String
@@ -26,12 +29,23 @@ final class InFlightRequests: Sendable {
         var entries: [Key: Entry] = [:]
     }
 
-    private let state = Mutex(State())
+    private final class Shard: Sendable {
+        let state = Mutex(State())
+    }
+    private static let shardCount = 16
+    private let shards: [Shard] = (0..<InFlightRequests.shardCount).map { _ in Shard() }
+
+    /// The shard of a session id: FNV-1a over its bytes.
+    private func shard(_ sessionID: String) -> Shard {
+        var hash: UInt32 = 2_166_136_261
+        for byte in sessionID.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return shards[Int(hash % UInt32(Self.shardCount))]
+    }
 
     /// Registers a request before its work starts; returns the token that ``attach(_:token:cancel:)`` and
     /// ``end(_:token:)`` need (a reused id replaces the older entry).
     func begin(_ key: Key) -> UInt64 {
-        state.withLock { s in
+        shard(key.sessionID).state.withLock { s in
             s.nextToken &+= 1
             s.entries[key] = Entry(token: s.nextToken)
             return s.nextToken
@@ -41,7 +55,7 @@ final class InFlightRequests: Sendable {
     /// Registers a request together with the way to cancel its work (one lock instead of ``begin(_:)`` then
     /// ``attach(_:token:cancel:)``); returns the token ``end(_:token:)`` needs.
     func begin(_ key: Key, cancel: @escaping @Sendable () -> Void) -> UInt64 {
-        state.withLock { s in
+        shard(key.sessionID).state.withLock { s in
             s.nextToken &+= 1
             s.entries[key] = Entry(token: s.nextToken, cancel: cancel)
             return s.nextToken
@@ -51,7 +65,7 @@ final class InFlightRequests: Sendable {
     /// Gives a registered request the way to cancel its work; cancels at once when a cancellation
     /// arrived in between.
     func attach(_ key: Key, token: UInt64, cancel: @escaping @Sendable () -> Void) {
-        let cancelNow = state.withLock { s -> Bool in
+        let cancelNow = shard(key.sessionID).state.withLock { s -> Bool in
             guard var entry = s.entries[key], entry.token == token else { return false }
             entry.cancel = cancel
             s.entries[key] = entry
@@ -62,7 +76,7 @@ final class InFlightRequests: Sendable {
 
     /// Unregisters a request and says whether it was cancelled.
     func end(_ key: Key, token: UInt64) -> Outcome {
-        state.withLock { s in
+        shard(key.sessionID).state.withLock { s in
             guard let entry = s.entries[key], entry.token == token else { return Outcome(cancelled: false) }
             s.entries[key] = nil
             return Outcome(cancelled: entry.cancelled, reason: entry.reason)
@@ -71,7 +85,7 @@ final class InFlightRequests: Sendable {
 
     /// Cancels a request; returns false when no such request is in flight.
     @discardableResult func cancel(_ key: Key, reason: String?) -> Bool {
-        let action = state.withLock { s -> (found: Bool, cancel: (@Sendable () -> Void)?) in
+        let action = shard(key.sessionID).state.withLock { s -> (found: Bool, cancel: (@Sendable () -> Void)?) in
             guard var entry = s.entries[key] else { return (false, nil) }
             entry.cancelled = true
             entry.reason = reason
@@ -84,12 +98,12 @@ final class InFlightRequests: Sendable {
 
     /// Cancels every request of a session; returns how many.
     @discardableResult func cancelAll(sessionID: String, reason: String?) -> Int {
-        let keys = state.withLock { s in s.entries.keys.filter { $0.sessionID == sessionID } }
+        let keys = shard(sessionID).state.withLock { s in s.entries.keys.filter { $0.sessionID == sessionID } }
         return keys.reduce(0) { $0 + (cancel($1, reason: reason) ? 1 : 0) }
     }
 
     /// The number of requests in flight.
-    var count: Int { state.withLock { $0.entries.count } }
+    var count: Int { shards.reduce(0) { total, shard in total + shard.state.withLock { $0.entries.count } } }
 }
 
 /// Cancels the task that runs a request's work, from any thread, only while that task is running it.
