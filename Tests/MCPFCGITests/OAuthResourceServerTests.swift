@@ -45,6 +45,17 @@ import Testing
                 == "Bearer resource_metadata=\"\(Self.metadataURL)\", scope=\"mcp:read\"")
     }
 
+    @Test(arguments: [
+        ("Bearer abc.def", ResourceServer.BearerToken.token("abc.def")),
+        ("bearer abc", .token("abc")), ("BEARER abc", .token("abc")), ("BeArEr   abc \t", .token("abc")),
+        ("Bearer", .empty), ("Bearer    ", .empty), ("Bearer a b", .malformed), ("Bearer a\tb", .malformed),
+        ("Basic YTpi", .notBearer), ("Bearerx abc", .notBearer), ("Bearer\tabc", .notBearer), ("", .notBearer),
+        ("Bearär abc", .notBearer), ("Beare abc", .notBearer),
+    ])
+    func bearerValuesAreReadOnBytes(header: String, expected: ResourceServer.BearerToken) {
+        #expect(ResourceServer.bearerToken(in: header) == expected)
+    }
+
     @Test func tokenInQueryOrBodyIsIgnored() async throws {
         let fixture = OAuthFixture()
         let token = try await fixture.server.key.sign(claims(fixture))

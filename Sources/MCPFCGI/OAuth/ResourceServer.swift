@@ -40,19 +40,15 @@ public struct ResourceServer: Sendable {
         guard values.count == 1 else {
             return .failure(refusal(.invalidRequest, "More than one Authorization header"))
         }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            if parts.first?.lowercased() == "bearer" {
-                return .failure(refusal(.invalidRequest, "The Authorization header has no token"))
-            }
-            return .failure(refusal(.missingToken, "A bearer token is required"))
-        }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, !token.contains(" ") else {
-            return .failure(refusal(.invalidRequest, "The Authorization header is malformed"))
+        let token: Substring
+        switch Self.bearerToken(in: header) {
+        case .token(let found): token = found
+        case .notBearer: return .failure(refusal(.missingToken, "A bearer token is required"))
+        case .empty: return .failure(refusal(.invalidRequest, "The Authorization header has no token"))
+        case .malformed: return .failure(refusal(.invalidRequest, "The Authorization header is malformed"))
         }
         let user: AuthenticatedUser
-        do { user = try await verifier.verify(accessToken: token) } catch {
+        do { user = try await verifier.verify(accessToken: String(token)) } catch {
             return .failure(refusal(error.kind, error.errorDescription))
         }
         let missing = requiredScopes.filter { !user.scopes.contains($0) }
@@ -61,6 +57,40 @@ public struct ResourceServer: Sendable {
                 refusal(.insufficientScope, "The token lacks scope \(missing.joined(separator: " "))"))
         }
         return .success(user)
+    }
+
+    /// What an `Authorization` value holds.
+    enum BearerToken: Equatable {
+        /// `Bearer <token>` (scheme case-insensitive, separated by spaces; spaces and tabs around the token
+        /// ignored).
+        case token(Substring)
+        /// Another scheme (`Basic …`), or no scheme at all.
+        case notBearer
+        /// `Bearer` without a token.
+        case empty
+        /// A token with a space or tab inside.
+        case malformed
+    }
+
+    /// Reads the token of a `Bearer` value on its UTF-8 bytes (every request with OAuth on runs this, so no
+    /// Foundation character sets or lowercased copies).
+    static func bearerToken(in header: String) -> BearerToken {
+        let space = UInt8(ascii: " ")
+        let isBlank: (UInt8) -> Bool = { $0 == space || $0 == UInt8(ascii: "\t") }
+        let utf8 = header.utf8
+        var start = utf8.startIndex
+        while start != utf8.endIndex, utf8[start] == space { start = utf8.index(after: start) }
+        var schemeEnd = start
+        while schemeEnd != utf8.endIndex, utf8[schemeEnd] != space { schemeEnd = utf8.index(after: schemeEnd) }
+        let scheme = utf8[start..<schemeEnd]
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return .notBearer }
+        var tokenStart = schemeEnd
+        while tokenStart != utf8.endIndex, isBlank(utf8[tokenStart]) { tokenStart = utf8.index(after: tokenStart) }
+        var tokenEnd = utf8.endIndex
+        while tokenEnd != tokenStart, isBlank(utf8[utf8.index(before: tokenEnd)]) { tokenEnd = utf8.index(before: tokenEnd) }
+        guard tokenStart != tokenEnd else { return .empty }
+        guard !utf8[tokenStart..<tokenEnd].contains(where: isBlank) else { return .malformed }
+        return .token(header[tokenStart..<tokenEnd])
     }
 
     private func refusal(_ kind: BearerAuthenticationError.Kind, _ description: String) -> BearerAuthenticationError {
