@@ -167,4 +167,26 @@ func tenantServer(_ name: String) -> MCPServer {
         let delete = await app.respond(to: request(.delete, "/tenant-a/mcp", headers: [("Mcp-Session-Id", session)]))
         #expect(delete.head.status == .forbidden)
     }
+
+    @Test func resolveUserIDRunsOncePerRequest() async throws {
+        let calls = Mutex(0)
+        var settings = MCPEndpoint.Configuration()
+        settings.resolveUserID = { _ in
+            calls.withLock { $0 += 1 }
+            return "alice"
+        }
+        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", endpoint: settings)
+        let created = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
+        let session = try #require(created.head.headerFields[HTTPField.Name("Mcp-Session-Id")!])
+        #expect(calls.withLock { $0 } == 1)
+        let call = #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}"#
+        let answer = await app.respond(
+            to: request(.post, "/tenant-a/mcp", headers: jsonHeaders + [("Mcp-Session-Id", session)], body: call))
+        #expect(try json(answer)["result"]?["content"]?.arrayValue?.first?["text"] == "tenant-a:alice")
+        #expect(calls.withLock { $0 } == 2)  // the refusal check and the owner check share one resolution
+        let delete = await app.respond(to: request(.delete, "/tenant-a/mcp", headers: [("Mcp-Session-Id", session)]))
+        #expect(delete.head.status == .ok)
+        #expect(calls.withLock { $0 } == 3)
+    }
 }

@@ -19,9 +19,9 @@ extension MCPEndpoint {
 
     /// Answers a stateless POST: JSON, or SSE when the handler sends progress or logs first (and always for
     /// `subscriptions/listen`).
-    func postStateless(_ parsed: Value, request: HTTPServerRequest, accepted: (json: Bool, sse: Bool)) async
-        -> HTTPServerResponse
-    {
+    func postStateless(
+        _ parsed: Value, request: HTTPServerRequest, accepted: (json: Bool, sse: Bool), user: String?
+    ) async -> HTTPServerResponse {
         let fields = request.head.headerFields
         let message: JSONRPCMessage
         do {
@@ -52,7 +52,6 @@ extension MCPEndpoint {
         let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: nil)
         let status = Mutex(200)
         let server = self.server
-        let user = await user(of: request)
         let task = Task(executorPreference: FastCGIServer.requestExecutor) {
             let outcome = await server.handleStateless(rpc, headers: headers, outbound: exchange, user: user)
             status.withLock { $0 = outcome.httpStatus }

@@ -127,7 +127,11 @@ public struct MCPEndpoint: Sendable {
     /// Answers `POST /mcp`: one JSON-RPC message.
     public func post(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
-        if let refusal = await refusalByUserResolver(request) { return refusal }
+        let user: String?
+        switch await resolveUser(of: request) {
+        case .success(let resolved): user = resolved
+        case .failure(let refusal): return refusal.response
+        }
         let fields = request.head.headerFields
         guard Self.isJSONContentType(fields.value(.contentType)) else {
             return transportError(.unsupportedMediaType, "Content-Type must be application/json")
@@ -144,10 +148,10 @@ public struct MCPEndpoint: Sendable {
             return rpcError(.badRequest, id: nil, .parseError("Parse error: \(error)"))
         }
         if isStateless(request, message: parsed) {
-            return await postStateless(parsed, request: request, accepted: acceptedTypes)
+            return await postStateless(parsed, request: request, accepted: acceptedTypes, user: user)
         }
         if case .array(let batch) = parsed {
-            return await postBatch(batch, request: request)
+            return await postBatch(batch, request: request, user: user)
         }
         let message: JSONRPCMessage
         do {
@@ -156,10 +160,10 @@ public struct MCPEndpoint: Sendable {
             return rpcError(.badRequest, id: error.id, error.error)
         }
         if case .request(let r) = message, r.method == "initialize" {
-            return await initialize(r, request: request)
+            return initialize(r, request: request, owner: user)
         }
         let session: Session
-        switch await lookUpSession(request, id: message.requestID) {
+        switch await lookUpSession(request, user: user, id: message.requestID) {
         case .success(let found): session = found
         case .failure(let refusal): return refusal.response
         }
@@ -194,10 +198,7 @@ public struct MCPEndpoint: Sendable {
             }
         }
         let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: session.id)
-        let context = RequestContext(
-            requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
-            clientCapabilities: session.clientCapabilities, progressToken: rpc.params?["_meta"]?["progressToken"],
-            logger: logger, outbound: exchange)
+        let context = requestContext(rpc, session: session, outbound: exchange)
         let server = self.server
         guard canStream else {
             // The answer is JSON whatever the handler does (notifications are dropped, requests to the client
@@ -239,10 +240,21 @@ public struct MCPEndpoint: Sendable {
         }
     }
 
+    /// The context a session's request runs in: the session's user, version and capabilities, the request's
+    /// progress token.
+    private func requestContext(_ rpc: JSONRPCRequest, session: Session, outbound: any ServerOutbound)
+        -> RequestContext
+    {
+        RequestContext(
+            requestID: rpc.id, session: session, user: session.owner, protocolVersion: session.protocolVersion,
+            clientCapabilities: session.clientCapabilities, progressToken: rpc.params?["_meta"]?["progressToken"],
+            logger: logger, outbound: outbound)
+    }
+
     /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26; answered with a JSON array.
-    private func postBatch(_ batch: [Value], request: HTTPServerRequest) async -> HTTPServerResponse {
+    private func postBatch(_ batch: [Value], request: HTTPServerRequest, user: String?) async -> HTTPServerResponse {
         let session: Session
-        switch await lookUpSession(request, id: nil) {
+        switch await lookUpSession(request, user: user, id: nil) {
         case .success(let found): session = found
         case .failure(let refusal):
             if request.head.headerFields.value(.mcpSessionID) == nil {
@@ -276,11 +288,7 @@ public struct MCPEndpoint: Sendable {
                     continue
                 }
                 session.beginActivity()
-                let context = RequestContext(
-                    requestID: rpc.id, session: session, user: session.owner,
-                    protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities,
-                    progressToken: rpc.params?["_meta"]?["progressToken"], logger: logger,
-                    outbound: DiscardingOutbound())
+                let context = requestContext(rpc, session: session, outbound: DiscardingOutbound())
                 let outcome = await server.handle(rpc, context: context)
                 session.endActivity(now: server.configuration.now())
                 switch outcome {
@@ -297,7 +305,11 @@ public struct MCPEndpoint: Sendable {
     /// (`Last-Event-ID`), replaying exactly the events after that id.
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
-        if let refusal = await refusalByUserResolver(request) { return refusal }
+        let user: String?
+        switch await resolveUser(of: request) {
+        case .success(let resolved): user = resolved
+        case .failure(let refusal): return refusal.response
+        }
         let statelessVersion = request.head.headerFields.value(.mcpProtocolVersion).map {
             !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: $0))
         } ?? false
@@ -312,7 +324,7 @@ public struct MCPEndpoint: Sendable {
             return transportError(.notAcceptable, "Accept must include text/event-stream")
         }
         let session: Session
-        switch await lookUpSession(request, id: nil) {
+        switch await lookUpSession(request, user: user, id: nil) {
         case .success(let found): session = found
         case .failure(let refusal): return refusal.response
         }
@@ -359,13 +371,16 @@ public struct MCPEndpoint: Sendable {
         }
     }
 
-    private struct Refusal: Error {
+    /// The response that ends a request before its handler runs (403, 404, …).
+    struct Refusal: Error {
         var response: HTTPServerResponse
     }
 
     /// The session named by `Mcp-Session-Id`, or the 400/404 to answer with; then checks that the session
     /// belongs to the request's user (401/403) and `MCP-Protocol-Version` (400).
-    private func lookUpSession(_ request: HTTPServerRequest, id: RequestID?) async -> Result<Session, Refusal> {
+    private func lookUpSession(_ request: HTTPServerRequest, user: String?, id: RequestID?) async
+        -> Result<Session, Refusal>
+    {
         let fields = request.head.headerFields
         guard let sessionID = fields.value(.mcpSessionID) else {
             return .failure(Refusal(response: rpcError(
@@ -376,7 +391,7 @@ public struct MCPEndpoint: Sendable {
             return .failure(Refusal(response: rpcError(
                 .notFound, id: id, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))))
         }
-        if let refusal = await checkOwner(of: session, request: request, id: id) {
+        if let refusal = checkOwner(of: session, user: user, request: request, id: id) {
             return .failure(Refusal(response: refusal))
         }
         if let version = fields.value(.mcpProtocolVersion),
@@ -389,31 +404,25 @@ public struct MCPEndpoint: Sendable {
         return .success(session)
     }
 
-    /// The request's user: ``Configuration/resolveUserID`` when set, else ``Configuration/resolveUser``.
-    func user(of request: HTTPServerRequest) async -> String? {
-        if let resolveUserID = configuration.resolveUserID {
-            return await resolveUserID(UserContext(request))
+    /// The request's user, resolved once per request: ``Configuration/resolveUserID`` when set (nil refuses the
+    /// request with 403), else ``Configuration/resolveUser``.
+    func resolveUser(of request: HTTPServerRequest) async -> Result<String?, Refusal> {
+        guard let resolveUserID = configuration.resolveUserID else {
+            return .success(await configuration.resolveUser(request))
         }
-        return await configuration.resolveUser(request)
-    }
-
-    /// The 403 for a request that ``Configuration/resolveUserID`` refuses (returns nil), else nil.
-    func refusalByUserResolver(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
-        guard let resolveUserID = configuration.resolveUserID, await resolveUserID(UserContext(request)) == nil else {
-            return nil
-        }
+        if let user = await resolveUserID(UserContext(request)) { return .success(user) }
         logger.notice("request refused by resolveUserID", metadata: ["http.request.id": "\(request.requestID)"])
-        return rpcError(
-            .forbidden, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: user not accepted here"))
+        return .failure(Refusal(response: rpcError(
+            .forbidden, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: user not accepted here"))))
     }
 
     /// Whether the request's user may use the session: 401 when the session has an owner and the request
     /// is anonymous, 403 when it comes from another user, nil when it may.
-    private func checkOwner(of session: Session, request: HTTPServerRequest, id: RequestID?) async
+    private func checkOwner(of session: Session, user: String?, request: HTTPServerRequest, id: RequestID?)
         -> HTTPServerResponse?
     {
         guard let owner = session.owner else { return nil }
-        guard let user = await user(of: request) else {
+        guard let user else {
             logger.notice(
                 "anonymous request on an owned session refused",
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
@@ -435,7 +444,11 @@ public struct MCPEndpoint: Sendable {
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkOrigin(request) { return refusal }
-        if let refusal = await refusalByUserResolver(request) { return refusal }
+        let user: String?
+        switch await resolveUser(of: request) {
+        case .success(let resolved): user = resolved
+        case .failure(let refusal): return refusal.response
+        }
         guard let sessionID = request.head.headerFields.value(.mcpSessionID) else {
             return rpcError(
                 .badRequest, id: nil,
@@ -445,7 +458,7 @@ public struct MCPEndpoint: Sendable {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
-        if let refusal = await checkOwner(of: session, request: request, id: nil) { return refusal }
+        if let refusal = checkOwner(of: session, user: user, request: request, id: nil) { return refusal }
         guard server.sessions.remove(id: sessionID) != nil else {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
@@ -455,8 +468,7 @@ public struct MCPEndpoint: Sendable {
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }
 
-    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest) async -> HTTPServerResponse {
-        let owner = await user(of: request)
+    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) -> HTTPServerResponse {
         do {
             let (result, session) = try server.initialize(rpc, owner: owner)
             var fields = noStore
