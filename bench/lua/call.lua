@@ -1,4 +1,5 @@
--- tools/call of the `echo` tool ({"text":"hello"}), JSON answer (Accept: application/json).
+-- tools/call of the `echo` tool ({"text":"hello"}), JSON answer (Accept: application/json, or the value of
+-- BENCH_ACCEPT, e.g. the official SDK client's "application/json, text/event-stream").
 -- Args (after --): PATH SESSIONS_FILE PROTOCOL_VERSION [TOKEN_FILE]
 --   SESSIONS_FILE: one initialized session id per line ("-" for none: the C floor and nginx return 200).
 --   TOKEN_FILE: a file whose first line is an access token, sent as "Authorization: Bearer <token>" with
@@ -34,7 +35,7 @@ function init(args)
   end
   if #mine == 0 then mine = { false } end
   for i, s in ipairs(mine) do
-    local h = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
+    local h = { ["Content-Type"] = "application/json", ["Accept"] = os.getenv("BENCH_ACCEPT") or "application/json" }
     if bearer then h["Authorization"] = "Bearer " .. bearer end
     if s then
       h["Mcp-Session-Id"] = s
