@@ -101,6 +101,14 @@ import Testing
             #expect(oauthJSON(foreign)["error_description"] == "The access token is not meant for this resource")
         }
 
+        // Introspection knows every resource the server issues tokens for.
+        let introspected = await app.respond(
+            to: oauthForm(
+                "/oauth/introspect", [("token", token)],
+                headers: [oauthBasic(OAuthFixture.confidentialClient, OAuthFixture.secret)]))
+        #expect(oauthJSON(introspected)["active"] == true)
+        #expect(oauthJSON(introspected)["aud"] == [.string(Self.tenantA)])
+
         // A token for the main resource (no `resource` parameter) does not open a tenant either.
         let main = try #require(oauthJSON(await serviceToken(app, resource: nil))["access_token"]?.stringValue)
         #expect(audience(main) == .string(oauthResource))

@@ -42,7 +42,7 @@ extension BuiltInAuthorizationServer {
             }
             guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
             var body: [String: Value] = ["active": false]
-            if let user = try? await tokenVerifier.verify(accessToken: token) {
+            if let user = try? await anyResourceTokenVerifier.verify(accessToken: token) {
                 body = user.claims
                 body["active"] = true
                 body["token_type"] = "Bearer"

@@ -72,7 +72,12 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// The verifier of this server's access tokens for one resource: it refuses tokens issued for another.
     /// - Parameter audience: the resource URL the tokens must name in `aud`.
     public func tokenVerifier(audience: String) -> BuiltInTokenVerifier {
-        BuiltInTokenVerifier(key: key, issuer: issuer, audience: audience, storage: storage, now: configuration.now)
+        BuiltInTokenVerifier(key: key, issuer: issuer, audiences: [audience], storage: storage, now: configuration.now)
+    }
+
+    /// The verifier of this server's access tokens for any resource it issues tokens for (introspection).
+    var anyResourceTokenVerifier: BuiltInTokenVerifier {
+        BuiltInTokenVerifier(key: key, issuer: issuer, audiences: resourceURLs, storage: storage, now: configuration.now)
     }
 
     /// The main MCP endpoint's protected resource metadata, pointing at this server.

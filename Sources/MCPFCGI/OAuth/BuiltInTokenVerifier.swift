@@ -3,7 +3,7 @@ import MCPHandlers
 import Synchronization
 
 /// Verifies the built-in server's access tokens: ES256 signature with its key, `typ` at+jwt, issuer, audience
-/// (the resource URL), `exp`/`nbf`, and revocation (the token or its grant family).
+/// (one of the resource URLs it accepts), `exp`/`nbf`, and revocation (the token or its grant family).
 ///
 /// The signature check (an ECDSA verification) and the claims' decoding are done once per token: a token that
 /// passed every check is kept in a bounded cache (``VerifiedTokenCache``) until its `exp`, and a later request
@@ -12,7 +12,9 @@ import Synchronization
 public struct BuiltInTokenVerifier: AccessTokenVerifier {
     let key: SigningKey
     let issuer: String
-    let audience: String
+    /// The resource URLs a token's `aud` must name one of (one for an MCP endpoint; every resource the server
+    /// issues tokens for at its introspection endpoint).
+    let audiences: [String]
     let storage: any OAuthStorage
     let now: @Sendable () -> Date
     /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
@@ -46,7 +48,7 @@ public struct BuiltInTokenVerifier: AccessTokenVerifier {
     /// The checks that depend on this verifier's configuration, the clock and the storage: run on every request.
     private func check(_ claims: AccessTokenClaims, now: Int) throws(BearerAuthenticationError) {
         guard claims.issuer == issuer else { throw BearerAuthenticationError(.invalidToken, "Wrong issuer") }
-        guard claims.audience.contains(audience) else {
+        guard audiences.contains(where: claims.audience.contains) else {
             throw BearerAuthenticationError(.invalidToken, "The access token is not meant for this resource")
         }
         guard claims.expiresAt + leeway > now else {
