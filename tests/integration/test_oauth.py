@@ -9,6 +9,7 @@ login step in front of /oauth/authorize, which then sees REMOTE_USER.
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 import hashlib
 import json
 import re
@@ -242,14 +243,21 @@ def start_oauth_stack() -> OAuthStack:
     return OAuthStack(s)
 
 
-@pytest.fixture(scope="class")
-def oauth():
+@contextmanager
+def running_oauth_stack():
+    """A started AUTH=builtin stack, stopped on exit."""
     o = start_oauth_stack()
     try:
         yield o
     finally:
         o.close()
         o.stack.cleanup()
+
+
+@pytest.fixture(scope="class")
+def oauth():
+    with running_oauth_stack() as o:
+        yield o
 
 
 # -- 1. the official MCP SDK OAuth client ---------------------------------------------------------------

@@ -12,17 +12,14 @@ import anyio
 import httpx2
 import pytest
 
-from test_oauth import CALLBACK, PASSWORD, USER, ConsentForm, MemoryStorage, OAuthStack, jwt_parts, start_oauth_stack
+from test_oauth import (CALLBACK, PASSWORD, USER, ConsentForm, MemoryStorage, OAuthStack, jwt_parts,
+                        running_oauth_stack)
 
 
 @pytest.fixture(scope="module")
 def oauth():
-    o = start_oauth_stack()
-    try:
+    with running_oauth_stack() as o:
         yield o
-    finally:
-        o.close()
-        o.stack.cleanup()
 
 
 def tenant_url(oauth: OAuthStack, tenant: str) -> str:
