@@ -182,12 +182,16 @@ public struct MCPApplication: HTTPResponder {
     ///   - resourceURL: its OAuth resource URL (the tokens' audience). Default: ``Configuration/publicURL`` (without
     ///     a trailing slash) followed by `path`.
     /// - Returns: the mounted endpoint.
-    /// - Throws: ``OAuthConfigurationError`` when OAuth is on and the resource URL is not an absolute http(s) URL.
+    /// - Throws: ``OAuthConfigurationError`` when OAuth is on and the resource URL is not an absolute http(s) URL, or
+    ///   its metadata path is already served (another resource URL with the same path).
     @discardableResult public mutating func mount(
         _ server: MCPServer, at path: String, endpoint: MCPEndpoint.Configuration? = nil, resourceURL: String? = nil
     ) throws(OAuthConfigurationError) -> MCPEndpoint {
-        if let authorization = configuration.authorization {
+        if let authorization = configuration.authorization, authorization.resourceServer != nil {
             let url = resourceURL ?? BuiltInAuthorizationServer.Configuration.normalize(configuration.publicURL) + path
+            let metadataPath = ProtectedResourceMetadata(resource: url, authorizationServers: [], scopesSupported: [])
+                .wellKnownPath
+            guard !router.hasRoute(at: metadataPath) else { throw .metadataPathInUse(metadataPath, url) }
             if let resource = try authorization.protectedResource(at: url) {
                 mountedResources[path] = resource
                 router.add(.get, resource.metadata.wellKnownPath, responder: resource.metadata)

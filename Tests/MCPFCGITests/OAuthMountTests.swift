@@ -196,7 +196,7 @@ import Testing
         #expect(metadata.head.status == .notFound)
     }
 
-    @Test func aMountNeedsAnAbsoluteResourceURL() throws {
+    @Test func aMountNeedsAnAbsoluteResourceURLAndItsOwnMetadataPath() async throws {
         let fixture = OAuthFixture()
         var app = MCPApplication(
             server: tenantServer("main"), configuration: .init(authorization: fixture.auth),
@@ -206,9 +206,18 @@ import Testing
         }
         #expect(app.mountedEndpoints.isEmpty)
         #expect(fixture.server.resourceURLs == [oauthResource])
-        try app.mount(tenantServer("tenant-a"), at: "/a", resourceURL: "https://a.example.com/mcp")
-        #expect(fixture.server.resourceURLs == [oauthResource, "https://a.example.com/mcp"])
-        #expect(app.protectedResource(mountedAt: "/a")?.metadata.wellKnownPath == "/.well-known/oauth-protected-resource/mcp")
+        // Another origin's resource whose metadata path is the main endpoint's: refused, nothing registered.
+        #expect(throws: OAuthConfigurationError.self) {
+            try app.mount(tenantServer("tenant-a"), at: "/a", resourceURL: "https://a.example.com/mcp")
+        }
+        #expect(fixture.server.resourceURLs == [oauthResource])
+        let main = await app.respond(to: oauthRequest(.get, "/.well-known/oauth-protected-resource/mcp"))
+        #expect(oauthJSON(main)["resource"] == .string(oauthResource))
+        try app.mount(tenantServer("tenant-a"), at: "/a", resourceURL: "https://a.example.com/a/mcp")
+        #expect(fixture.server.resourceURLs == [oauthResource, "https://a.example.com/a/mcp"])
+        #expect(app.protectedResource(mountedAt: "/a")?.metadata.wellKnownPath == "/.well-known/oauth-protected-resource/a/mcp")
+        // A resource whose metadata path another mount already serves (.../a/mcp on this origin): refused.
+        #expect(throws: OAuthConfigurationError.self) { try app.mount(tenantServer("tenant-b"), at: "/a/mcp") }
     }
 
     @Test func externalModeGivesEachMountItsOwnAudience() throws {

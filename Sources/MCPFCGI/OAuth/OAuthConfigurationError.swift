@@ -10,6 +10,11 @@ public struct OAuthConfigurationError: Error, Sendable, Equatable, CustomStringC
         Self(message: "\(name) must be an absolute http(s) URL, got \(value)")
     }
 
+    /// Two protected resources would share one metadata URL (`/.well-known/oauth-protected-resource<path>`).
+    static func metadataPathInUse(_ path: String, _ resource: String) -> Self {
+        Self(message: "the protected-resource metadata path \(path) of \(resource) is already served")
+    }
+
     /// The message.
     public var description: String { message }
 }
