@@ -313,34 +313,29 @@ done
 S4_RSS=$(rss_kb "$auth_pid")
 S1_RSS=$(rss_kb "${worker_pid[1]}")
 
-if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
-  log "profile: scenario 1 under perf record (cpu-clock, call graphs)"
+# profile NAME PID SUFFIX URL LUA-ARGS...: perf record of one worker while wrk runs call.lua against it; writes
+# perfSUFFIX-self.txt and perfSUFFIX-children.txt (and, for scenario 1, perf-dso.txt) next to the results.
+profile() {
+  local name=$1 pid=$2 suffix=$3 url=$4; shift 4
+  log "profile: $name under perf record (cpu-clock, call graphs)"
   (BENCH_LUA="$here/lua" BENCH_THREADS="$WRK_THREADS" timeout 30 wrk -t"$WRK_THREADS" -c"$CONNS" -d8s \
-    -s "$here/lua/call.lua" "$BASE/mcp" -- /mcp "$OUT/s1.sessions" 2025-11-25 >"$OUT/profile.wrk" 2>&1) &
-  wrk_bg=$!
+    -s "$here/lua/call.lua" "$url" -- "$@" >"$OUT/profile$suffix.wrk" 2>&1) &
+  local wrk_bg=$!
   sleep 1
-  perf record -e cpu-clock -F 1999 -g -p "${worker_pid[1]}" -o "$RUN_DIR/perf.data" -- sleep 6 >/dev/null 2>&1 || true
+  local data="$RUN_DIR/perf$suffix.data"
+  perf record -e cpu-clock -F 1999 -g -p "$pid" -o "$data" -- sleep 6 >/dev/null 2>&1 || true
   wait "$wrk_bg" || true
-  perf report -i "$RUN_DIR/perf.data" --stdio --no-children --sort symbol --percent-limit 0.7 -g none \
-    2>/dev/null | grep -v '^$' | head -80 > "$RESULTS/perf-self.txt" || true
-  perf report -i "$RUN_DIR/perf.data" --stdio --children --sort symbol --percent-limit 2 -g none \
-    2>/dev/null | grep -v '^$' | head -120 > "$RESULTS/perf-children.txt" || true
-  perf report -i "$RUN_DIR/perf.data" --stdio --no-children --sort dso -g none \
+  perf report -i "$data" --stdio --no-children --sort symbol --percent-limit 0.7 -g none \
+    2>/dev/null | grep -v '^$' | head -80 > "$RESULTS/perf$suffix-self.txt" || true
+  perf report -i "$data" --stdio --children --sort symbol --percent-limit 2 -g none \
+    2>/dev/null | grep -v '^$' | head -120 > "$RESULTS/perf$suffix-children.txt" || true
+  [ -n "$suffix" ] || perf report -i "$data" --stdio --no-children --sort dso -g none \
     2>/dev/null | grep -v '^$' | head -40 > "$RESULTS/perf-dso.txt" || true
-  [ -z "${PERF_KEEP:-}" ] || cp "$RUN_DIR/perf.data" "$PERF_KEEP"
-  log "profile: scenario 4 under perf record (its worker)"
-  (BENCH_LUA="$here/lua" BENCH_THREADS="$WRK_THREADS" timeout 30 wrk -t"$WRK_THREADS" -c"$CONNS" -d8s \
-    -s "$here/lua/call.lua" "$AUTH_BASE/mcp" -- /mcp "$OUT/s4.sessions" 2025-11-25 "$OUT/s4.token" \
-    >"$OUT/profile-s4.wrk" 2>&1) &
-  wrk_bg=$!
-  sleep 1
-  perf record -e cpu-clock -F 1999 -g -p "$auth_pid" -o "$RUN_DIR/perf4.data" -- sleep 6 >/dev/null 2>&1 || true
-  wait "$wrk_bg" || true
-  perf report -i "$RUN_DIR/perf4.data" --stdio --no-children --sort symbol --percent-limit 0.7 -g none \
-    2>/dev/null | grep -v '^$' | head -80 > "$RESULTS/perf-s4-self.txt" || true
-  perf report -i "$RUN_DIR/perf4.data" --stdio --children --sort symbol --percent-limit 2 -g none \
-    2>/dev/null | grep -v '^$' | head -120 > "$RESULTS/perf-s4-children.txt" || true
-  [ -z "${PERF_KEEP:-}" ] || cp "$RUN_DIR/perf4.data" "$PERF_KEEP.s4"
+  [ -z "${PERF_KEEP:-}" ] || cp "$data" "$PERF_KEEP${suffix:+.${suffix#-}}"
+}
+if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
+  profile "scenario 1" "${worker_pid[1]}" "" "$BASE/mcp" /mcp "$OUT/s1.sessions" 2025-11-25
+  profile "scenario 4 (its worker)" "$auth_pid" "-s4" "$AUTH_BASE/mcp" /mcp "$OUT/s4.sessions" 2025-11-25 "$OUT/s4.token"
 fi
 
 # Scenario 3: the 2026-07-28 revision, stateless (checked once with curl, so a refusal fails loudly).
