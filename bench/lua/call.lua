@@ -53,18 +53,8 @@ function request()
   return wrk.format("POST", path, h, body)
 end
 
-function response(status, headers, body)
-  if status ~= 200 then
-    bad_status = bad_status + 1
-    if bad_status <= 3 then io.stderr:write("unexpected status " .. status .. ": " .. (body or "") .. "\n") end
-  elseif common.has_rpc_error(body) then
-    rpc_error = rpc_error + 1
-    if rpc_error <= 3 then io.stderr:write("JSON-RPC error: " .. body .. "\n") end
-  elseif not string.find(body, '"result"', 1, true) then
-    no_result = no_result + 1
-  end
-end
+response = common.check_answer
 
 function done(summary, latency, requests)
-  common.done(summary, latency, { "bad_status", "rpc_error", "no_result" })
+  common.done(summary, latency, common.answer_counters)
 end

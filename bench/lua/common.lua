@@ -54,4 +54,22 @@ function M.done(summary, latency, keys, maxkeys)
   io.write("RESULT " .. table.concat(parts, " ") .. "\n")
 end
 
+-- The answer check of the tools/call scripts (wrk's `response`): a good answer has status 200, a "result" member
+-- and no "error" member; the others are counted in the thread's globals bad_status, rpc_error and no_result
+-- (the script sets them to 0), and the first three of each kind are printed.
+function M.check_answer(status, headers, body)
+  if status ~= 200 then
+    bad_status = bad_status + 1
+    if bad_status <= 3 then io.stderr:write("unexpected status " .. status .. ": " .. (body or "") .. "\n") end
+  elseif M.has_rpc_error(body) then
+    rpc_error = rpc_error + 1
+    if rpc_error <= 3 then io.stderr:write("JSON-RPC error: " .. body .. "\n") end
+  elseif not string.find(body, '"result"', 1, true) then
+    no_result = no_result + 1
+  end
+end
+
+-- The counters check_answer keeps, for M.done.
+M.answer_counters = { "bad_status", "rpc_error", "no_result" }
+
 return M
