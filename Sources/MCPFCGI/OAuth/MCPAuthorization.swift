@@ -41,14 +41,9 @@ public struct MCPAuthorization: Sendable {
             resourceServer = server.resourceServer(requiredScopes: configuration.requiredScopes)
         case .external(let external):
             authorizationServer = nil
-            let metadata = ProtectedResourceMetadata(
-                resource: external.resourceURL, authorizationServers: [external.issuer],
-                scopesSupported: external.supportedScopes)
-            resourceMetadata = metadata
-            resourceServer = ResourceServer(
-                resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
-                verifier: ExternalTokenVerifier(
-                    configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL))
+            let resource = Self.externalResource(external, configuration)
+            resourceMetadata = resource.metadata
+            resourceServer = resource.resourceServer
         }
     }
 
@@ -116,16 +111,23 @@ public struct MCPAuthorization: Sendable {
             }
             external.resourceURL = resourceURL
             external.acceptedAudiences = [resourceURL]
-            let metadata = ProtectedResourceMetadata(
-                resource: resourceURL, authorizationServers: [external.issuer],
-                scopesSupported: external.supportedScopes)
-            return ProtectedResource(
-                metadata: metadata,
-                resourceServer: ResourceServer(
-                    resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
-                    verifier: ExternalTokenVerifier(
-                        configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL)))
+            return Self.externalResource(external, configuration)
         }
+    }
+
+    /// The metadata and guard of the resource an external configuration describes.
+    private static func externalResource(
+        _ external: ExternalAuthorization.Configuration, _ configuration: AuthConfiguration
+    ) -> ProtectedResource {
+        let metadata = ProtectedResourceMetadata(
+            resource: external.resourceURL, authorizationServers: [external.issuer],
+            scopesSupported: external.supportedScopes)
+        return ProtectedResource(
+            metadata: metadata,
+            resourceServer: ResourceServer(
+                resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
+                verifier: ExternalTokenVerifier(
+                    configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL)))
     }
 
     /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.
