@@ -214,24 +214,14 @@ public final class FastCGIServer: Sendable {
 
     /// A listening unix stream socket at `path` (an old socket file there is replaced) with `mode` bits.
     static func listenUnix(path: String, mode: UInt16, backlog: Int32) throws(StartupError) -> Int32 {
-        var address = sockaddr_un()
-        let pathBytes = Array(path.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let address = UnixSocketAddress(path: path) else {
             throw StartupError(description: "socket path too long: \(path)")
-        }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in pathBytes.enumerated() { raw[i] = b }
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw StartupError(description: "socket(): errno \(errno)") }
         var status = stat()
         if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         guard bound == 0, chmod(path, mode_t(mode)) == 0, listen(fd, backlog) == 0 else {
             let code = errno
             close(fd)

@@ -126,14 +126,8 @@ public struct FastCGIClient: Sendable {
     }
 
     private func connectSocket(deadline: ContinuousClock.Instant) throws(Failure) -> Int32 {
-        var address = sockaddr_un()
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let address = UnixSocketAddress(path: socketPath) else {
             throw Failure(description: "socket path too long")
-        }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.enumerated() { raw[i] = byte }
         }
         #if os(Linux)
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -152,11 +146,7 @@ public struct FastCGIClient: Sendable {
             close(fd)
             throw error
         }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = address.withSockaddr { connect(fd, $0, $1) }
         guard connected == 0 else {
             let message = "connect \(socketPath): \(Self.error())"
             close(fd)
