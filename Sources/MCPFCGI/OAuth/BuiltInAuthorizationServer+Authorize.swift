@@ -14,18 +14,30 @@ extension BuiltInAuthorizationServer {
 
     /// `GET /oauth/authorize`: checks the request, authenticates the user and shows the consent page.
     func authorize(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        let params = FormParameters(parsing: request.query ?? "")
+        switch await checkedAndSignedIn(FormParameters(parsing: request.query ?? ""), request) {
+        case .failure(let answer): return answer.response
+        case .success(let (checked, subject)): return consentPage(checked, subject: subject)
+        }
+    }
+
+    /// The answer that ends an authorization request early (an error page, an error redirect, the sign-in).
+    struct EarlyAnswer: Error {
+        let response: HTTPServerResponse
+    }
+
+    /// Checks the authorization request's parameters, then signs the user in.
+    func checkedAndSignedIn(_ params: FormParameters, _ request: HTTPServerRequest) async
+        -> Result<(AuthorizationRequest, subject: String), EarlyAnswer>
+    {
         let checked: AuthorizationRequest
         switch await check(params) {
-        case .page(let response), .redirect(let response): return response
+        case .page(let response), .redirect(let response): return .failure(EarlyAnswer(response: response))
         case .valid(let valid): checked = valid
         }
-        let subject: String
         switch await configuration.userAuthenticator.authenticate(request) {
-        case .respond(let response): return response
-        case .authenticated(let user): subject = user
+        case .respond(let response): return .failure(EarlyAnswer(response: response))
+        case .authenticated(let user): return .success((checked, user))
         }
-        return consentPage(checked, subject: subject)
     }
 
     /// `POST /oauth/authorize`: the consent form's answer. Re-checks the request and the CSRF token, then
@@ -33,14 +45,10 @@ extension BuiltInAuthorizationServer {
     func decide(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         let params = FormParameters(body: request.body)
         let checked: AuthorizationRequest
-        switch await check(params) {
-        case .page(let response), .redirect(let response): return response
-        case .valid(let valid): checked = valid
-        }
         let subject: String
-        switch await configuration.userAuthenticator.authenticate(request) {
-        case .respond(let response): return response
-        case .authenticated(let user): subject = user
+        switch await checkedAndSignedIn(params, request) {
+        case .failure(let answer): return answer.response
+        case .success(let (found, user)): (checked, subject) = (found, user)
         }
         guard let csrf = params["csrf_token"], !params.repeated.contains("csrf_token"),
             consent.isValid(csrf, subject: subject, parameters: checked.parameters, now: nowSeconds)
