@@ -109,32 +109,12 @@ if [ "$AUTH" = builtin ]; then
   authorize_auth="auth_basic \"MCPFCGI demo\"; auth_basic_user_file $RUN_DIR/htpasswd;"
 fi
 
-upstreams=""
-session_map=""
-any_servers=""
 # Every worker's socket: the management API asks the other workers over FastCGI (each skips its own).
 peer_sockets=""
-for i in $(seq 1 "$WORKERS"); do
-  upstreams+="    upstream mcp_w$i { server unix:$RUN_DIR/w$i.sock; }"$'\n'
-  session_map+="        ~^[^|]*\\|w$i\\. mcp_w$i;"$'\n'
-  any_servers+=" server unix:$RUN_DIR/w$i.sock;"
-  peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.sock"
-done
-upstreams+="    upstream mcp_any {$any_servers }"$'\n'
-upstreams+="    upstream mcp_oauth { server unix:$RUN_DIR/w1.sock; }"
-
-# Values go through the environment (awk -v would interpret the backslashes of the map's regexes).
-USER_LINE="$user_line" HOST_V="$HOST" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
-TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
-AUTHORIZE_AUTH="$authorize_auth" RUN_DIR_V="$RUN_DIR" awk '
-  function put(name, value) { gsub("@@" name "@@", value) }
-  /^#/ { print; next }
-  $0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/ { print ENVIRON["UPSTREAMS"]; next }
-  $0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/ { printf "%s", ENVIRON["SESSION_MAP"]; next }
-  { put("USER_LINE", ENVIRON["USER_LINE"]); put("RUN_DIR", ENVIRON["RUN_DIR_V"]); put("HOST", ENVIRON["HOST_V"]);
-    put("TLS_PORT", ENVIRON["TLS_PORT_V"]); put("PORT", ENVIRON["PORT_V"]); put("TLS_CERT", ENVIRON["TLS_CERT_V"]);
-    put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
-    put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH"]); print }' "$here/nginx.conf" > "$RUN_DIR/nginx.conf"
+for i in $(seq 1 "$WORKERS"); do peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.sock"; done
+OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
+  TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" USER_LINE="$user_line" \
+  AUTHORIZE_AUTH="$authorize_auth" "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 pids=()
