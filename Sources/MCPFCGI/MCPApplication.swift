@@ -120,13 +120,16 @@ public struct MCPApplication: HTTPResponder {
         router.add(.get, "/health") { health.respond(to: $0) }
         configuration.authorization?.addRoutes(to: &router)
         if let storage = configuration.authorization?.authorizationServer?.configuration.storage {
-            // Revocations pushed by the worker that serves /oauth/* (PeerSyncedOAuthStorage); peers only.
+            // Revocations pushed by the worker that serves /oauth/* (PeerSyncedOAuthStorage); peers only. They are
+            // recorded here and never pushed on (a revocation crosses each peer link once).
             router.add(.post, Self.revocationPath) { request in
                 guard request.isPeerRequest else {
                     return .error(.notFound, code: "not_found", message: "No route for \(request.path)")
                 }
                 let jtis = (try? JSONParser().parse(request.body))?["jtis"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                for jti in jtis { storage.revokeAccessToken(jti: jti) }
+                do { try await storage.applyPeerRevocations(jtis) } catch {
+                    return .error(.serviceUnavailable, code: "unavailable", message: "Revocations not recorded")
+                }
                 return .json(.ok, ["revoked": .int(jtis.count)])
             }
         }

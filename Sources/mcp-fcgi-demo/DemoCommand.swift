@@ -132,7 +132,8 @@ struct DemoCommand: ParsableCommand {
                         .init(
                             issuer: url,
                             // Revocations reach every worker (nginx sends /oauth/* to one of them).
-                            storage: PeerSyncedOAuthStorage(peers: peers.map { .fastCGI(socketPath: $0) }),
+                            storage: PeerSyncedOAuthStorage(
+                                peers: peers.map { .fastCGI(socketPath: $0) }, logger: logger),
                             supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
                             signingKey: keyFile.map { .pemFile($0) } ?? .generated),
                         requiredScopes: ["mcp:read"]),

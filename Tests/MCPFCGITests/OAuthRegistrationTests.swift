@@ -10,7 +10,7 @@ import Testing
             oauthRequest(.post, "/oauth/register", headers: [("Content-Type", "application/json")], body: body))
     }
 
-    @Test func publicClientRegistration() async {
+    @Test func publicClientRegistration() async throws {
         let fixture = OAuthFixture()
         let response = await register(
             fixture,
@@ -25,11 +25,11 @@ import Testing
         #expect(doc["client_name"] == "CLI")
         #expect(doc["redirect_uris"] == ["http://localhost:8765/cb"])
         #expect(doc["token_endpoint_auth_method"] == "none")
-        let stored = fixture.server.storage.client(id: doc["client_id"]?.stringValue ?? "")
+        let stored = try await fixture.server.storage.client(id: doc["client_id"]?.stringValue ?? "")
         #expect(stored?.secretDigest == nil)
     }
 
-    @Test func confidentialClientGetsASecretStoredHashed() async {
+    @Test func confidentialClientGetsASecretStoredHashed() async throws {
         let fixture = OAuthFixture()
         let doc = oauthJSON(
             await register(
@@ -38,7 +38,7 @@ import Testing
         let secret = doc["client_secret"]?.stringValue ?? ""
         #expect(!secret.isEmpty)
         #expect(doc["client_secret_expires_at"] == 0)
-        let stored = fixture.server.storage.client(id: doc["client_id"]?.stringValue ?? "")
+        let stored = try await fixture.server.storage.client(id: doc["client_id"]?.stringValue ?? "")
         #expect(stored?.secretDigest == OAuthCrypto.digest(secret))
         #expect(stored?.secretDigest != secret)
     }

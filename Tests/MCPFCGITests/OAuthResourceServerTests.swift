@@ -133,7 +133,7 @@ import Testing
         let fixture = OAuthFixture()
         let c = claims(fixture)
         let token = try await fixture.server.key.sign(c)
-        fixture.server.storage.revokeAccessToken(jti: c.tokenID)
+        try await fixture.server.storage.revokeAccessToken(jti: c.tokenID)
         await expectInvalidToken(fixture, token)
     }
 

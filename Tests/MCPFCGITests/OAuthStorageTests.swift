@@ -41,11 +41,11 @@ import Testing
     @Test func serverSweepsStorage() async throws {
         let fixture = OAuthFixture()
         let code = try #require(await fixture.authorize()["code"])
-        #expect(fixture.server.storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) != .unknown)
+        #expect(try await fixture.server.storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) != .unknown)
         fixture.clock.advance(2 * 3_600)
         // Any request may trigger the sweep (at most once a minute); the used code is then forgotten.
         _ = await fixture.send(oauthRequest(.get, "/oauth/jwks"))
-        #expect(fixture.server.storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) == .unknown)
+        #expect(try await fixture.server.storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) == .unknown)
     }
 
     @Test func headIsServedWithoutABody() async {

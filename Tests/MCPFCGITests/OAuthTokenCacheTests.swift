@@ -52,7 +52,7 @@ import Testing
         let token = try await fixture.server.key.sign(c)
         #expect(try await verifier.verify(accessToken: token).subject == "alice")
         #expect(verifier.cache.count == 1)
-        fixture.server.storage.revokeAccessToken(jti: c.tokenID)
+        try await fixture.server.storage.revokeAccessToken(jti: c.tokenID)
         #expect(isInvalidToken(await verify(verifier, token)))
         #expect(isInvalidToken(await verify(verifier, token)))
     }

@@ -63,13 +63,19 @@ extension BuiltInAuthorizationServer {
         switch params["decision"] {
         case "approve":
             let code = OAuthCrypto.randomToken()
-            storage.saveAuthorizationCode(
-                AuthorizationCodeRecord(
-                    codeDigest: OAuthCrypto.digest(code), clientID: checked.client.clientID,
-                    redirectURI: checked.redirectURI, codeChallenge: checked.codeChallenge, scopes: checked.scopes,
-                    subject: subject, resource: checked.resource,
-                    expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.authorizationCode)),
-                    familyID: OAuthCrypto.randomToken(bytes: 16)))
+            let record = AuthorizationCodeRecord(
+                codeDigest: OAuthCrypto.digest(code), clientID: checked.client.clientID,
+                redirectURI: checked.redirectURI, codeChallenge: checked.codeChallenge, scopes: checked.scopes,
+                subject: subject, resource: checked.resource,
+                expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.authorizationCode)),
+                familyID: OAuthCrypto.randomToken(bytes: 16))
+            do throws(OAuthError) {
+                try await stored { try await storage.saveAuthorizationCode(record) }
+            } catch {
+                return HTMLPage.error(
+                    .internalServerError, title: "Try again",
+                    message: "The sign-in could not be completed right now. Try again in a moment.")
+            }
             logger.info(
                 "OAuth authorization approved",
                 metadata: [

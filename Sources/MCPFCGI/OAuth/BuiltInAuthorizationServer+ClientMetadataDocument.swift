@@ -6,10 +6,11 @@ extension BuiltInAuthorizationServer {
     /// when enabled and not fetched within `cacheTTL`).
     func resolveClient(_ clientID: String) async -> OAuthClient? {
         guard let documents = configuration.clientIDMetadataDocuments, let url = Self.metadataDocumentURL(clientID)
-        else { return storage.client(id: clientID) }
+        else { return try? await registeredClient(id: clientID) }
         let now = now
         if let fetched = documentFetches.withLock({ $0[clientID] }),
-            now.timeIntervalSince(fetched) < Double(documents.cacheTTL), let client = storage.client(id: clientID)
+            now.timeIntervalSince(fetched) < Double(documents.cacheTTL),
+            let client = try? await registeredClient(id: clientID)
         {
             return client
         }
@@ -25,7 +26,7 @@ extension BuiltInAuthorizationServer {
             logger.info("OAuth client metadata document rejected", metadata: ["oauth.client_id": .string(clientID)])
             return nil
         }
-        storage.saveClient(client)
+        guard (try? await stored({ try await storage.saveClient(client) })) != nil else { return nil }
         documentFetches.withLock { fetches in
             if fetches.count > 10_000 { fetches.removeAll() }
             fetches[clientID] = now

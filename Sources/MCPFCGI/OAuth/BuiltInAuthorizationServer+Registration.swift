@@ -2,11 +2,11 @@ import MCPHandlers
 
 extension BuiltInAuthorizationServer {
     /// `POST /oauth/register` (RFC 7591): validates the metadata and answers 201 with the client.
-    func register(_ request: HTTPServerRequest) -> HTTPServerResponse {
+    func register(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let limited = rateLimited("register", request, clientID: nil) { return limited }
         do throws(OAuthError) {
             let (client, secret) = try registration(from: request.body)
-            storage.saveClient(client)
+            try await stored { try await storage.saveClient(client) }
             var body = client.metadata
             if let secret {
                 body["client_secret"] = .string(secret)

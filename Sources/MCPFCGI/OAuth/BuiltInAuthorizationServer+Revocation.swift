@@ -12,12 +12,12 @@ extension BuiltInAuthorizationServer {
             try requireForm(request)
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
-            let client = try credentials.authenticate(in: storage)
+            let client = try await credentials.authenticate(with: self)
             guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
-            if let record = storage.refreshToken(digest: OAuthCrypto.digest(token)) {
-                if record.clientID == client.clientID { storage.revokeFamily(record.familyID) }
+            if let record = try await stored({ try await storage.refreshToken(digest: OAuthCrypto.digest(token)) }) {
+                if record.clientID == client.clientID { try await stored { try await storage.revokeFamily(record.familyID) } }
             } else if let claims = try? await key.verify(token), claims.clientID == client.clientID {
-                storage.revokeAccessToken(jti: claims.tokenID)
+                try await stored { try await storage.revokeAccessToken(jti: claims.tokenID) }
             }
             return HTTPServerResponse(status: .ok, headerFields: .noStore)
         } catch {
@@ -36,7 +36,7 @@ extension BuiltInAuthorizationServer {
             try requireForm(request)
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
-            let client = try credentials.authenticate(in: storage)
+            let client = try await credentials.authenticate(with: self)
             guard client.isConfidential else {
                 throw OAuthError.invalidClient("Introspection is for confidential clients")
             }
@@ -46,7 +46,7 @@ extension BuiltInAuthorizationServer {
                 body = user.claims
                 body["active"] = true
                 body["token_type"] = "Bearer"
-            } else if let record = storage.refreshToken(digest: OAuthCrypto.digest(token)) {
+            } else if let record = try await stored({ try await storage.refreshToken(digest: OAuthCrypto.digest(token)) }) {
                 body = [
                     "active": true, "token_type": "refresh_token", "client_id": .string(record.clientID),
                     "sub": .string(record.subject), "scope": .string(record.scopes.joined(separator: " ")),

@@ -20,7 +20,7 @@ extension BuiltInAuthorizationServer {
             else { throw OAuthError(.unsupportedGrantType, "Grant type \(grantType) is not supported") }
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
-            let client = try credentials.authenticate(in: storage)
+            let client = try await credentials.authenticate(with: self)
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError(.unauthorizedClient, "The client may not use the \(grantType) grant")
             }
@@ -56,10 +56,10 @@ extension BuiltInAuthorizationServer {
             throw .invalidRequest("code_verifier is required")
         }
         let record: AuthorizationCodeRecord
-        switch storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) {
+        switch try await stored({ try await storage.consumeAuthorizationCode(digest: OAuthCrypto.digest(code)) }) {
         case .unknown: throw .invalidGrant("The authorization code is invalid or expired")
         case .replayed(let used):
-            storage.revokeFamily(used.familyID)
+            try await stored { try await storage.revokeFamily(used.familyID) }
             logger.info(
                 "OAuth authorization code replayed: its tokens are revoked",
                 metadata: ["oauth.client_id": .string(used.clientID)])
@@ -88,16 +88,16 @@ extension BuiltInAuthorizationServer {
         guard let token = params.nonEmpty("refresh_token") else { throw .invalidRequest("refresh_token is required") }
         let digest = OAuthCrypto.digest(token)
         // A request for another resource is refused before the token is rotated, so the client keeps it.
-        if let requested = params["resource"], let known = storage.refreshToken(digest: digest),
+        if let requested = params["resource"], let known = try await stored({ try await storage.refreshToken(digest: digest) }),
             requested != known.resource ?? configuration.resourceURL
         {
             throw OAuthError(.invalidTarget, "A refresh token only gets tokens for its own resource")
         }
         let record: RefreshTokenRecord
-        switch storage.rotateRefreshToken(digest: digest) {
+        switch try await stored({ try await storage.rotateRefreshToken(digest: digest) }) {
         case .unknown: throw .invalidGrant("The refresh token is invalid, expired or revoked")
         case .reused(let used):
-            storage.revokeFamily(used.familyID)
+            try await stored { try await storage.revokeFamily(used.familyID) }
             logger.info(
                 "OAuth refresh token reused: its grant is revoked",
                 metadata: ["oauth.client_id": .string(used.clientID)])
@@ -154,8 +154,8 @@ extension BuiltInAuthorizationServer {
             logger.info("OAuth access token signing failed", metadata: ["error": .string("\(error)")])
             throw OAuthError(.serverError, "The token could not be issued")
         }
-        storage.recordAccessToken(
-            jti: claims.tokenID, familyID: familyID, expiresAt: Date(timeIntervalSince1970: Double(claims.expiresAt)))
+        let expiresAt = Date(timeIntervalSince1970: Double(claims.expiresAt))
+        try await stored { try await storage.recordAccessToken(jti: claims.tokenID, familyID: familyID, expiresAt: expiresAt) }
         var body: [String: Value] = [
             "access_token": .string(accessToken), "token_type": "Bearer", "expires_in": .int(lifetime),
             "scope": .string(claims.scope),
@@ -164,11 +164,11 @@ extension BuiltInAuthorizationServer {
             configuration.supportedGrantTypes.contains("refresh_token")
         {
             let refresh = OAuthCrypto.randomToken()
-            storage.saveRefreshToken(
-                RefreshTokenRecord(
-                    tokenDigest: OAuthCrypto.digest(refresh), clientID: client.clientID, subject: subject,
-                    scopes: scopes, expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.refreshToken)),
-                    familyID: familyID, resource: audience))
+            let record = RefreshTokenRecord(
+                tokenDigest: OAuthCrypto.digest(refresh), clientID: client.clientID, subject: subject,
+                scopes: scopes, expiresAt: now.addingTimeInterval(Double(configuration.tokenExpiry.refreshToken)),
+                familyID: familyID, resource: audience)
+            try await stored { try await storage.saveRefreshToken(record) }
             body["refresh_token"] = .string(refresh)
         }
         return .object(body)

@@ -20,6 +20,8 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// The configuration (issuer normalised).
     public let configuration: Configuration
     let storage: any OAuthStorage
+    /// The clients from ``Configuration/preregisteredClients``, by id: looked up before the storage.
+    let preregistered: [String: OAuthClient]
     let key: SigningKey
     let consent: ConsentToken
     let limiter: RateLimiter
@@ -45,7 +47,8 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         self.limiter = RateLimiter(limit: configuration.rateLimit, now: configuration.now)
         self.logger = logger
         self.basePath = URLComponents(string: configuration.issuer)?.path ?? ""
-        for client in configuration.preregisteredClients { storage.saveClient(client) }
+        self.preregistered = Dictionary(
+            configuration.preregisteredClients.map { ($0.clientID, $0) }, uniquingKeysWith: { _, last in last })
         switch configuration.signingKey {
         case .generated:
             logger.info(
@@ -178,7 +181,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
 
     /// Answers a request addressed to one of its routes (404 JSON otherwise).
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
-        sweepIfDue()
+        await sweepIfDue()
         let path = String(request.path.dropFirst(basePath.count))
         let isPost = request.head.method == .post
         if metadataPaths.contains(String(request.path)) { return metadata() }
@@ -190,21 +193,36 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         case ("/oauth/revoke", true): return await revoke(request)
         case ("/oauth/introspect", true): return await introspect(request)
         case ("/oauth/register", true) where !configuration.disableDynamicClientRegistration:
-            return register(request)
+            return await register(request)
         default:
             return .error(.notFound, code: "not_found", message: "No route for \(request.path)")
         }
     }
 
     /// Drops expired codes, tokens and revocations from storage at most once a minute.
-    func sweepIfDue() {
+    func sweepIfDue() async {
         let now = now
         let due = lastSweep.withLock { last in
             guard now.timeIntervalSince(last) >= 60 else { return false }
             last = now
             return true
         }
-        if due { storage.removeExpired(before: now) }
+        if due { _ = try? await stored { try await storage.removeExpired(before: now) } }
+    }
+
+    /// Runs one storage operation; a failure of the storage itself (a database that cannot be reached) is logged
+    /// and answered as `server_error`, never as the client's mistake.
+    func stored<T: Sendable>(_ operation: () async throws -> T) async throws(OAuthError) -> T {
+        do { return try await operation() } catch {
+            logger.error("OAuth storage failed", metadata: ["error": .string("\(error)")])
+            throw OAuthError(.serverError, "The authorization server cannot reach its storage; retry later")
+        }
+    }
+
+    /// The client with this id: a pre-registered one, else a registered one from the storage.
+    func registeredClient(id: String) async throws(OAuthError) -> OAuthClient? {
+        if let client = preregistered[id] { return client }
+        return try await stored { try await storage.client(id: id) }
     }
 
     var now: Date { configuration.now() }

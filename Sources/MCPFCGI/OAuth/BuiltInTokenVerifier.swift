@@ -26,7 +26,7 @@ public struct BuiltInTokenVerifier: AccessTokenVerifier {
     public func verify(accessToken token: String) async throws(BearerAuthenticationError) -> AuthenticatedUser {
         let now = Int(self.now().timeIntervalSince1970)
         if let cached = cache.lookup(token, now: now) {
-            try check(cached.claims, now: now)
+            try await check(cached.claims, now: now)
             return cached.user
         }
         let claims: AccessTokenClaims
@@ -39,14 +39,14 @@ public struct BuiltInTokenVerifier: AccessTokenVerifier {
                 throw BearerAuthenticationError(.invalidToken, "The access token's signature is invalid")
             }
         }
-        try check(claims, now: now)
+        try await check(claims, now: now)
         let user = Self.user(claims)
         cache.insert(token, claims: claims, user: user, now: now)
         return user
     }
 
     /// The checks that depend on this verifier's configuration, the clock and the storage: run on every request.
-    private func check(_ claims: AccessTokenClaims, now: Int) throws(BearerAuthenticationError) {
+    private func check(_ claims: AccessTokenClaims, now: Int) async throws(BearerAuthenticationError) {
         guard claims.issuer == issuer else { throw BearerAuthenticationError(.invalidToken, "Wrong issuer") }
         guard audiences.contains(where: claims.audience.contains) else {
             throw BearerAuthenticationError(.invalidToken, "The access token is not meant for this resource")
@@ -57,9 +57,11 @@ public struct BuiltInTokenVerifier: AccessTokenVerifier {
         guard (claims.notBefore ?? 0) <= now + leeway, claims.issuedAt <= now + leeway else {
             throw BearerAuthenticationError(.invalidToken, "The access token is not valid yet")
         }
-        guard !storage.isAccessTokenRevoked(jti: claims.tokenID) else {
-            throw BearerAuthenticationError(.invalidToken, "The access token was revoked")
+        let revoked: Bool
+        do { revoked = try await storage.isAccessTokenRevoked(jti: claims.tokenID) } catch {
+            throw BearerAuthenticationError(.unavailable, "The token's revocation status cannot be checked; retry later")
         }
+        guard !revoked else { throw BearerAuthenticationError(.invalidToken, "The access token was revoked") }
     }
 
     private static func user(_ claims: AccessTokenClaims) -> AuthenticatedUser {

@@ -50,9 +50,9 @@ struct ClientCredentials: Sendable {
 
     /// The client these credentials authenticate.
     /// - Throws: `invalid_client` for an unknown client, a method other than the registered one, or a wrong secret.
-    func authenticate(in storage: any OAuthStorage) throws(OAuthError) -> OAuthClient {
+    func authenticate(with server: BuiltInAuthorizationServer) async throws(OAuthError) -> OAuthClient {
         // The digest is compared even for unknown clients so that timing does not reveal which ids exist.
-        let client = storage.client(id: clientID)
+        let client = try await server.registeredClient(id: clientID)
         let digest = client?.secretDigest ?? OAuthCrypto.digest("unknown-client")
         let secretMatches = OAuthCrypto.matches(secret ?? "", digest: digest)
         guard let client, client.tokenEndpointAuthMethod == method else {
