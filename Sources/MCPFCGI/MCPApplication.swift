@@ -144,7 +144,8 @@ public struct MCPApplication: HTTPResponder {
     public static let revocationPath = "/internal/oauth/revocations"
 
     /// The number of live MCP sessions in this worker (`GET /management/sessions` adds up every worker's).
-    public var activeSessionCount: Int { endpoint.activeSessionCount }
+    /// - Throws: what the session store throws when it cannot be reached.
+    public var activeSessionCount: Int { get async throws { try await endpoint.activeSessionCount } }
 
     /// Adds a custom route (a `/metrics`, an `/admin/…`), optionally with its own middleware, which runs
     /// after the application's.

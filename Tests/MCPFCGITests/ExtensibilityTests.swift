@@ -37,7 +37,7 @@ func tenantServer(_ name: String) -> MCPServer {
         let trace = Trace()
         let app = MCPApplication(
             server: tenantServer("main"),
-            configuration: .init(middleware: [Tag(name: "First", trace: trace), Tag(name: "Second", trace: trace)]),
+            configuration: .init(endpoint: .inProcessTests, middleware: [Tag(name: "First", trace: trace), Tag(name: "Second", trace: trace)]),
             logger: Logger(label: "t"))
         let response = await app.respond(to: request(.get, "/health"))
         #expect(response.head.status == .ok)
@@ -55,14 +55,14 @@ func tenantServer(_ name: String) -> MCPServer {
             return response
         }
         let app = MCPApplication(
-            server: tenantServer("main"), configuration: .init(middleware: [limiter]), logger: Logger(label: "t"))
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests, middleware: [limiter]), logger: Logger(label: "t"))
         var limited = request(.post, "/mcp", headers: jsonHeaders, body: initializeBody)
         limited.remoteAddress = "10.0.0.9"
         let refused = await app.respond(to: limited)
         #expect(refused.head.status == .tooManyRequests)
         #expect(refused.head.headerFields[.retryAfter] == "1")
         #expect(try json(refused)["error"] == "rate_limited")
-        #expect(app.activeSessionCount == 0)
+        #expect(try await app.activeSessionCount == 0)
         let allowed = await app.respond(to: request(.post, "/mcp", headers: jsonHeaders, body: initializeBody))
         #expect(allowed.head.status == .ok)
     }
@@ -71,7 +71,7 @@ func tenantServer(_ name: String) -> MCPServer {
         struct Secret: Error { let detail = "db password is hunter2" }
         let app = MCPApplication(
             server: tenantServer("main"),
-            configuration: .init(middleware: [ClosureMiddleware { _, _ in throw Secret() }]), logger: Logger(label: "t"))
+            configuration: .init(endpoint: .inProcessTests, middleware: [ClosureMiddleware { _, _ in throw Secret() }]), logger: Logger(label: "t"))
         let response = await app.respond(to: request(.get, "/health"))
         #expect(response.head.status == .internalServerError)
         #expect(try json(response) == ["error": "internal_error", "message": "Internal server error"])
@@ -82,7 +82,8 @@ func tenantServer(_ name: String) -> MCPServer {
 @Suite struct CustomRouteTests {
     @Test func exactAndPrefixRoutesWithTheirOwnMiddleware() async throws {
         let trace = Trace()
-        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        var app = MCPApplication(
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests), logger: Logger(label: "t"))
         app.addRoute(.get, "/metrics") { _ in HTTPServerResponse(status: .ok, body: Array("up 1\n".utf8)) }
         let adminOnly = ClosureMiddleware { request, next in
             trace.add("admin")
@@ -104,7 +105,8 @@ func tenantServer(_ name: String) -> MCPServer {
     }
 
     @Test func throwingRouteMiddlewareIs500() async {
-        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        var app = MCPApplication(
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests), logger: Logger(label: "t"))
         struct Boom: Error {}
         app.addRoute(.get, "/x", middleware: [ClosureMiddleware { _, _ in throw Boom() }]) { _ in
             HTTPServerResponse(status: .ok)
@@ -115,15 +117,16 @@ func tenantServer(_ name: String) -> MCPServer {
 
 @Suite struct MultiTenantTests {
     @Test func tenantsHaveSeparateServersAndSessions() async throws {
-        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        var app = MCPApplication(
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests), logger: Logger(label: "t"))
         let a = try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp")
         try app.mount(tenantServer("tenant-b"), at: "/tenant-b/mcp")
         #expect(app.mountedEndpoints.keys.sorted() == ["/tenant-a/mcp", "/tenant-b/mcp"])
         let initA = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
         #expect(try json(initA)["result"]?["serverInfo"]?["name"] == "tenant-a")
         let session = try #require(initA.head.headerFields[HTTPField.Name("Mcp-Session-Id")!])
-        #expect(a.activeSessionCount == 1)
-        #expect(app.activeSessionCount == 0)
+        #expect(try await a.activeSessionCount == 1)
+        #expect(try await app.activeSessionCount == 0)
         let call = #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}"#
         let onA = await app.respond(
             to: request(.post, "/tenant-a/mcp", headers: jsonHeaders + [("Mcp-Session-Id", session)], body: call))
@@ -138,13 +141,14 @@ func tenantServer(_ name: String) -> MCPServer {
     }
 
     @Test func resolveUserIDBindsOrRefuses() async throws {
-        var settings = MCPEndpoint.Configuration()
+        var settings = MCPEndpoint.Configuration.inProcessTests
         settings.resolveUserID = { context in
             guard context.path.hasPrefix("/tenant-a/") else { return nil }
             guard let auth = context.headers[.authorization], auth.hasPrefix("Bearer a-") else { return nil }
             return String(auth.dropFirst("Bearer ".count))
         }
-        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        var app = MCPApplication(
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests), logger: Logger(label: "t"))
         try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", endpoint: settings)
         let refused = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
         #expect(refused.head.status == .forbidden)
@@ -170,12 +174,13 @@ func tenantServer(_ name: String) -> MCPServer {
 
     @Test func resolveUserIDRunsOncePerRequest() async throws {
         let calls = Mutex(0)
-        var settings = MCPEndpoint.Configuration()
+        var settings = MCPEndpoint.Configuration.inProcessTests
         settings.resolveUserID = { _ in
             calls.withLock { $0 += 1 }
             return "alice"
         }
-        var app = MCPApplication(server: tenantServer("main"), logger: Logger(label: "t"))
+        var app = MCPApplication(
+            server: tenantServer("main"), configuration: .init(endpoint: .inProcessTests), logger: Logger(label: "t"))
         try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", endpoint: settings)
         let created = await app.respond(to: request(.post, "/tenant-a/mcp", headers: jsonHeaders, body: initializeBody))
         let session = try #require(created.head.headerFields[HTTPField.Name("Mcp-Session-Id")!])

@@ -92,7 +92,7 @@ import Testing
         #expect(body["id"] == 1)
         #expect(body["result"]?["protocolVersion"] == "2025-11-25")
         #expect(body["result"]?["serverInfo"]?["name"] == "test")
-        #expect(app.activeSessionCount == 1)
+        #expect(try await app.activeSessionCount == 1)
     }
 
     @Test func fullExchange() async throws {
@@ -125,7 +125,7 @@ import Testing
         #expect(after.head.status == .notFound)
         let again = await app.respond(to: request(.delete, "/mcp", headers: [("Mcp-Session-Id", session)]))
         #expect(again.head.status == .notFound)
-        #expect(app.activeSessionCount == 0)
+        #expect(try await app.activeSessionCount == 0)
     }
 
     @Test(arguments: [

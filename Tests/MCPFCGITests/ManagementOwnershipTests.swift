@@ -9,7 +9,7 @@ import Testing
     @Test func sessionsAreBoundToTheirUser() async throws {
         let app = makeManagedApp()
         let session = try await openUserSession(app, user: "alice")
-        #expect(app.endpoint.server.sessions.session(id: session)?.owner == "alice")
+        #expect(try await app.endpoint.server.sessions.session(id: session)?.owner == "alice")
 
         let own = await callTool(app, session: session, user: "alice")
         #expect(own.head.status == .ok)
@@ -42,18 +42,18 @@ import Testing
         #expect(deleteByOther.head.status == .forbidden)
         let deleteAnonymous = await app.respond(to: request(.delete, "/mcp", headers: [("Mcp-Session-Id", session)]))
         #expect(deleteAnonymous.head.status == .unauthorized)
-        #expect(app.activeSessionCount == 1)
+        #expect(try await app.activeSessionCount == 1)
 
         let deleteByOwner = await app.respond(
             to: userRequest(.delete, "/mcp", headers: [("Mcp-Session-Id", session)], user: "alice"))
         #expect(deleteByOwner.head.status == .ok)
-        #expect(app.activeSessionCount == 0)
+        #expect(try await app.activeSessionCount == 0)
     }
 
     @Test func anonymousSessionsHaveNoOwner() async throws {
         let app = makeManagedApp()
         let session = try await openUserSession(app, user: nil)
-        #expect(app.endpoint.server.sessions.session(id: session)?.owner == nil)
+        #expect(try await app.endpoint.server.sessions.session(id: session)?.owner == nil)
         #expect(await callTool(app, session: session, user: nil).head.status == .ok)
         #expect(await callTool(app, session: session, user: "bob").head.status == .ok)
     }
@@ -69,7 +69,7 @@ import Testing
         let initialize = await app.respond(
             to: request(.post, "/mcp", headers: jsonHeaders + [("X-Test-User", "carol")], body: initializeBody))
         let session = try #require(initialize.head.headerFields[.mcpSessionID])
-        #expect(app.endpoint.server.sessions.session(id: session)?.owner == "carol")
+        #expect(try await app.endpoint.server.sessions.session(id: session)?.owner == "carol")
         // remoteUser is ignored by this resolver.
         let asAlice = await callTool(app, session: session, user: "alice")
         #expect(asAlice.head.status == .unauthorized)

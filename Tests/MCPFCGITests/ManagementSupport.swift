@@ -59,7 +59,7 @@ final class ManagementLogRecorder: Sendable {
 func makeManagedApp(
     clock: ManagementTestClock = ManagementTestClock(), token: String? = "s3cret", nodeID: String? = "w1",
     capacity: Int = 10_000, expiry: SessionSweeper.Configuration = .init(),
-    endpoint: MCPEndpoint.Configuration = .init(), gate: ManagementTestGate = ManagementTestGate(),
+    endpoint: MCPEndpoint.Configuration = .inProcessTests, gate: ManagementTestGate = ManagementTestGate(),
     logger: Logger = Logger(label: "test.management")
 ) -> MCPApplication {
     let server = MCPServer(
@@ -122,6 +122,9 @@ func managementRequest(
 }
 
 /// Waits (up to 2 s) until `condition` holds.
-func eventually(_ condition: () -> Bool) async throws {
-    for _ in 0..<400 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
+func eventually(_ condition: () async throws -> Bool) async throws {
+    for _ in 0..<400 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 }

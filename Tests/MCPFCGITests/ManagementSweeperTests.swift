@@ -17,18 +17,18 @@ import Testing
 
         // busy: a tool call in flight; streaming: an open GET stream.
         let call = Task { await callTool(app, session: busy, tool: "wait") }
-        try await eventually { store.session(id: busy)?.activityCount == 1 }
+        try await eventually { try await store.session(id: busy)?.activityCount == 1 }
         let get = await app.respond(
             to: request(.get, "/mcp", headers: [("Accept", "text/event-stream"), ("Mcp-Session-Id", streaming)]))
         #expect(get.head.status == .ok)
         let stream = try #require(get.stream)
-        #expect(store.session(id: streaming)?.activityCount == 1)
+        #expect(try await store.session(id: streaming)?.activityCount == 1)
 
         clock.advance(by: 29 * 60)
-        #expect(app.sweeper.sweep().isEmpty)
+        #expect(try await app.sweeper.sweep().isEmpty)
         clock.advance(by: 2 * 60)
-        #expect(app.sweeper.sweep() == [idle])
-        #expect(app.activeSessionCount == 2)
+        #expect(try await app.sweeper.sweep() == [idle])
+        #expect(try await app.activeSessionCount == 2)
         let gone = await callTool(app, session: idle)
         #expect(gone.head.status == .notFound)
 
@@ -36,19 +36,19 @@ import Testing
         gate.release()
         #expect(await call.value.head.status == .ok)
         clock.advance(by: 29 * 60)
-        #expect(app.sweeper.sweep().isEmpty)
+        #expect(try await app.sweeper.sweep().isEmpty)
         clock.advance(by: 60)
-        #expect(app.sweeper.sweep() == [busy])
+        #expect(try await app.sweeper.sweep() == [busy])
 
         // The stream keeps its session alive until the client goes away; expiry then forgets its streams.
         #expect(app.endpoint.streams.existingStreams(for: streaming) != nil)
         clock.advance(by: 3600)
-        #expect(app.sweeper.sweep().isEmpty)
+        #expect(try await app.sweeper.sweep().isEmpty)
         stream.clientDisconnected()
         clock.advance(by: 30 * 60)
-        #expect(app.sweeper.sweep() == [streaming])
+        #expect(try await app.sweeper.sweep() == [streaming])
         #expect(app.endpoint.streams.existingStreams(for: streaming) == nil)
-        #expect(app.activeSessionCount == 0)
+        #expect(try await app.activeSessionCount == 0)
     }
 
     @Test func expiryClosesTheSessionsStreams() async throws {
@@ -63,7 +63,7 @@ import Testing
         stream.clientDisconnected()
         #expect(!remembered.isFinished)
         clock.advance(by: 31 * 60)
-        #expect(app.sweeper.sweep() == [session])
+        #expect(try await app.sweeper.sweep() == [session])
         #expect(remembered.isFinished)
     }
 
@@ -76,13 +76,16 @@ import Testing
         // Resuming the stream on a new connection ends the first one (server side, no client disconnect).
         let second = try #require(
             await app.respond(to: request(.get, "/mcp", headers: headers + [("Last-Event-ID", "1-0")])).stream)
-        try await eventually { first.isFinished && app.endpoint.server.sessions.session(id: session)?.activityCount == 1 }
+        try await eventually {
+            guard first.isFinished else { return false }
+            return try await app.endpoint.server.sessions.session(id: session)?.activityCount == 1
+        }
         #expect(first.isFinished)
-        #expect(app.endpoint.server.sessions.session(id: session)?.activityCount == 1)
+        #expect(try await app.endpoint.server.sessions.session(id: session)?.activityCount == 1)
         second.finish()
-        try await eventually { app.endpoint.server.sessions.session(id: session)?.activityCount == 0 }
+        try await eventually { try await app.endpoint.server.sessions.session(id: session)?.activityCount == 0 }
         clock.advance(by: 30 * 60)
-        #expect(app.sweeper.sweep() == [session])
+        #expect(try await app.sweeper.sweep() == [session])
     }
 
     @Test func backgroundSweepUsesTheTimer() async throws {
@@ -91,10 +94,10 @@ import Testing
         #expect(app.sweeper.isRunning)
         _ = try await openUserSession(app, user: nil)
         try await Task.sleep(for: .milliseconds(60))
-        #expect(app.activeSessionCount == 1)
+        #expect(try await app.activeSessionCount == 1)
         clock.advance(by: 11)
-        try await eventually { app.activeSessionCount == 0 }
-        #expect(app.activeSessionCount == 0)
+        try await eventually { try await app.activeSessionCount == 0 }
+        #expect(try await app.activeSessionCount == 0)
         app.sweeper.stop()
         #expect(!app.sweeper.isRunning)
     }
@@ -105,10 +108,10 @@ import Testing
         #expect(!app.sweeper.isRunning)
         _ = try await openUserSession(app, user: nil)
         clock.advance(by: 365 * 86400)
-        #expect(app.sweeper.sweep().isEmpty)
-        #expect(app.activeSessionCount == 1)
+        #expect(try await app.sweeper.sweep().isEmpty)
+        #expect(try await app.activeSessionCount == 1)
         // An explicit threshold still works (the management API uses it).
-        #expect(app.sweeper.sweep(idleFor: .seconds(60)).count == 1)
+        #expect(try await app.sweeper.sweep(idleFor: .seconds(60)).count == 1)
     }
 
     @Test func defaults() {
@@ -136,7 +139,7 @@ import Testing
             to: managementRequest(.post, "/management/cleanup", body: #"{"inactivityTimeoutMs":0}"#))
         #expect(try json(cleanup)["sessionsCleanedUp"] == 2)
         _ = try await openUserSession(app, user: nil)
-        #expect(app.activeSessionCount == 1)
+        #expect(try await app.activeSessionCount == 1)
     }
 
     @Test func sessionEndedCancelsRequestsInFlight() async throws {
@@ -144,8 +147,8 @@ import Testing
         let session = try await openUserSession(app, user: nil)
         let call = Task { await callTool(app, session: session, tool: "wait") }
         try await eventually { app.endpoint.server.inFlightRequestCount == 1 }
-        #expect(app.endpoint.server.sessions.remove(id: session) != nil)
-        app.endpoint.sessionEnded(session)
+        let removed = try #require(try await app.endpoint.server.sessions.remove(id: session))
+        app.endpoint.sessionEnded(removed)
         // The handler was cancelled: the request ends without waiting for the gate.
         _ = await call.value
         #expect(app.endpoint.server.inFlightRequestCount == 0)

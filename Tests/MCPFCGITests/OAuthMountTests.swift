@@ -15,7 +15,7 @@ import Testing
     func app(_ fixture: OAuthFixture) throws -> MCPApplication {
         var app = MCPApplication(
             server: tenantServer("main"),
-            configuration: .init(publicURL: oauthIssuer + "/", authorization: fixture.auth),
+            configuration: .init(publicURL: oauthIssuer + "/", endpoint: .inProcessTests, authorization: fixture.auth),
             logger: Logger(label: "oauth-mount"))
         try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp")
         try app.mount(tenantServer("tenant-b"), at: "/tenant-b/mcp")

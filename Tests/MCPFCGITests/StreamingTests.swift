@@ -159,7 +159,7 @@ func collect(_ response: HTTPServerResponse) throws -> CollectingSink {
         let subscribe = await post(
             app, session: session, #"{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"test://r"}}"#)
         #expect(try json(subscribe)["result"] == [:])
-        #expect(app.endpoint.server.notifyResourceUpdated(uri: "test://r") == 1)
+        #expect(await app.endpoint.server.notifyResourceUpdated(uri: "test://r") == 1)
         app.endpoint.server.registerTool(Tool(name: "late")) { _, _ in .text("late") }
         let all = { (first.events + second.events).compactMap { $0.data?["method"]?.stringValue } }
         for _ in 0..<100 where all().count < 2 { try await Task.sleep(for: .milliseconds(2)) }
@@ -217,7 +217,7 @@ func collect(_ response: HTTPServerResponse) throws -> CollectingSink {
         let app = makeApp()
         let session = try await openSession(app)
         let response = await get(app, session: session)
-        let stored = try #require(app.endpoint.server.sessions.session(id: session))
+        let stored = try #require(try await app.endpoint.server.sessions.session(id: session))
         #expect(stored.idleTime(now: .greatestFiniteMagnitude) == 0)
         response.stream?.clientDisconnected()
         #expect(stored.idleTime(now: .greatestFiniteMagnitude) > 0)

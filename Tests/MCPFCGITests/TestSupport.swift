@@ -16,11 +16,18 @@ func request(
         body: Array(body.utf8))
 }
 
+extension MCPEndpoint.Configuration {
+    /// The endpoint settings of in-process tests: an answer becomes a stream only when its handler sends
+    /// something first, never because a loaded test machine took longer than the default 500 ms threshold.
+    /// Tests of the threshold set their own.
+    static var inProcessTests: Self { Self(streamingThreshold: .seconds(60)) }
+}
+
 let jsonHeaders = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
 
 func makeApp(
     publicURL: String = "http://127.0.0.1:8080", capacity: Int = 10_000, nodeID: String? = "t1",
-    endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration(), cors: CORSPolicy = CORSPolicy()
+    endpoint: MCPEndpoint.Configuration = .inProcessTests, cors: CORSPolicy = CORSPolicy()
 ) -> MCPApplication {
     let server = MCPServer(
         configuration: .init(

@@ -35,14 +35,14 @@ final class BlockingTool: Sendable {
         let server = makeServer()
         let tool = BlockingTool()
         tool.register(on: server)
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let call = Task { await MCPHandlersTests.call(server, "tools/call", ["name": "wait"], session: session, id: .number(9)) }
         await eventually { tool.startedCount == 1 }
         #expect(server.inFlightRequestCount == 1)
         // A cancellation for another request or another session changes nothing.
         server.handle(
             JSONRPCNotification(method: "notifications/cancelled", params: ["requestId": 8]), session: session)
-        let other = try initialize(server)
+        let other = try await initialize(server)
         server.handle(JSONRPCNotification(method: "notifications/cancelled", params: ["requestId": 9]), session: other)
         try await Task.sleep(for: .milliseconds(20))
         #expect(!tool.cancelled)
@@ -71,7 +71,7 @@ final class BlockingTool: Sendable {
         let server = makeServer()
         let tool = BlockingTool()
         tool.register(on: server, ignoringCancellation: true)
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let call = Task { await MCPHandlersTests.call(server, "tools/call", ["name": "wait"], session: session) }
         await eventually { tool.startedCount == 1 }
         #expect(server.cancelRequest(.number(1), sessionID: session.id))
@@ -96,16 +96,16 @@ final class BlockingTool: Sendable {
         let server = makeServer()
         let tool = BlockingTool()
         tool.register(on: server)
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let call = Task { await MCPHandlersTests.call(server, "tools/call", ["name": "wait"], session: session) }
         await eventually { tool.startedCount == 1 }
-        server.sessionEnded(session.id)
+        server.sessionEnded(session)
         #expect(await call.value == .failure(.requestCancelled("session ended")))
     }
 
     @Test func malformedOrLateCancellationsAreIgnored() async throws {
         let server = makeServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         for params: Value? in [nil, [:], ["requestId": true], ["requestId": 1]] {
             server.handle(JSONRPCNotification(method: "notifications/cancelled", params: params), session: session)
         }

@@ -31,12 +31,12 @@ func makeServer(pageSize: Int = 100, store: any SessionStore = InMemorySessionSt
     return server
 }
 
-func initialize(_ server: MCPServer, version: String = "2025-11-25", capabilities: Value = [:]) throws -> Session {
+func initialize(_ server: MCPServer, version: String = "2025-11-25", capabilities: Value = [:]) async throws -> Session {
     let request = JSONRPCRequest(
         id: .number(0), method: "initialize",
         params: ["protocolVersion": .string(version), "capabilities": capabilities,
             "clientInfo": ["name": "c", "version": "2"]])
-    return try server.initialize(request, owner: nil).session
+    return try await server.initialize(request, owner: nil).session
 }
 
 func context(
@@ -54,23 +54,23 @@ func context(
         ("2025-11-25", "2025-11-25"), ("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"),
         ("2024-11-05", "2024-11-05"), ("2099-01-01", "2025-11-25"), ("garbage", "2025-11-25"),
     ])
-    func negotiatesVersion(_ requested: String, _ expected: String) throws {
+    func negotiatesVersion(_ requested: String, _ expected: String) async throws {
         let server = makeServer()
         let request = JSONRPCRequest(
             id: .number(1), method: "initialize", params: ["protocolVersion": .string(requested)])
-        let (result, session) = try server.initialize(request, owner: nil)
+        let (result, session) = try await server.initialize(request, owner: nil)
         #expect(result["protocolVersion"] == .string(expected))
         #expect(session.protocolVersion.rawValue == expected)
         #expect(result["serverInfo"]?["name"] == "t")
         #expect(result["instructions"] == "be nice")
         #expect(result["capabilities"]?["tools"]?["listChanged"] == true)
         #expect(result["capabilities"]?["logging"] == [:])
-        #expect(server.sessions.contains(id: session.id))
+        #expect(try await server.sessions.contains(id: session.id))
     }
 
-    @Test func sessionRemembersClient() throws {
+    @Test func sessionRemembersClient() async throws {
         let server = makeServer()
-        let session = try initialize(server, capabilities: ["sampling": [:]])
+        let session = try await initialize(server, capabilities: ["sampling": [:]])
         #expect(session.clientInfo == Implementation(name: "c", version: "2"))
         #expect(session.clientSupports("sampling"))
         #expect(!session.clientSupports("roots"))
@@ -86,10 +86,10 @@ func context(
         #expect(server.registeredTools.isEmpty)
     }
 
-    @Test func capacityReached() throws {
+    @Test func capacityReached() async throws {
         let server = makeServer(store: InMemorySessionStore(capacity: 1))
-        _ = try initialize(server)
-        #expect(throws: MCPServer.SessionCreationError.capacityReached) { try initialize(server) }
+        _ = try await initialize(server)
+        await #expect(throws: MCPServer.SessionCreationError.capacityReached) { try await initialize(server) }
     }
 
     @Test func hookRunsAfterCommit() async throws {
@@ -102,7 +102,7 @@ func context(
                     seen.withLock { $0.append((id, user, store.contains(id: id))) }
                 }))
         let request = JSONRPCRequest(id: .number(1), method: "initialize", params: [:])
-        let (_, session) = try server.initialize(request, owner: "alice")
+        let (_, session) = try await server.initialize(request, owner: "alice")
         for _ in 0..<200 where seen.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(5)) }
         let record = seen.withLock { $0 }
         #expect(record.count == 1)
@@ -111,14 +111,14 @@ func context(
         #expect(record.first?.2 == true)
     }
 
-    @Test func failingHookIsIsolated() throws {
+    @Test func failingHookIsIsolated() async throws {
         struct Boom: Error {}
         let server = MCPServer(
             configuration: .init(
                 serverInfo: .init(name: "t", version: "1"), onSessionInitialized: { _, _ in throw Boom() }))
-        let (result, session) = try server.initialize(JSONRPCRequest(id: .number(1), method: "initialize"), owner: nil)
+        let (result, session) = try await server.initialize(JSONRPCRequest(id: .number(1), method: "initialize"), owner: nil)
         #expect(result["protocolVersion"] == "2025-11-25")
-        #expect(server.sessions.contains(id: session.id))
+        #expect(try await server.sessions.contains(id: session.id))
     }
 }
 
@@ -271,7 +271,7 @@ func context(
 
     @Test func setLevelFiltersLogs() async throws {
         let server = makeServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let outbound = RecordingOutbound()
         let ctx = context(session, outbound: outbound)
         await ctx.log(.debug, "before")
@@ -307,13 +307,13 @@ func context(
 
     @Test func clientRequestsNeedTheCapability() async throws {
         let server = makeServer()
-        let bare = try initialize(server)
+        let bare = try await initialize(server)
         let outbound = RecordingOutbound(reply: .success(["ok": true]))
         let ctx = context(bare, outbound: outbound)
         await #expect(throws: MCPError.self) { try await ctx.createMessage([:]) }
         await #expect(throws: MCPError.self) { try await ctx.elicit([:]) }
         await #expect(throws: MCPError.self) { try await ctx.listRoots() }
-        let capable = try initialize(server, capabilities: ["sampling": [:], "elicitation": [:], "roots": [:]])
+        let capable = try await initialize(server, capabilities: ["sampling": [:], "elicitation": [:], "roots": [:]])
         let ctx2 = context(capable, outbound: outbound)
         #expect(try await ctx2.createMessage([:]) == ["ok": true])
         #expect(try await ctx2.elicit([:]) == ["ok": true])

@@ -3,12 +3,12 @@ import Testing
 @testable import MCPHandlers
 
 @Suite struct NotificationTests {
-    @Test func nothingIsSentBeforeTheSinkIsInstalled() throws {
+    @Test func nothingIsSentBeforeTheSinkIsInstalled() async throws {
         let server = makeResourceServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         session.setSubscribed("test://static-text", true)
         server.subscriptions.withLock { $0.add(uri: "test://static-text", sessionID: session.id) }
-        #expect(server.notifyResourceUpdated(uri: "test://static-text") == 0)
+        #expect(await server.notifyResourceUpdated(uri: "test://static-text") == 0)
         server.registerTool(Tool(name: "late")) { _, _ in .text("") }  // must not crash without a sink
     }
 
@@ -47,48 +47,48 @@ import Testing
         let server = makeResourceServer()
         let sink = RecordingSink()
         sink.install(on: server)
-        let a = try initialize(server)
-        let b = try initialize(server)
-        let c = try initialize(server)
+        let a = try await initialize(server)
+        let b = try await initialize(server)
+        let c = try await initialize(server)
         for session in [a, b] {
             let ok = await call(server, "resources/subscribe", ["uri": "test://static-text"], session: session)
             #expect(ok == .success([:]))
         }
         _ = await call(server, "resources/subscribe", ["uri": "test://static-binary"], session: c)
 
-        #expect(server.notifyResourceUpdated(uri: "test://static-text") == 2)
+        #expect(await server.notifyResourceUpdated(uri: "test://static-text") == 2)
         let expected = JSONRPCNotification(method: "notifications/resources/updated", params: ["uri": "test://static-text"])
         #expect(Set(sink.all.compactMap(\.sessionID)) == [a.id, b.id])
         #expect(sink.all.allSatisfy { $0.notification == expected })
 
         sink.clear()
         _ = await call(server, "resources/unsubscribe", ["uri": "test://static-text"], session: a)
-        #expect(server.notifyResourceUpdated(uri: "test://static-text") == 1)
+        #expect(await server.notifyResourceUpdated(uri: "test://static-text") == 1)
         #expect(sink.all.map(\.sessionID) == [b.id])
 
         sink.clear()
-        #expect(server.notifyResourceUpdated(uri: "test://static-binary") == 1)
+        #expect(await server.notifyResourceUpdated(uri: "test://static-binary") == 1)
         #expect(sink.all.map(\.sessionID) == [c.id])
-        #expect(server.notifyResourceUpdated(uri: "test://nobody") == 0)
+        #expect(await server.notifyResourceUpdated(uri: "test://nobody") == 0)
     }
 
     @Test func endedSessionsAreNotNotified() async throws {
         let server = makeResourceServer()
         let sink = RecordingSink()
         sink.install(on: server)
-        let a = try initialize(server)
-        let b = try initialize(server)
+        let a = try await initialize(server)
+        let b = try await initialize(server)
         for session in [a, b] {
             _ = await call(server, "resources/subscribe", ["uri": "test://static-text"], session: session)
         }
-        server.sessions.remove(id: a.id)  // removed without telling the server: pruned on the next notify
-        #expect(server.notifyResourceUpdated(uri: "test://static-text") == 1)
+        try await server.sessions.remove(id: a.id)  // removed without telling the server: pruned on the next notify
+        #expect(await server.notifyResourceUpdated(uri: "test://static-text") == 1)
         #expect(sink.all.map(\.sessionID) == [b.id])
         #expect(server.subscriptions.withLock { $0.sessions(subscribedTo: "test://static-text") } == [b.id])
-        server.sessionEnded(b.id)
+        server.sessionEnded(b)
         #expect(server.subscriptions.withLock { $0.sessions(subscribedTo: "test://static-text") }.isEmpty)
         sink.clear()
-        #expect(server.notifyResourceUpdated(uri: "test://static-text") == 0)
+        #expect(await server.notifyResourceUpdated(uri: "test://static-text") == 0)
         #expect(sink.all.isEmpty)
     }
 

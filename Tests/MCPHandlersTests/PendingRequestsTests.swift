@@ -160,8 +160,8 @@ func eventually(_ condition: @Sendable () -> Bool) async {
 
     @Test func serverRoutesResponsesBySession() async throws {
         let server = makeServer()
-        let a = try initialize(server)
-        let b = try initialize(server)
+        let a = try await initialize(server)
+        let b = try await initialize(server)
         let sent = Mutex<[JSONRPCRequest]>([])
         let task = capture {
             try await server.requestClient("roots/list", params: nil, session: a) { request in
@@ -183,7 +183,7 @@ func eventually(_ condition: @Sendable () -> Bool) async {
 
     @Test func serverRoutesErrorResponses() async throws {
         let server = makeServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let sent = Mutex<[JSONRPCRequest]>([])
         let task = capture {
             try await server.requestClient("sampling/createMessage", params: ["maxTokens": 1], session: session) {

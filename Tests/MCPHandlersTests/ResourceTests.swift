@@ -155,7 +155,7 @@ func makeResourceServer(pageSize: Int = 100) -> MCPServer {
 
     @Test func subscribeRecordsOnSessionAndIndex() async throws {
         let server = makeResourceServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let ok = try await call(server, "resources/subscribe", ["uri": "test://static-text"], session: session).get()
         #expect(ok == [:])
         let viaTemplate = await call(server, "resources/subscribe", ["uri": "test://template/5/data"], session: session)
@@ -172,7 +172,7 @@ func makeResourceServer(pageSize: Int = 100) -> MCPServer {
 
     @Test func subscribeErrors() async throws {
         let server = makeResourceServer()
-        let session = try initialize(server)
+        let session = try await initialize(server)
         let unknown = await call(server, "resources/subscribe", ["uri": "test://nope"], session: session)
         #expect(unknown == .failure(.resourceNotFound("test://nope")))
         #expect(session.subscriptions.isEmpty)

@@ -3,9 +3,10 @@ import Testing
 @testable import MCPHandlers
 
 @Suite struct SessionIDGeneratorTests {
-    @Test func defaultIDsAreRandomBase62WithNode() {
+    @Test func defaultIDsAreRandomBase62WithNode() async {
         let generator = SessionIDGenerator(nodeID: "w1")
-        let ids = (0..<1000).map { _ in generator.next(isTaken: { _ in false }).id }
+        var ids: [String] = []
+        for _ in 0..<1000 { ids.append(await generator.next(isTaken: { _ in false }).id) }
         #expect(Set(ids).count == 1000)
         for id in ids {
             #expect(id.hasPrefix("w1."))
@@ -15,28 +16,28 @@ import Testing
         #expect(SessionIDGenerator().defaultID().count == 22)
     }
 
-    @Test func customIDIsUsedWhenValid() {
+    @Test func customIDIsUsedWhenValid() async {
         let generator = SessionIDGenerator(custom: { "session-42" })
-        let (id, rejection) = generator.next(isTaken: { _ in false })
+        let (id, rejection) = await generator.next(isTaken: { _ in false })
         #expect(id == "session-42")
         #expect(rejection == nil)
     }
 
     @Test(arguments: ["", "has space", "tab\t", "é", String(repeating: "x", count: 256), "new\nline"])
-    func invalidCustomIDFallsBack(_ bad: String) {
+    func invalidCustomIDFallsBack(_ bad: String) async {
         let generator = SessionIDGenerator(nodeID: "n", custom: { bad })
-        let (id, rejection) = generator.next(isTaken: { _ in false })
+        let (id, rejection) = await generator.next(isTaken: { _ in false })
         #expect(rejection == .invalid)
         #expect(id.hasPrefix("n."))
         #expect(SessionIDGenerator.isValid(id))
     }
 
-    @Test func duplicateAndThrowingFallBack() {
+    @Test func duplicateAndThrowingFallBack() async {
         struct Nope: Error {}
-        let dup = SessionIDGenerator(custom: { "same" }).next(isTaken: { $0 == "same" })
+        let dup = await SessionIDGenerator(custom: { "same" }).next(isTaken: { $0 == "same" })
         #expect(dup.rejection == .duplicate)
         #expect(dup.id != "same")
-        let threw = SessionIDGenerator(custom: { throw Nope() }).next(isTaken: { _ in false })
+        let threw = await SessionIDGenerator(custom: { throw Nope() }).next(isTaken: { _ in false })
         if case .threw = threw.rejection {} else { Issue.record("expected .threw") }
         #expect(SessionIDGenerator.isValid(threw.id))
     }

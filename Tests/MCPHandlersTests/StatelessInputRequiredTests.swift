@@ -176,7 +176,7 @@ import Testing
 
     @Test func sameToolAsksDirectlyInTheSessionEra() async throws {
         let server = Stateless.server()
-        let session = try initialize(server, capabilities: Stateless.allCapabilities)
+        let session = try await initialize(server, capabilities: Stateless.allCapabilities)
         let outbound = ScriptedOutbound(answers: [
             "elicitation/create": Stateless.accept(["name": "Ada", "v": "A"]),
             "sampling/createMessage": ["role": "assistant", "content": ["type": "text", "text": "t"]],

@@ -22,8 +22,8 @@ import Testing
         try await eventually { server.subscriptionHub.count == 1 && !outbound.notifications.isEmpty }
         server.registerTool(Tool(name: "new_tool")) { _, _ in .text("") }
         server.registerPrompt(name: "new_prompt") { _, _ in [] }  // not opted in
-        server.notifyResourceUpdated(uri: "test://other")  // not opted in
-        server.notifyResourceUpdated(uri: "test://doc")
+        await server.notifyResourceUpdated(uri: "test://other")  // not opted in
+        await server.notifyResourceUpdated(uri: "test://doc")
         try await eventually { outbound.notifications.count == 3 }
         let sent = outbound.notifications
         #expect(sent.map(\.method) == [

@@ -113,15 +113,16 @@ public struct MCPEndpoint: Sendable {
     }
 
     /// The number of live sessions.
-    public var activeSessionCount: Int { server.sessions.count }
+    /// - Throws: what the session store throws when it cannot be reached.
+    public var activeSessionCount: Int { get async throws { try await server.sessions.count } }
 
     /// Ends what the transport and the server hold for a session that was removed from the store (deleted
     /// by its client, expired, cleaned up): closes its SSE streams, cancels its requests in flight and
     /// forgets its resource subscriptions.
-    /// - Parameter sessionID: the session's id.
-    public func sessionEnded(_ sessionID: String) {
-        streams.remove(sessionID: sessionID)
-        server.sessionEnded(sessionID)
+    /// - Parameter session: the session that was removed.
+    public func sessionEnded(_ session: Session) {
+        streams.remove(sessionID: session.id)
+        server.sessionEnded(session)
     }
 
     /// Answers `POST /mcp`: one JSON-RPC message.
@@ -160,7 +161,7 @@ public struct MCPEndpoint: Sendable {
             return rpcError(.badRequest, id: error.id, error.error)
         }
         if case .request(let r) = message, r.method == "initialize" {
-            return initialize(r, request: request, owner: user)
+            return await initialize(r, request: request, owner: user)
         }
         let session: Session
         switch await lookUpSession(request, user: user, id: message.requestID) {
@@ -387,7 +388,11 @@ public struct MCPEndpoint: Sendable {
                 .badRequest, id: id,
                 MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))))
         }
-        guard let session = server.sessions.session(id: sessionID) else {
+        let found: Session?
+        do { found = try await server.sessions.session(id: sessionID) } catch {
+            return .failure(Refusal(response: storeUnavailable(request, id: id, error)))
+        }
+        guard let session = found else {
             return .failure(Refusal(response: rpcError(
                 .notFound, id: id, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))))
         }
@@ -454,23 +459,33 @@ public struct MCPEndpoint: Sendable {
                 .badRequest, id: nil,
                 MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))
         }
-        guard let session = server.sessions.session(id: sessionID) else {
+        let found: Session?
+        do { found = try await server.sessions.session(id: sessionID) } catch {
+            return storeUnavailable(request, id: nil, error)
+        }
+        guard let session = found else {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
         if let refusal = checkOwner(of: session, user: user, request: request, id: nil) { return refusal }
-        guard server.sessions.remove(id: sessionID) != nil else {
+        let removed: Session?
+        do { removed = try await server.sessions.remove(id: sessionID) } catch {
+            return storeUnavailable(request, id: nil, error)
+        }
+        guard let removed else {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
-        sessionEnded(sessionID)
+        sessionEnded(removed)
         logger.debug("session ended by client", metadata: ["mcp.session.id": "\(sessionID)"])
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }
 
-    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) -> HTTPServerResponse {
-        do {
-            let (result, session) = try server.initialize(rpc, owner: owner)
+    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) async
+        -> HTTPServerResponse
+    {
+        do throws(MCPServer.SessionCreationError) {
+            let (result, session) = try await server.initialize(rpc, owner: owner)
             var fields = noStore
             fields[.mcpSessionID] = session.id
             logger.debug(
@@ -478,12 +493,32 @@ public struct MCPEndpoint: Sendable {
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
             return .jsonBytes(.ok, JSONRPCResponse.success(id: rpc.id, result: result), headerFields: fields)
         } catch {
-            var response = rpcError(
-                .serviceUnavailable, id: rpc.id, .internalError("Too many live sessions; try again later"))
-            response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
-            logger.warning("session store full; initialize refused", metadata: ["http.request.id": "\(request.requestID)"])
-            return response
+            switch error {
+            case .capacityReached:
+                var response = rpcError(
+                    .serviceUnavailable, id: rpc.id, .internalError("Too many live sessions; try again later"))
+                response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
+                logger.warning(
+                    "session store full; initialize refused", metadata: ["http.request.id": "\(request.requestID)"])
+                return response
+            case .storeUnavailable(let reason):
+                return storeUnavailable(request, id: rpc.id, reason)
+            }
         }
+    }
+
+    /// 503 with `Retry-After` when the session store cannot be reached: the session may exist, so never 404.
+    func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ error: any Error) -> HTTPServerResponse {
+        storeUnavailable(request, id: id, String(describing: error))
+    }
+
+    private func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ reason: String) -> HTTPServerResponse {
+        logger.error(
+            "session store unavailable", metadata: ["http.request.id": "\(request.requestID)", "error": "\(reason)"])
+        var response = rpcError(
+            .serviceUnavailable, id: id, .internalError("The session store cannot be reached; try again later"))
+        response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
+        return response
     }
 
     /// `Cache-Control: no-store`, the header of every answer (built once, copied on write).

@@ -60,7 +60,8 @@ public struct ManagementEndpoint: Sendable {
         case .failure(let failure): return .json(.badRequest, failure.body, headerFields: Self.noStore)
         }
         let timeout = Duration.milliseconds(min(milliseconds.doubleValue ?? 0, 1e15))
-        let removed = sweeper.sweep(idleFor: timeout)
+        let removed: [String]
+        do { removed = try await sweeper.sweep(idleFor: timeout) } catch { return storeUnavailable(request, error) }
         let local: Value = ["node": .string(node), "sessionsCleanedUp": .int(removed.count)]
         let (workers, unreachable) = await gather(
             local, count: "sessionsCleanedUp", request: request,
@@ -78,7 +79,9 @@ public struct ManagementEndpoint: Sendable {
     /// Answers `GET /management/sessions`: the live sessions of every worker.
     public func sessions(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         guard isAuthorized(request) else { return unauthorized(request) }
-        let local: Value = ["node": .string(node), "activeSessions": .int(sweeper.endpoint.activeSessionCount)]
+        let active: Int
+        do { active = try await sweeper.endpoint.activeSessionCount } catch { return storeUnavailable(request, error) }
+        let local: Value = ["node": .string(node), "activeSessions": .int(active)]
         let (workers, unreachable) = await gather(local, count: "activeSessions", request: request, body: [])
         let total = workers.reduce(0) { $0 + ($1["activeSessions"]?.intValue ?? 0) }
         return .json(
@@ -87,6 +90,19 @@ public struct ManagementEndpoint: Sendable {
                 "activeSessions": .int(total), "workers": .array(workers),
                 "unreachable": .array(unreachable.map { .string($0) }),
             ], headerFields: Self.noStore)
+    }
+
+    /// 503 with `Retry-After` when this worker's session store cannot be reached.
+    private func storeUnavailable(_ request: HTTPServerRequest, _ error: any Error) -> HTTPServerResponse {
+        logger.error(
+            "management request failed: session store unavailable",
+            metadata: ["http.request.id": "\(request.requestID)", "error": "\(error)"])
+        var fields = Self.noStore
+        fields[.retryAfter] = "5"
+        return .json(
+            .serviceUnavailable,
+            ["error": "unavailable", "message": "The session store cannot be reached; retry later"],
+            headerFields: fields)
     }
 
     // MARK: Fan-out

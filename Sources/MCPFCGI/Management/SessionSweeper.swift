@@ -51,19 +51,22 @@ public final class SessionSweeper: Sendable {
 
     /// Removes the sessions idle for at least ``Configuration/idleTimeout`` (none when it is nil).
     /// - Returns: the ids of the removed sessions.
-    @discardableResult public func sweep() -> [String] {
+    /// - Throws: what the session store throws when it cannot be reached.
+    @discardableResult public func sweep() async throws -> [String] {
         guard let timeout = configuration.idleTimeout else { return [] }
-        return sweep(idleFor: timeout)
+        return try await sweep(idleFor: timeout)
     }
 
     /// Removes the sessions idle for at least `timeout` (`.zero`: every session with nothing in flight).
     /// - Parameter timeout: the inactivity threshold.
     /// - Returns: the ids of the removed sessions.
-    @discardableResult public func sweep(idleFor timeout: Duration) -> [String] {
+    /// - Throws: what the session store throws when it cannot be reached.
+    @discardableResult public func sweep(idleFor timeout: Duration) async throws -> [String] {
         let server = endpoint.server
-        let removed = server.sessions.removeIdle(olderThan: Self.seconds(timeout), now: server.configuration.now())
+        let removed = try await server.sessions.removeIdle(
+            olderThan: Self.seconds(timeout), now: server.configuration.now())
         for session in removed {
-            endpoint.sessionEnded(session.id)
+            endpoint.sessionEnded(session)
             logger.debug("session expired", metadata: ["mcp.session.id": "\(session.id)"])
         }
         if !removed.isEmpty {
@@ -85,7 +88,9 @@ public final class SessionSweeper: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard !Task.isCancelled, let self else { return }
-                    self.sweep()
+                    do { try await self.sweep() } catch {
+                        self.logger.error("session sweep failed; retried next interval", metadata: ["error": "\(error)"])
+                    }
                 }
             }
         }

@@ -20,7 +20,7 @@ extension MCPServer {
     /// - Parameter uri: the resource that changed.
     /// - Returns: how many sessions and listen streams it was sent to (sessions count 0 when no sink is
     ///   installed).
-    @discardableResult public func notifyResourceUpdated(uri: String) -> Int {
+    @discardableResult public func notifyResourceUpdated(uri: String) async -> Int {
         let notification = JSONRPCNotification(
             method: "notifications/resources/updated", params: ["uri": .string(uri)])
         let listeners = subscriptionHub.publish(notification)
@@ -29,9 +29,13 @@ extension MCPServer {
         var sent = listeners
         var stale: [String] = []
         for id in subscribers.sorted() {
-            guard let session = sessions.session(id: id), session.subscriptions.contains(uri) else {
-                stale.append(id)
-                continue
+            do {
+                guard let session = try await sessions.session(id: id), session.subscriptions.contains(uri) else {
+                    stale.append(id)
+                    continue
+                }
+            } catch {
+                // The store cannot say: the index stands, the notification goes out.
             }
             if emit(notification, to: id) { sent += 1 }
         }

@@ -209,6 +209,8 @@ public final class MCPServer: Sendable {
     public enum SessionCreationError: Error, Equatable, Sendable {
         /// The store refused the session: it holds its maximum number of live sessions.
         case capacityReached
+        /// The session store could not be reached (the description says why).
+        case storeUnavailable(String)
     }
 
     /// Answers `initialize`: negotiates the revision, creates and stores the session, then calls
@@ -217,8 +219,9 @@ public final class MCPServer: Sendable {
     ///   - request: the initialize request.
     ///   - owner: the authenticated user the session will be bound to.
     /// - Returns: the initialize result and the new session.
-    /// - Throws: ``SessionCreationError/capacityReached`` when the store is full.
-    public func initialize(_ request: JSONRPCRequest, owner: String?) throws(SessionCreationError) -> (
+    /// - Throws: ``SessionCreationError/capacityReached`` when the store is full,
+    ///   ``SessionCreationError/storeUnavailable(_:)`` when it cannot be reached.
+    public func initialize(_ request: JSONRPCRequest, owner: String?) async throws(SessionCreationError) -> (
         result: Value, session: Session
     ) {
         let params = request.params
@@ -227,7 +230,11 @@ public final class MCPServer: Sendable {
         let store = configuration.sessionStore
         var session: Session
         repeat {
-            let (id, rejection) = configuration.sessionIDGenerator.next(isTaken: store.contains(id:))
+            let id: String
+            let rejection: SessionIDGenerator.Rejection?
+            do {
+                (id, rejection) = try await configuration.sessionIDGenerator.next(isTaken: { try await store.contains(id: $0) })
+            } catch { throw .storeUnavailable(String(describing: error)) }
             if let rejection {
                 configuration.logger.warning(
                     "custom session id generator refused; using a random id",
@@ -236,8 +243,14 @@ public final class MCPServer: Sendable {
             session = Session(
                 id: id, protocolVersion: version, clientInfo: Implementation(params?["clientInfo"]),
                 clientCapabilities: params?["capabilities"] ?? [:], owner: owner, now: configuration.now())
-            if store.insert(session) { break }
-            if !store.contains(id: id) { throw .capacityReached }
+            do {
+                if try await store.insert(session) { break }
+                if try await !store.contains(id: id) { throw SessionCreationError.capacityReached }
+            } catch let error as SessionCreationError {
+                throw error
+            } catch {
+                throw .storeUnavailable(String(describing: error))
+            }
         } while true
         if let hook = configuration.onSessionInitialized {
             let logger = configuration.logger
@@ -400,14 +413,13 @@ public final class MCPServer: Sendable {
     }
 
     /// Forgets what the server keeps for a session that ended (deleted or expired): its resource
-    /// subscriptions, and its requests in flight, which are cancelled. Call it when removing a session.
-    /// - Parameter sessionID: the session's id.
-    public func sessionEnded(_ sessionID: String) {
-        let uris = sessions.session(id: sessionID)?.subscriptions
-        subscriptions.withLock { index in
-            if let uris { index.removeSession(sessionID, uris: uris) } else { index.removeSession(sessionID) }
-        }
-        inFlight.cancelAll(sessionID: sessionID, reason: "session ended")
+    /// subscriptions, and its requests in flight, which are cancelled. Call it after removing the session from
+    /// the store.
+    /// - Parameter session: the session that was removed.
+    public func sessionEnded(_ session: Session) {
+        let uris = session.subscriptions
+        subscriptions.withLock { index in index.removeSession(session.id, uris: uris) }
+        inFlight.cancelAll(sessionID: session.id, reason: "session ended")
     }
 
     private func listTools(_ params: Value?) throws(MCPError) -> Value {

@@ -16,10 +16,5 @@ struct SubscriptionIndex: Sendable {
         for uri in uris { remove(uri: uri, sessionID: sessionID) }
     }
 
-    /// Drops every subscription of a session, searching all URIs.
-    mutating func removeSession(_ sessionID: String) {
-        removeSession(sessionID, uris: Array(sessionsByURI.keys))
-    }
-
     func sessions(subscribedTo uri: String) -> Set<String> { sessionsByURI[uri] ?? [] }
 }

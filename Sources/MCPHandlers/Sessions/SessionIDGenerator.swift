@@ -31,15 +31,16 @@ public struct SessionIDGenerator: Sendable {
     }
 
     /// A new id that `isTaken` says is unused, and why the custom generator's id was refused (if it was).
-    /// - Parameter isTaken: whether an id is already live.
-    public func next(isTaken: (String) -> Bool) -> (id: String, rejection: Rejection?) {
+    /// - Parameter isTaken: whether an id is already live (it may ask a session store).
+    /// - Throws: what `isTaken` throws.
+    public func next(isTaken: (String) async throws -> Bool) async rethrows -> (id: String, rejection: Rejection?) {
         var rejection: Rejection? = nil
         if let custom {
             do {
                 let id = try custom()
                 if !Self.isValid(id) {
                     rejection = .invalid
-                } else if isTaken(id) {
+                } else if try await isTaken(id) {
                     rejection = .duplicate
                 } else {
                     return (id, nil)
@@ -50,7 +51,7 @@ public struct SessionIDGenerator: Sendable {
         }
         while true {
             let id = defaultID()
-            if !isTaken(id) { return (id, rejection) }
+            if try await !isTaken(id) { return (id, rejection) }
         }
     }
 
