@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# MCPFCGI demo: install what is missing, build in release mode, start WORKERS FastCGI worker processes
-# under spawn-fcgi (one unix socket each) and nginx in front of them, then wait. Ctrl-C / SIGTERM stops
-# everything it started (workers drain their in-flight requests first).
+# MCPFCGI: install what is missing, build in release mode, start WORKERS FastCGI worker processes under
+# spawn-fcgi (one unix socket each) and nginx in front of them, then SUPERVISE them in the spirit of php-fpm's
+# master: a worker or nginx that exits for any reason (crash, kill -9, OOM kill, SIGTERM) is started again on
+# the same socket and node id while the others go on serving, at once the first time and with a doubling pause
+# when it keeps failing; after RESTART_LIMIT restarts within RESTART_WINDOW seconds it is given up (logged
+# loudly) until the next reload. Only SIGTERM/SIGINT to run.sh itself stops the deployment (workers drain their
+# in-flight requests first). SIGHUP, or `RUN_DIR=… deploy/run.sh reload`, replaces the workers one at a time
+# (rolling restart: a new binary from the build folder, and the settings of RUN_DIR/worker.env).
+#
+#   deploy/run.sh            start and supervise (the foreground process; Ctrl-C stops everything)
+#   deploy/run.sh reload     rolling restart of the deployment in RUN_DIR (waits until it is done)
+#   deploy/run.sh stop       stop the deployment in RUN_DIR (waits until it is gone)
 #
 # Variables (all optional):
 #   HOST=127.0.0.1  PORT=8080  TLS_PORT=8443   listeners (no port below 1024 is needed)
@@ -20,8 +29,36 @@
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
 #   DRAIN_TIMEOUT=30                           seconds a worker waits for in-flight requests on SIGTERM
 #   RATE_LIMIT=                                requests per minute per client address (unset: no limit)
+#   WORKER_BIN=                                the worker executable (default: the demo, built by this script)
+#   RESTART_LIMIT=5  RESTART_WINDOW=60         give a process up after this many restarts within the window
+#   RESTART_MAX_DELAY=5                        longest pause (seconds) before restarting a failing process
 #   SKIP_INSTALL=0  SKIP_BUILD=0               skip the apt step / the swift build
 set -euo pipefail
+
+# reload / stop: signal the supervisor of the deployment in RUN_DIR and wait for the outcome.
+if [ $# -gt 0 ]; then
+  [ -n "${RUN_DIR:-}" ] || { echo "$1: set RUN_DIR to the deployment's run directory" >&2; exit 2; }
+  supervisor=$(cat "$RUN_DIR/run.pid" 2>/dev/null || true)
+  if [ -z "$supervisor" ] || ! kill -0 "$supervisor" 2>/dev/null; then
+    echo "$1: no deployment is running in $RUN_DIR (no live run.pid)" >&2; exit 1
+  fi
+  case "$1" in
+    reload)
+      before=$(cat "$RUN_DIR/reloads" 2>/dev/null || echo 0)
+      kill -HUP "$supervisor"
+      for _ in $(seq 1 "${RELOAD_WAIT:-600}"); do
+        [ "$(cat "$RUN_DIR/reloads" 2>/dev/null || echo 0)" -gt "$before" ] && { echo "reloaded"; exit 0; }
+        kill -0 "$supervisor" 2>/dev/null || { echo "reload: the supervisor exited" >&2; exit 1; }
+        sleep 0.1
+      done
+      echo "reload: not finished after ${RELOAD_WAIT:-600} checks; see the deployment's log" >&2; exit 1 ;;
+    stop)
+      kill -TERM "$supervisor"
+      while kill -0 "$supervisor" 2>/dev/null; do sleep 0.1; done
+      echo "stopped"; exit 0 ;;
+    *) echo "usage: deploy/run.sh [reload|stop]" >&2; exit 2 ;;
+  esac
+fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8080}
@@ -55,8 +92,8 @@ if ! [[ "$MAX_SESSIONS" =~ ^[1-9][0-9]*$ ]]; then echo "MAX_SESSIONS must be a p
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$root" && swift build -c release --product mcp-fcgi-demo)
 fi
-bin_src="$root/.build/release/mcp-fcgi-demo"
-[ -x "$bin_src" ] || { echo "no binary at $bin_src (build first)" >&2; exit 1; }
+bin_src=${WORKER_BIN:-$root/.build/release/mcp-fcgi-demo}
+[ -x "$bin_src" ] || { echo "no worker executable at $bin_src (build first, or set WORKER_BIN)" >&2; exit 1; }
 
 created_run_dir=0
 if [ -z "${RUN_DIR:-}" ]; then
@@ -64,7 +101,10 @@ if [ -z "${RUN_DIR:-}" ]; then
   created_run_dir=1
 fi
 mkdir -p "$RUN_DIR"/{client_body,proxy,fastcgi,uwsgi,scgi,bin}
-cp "$bin_src" "$RUN_DIR/bin/mcp-fcgi-demo"
+# Workers run a copy (a rebuild does not change what runs; a reload copies the new build).
+worker_bin="$RUN_DIR/bin/$(basename "$bin_src")"
+install_binary() { cp "$bin_src" "$worker_bin.new" && mv -f "$worker_bin.new" "$worker_bin"; }
+install_binary
 
 # Who runs what: as root, workers and nginx workers run as the unprivileged user "mcpfcgi", and the
 # sockets (mode 0660) belong to it and its group; otherwise everything runs as the calling user.
@@ -117,33 +157,153 @@ OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WOR
   AUTHORIZE_AUTH="$authorize_auth" "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
-pids=()
-status=0
-cleanup() {
-  trap - INT TERM EXIT
-  # nginx stops gracefully (QUIT: finishes what it is proxying) while the workers drain (TERM).
-  [ -n "${nginx_pid:-}" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
-  for pid in "${pids[@]}"; do [ "$pid" = "${nginx_pid:-}" ] || kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
-  exit "$status"
-}
-trap cleanup INT TERM EXIT
-fail() { echo "$*" >&2; status=1; exit 1; }
-all_alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+RESTART_LIMIT=${RESTART_LIMIT:-5}
+RESTART_WINDOW=${RESTART_WINDOW:-60}
+RESTART_MAX_DELAY=${RESTART_MAX_DELAY:-5}
+log() { printf '%s run.sh: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
 
-for i in $(seq 1 "$WORKERS"); do
-  MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
+# Supervision state, by name (w1 … wN, nginx): pid, recent restart times, pause before the next start, whether
+# it was given up. A pid in `retired` is a process being replaced on purpose: its exit starts nothing.
+declare -A pid_of=() restarts=() delay_ms=() given_up=() due_ms=() retired=()
+stopping=0
+reload_requested=0
+status=0
+
+start_worker() {
+  local i=$1 env_file="$RUN_DIR/worker.env"
+  # Settings a reload picks up: KEY=VALUE lines (MCPFCGI_* variables of the worker) in RUN_DIR/worker.env.
+  local -a extra=()
+  if [ -f "$env_file" ]; then mapfile -t extra < <(grep -E '^MCPFCGI_[A-Z0-9_]+=' "$env_file" || true); fi
+  env MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
     MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
     MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" \
     MCPFCGI_EXCLUSIVE_SOCKET=1 MCPFCGI_REQUEST_STATE_KEY_FILE="$STATE_KEY_FILE" \
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
-    spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" &
-  pids+=($!)
+    "${extra[@]}" \
+    spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
+  pid_of[w$i]=$!
   echo "$!" > "$RUN_DIR/w$i.pid"
-done
+}
+
+start_nginx() {
+  nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
+  pid_of[nginx]=$!
+  echo "$!" > "$RUN_DIR/nginx.pid.run"
+}
+
+start_process() { if [ "$1" = nginx ]; then start_nginx; else start_worker "${1#w}"; fi; }
+
+# The name of a supervised pid, or empty.
+name_of() { local n; for n in "${!pid_of[@]}"; do [ "${pid_of[$n]}" = "$1" ] && { echo "$n"; return; }; done; }
+
+describe_exit() {
+  local rc=$1
+  if [ "$rc" -gt 128 ]; then echo "killed by signal $((rc - 128))"; else echo "exit status $rc"; fi
+}
+
+# A supervised process exited on its own: start it again at once, or after a doubling pause while it keeps
+# failing; give it up after RESTART_LIMIT restarts within RESTART_WINDOW seconds.
+process_exited() {
+  local name=$1 rc=$2 now recent=() t
+  now=$(now_ms)
+  unset "pid_of[$name]"
+  for t in ${restarts[$name]:-}; do [ $((now - t)) -lt $((RESTART_WINDOW * 1000)) ] && recent+=("$t"); done
+  if [ "${#recent[@]}" -ge "$RESTART_LIMIT" ]; then
+    given_up[$name]=1
+    log "GIVING UP on $name: it exited ($(describe_exit "$rc")) after ${#recent[@]} restarts within ${RESTART_WINDOW}s." \
+      "The other processes go on serving. Fix the cause, then run: RUN_DIR=$RUN_DIR $0 reload"
+    return
+  fi
+  local pause=0
+  if [ "${#recent[@]}" -gt 0 ]; then
+    pause=$(( ${delay_ms[$name]:-0} == 0 ? 100 : ${delay_ms[$name]} * 2 ))
+    [ "$pause" -gt $((RESTART_MAX_DELAY * 1000)) ] && pause=$((RESTART_MAX_DELAY * 1000))
+  fi
+  delay_ms[$name]=$pause
+  recent+=("$now")
+  restarts[$name]="${recent[*]}"
+  log "$name exited ($(describe_exit "$rc")); restarting it in ${pause} ms (restart ${#recent[@]} within ${RESTART_WINDOW}s)"
+  due_ms[$name]=$((now + pause))
+}
+
+# Starts what is due; returns (in `next_wake_ms`) the earliest pending start, 0 when none.
+next_wake_ms=0
+start_due() {
+  local name now
+  now=$(now_ms)
+  next_wake_ms=0
+  for name in "${!due_ms[@]}"; do
+    if [ "${due_ms[$name]}" -le "$now" ]; then
+      unset "due_ms[$name]"
+      start_process "$name"
+      log "$name started (pid ${pid_of[$name]})"
+    elif [ "$next_wake_ms" -eq 0 ] || [ "${due_ms[$name]}" -lt "$next_wake_ms" ]; then
+      next_wake_ms=${due_ms[$name]}
+    fi
+  done
+}
+
+# Waits until the worker's socket accepts connections (spawn-fcgi binds it before the worker starts; the
+# backlog holds what arrives meanwhile), at most 10 s.
+socket_ready() { for _ in $(seq 1 200); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
+
+# Rolling restart: one worker at a time, SIGTERM (it unlinks its socket at once, so nginx sends new requests
+# to the others, and drains), then a new worker on the same socket as soon as the old name is free; the old one
+# finishes its in-flight requests meanwhile. Given-up processes are started again.
+rolling_restart() {
+  log "reload: replacing ${WORKERS} worker(s) one at a time"
+  install_binary
+  local i old
+  for i in $(seq 1 "$WORKERS"); do
+    [ "$stopping" = 1 ] && return
+    unset "given_up[w$i]" "due_ms[w$i]" "restarts[w$i]" "delay_ms[w$i]"
+    old=${pid_of[w$i]:-}
+    if [ -n "$old" ] && kill -0 "$old" 2>/dev/null; then
+      retired[$old]=1
+      unset "pid_of[w$i]"
+      kill -TERM "$old" 2>/dev/null || true
+      # The old worker unlinks its socket when it starts draining; wait for that (or for its exit).
+      for _ in $(seq 1 400); do
+        [ -S "$RUN_DIR/w$i.sock" ] || break
+        kill -0 "$old" 2>/dev/null || break
+        sleep 0.025
+      done
+    fi
+    start_worker "$i"
+    socket_ready "$RUN_DIR/w$i.sock" || log "reload: w$i's socket did not appear"
+    log "reload: w$i replaced (pid ${pid_of[w$i]})"
+  done
+  if [ -n "${given_up[nginx]:-}" ] || [ -z "${pid_of[nginx]:-}" ]; then
+    unset "given_up[nginx]" "restarts[nginx]" "delay_ms[nginx]"
+    start_nginx
+  fi
+  echo $(( $(cat "$RUN_DIR/reloads" 2>/dev/null || echo 0) + 1 )) > "$RUN_DIR/reloads"
+  log "reload: done"
+}
+
+cleanup() {
+  trap - INT TERM EXIT HUP
+  stopping=1
+  # nginx stops gracefully (QUIT: finishes what it is proxying) while the workers drain (TERM).
+  [ -n "${pid_of[nginx]:-}" ] && kill -QUIT "${pid_of[nginx]}" 2>/dev/null || true
+  local name pid
+  for name in "${!pid_of[@]}"; do [ "$name" = nginx ] || kill -TERM "${pid_of[$name]}" 2>/dev/null || true; done
+  for pid in "${!retired[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -f "$RUN_DIR/run.pid"
+  [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'stopping=1' INT TERM
+trap 'reload_requested=1' HUP
+fail() { echo "$*" >&2; status=1; exit 1; }
+all_alive() { local n; for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || return 1; done; }
+
+for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
 
 for _ in $(seq 1 100); do
   all=1
@@ -153,10 +313,7 @@ for _ in $(seq 1 100); do
 done
 all_alive || fail "a worker failed to start"
 
-nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
-nginx_pid=$!
-pids+=($nginx_pid)
-echo "$!" > "$RUN_DIR/nginx.pid.run"
+start_nginx
 
 for _ in $(seq 1 100); do
   [ -s "$RUN_DIR/nginx.pid" ] && curl -fsS "http://$url_host:$PORT/health" >/dev/null 2>&1 && break
@@ -166,12 +323,38 @@ done
 # Ready only when our own nginx and workers are alive (another server on the port must not pass for ours).
 all_alive || fail "nginx or a worker exited during start-up (port in use?)"
 curl -fsS "http://$url_host:$PORT/health" >/dev/null || fail "health check failed"
+echo $$ > "$RUN_DIR/run.pid"
 
 echo "MCPFCGI demo ready: $PUBLIC_URL/mcp  (TLS: https://$url_host:$TLS_PORT/mcp, self-signed unless TLS_CERT is set)"
 echo "health check: curl -fsS http://$url_host:$PORT/health"
-echo "run dir: $RUN_DIR  workers: $WORKERS"
+echo "run dir: $RUN_DIR  workers: $WORKERS  supervisor pid: $$ (SIGHUP or 'RUN_DIR=$RUN_DIR $0 reload': rolling restart)"
 
-# Stay in the foreground until a child exits or we are told to stop.
-wait -n "${pids[@]}" || true
-echo "a child process exited; stopping" >&2
-status=1
+# Supervise: react to every child's exit, to pending restarts and to signals, until told to stop.
+timer_pid=""
+while [ "$stopping" = 0 ]; do
+  if [ "$reload_requested" = 1 ]; then
+    reload_requested=0
+    rolling_restart
+    continue
+  fi
+  start_due
+  # A pending restart wakes the loop through a short-lived timer child.
+  if [ "$next_wake_ms" -gt 0 ] && { [ -z "$timer_pid" ] || ! kill -0 "$timer_pid" 2>/dev/null; }; then
+    pause_ms=$(( next_wake_ms - $(now_ms) )); [ "$pause_ms" -lt 1 ] && pause_ms=1
+    sleep "$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))" &
+    timer_pid=$!
+  fi
+  exited=""
+  rc=0
+  wait -n -p exited || rc=$?
+  [ -n "${exited:-}" ] || { [ "$rc" -eq 127 ] && sleep 1; continue; }   # a signal, or no child at all
+  [ "$exited" = "$timer_pid" ] && { timer_pid=""; continue; }
+  if [ -n "${retired[$exited]:-}" ]; then
+    unset "retired[$exited]"
+    log "replaced worker (pid $exited) finished draining ($(describe_exit "$rc"))"
+    continue
+  fi
+  name=$(name_of "$exited")
+  [ -n "$name" ] && [ "$stopping" = 0 ] && process_exited "$name" "$rc"
+done
+log "stopping: workers drain their in-flight requests"

@@ -75,7 +75,19 @@ struct DemoCommand: ParsableCommand {
             ?? socketPath.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
     }
 
+    /// The numeric settings read from the environment: a value that is not a whole number is refused at start
+    /// (it would otherwise be ignored silently and a default used).
+    static let numericVariables = [
+        "MCPFCGI_THREADS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
+        "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT",
+    ]
+
     func validate() throws {
+        for name in Self.numericVariables {
+            if let value = env(name), Int(value) == nil {
+                throw ValidationError("\(name)=\(value) is not a whole number; fix or unset it")
+            }
+        }
         guard UInt16(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }

@@ -45,4 +45,12 @@ import Testing
         #expect(throws: (any Error).self) { try DemoCommand.parse(["--max-sessions", "0"]) }
         #expect(throws: (any Error).self) { try DemoCommand.parse(["--max-sessions", "many"]) }
     }
+
+    @Test(arguments: DemoCommand.numericVariables)
+    func aNumericVariableThatIsNotANumberIsRefused(_ name: String) {
+        unsetenv("MCPFCGI_MAX_SESSIONS")
+        setenv(name, "not-a-number", 1)
+        defer { unsetenv(name) }
+        #expect(throws: (any Error).self) { try DemoCommand.parse([]) }
+    }
 }
