@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(libfcgi-dev nginx spawn-fcgi openssl curl pkg-config)
-[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium-headless-shell)
+# systemd: systemd-analyze for tests/integration/test_systemd.py; strace: its system-call check.
+[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium-headless-shell systemd strace)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,43 +1,89 @@
 #!/usr/bin/env bash
-# Renders deploy/nginx.conf for WORKERS workers whose unix sockets are SOCKET_DIR/w<i>.sock, writing OUT.
-# Used by deploy/run.sh; every value comes from the environment:
+# Renders the nginx configuration for WORKERS workers whose unix sockets are SOCKET_DIR/w<i>.sock, writing OUT:
+# deploy/nginx-site.conf (upstreams, maps, server) inlined into deploy/nginx.conf (the full configuration
+# deploy/run.sh uses), or with SITE_ONLY=1 the site part alone (an http-level file for /etc/nginx/conf.d/,
+# used by deploy/systemd/install.sh). Every value comes from the environment:
 #   OUT           file to write (required)
 #   SOCKET_DIR    directory of the workers' sockets w1.sock … w<WORKERS>.sock (required)
-#   RUN_DIR       nginx's pid file and temporary files (required)
+#   RUN_DIR       nginx's pid file and temporary files (required unless SITE_ONLY=1)
 #   WORKERS       number of workers (required)
 #   HOST PORT TLS_PORT TLS_CERT TLS_KEY MAX_BODY    listeners, certificate, client_max_body_size (required)
-#   USER_LINE     "user <user> <group>;" or empty
+#   USER_LINE     "user <user> <group>;" or empty (full configuration only)
 #   AUTHORIZE_AUTH  nginx directives in front of /oauth/authorize (the login step) or empty
 #   FASTCGI_INCLUDE  path of mcp_fastcgi.conf as nginx includes it (default: RUN_DIR/mcp_fastcgi.conf)
+#   SERVER_NAME   server_name value (default "": nginx's default, fine when the server is alone on its ports)
+#   SITE_ONLY     1: write only the rendered deploy/nginx-site.conf
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${OUT:?}" "${SOCKET_DIR:?}" "${RUN_DIR:?}" "${WORKERS:?}" "${HOST:?}" "${PORT:?}" "${TLS_PORT:?}"
+SITE_ONLY=${SITE_ONLY:-0}
+: "${OUT:?}" "${SOCKET_DIR:?}" "${WORKERS:?}" "${HOST:?}" "${PORT:?}" "${TLS_PORT:?}"
 : "${TLS_CERT:?}" "${TLS_KEY:?}" "${MAX_BODY:?}"
-FASTCGI_INCLUDE=${FASTCGI_INCLUDE:-$RUN_DIR/mcp_fastcgi.conf}
+if [ "$SITE_ONLY" = 1 ]; then
+  : "${FASTCGI_INCLUDE:?SITE_ONLY=1 needs FASTCGI_INCLUDE}"
+  RUN_DIR=${RUN_DIR:-}
+else
+  : "${RUN_DIR:?}"
+  FASTCGI_INCLUDE=${FASTCGI_INCLUDE:-$RUN_DIR/mcp_fastcgi.conf}
+fi
+SERVER_NAME=${SERVER_NAME:-'""'}
+# An IPv6 address is written in brackets in "listen".
+listen_host=$HOST
+case "$HOST" in \[*) ;; *:*) listen_host="[$HOST]" ;; esac
 
 upstreams=""
 session_map=""
 any_servers=""
 for i in $(seq 1 "$WORKERS"); do
-  upstreams+="    upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock; }"$'\n'
-  session_map+="        ~^[^|]*\\|w$i\\. mcp_w$i;"$'\n'
+  upstreams+="upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock; }"$'\n'
+  session_map+="    ~^[^|]*\\|w$i\\. mcp_w$i;"$'\n'
   # max_fails=0: a worker being restarted (its socket gone or refusing for a moment) is never marked down;
   # nginx passes the request to the next worker (fastcgi_next_upstream) and tries this one again next time.
   any_servers+=" server unix:$SOCKET_DIR/w$i.sock max_fails=0;"
 done
-upstreams+="    upstream mcp_any {$any_servers }"$'\n'
-upstreams+="    upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
+upstreams+="upstream mcp_any {$any_servers }"$'\n'
+upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
 
-# Values go through the environment (awk -v would interpret the backslashes of the map's regexes).
-USER_LINE="${USER_LINE:-}" HOST_V="$HOST" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
-TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
-AUTHORIZE_AUTH="${AUTHORIZE_AUTH:-}" RUN_DIR_V="$RUN_DIR" FASTCGI_INCLUDE_V="$FASTCGI_INCLUDE" awk '
-  function put(name, value) { gsub("@@" name "@@", value) }
-  /^#/ { print; next }
+# Values go through the environment (awk -v would interpret the backslashes of the map's regexes) and are
+# substituted literally (gsub would treat "&" in a value as the match).
+export USER_LINE="${USER_LINE:-}" HOST_V="$listen_host" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
+  TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
+  AUTHORIZE_AUTH_V="${AUTHORIZE_AUTH:-}" RUN_DIR_V="$RUN_DIR" FASTCGI_INCLUDE_V="$FASTCGI_INCLUDE" \
+  SERVER_NAME_V="$SERVER_NAME"
+# shellcheck disable=SC2016
+render='
+  function put(name, value,   key, at, out) {
+    key = "@@" name "@@"; out = ""
+    while ((at = index($0, key)) > 0) { out = out substr($0, 1, at - 1) value; $0 = substr($0, at + length(key)) }
+    $0 = out $0
+  }
+  # The template header (its first comment block) describes placeholders: keep it out of the site.
+  skip_header && !body && /^#/ { next }
+  skip_header && !body && /^[ \t]*$/ { body = 1; next }
+  { body = 1 }
+  /^[ \t]*#/ { print; next }
   $0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/ { print ENVIRON["UPSTREAMS"]; next }
   $0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/ { printf "%s", ENVIRON["SESSION_MAP"]; next }
+  $0 ~ /^[ \t]*@@SITE@@[ \t]*$/ {
+    indent = $0; sub(/@@SITE@@.*/, "", indent)
+    n = split(ENVIRON["SITE"], lines, "\n")
+    for (i = 1; i <= n; i++) print (lines[i] == "" ? "" : indent lines[i])
+    next
+  }
   { put("USER_LINE", ENVIRON["USER_LINE"]); put("FASTCGI_INCLUDE", ENVIRON["FASTCGI_INCLUDE_V"]);
     put("RUN_DIR", ENVIRON["RUN_DIR_V"]); put("HOST", ENVIRON["HOST_V"]);
     put("TLS_PORT", ENVIRON["TLS_PORT_V"]); put("PORT", ENVIRON["PORT_V"]); put("TLS_CERT", ENVIRON["TLS_CERT_V"]);
     put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
-    put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH"]); print }' "$here/nginx.conf" > "$OUT"
+    put("SERVER_NAME", ENVIRON["SERVER_NAME_V"]); put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH_V"]); print }'
+
+SITE=$(awk -v skip_header=1 "$render" "$here/nginx-site.conf")
+export SITE
+tmp="$OUT.tmp.$$"
+if [ "$SITE_ONLY" = 1 ]; then
+  { echo "# MCPFCGI: $WORKERS workers behind nginx. Rendered from deploy/nginx-site.conf by deploy/render-nginx.sh;"
+    echo "# render again rather than editing."
+    echo
+    printf '%s\n' "$SITE"; } > "$tmp"
+else
+  awk -v skip_header=0 "$render" "$here/nginx.conf" > "$tmp"
+fi
+mv -f "$tmp" "$OUT"
