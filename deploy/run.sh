@@ -287,9 +287,14 @@ rolling_restart() {
 cleanup() {
   trap - INT TERM EXIT HUP
   stopping=1
-  # nginx stops gracefully (QUIT: finishes what it is proxying) while the workers drain (TERM).
-  [ -n "${pid_of[nginx]:-}" ] && kill -QUIT "${pid_of[nginx]}" 2>/dev/null || true
+  # nginx first: QUIT closes its listeners and finishes what it is proxying. The workers get TERM once nginx is
+  # gone or after a second, whichever comes first: by then every request nginx accepted has reached a worker
+  # (a worker that drains unlinks its socket, so a request nginx passed on later would find none and fail).
+  # Open streams keep nginx running until the workers' drain ends them.
   local name pid
+  if [ -n "${pid_of[nginx]:-}" ] && kill -QUIT "${pid_of[nginx]}" 2>/dev/null; then
+    for _ in $(seq 1 20); do kill -0 "${pid_of[nginx]}" 2>/dev/null || break; sleep 0.05; done
+  fi
   for name in "${!pid_of[@]}"; do [ "$name" = nginx ] || kill -TERM "${pid_of[$name]}" 2>/dev/null || true; done
   for pid in "${!retired[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
