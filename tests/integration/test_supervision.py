@@ -59,17 +59,23 @@ def control(stack, command: str, timeout: float = 120) -> subprocess.CompletedPr
     return subprocess.run(["bash", str(RUN_SH), command], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_sigterm_of_one_worker_under_load_fails_no_request(make_stack):
-    stack = make_stack(workers=3, threads=THREADS)
+def signal_one_worker_under_load(stack, sig: int) -> tuple[list, Load, float]:
+    """Sends ``sig`` to worker w2 while stateless load runs; returns the failed outcomes, the load and the
+    seconds until w2 serves again (at most 2 s)."""
     load = Load(stack.port).start()
     load.wait_for(200)
     old = stack.worker_pid(2)
-    os.kill(old, signal.SIGTERM)
+    os.kill(old, sig)
     back = worker_back(stack, 2, old, timeout=2.0)
     time.sleep(0.5)
     outcomes = load.stop()
-    failures = [o.result for o in outcomes if o.result != 200]
-    figure(f"(a) SIGTERM 1 of 3 workers: {len(outcomes)} answers, {len(failures)} failed, back in {back:.2f} s")
+    return [o.result for o in outcomes if o.result != 200], load, back
+
+
+def test_sigterm_of_one_worker_under_load_fails_no_request(make_stack):
+    stack = make_stack(workers=3, threads=THREADS)
+    failures, load, back = signal_one_worker_under_load(stack, signal.SIGTERM)
+    figure(f"(a) SIGTERM 1 of 3 workers: {len(load.outcomes)} answers, {len(failures)} failed, back in {back:.2f} s")
     assert failures == [], load.summary()
     assert back < 2.0
     assert proc_alive(stack.pid_from("nginx.pid.run"))
@@ -79,15 +85,8 @@ def test_sigterm_of_one_worker_under_load_fails_no_request(make_stack):
 
 def test_kill_9_of_one_worker_under_load_fails_at_most_its_in_flight_requests(make_stack):
     stack = make_stack(workers=3, threads=THREADS)
-    load = Load(stack.port).start()
-    load.wait_for(200)
-    old = stack.worker_pid(2)
-    os.kill(old, signal.SIGKILL)
-    back = worker_back(stack, 2, old, timeout=2.0)
-    time.sleep(0.5)
-    outcomes = load.stop()
-    failures = [o.result for o in outcomes if o.result != 200]
-    figure(f"(b) kill -9 1 of 3 workers: {len(outcomes)} answers, {len(failures)} failed "
+    failures, load, back = signal_one_worker_under_load(stack, signal.SIGKILL)
+    figure(f"(b) kill -9 1 of 3 workers: {len(load.outcomes)} answers, {len(failures)} failed "
            f"({sorted(set(map(str, failures)))}), back in {back:.2f} s")
     # Only requests the killed worker was serving can fail: at most one per accept thread.
     assert len(failures) <= THREADS, load.summary()
