@@ -5,7 +5,7 @@ import Testing
 @testable import MCPFCGI
 
 @Suite struct OAuthRateLimitTests {
-    @Test(arguments: ["/oauth/token", "/oauth/register", "/oauth/introspect"])
+    @Test(arguments: ["/oauth/token", "/oauth/register", "/oauth/introspect", "/oauth/revoke"])
     func burstThen429WithRetryAfter(path: String) async {
         let fixture = OAuthFixture(rateLimit: RateLimit(burst: 3, perMinute: 60))
         let form =
@@ -28,15 +28,37 @@ import Testing
         #expect(await fixture.send(form).head.status != .tooManyRequests)
     }
 
-    @Test func limitedPerClientAcrossAddresses() async {
+    /// An authenticated client has its own budget across every address it calls from.
+    @Test func limitedPerAuthenticatedClientAcrossAddresses() async {
         let fixture = OAuthFixture(rateLimit: RateLimit(burst: 2, perMinute: 60))
+        let form = [("grant_type", "client_credentials"), ("scope", "mcp:read")]
+        let basic = oauthBasic(OAuthFixture.confidentialClient, OAuthFixture.secret)
         for i in 0..<2 {
-            _ = await fixture.send(
-                oauthForm("/oauth/token", [("grant_type", "x"), ("client_id", "c")], address: "10.0.0.\(i)"))
+            let r = await fixture.send(oauthForm("/oauth/token", form, headers: [basic], address: "10.0.0.\(i)"))
+            #expect(r.head.status == .ok)
         }
-        let third = await fixture.send(
-            oauthForm("/oauth/token", [("grant_type", "x"), ("client_id", "c")], address: "10.0.0.9"))
+        let third = await fixture.send(oauthForm("/oauth/token", form, headers: [basic], address: "10.0.0.9"))
         #expect(third.head.status == .tooManyRequests)
+        #expect(third.head.headerFields[.retryAfter] != nil)
+    }
+
+    /// Requests that only claim a client id (no or a wrong secret) charge their address, never the client: nobody
+    /// can keep another client at 429.
+    @Test(arguments: ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+    func claimedClientIDsDoNotSpendTheClientsBudget(path: String) async {
+        let fixture = OAuthFixture(rateLimit: RateLimit(burst: 2, perMinute: 60))
+        for i in 0..<20 {
+            let forged = await fixture.send(
+                oauthForm(
+                    path, [("grant_type", "client_credentials"), ("token", "t")],
+                    headers: [oauthBasic(OAuthFixture.confidentialClient, "wrong")], address: "10.1.0.\(i)"))
+            #expect(forged.head.status == .unauthorized)
+        }
+        let genuine = await fixture.send(
+            oauthForm(
+                path, [("grant_type", "client_credentials"), ("token", "t")],
+                headers: [oauthBasic(OAuthFixture.confidentialClient, OAuthFixture.secret)], address: "10.2.0.1"))
+        #expect(genuine.head.status == .ok)
     }
 
     @Test func bucketRefillsAtTheConfiguredRate() {

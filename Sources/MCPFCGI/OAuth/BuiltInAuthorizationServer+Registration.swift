@@ -3,7 +3,7 @@ import MCPHandlers
 extension BuiltInAuthorizationServer {
     /// `POST /oauth/register` (RFC 7591): validates the metadata and answers 201 with the client.
     func register(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let limited = rateLimited("register", request, clientID: nil) { return limited }
+        if let limited = rateLimited("register", request) { return limited }
         do throws(OAuthError) {
             let (client, secret) = try registration(from: request.body)
             try await stored { try await storage.saveClient(client) }

@@ -6,6 +6,7 @@ extension BuiltInAuthorizationServer {
     /// `POST /oauth/revoke` (RFC 7009): client-authenticated; 200 for unknown tokens too. Revoking a refresh token
     /// revokes its whole grant (its access tokens too).
     func revoke(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        if let limited = rateLimited("revoke", request) { return limited }
         let params = FormParameters(body: request.body)
         var usedBasic = false
         do throws(OAuthError) {
@@ -13,6 +14,7 @@ extension BuiltInAuthorizationServer {
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
             let client = try await credentials.authenticate(with: self)
+            if let limited = rateLimited("revoke", request, authenticated: client) { return limited }
             guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
             if let record = try await stored({ try await storage.refreshToken(digest: OAuthCrypto.digest(token)) }) {
                 if record.clientID == client.clientID { try await stored { try await storage.revokeFamily(record.familyID) } }
@@ -29,14 +31,14 @@ extension BuiltInAuthorizationServer {
     /// not valid.
     func introspect(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         let params = FormParameters(body: request.body)
-        let presented = try? ClientCredentials(request, params)
-        if let limited = rateLimited("introspect", request, clientID: presented?.clientID) { return limited }
+        if let limited = rateLimited("introspect", request) { return limited }
         var usedBasic = false
         do throws(OAuthError) {
             try requireForm(request)
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
             let client = try await credentials.authenticate(with: self)
+            if let limited = rateLimited("introspect", request, authenticated: client) { return limited }
             guard client.isConfidential else {
                 throw OAuthError.invalidClient("Introspection is for confidential clients")
             }

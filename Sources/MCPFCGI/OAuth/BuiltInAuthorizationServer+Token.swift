@@ -6,9 +6,8 @@ extension BuiltInAuthorizationServer {
     /// `POST /oauth/token`.
     func token(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         let params = FormParameters(body: request.body)
-        let presented = try? ClientCredentials(request, params)
-        if let limited = rateLimited("token", request, clientID: presented?.clientID) { return limited }
-        var usedBasic = presented?.method == .clientSecretBasic
+        if let limited = rateLimited("token", request) { return limited }
+        var usedBasic = (try? ClientCredentials(request, params))?.method == .clientSecretBasic
         do throws(OAuthError) {
             try requireForm(request)
             try params.requireSingle(Array(params.repeated))
@@ -21,6 +20,7 @@ extension BuiltInAuthorizationServer {
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
             let client = try await credentials.authenticate(with: self)
+            if let limited = rateLimited("token", request, authenticated: client) { return limited }
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError(.unauthorizedClient, "The client may not use the \(grantType) grant")
             }

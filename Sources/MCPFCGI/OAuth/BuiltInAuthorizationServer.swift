@@ -228,11 +228,23 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     var now: Date { configuration.now() }
     var nowSeconds: Int { Int(now.timeIntervalSince1970) }
 
-    /// Refuses with 429 when the caller (remote address, and client when known) exceeded its rate limit.
-    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest, clientID: String?) -> HTTPServerResponse? {
-        var keys = ["\(endpoint)|addr:\(request.remoteAddress ?? "-")"]
-        if let clientID { keys.append("\(endpoint)|client:\(clientID)") }
-        guard let wait = limiter.take(keys) else { return nil }
+    /// Refuses with 429 when the caller's address exceeded its rate limit at this endpoint. Charged before the
+    /// request is read further; a `client_id` the request merely claims charges nothing (anyone could otherwise keep
+    /// another client at 429).
+    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest) -> HTTPServerResponse? {
+        limited(endpoint, request, key: "\(endpoint)|addr:\(request.remoteAddress ?? "-")")
+    }
+
+    /// Refuses with 429 when a client that has just authenticated exceeded its own rate limit at this endpoint
+    /// (from every address together).
+    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest, authenticated client: OAuthClient)
+        -> HTTPServerResponse?
+    {
+        limited(endpoint, request, key: "\(endpoint)|client:\(client.clientID)")
+    }
+
+    private func limited(_ endpoint: String, _ request: HTTPServerRequest, key: String) -> HTTPServerResponse? {
+        guard let wait = limiter.take([key]) else { return nil }
         logger.info(
             "OAuth rate limit exceeded",
             metadata: ["oauth.endpoint": .string(endpoint), "http.request.id": .string(request.requestID)])
