@@ -112,9 +112,7 @@ struct DemoCommand: ParsableCommand {
         let node = self.node
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
-        let stateKey = (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).flatMap { path in
-            FileManager.default.contents(atPath: path).map { Array($0) }
-        }
+        let stateKey = try (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).map(Self.requestStateKey(at:))
         if stateKey == nil {
             logger.notice("no request-state key file: multi-round (input_required) requests stay on this worker")
         }
@@ -237,6 +235,25 @@ struct DemoCommand: ParsableCommand {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// The shortest request-state key accepted: the HMAC-SHA256 key must not be weaker than the hash.
+    static let minimumRequestStateKeyBytes = 32
+
+    /// The request-state key in `path`: refused when the file cannot be read or holds fewer than
+    /// ``minimumRequestStateKeyBytes`` bytes (a silent fallback would leave each worker with its own key, and a
+    /// short one would be guessable).
+    /// - Throws: `ValidationError` naming the file and what to do.
+    static func requestStateKey(at path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the request-state key file \(path)")
+        }
+        guard data.count >= minimumRequestStateKeyBytes else {
+            throw ValidationError(
+                "the request-state key file \(path) holds \(data.count) bytes; it needs at least "
+                    + "\(minimumRequestStateKeyBytes) random bytes (head -c 32 /dev/urandom > \(path))")
+        }
+        return Array(data)
     }
 
     /// `http://HOST:PORT` from the environment the run script sets, logged so the choice is visible.

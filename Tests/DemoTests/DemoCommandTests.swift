@@ -53,4 +53,17 @@ import Testing
         defer { unsetenv(name) }
         #expect(throws: (any Error).self) { try DemoCommand.parse([]) }
     }
+
+    @Test func requestStateKeyFileMustHoldAtLeast32Bytes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-key-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let short = dir.appendingPathComponent("short").path
+        let good = dir.appendingPathComponent("good").path
+        #expect(FileManager.default.createFile(atPath: short, contents: Data(repeating: 7, count: 31)))
+        #expect(FileManager.default.createFile(atPath: good, contents: Data(repeating: 7, count: 32)))
+        #expect(throws: (any Error).self) { try DemoCommand.requestStateKey(at: short) }
+        #expect(throws: (any Error).self) { try DemoCommand.requestStateKey(at: dir.appendingPathComponent("none").path) }
+        #expect(try DemoCommand.requestStateKey(at: good).count == 32)
+    }
 }
