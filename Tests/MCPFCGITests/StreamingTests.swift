@@ -243,6 +243,23 @@ func collect(_ response: HTTPServerResponse) throws -> CollectingSink {
         #expect(await post(app, session: session, "[]").head.status == .badRequest)
     }
 
+    @Test func batchesAreBoundedInLength() async throws {
+        var settings = MCPEndpoint.Configuration.inProcessTests
+        settings.maxBatchSize = 3
+        let app = makeApp(endpoint: settings)
+        let session = try await openSession(app, version: "2025-03-26")
+        func pings(_ n: Int) -> String {
+            "[" + (1...n).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"ping"}"# }.joined(separator: ",") + "]"
+        }
+        let fits = await post(app, session: session, pings(3))
+        #expect(try #require(try json(fits).arrayValue).count == 3)
+        let tooLong = await post(app, session: session, pings(4))
+        #expect(tooLong.head.status == .badRequest)
+        #expect(try json(tooLong)["error"]?["code"] == -32600)
+        #expect(try json(tooLong)["error"]?["message"]?.stringValue?.contains("limit of 3") == true)
+        #expect(MCPEndpoint.Configuration().maxBatchSize == 100)
+    }
+
     @Test func batchesRefusedElsewhere() async throws {
         let app = makeApp()
         let session = try await openSession(app)

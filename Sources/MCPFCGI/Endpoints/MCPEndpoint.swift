@@ -32,6 +32,9 @@ public struct MCPEndpoint: Sendable {
         /// How long a request whose stream lost its client waits for a resume before its handler is
         /// cancelled. Default 2 s.
         public var resumeGracePeriod: Duration
+        /// The most messages one JSON-RPC batch may hold (sessions of 2025-03-26); a longer batch is refused whole
+        /// with 400 and `-32600`. Default 100.
+        public var maxBatchSize: Int
         /// The authenticated user of a request, or nil for an anonymous one. A session created by an
         /// authenticated `initialize` is bound to that user (``MCPHandlers/Session/owner``): a later request
         /// on it by another user is refused with 403, an anonymous one with 401. Session ids are never
@@ -58,6 +61,7 @@ public struct MCPEndpoint: Sendable {
             responseMode: ResponseMode = .automatic, streamingThreshold: Duration? = .milliseconds(500),
             allowsStandaloneStreams: Bool = true, replayBufferSize: Int = 256, replayBufferAge: Duration = .seconds(300),
             retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2),
+            maxBatchSize: Int = 100,
             resolveUser: @escaping @Sendable (HTTPServerRequest) async -> String? = {
                 $0.authenticatedUser ?? $0.remoteUser
             }
@@ -72,6 +76,7 @@ public struct MCPEndpoint: Sendable {
             self.retryMilliseconds = retryMilliseconds
             self.maxStreamsPerSession = maxStreamsPerSession
             self.resumeGracePeriod = resumeGracePeriod
+            self.maxBatchSize = maxBatchSize
             self.resolveUser = resolveUser
             self.resolveUserID = nil
         }
@@ -269,6 +274,12 @@ public struct MCPEndpoint: Sendable {
                 .invalidRequest("JSON-RPC batches are not supported in protocol \(session.protocolVersion)"))
         }
         guard !batch.isEmpty else { return rpcError(.badRequest, id: nil, .invalidRequest("Empty batch")) }
+        guard batch.count <= configuration.maxBatchSize else {
+            return rpcError(
+                .badRequest, id: nil,
+                .invalidRequest(
+                    "A batch of \(batch.count) messages exceeds the limit of \(configuration.maxBatchSize); send fewer"))
+        }
         var responses: [Value] = []
         for element in batch {
             let message: JSONRPCMessage
