@@ -221,3 +221,28 @@ def test_refresh_token_reuse_leaves_the_deployment_fast():
                f"/health p99 {p99 * 1000:.1f} ms")
         assert reuse_took < 1.0
         assert p99 < 0.050
+
+
+def test_a_stopped_peer_delays_a_revocation_only_by_the_acknowledgement_wait():
+    """Revoking with worker w2 stopped answers within the bounded wait; w2 gets the revocation once it resumes."""
+    from test_oauth import running_oauth_stack
+
+    with running_oauth_stack() as oauth:
+        client_id, tokens = oauth.user_tokens()
+        oauth.assert_accepted(tokens["access_token"])
+        hung = oauth.stack.worker_pid(2)
+        os.kill(hung, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            r = oauth.http.post("/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id})
+            took = time.monotonic() - start
+            assert r.status_code == 200, r.text
+        finally:
+            time.sleep(0.3)
+            os.kill(hung, signal.SIGCONT)
+        figure(f"(e) revocation with a stopped peer answered in {took * 1000:.0f} ms")
+        assert took < 1.5
+        # The background retry reaches w2 once it runs again: the token is refused by every worker.
+        wait_until(lambda: all(oauth.initialize(tokens["access_token"]).status == 401 for _ in range(4)), 15,
+                   interval=0.2, what="the revocation to reach the resumed worker")
+        oauth.assert_rejected(tokens["access_token"])
