@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian machine:
 #   1. installs what is missing (apt packages; a Python venv with the official MCP client),
 #   2. runs the in-process Swift tests with code coverage and reports line coverage of Sources/,
-#   3. builds the release demo and runs the integration tests through real nginx, spawn-fcgi and libfcgi.
+#   3. builds the libFuzzer targets (Fuzz/) and runs each for a few seconds,
+#   4. builds the release demo and runs the integration tests through real nginx, spawn-fcgi and libfcgi.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +18,9 @@ fi
 echo "== in-process tests (swift test --enable-code-coverage)"
 swift test --enable-code-coverage
 ./scripts/coverage.sh
+
+echo "== fuzzing, short pass (FUZZ_SECONDS=5 per target; scripts/fuzz.sh runs long campaigns)"
+FUZZ_SECONDS=5 ./scripts/fuzz.sh
 
 echo "== integration tests (nginx → spawn-fcgi → libfcgi → Swift)"
 swift build -c release --product mcp-fcgi-demo

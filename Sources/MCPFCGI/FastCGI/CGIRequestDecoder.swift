@@ -39,8 +39,9 @@ public enum CGIRequestDecoder {
         var isPeer: Bool?
         var contentType: String?
         var contentLength: String?
-        var fields = HTTPFields()
-        // nginx sends every name once; "first wins" for repeats is kept with nil checks instead of a Set.
+        var fields = FirstWinsFields()
+        // nginx sends every name once; "first wins" for repeats: nil checks for the CGI variables, and
+        // `FirstWinsFields` for the headers.
         for (name, value) in params {
             if name.utf8.count > 5, name.utf8.starts(with: "HTTP_".utf8) {
                 // nginx passes Content-Type and Content-Length both as CGI variables and as HTTP_* copies.
@@ -49,12 +50,12 @@ public enum CGIRequestDecoder {
                     if fieldName == hostName {
                         guard host == nil else { continue }
                         host = value
-                    } else if fields.contains(fieldName) {
-                        continue
+                        fields.append(fieldName, value, firstWins: false)
+                    } else {
+                        fields.append(fieldName, value, firstWins: true)
                     }
-                    fields.append(HTTPField(name: fieldName, value: value))
-                } else if let fieldName = headerName(cgiName: name), !fields.contains(fieldName) {
-                    fields.append(HTTPField(name: fieldName, value: value))
+                } else if let fieldName = headerName(cgiName: name) {
+                    fields.append(fieldName, value, firstWins: true)
                 }
                 continue
             }
@@ -74,21 +75,48 @@ public enum CGIRequestDecoder {
             default: continue
             }
         }
-        if let contentType, !contentType.isEmpty { fields[.contentType] = contentType }
-        if let contentLength, !contentLength.isEmpty { fields[.contentLength] = contentLength }
+        if let contentType, !contentType.isEmpty { fields.fields[.contentType] = contentType }
+        if let contentLength, !contentLength.isEmpty { fields.fields[.contentLength] = contentLength }
         guard let method, let parsedMethod = HTTPRequest.Method(method) else { throw .invalidMethod }
         var path = uri ?? ((scriptName ?? "") + (pathInfo ?? ""))
         if uri == nil, let queryString, !queryString.isEmpty { path += "?" + queryString }
         if path.isEmpty { path = "/" }
-        let head = HTTPRequest(
+        var head = HTTPRequest(
             method: parsedMethod, scheme: scheme ?? (https == true ? "https" : "http"), authority: host, path: path,
-            headerFields: fields)
+            headerFields: fields.fields)
+        // HTTPTypes legalizes the path like a field value (control characters become spaces, surrounding
+        // whitespace is trimmed): a path of only such characters comes out empty.
+        if head.path?.isEmpty != false { head.path = "/" }
         return HTTPServerRequest(
             head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser ?? nil, requestID: requestID,
             isPeerRequest: isPeer ?? false)
     }
 
     private static let hostName = HTTPField.Name("Host")!
+
+    /// Header fields where the first of a repeated name wins. Whether a name is already there is a scan of the
+    /// fields while they are few (the usual dozen headers: cheaper than hashing), a set of their names past
+    /// ``scanLimit``: a scan per header would make a request with thousands of distinct headers (tens of KB,
+    /// within nginx's limits) cost time quadratic in their number.
+    struct FirstWinsFields {
+        static let scanLimit = 32
+        var fields = HTTPFields()
+        private var names: Set<HTTPField.Name>?
+
+        /// Appends the field; with `firstWins`, only when no field has this name yet.
+        mutating func append(_ name: HTTPField.Name, _ value: String, firstWins: Bool) {
+            if names != nil {
+                if !names!.insert(name).inserted, firstWins { return }
+            } else {
+                if firstWins, fields.contains(name) { return }
+                if fields.count >= Self.scanLimit {
+                    names = Set(fields.lazy.map(\.name))
+                    names!.insert(name)
+                }
+            }
+            fields.append(HTTPField(name: name, value: value))
+        }
+    }
 
     /// Prebuilt field names of the headers clients send most, by CGI name; nil for the `HTTP_*` copies of
     /// `CONTENT_TYPE` and `CONTENT_LENGTH`, which are skipped.
