@@ -8,4 +8,8 @@
 /// libFuzzer flags in argv and fuzzes `callback`.
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
 
+/// Runs libFuzzer's driver over the target's `LLVMFuzzerTestOneInput` (each target defines it with `@_cdecl`);
+/// every target's `<Target>_main` calls this.
+int mcpfcgi_fuzz_main(int argc, char **argv);
+
 #endif
