@@ -30,7 +30,7 @@ read -r -a extra_flags <<<"${FUZZ_FLAGS:-}"
 targets_table="
 FuzzJSON          json.dict          16384
 FuzzJSONRPC       jsonrpc.dict       16384
-FuzzURITemplate   uri-template.dict  512
+FuzzURITemplate   uri-template.dict  16384
 FuzzRequestState  json.dict          16384
 FuzzCGI           cgi.dict           16384
 FuzzOAuthForm     oauth-form.dict    16384

@@ -1,10 +1,24 @@
 /// An RFC 6570 URI template restricted to simple string expansion (`{var}`, `{var1,var2}`), which is what
 /// resource templates use: it matches URIs against the template and expands variables into URIs.
 ///
-/// A variable matches one or more characters other than `/`, `?` and `#` (the values of a multi-variable
-/// expression are separated by `,`); matched values are percent-decoded. Expressions with an operator
-/// (`{+path}`, `{?q}`, …) or a modifier (`{var*}`, `{var:3}`) are not supported and are matched as literal
-/// text.
+/// Matching semantics (the whole URI must match; bytes of UTF-8, no normalisation):
+/// - literal text matches itself exactly (case-sensitive);
+/// - an expression matches one or more characters other than `/`, `?` and `#`; the value of a multi-variable
+///   expression is split at `,` (empty pieces dropped) and must have from one piece to as many pieces as the
+///   expression has variables, which take them in order (a variable without a piece is absent);
+/// - when a URI can be split in several ways, the first expression takes the longest value that still lets the
+///   rest match, then the second, and so on (leftmost-greedy, as a backtracking regex `([^/?#]+)` would):
+///   `file:///{name}.{ext}` gives `file:///a.b.c` the name `a.b` and the extension `c`;
+/// - matched values are percent-decoded (a `%` not followed by two hex digits stays as it is).
+///
+/// Expressions with an operator (`{+path}`, `{?q}`, …) or a modifier (`{var*}`, `{var:3}`) are not supported
+/// and are matched as literal text.
+///
+/// Complexity: matching simulates the template's automaton over the URI in one left-to-right pass, carrying the
+/// set of live states (a Thompson/Pike NFA simulation, no backtracking): for a URI of n bytes and a template
+/// with s states (one per literal byte, two per single-variable expression, 2·(v+1) per expression of v
+/// variables) and k expressions it takes O(n · (s + k²)) time and O(s · k) memory — linear in the URI for a
+/// given template, whatever the number of expressions per segment.
 ///
 /// ```swift
 /// let template = URITemplate("test://template/{id}/data")
@@ -16,9 +30,10 @@ public struct URITemplate: Sendable, Hashable {
     public let template: String
     /// The variable names, in order of appearance.
     public let variableNames: [String]
-    private let parts: [Part]
+    let parts: [Part]
+    let automaton: Automaton
 
-    private enum Part: Sendable, Hashable {
+    enum Part: Sendable, Hashable {
         case literal([UInt8])
         case expression([String])
     }
@@ -31,10 +46,14 @@ public struct URITemplate: Sendable, Hashable {
         var literal: [UInt8] = []
         let bytes = Array(template.utf8)
         var i = 0
+        // The first "}" after the last "{" looked at (bytes.count: none), searched again only once passed, and
+        // expression bodies are checked up to their first bad byte: parsing is linear in the template.
+        var close = -1
         while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "{"), let close = bytes[(i + 1)...].firstIndex(of: UInt8(ascii: "}")),
-                let names = Self.simpleNames(bytes[(i + 1)..<close])
-            {
+            if bytes[i] == UInt8(ascii: "{"), close <= i {
+                close = bytes[(i + 1)...].firstIndex(of: UInt8(ascii: "}")) ?? bytes.count
+            }
+            if bytes[i] == UInt8(ascii: "{"), close < bytes.count, let names = Self.simpleNames(bytes[(i + 1)..<close]) {
                 if !literal.isEmpty { parts.append(.literal(literal)) }
                 literal = []
                 parts.append(.expression(names))
@@ -46,6 +65,7 @@ public struct URITemplate: Sendable, Hashable {
         }
         if !literal.isEmpty { parts.append(.literal(literal)) }
         self.parts = parts
+        self.automaton = Automaton(parts)
         self.variableNames = parts.flatMap { part -> [String] in
             if case .expression(let names) = part { return names }
             return []
@@ -57,8 +77,30 @@ public struct URITemplate: Sendable, Hashable {
     /// - Returns: each variable's percent-decoded value (a variable left out of a multi-variable
     ///   expression is absent).
     public func match(_ uri: String) -> [String: String]? {
+        var steps = 0
+        return match(uri, steps: &steps)
+    }
+
+    /// ``match(_:)``, counting the automaton's steps (one per state entered or advanced) into `steps`: what the
+    /// tests use to check that matching stays linear in the URI's length.
+    func match(_ uri: String, steps: inout Int) -> [String: String]? {
+        let bytes = Array(uri.utf8)
+        guard let ends = automaton.run(bytes, steps: &steps) else { return nil }
         var captures: [String: String] = [:]
-        return Self.match(Array(uri.utf8), from: 0, parts: parts[...], captures: &captures) ? captures : nil
+        var position = 0
+        var expression = 0
+        for part in parts {
+            switch part {
+            case .literal(let literal): position += literal.count
+            case .expression(let names):
+                let raw = bytes[position..<ends[expression]]
+                let values = names.count == 1 ? [raw] : raw.split(separator: UInt8(ascii: ","))
+                for (name, value) in zip(names, values) { captures[name] = Self.percentDecode(value) }
+                position = ends[expression]
+                expression += 1
+            }
+        }
+        return captures
     }
 
     /// The URI for these variable values; values are percent-encoded (all but unreserved characters) and
@@ -80,12 +122,20 @@ public struct URITemplate: Sendable, Hashable {
 
     /// The names of a simple expression's body, or nil when it has an operator, a modifier or a bad name.
     private static func simpleNames(_ body: ArraySlice<UInt8>) -> [String]? {
-        guard !body.isEmpty else { return nil }
         var names: [String] = []
-        for name in body.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            guard !name.isEmpty, name.allSatisfy(isVariableCharacter) else { return nil }
-            names.append(String(decoding: name, as: UTF8.self))
+        var start = body.startIndex
+        for index in body.indices {
+            let byte = body[index]
+            if byte == UInt8(ascii: ",") {
+                guard index > start else { return nil }
+                names.append(String(decoding: body[start..<index], as: UTF8.self))
+                start = index + 1
+            } else if !isVariableCharacter(byte) {
+                return nil
+            }
         }
+        guard start < body.endIndex else { return nil }
+        names.append(String(decoding: body[start...], as: UTF8.self))
         return names
     }
 
@@ -98,37 +148,7 @@ public struct URITemplate: Sendable, Hashable {
         }
     }
 
-    private static func match(
-        _ uri: [UInt8], from start: Int, parts: ArraySlice<Part>, captures: inout [String: String]
-    ) -> Bool {
-        guard let part = parts.first else { return start == uri.count }
-        let rest = parts.dropFirst()
-        switch part {
-        case .literal(let literal):
-            guard uri.count - start >= literal.count, uri[start..<(start + literal.count)].elementsEqual(literal)
-            else { return false }
-            return match(uri, from: start + literal.count, parts: rest, captures: &captures)
-        case .expression(let names):
-            var limit = start
-            while limit < uri.count, !isDelimiter(uri[limit]) { limit += 1 }
-            guard limit > start else { return false }
-            // Longest first, shorter on failure: the literal that follows decides where the value ends.
-            for end in stride(from: limit, to: start, by: -1) {
-                var attempt = captures
-                let raw = uri[start..<end]
-                let values = names.count == 1 ? [raw] : raw.split(separator: UInt8(ascii: ","))
-                guard !values.isEmpty, values.count <= names.count else { continue }
-                for (name, value) in zip(names, values) { attempt[name] = percentDecode(value) }
-                if match(uri, from: end, parts: rest, captures: &attempt) {
-                    captures = attempt
-                    return true
-                }
-            }
-            return false
-        }
-    }
-
-    private static func isDelimiter(_ byte: UInt8) -> Bool {
+    static func isDelimiter(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#")
     }
 

@@ -34,12 +34,17 @@ extension MCPServer {
         else {
             throw .invalidParams("completion/complete needs an \"argument\" with string \"name\" and \"value\"")
         }
+        let limits = configuration.identifierLimits
+        try limits.checkName(name, "completion/complete \"argument.name\"")
+        try limits.checkCompletionValue(typed, "completion/complete \"argument.value\"")
         let resolved = try Self.stringArguments(
-            params?["context"]?["arguments"], what: "completion/complete \"context.arguments\"")
+            params?["context"]?["arguments"], what: "completion/complete \"context.arguments\"", limits: limits,
+            boundValues: true)
         let handler: CompletionHandler?
         switch type {
         case "ref/prompt":
             guard let prompt = ref["name"]?.stringValue else { throw .invalidParams("ref/prompt needs a \"name\"") }
+            try limits.checkName(prompt, "completion/complete \"ref.name\"")
             let lookup = prompts.withLock { registry in
                 (registry.prompts.contains(prompt), registry.completions[prompt]?[name])
             }
@@ -47,6 +52,7 @@ extension MCPServer {
             handler = lookup.1
         case "ref/resource":
             guard let uri = ref["uri"]?.stringValue else { throw .invalidParams("ref/resource needs a \"uri\"") }
+            try limits.checkURI(uri, "completion/complete \"ref.uri\"")
             let lookup = resources.withLock { registry in
                 (
                     registry.templates.contains(uri) || registry.resources.contains(uri),

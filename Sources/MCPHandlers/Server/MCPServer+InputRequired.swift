@@ -25,6 +25,7 @@ extension MCPServer {
         if let raw = params?["inputResponses"], !raw.isNull {
             guard case .object(let object) = raw else { throw .invalidParams("\"inputResponses\" must be an object") }
             for (key, answer) in object {
+                try configuration.identifierLimits.checkName(key, "A key of \"inputResponses\"")
                 guard answer.objectValue != nil else {
                     throw .invalidParams("\"inputResponses\".\(key) must be an object")
                 }

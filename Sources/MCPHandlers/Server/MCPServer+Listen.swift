@@ -8,6 +8,9 @@ extension MCPServer {
         let filter: SubscriptionFilter
         do {
             filter = try SubscriptionFilter(request.params?["notifications"])
+            for uri in filter.resourceSubscriptions {
+                try configuration.identifierLimits.checkURI(uri, "A URI of \"notifications.resourceSubscriptions\"")
+            }
         } catch {
             return StatelessOutcome(id: id, result: .failure(error))
         }

@@ -65,8 +65,10 @@ extension MCPServer {
         guard let name = params?["name"]?.stringValue else {
             throw .invalidParams("prompts/get needs a string \"name\"")
         }
+        try configuration.identifierLimits.checkName(name, "prompts/get \"name\"")
         guard let entry = prompts.withLock({ $0.prompts[name] }) else { throw .invalidParams("Unknown prompt: \(name)") }
-        let arguments = try Self.stringArguments(params?["arguments"], what: "prompts/get \"arguments\"")
+        let arguments = try Self.stringArguments(
+            params?["arguments"], what: "prompts/get \"arguments\"", limits: configuration.identifierLimits)
         for argument in entry.prompt.arguments where argument.required && arguments[argument.name] == nil {
             throw .invalidParams("Missing required argument \"\(argument.name)\" for prompt \(name)")
         }
@@ -78,13 +80,18 @@ extension MCPServer {
         return .object(result)
     }
 
-    /// A `{name: string}` object (absent or null: empty).
-    static func stringArguments(_ value: Value?, what: String) throws(MCPError) -> [String: String] {
+    /// A `{name: string}` object (absent or null: empty); names at most ``IdentifierLimits/maxNameBytes``
+    /// long, and with `boundValues` values at most ``IdentifierLimits/maxCompletionValueBytes``.
+    static func stringArguments(
+        _ value: Value?, what: String, limits: IdentifierLimits, boundValues: Bool = false
+    ) throws(MCPError) -> [String: String] {
         guard let value, !value.isNull else { return [:] }
         guard case .object(let members) = value else { throw .invalidParams("\(what) must be an object") }
         var arguments: [String: String] = [:]
         for (key, member) in members {
+            try limits.checkName(key, "An argument name in \(what)")
             guard let string = member.stringValue else { throw .invalidParams("\(what).\(key) must be a string") }
+            if boundValues { try limits.checkCompletionValue(string, "\(what).\(key)") }
             arguments[key] = string
         }
         return arguments

@@ -132,8 +132,8 @@ extension MCPServer {
     }
 
     func readResource(_ params: Value?, context: RequestContext) async throws(MCPError) -> Value {
-        let uri = try Self.requiredURI(params, method: "resources/read")
-        guard let resolution = resources.withLock({ $0.resolve(uri) }) else { throw .resourceNotFound(uri) }
+        let uri = try requiredURI(params, method: "resources/read")
+        guard let resolution = resolveResource(uri) else { throw .resourceNotFound(uri) }
         let contents = try await runHandler("resources/read", context: context) {
             switch resolution {
             case .resource(let entry): return try await entry.handler(uri, context)
@@ -143,27 +143,49 @@ extension MCPServer {
         return ["contents": .array(contents.map(\.value))]
     }
 
-    /// Subscribes the session to a resource that exists (static or matched by a template).
+    /// Subscribes the session to a resource that exists (static or matched by a template), up to
+    /// ``SessionLimits/maxSubscriptionsPerSession`` subscriptions (-32602 beyond).
     func subscribe(_ params: Value?, session: Session?) throws(MCPError) -> Value {
-        let uri = try Self.requiredURI(params, method: "resources/subscribe")
+        let uri = try requiredURI(params, method: "resources/subscribe")
         guard let session else { throw .invalidRequest("resources/subscribe needs a session") }
-        guard resources.withLock({ $0.resolve(uri) != nil }) else { throw .resourceNotFound(uri) }
-        session.setSubscribed(uri, true)
+        guard resolveResource(uri) != nil else { throw .resourceNotFound(uri) }
+        let limit = configuration.sessionLimits.maxSubscriptionsPerSession
+        guard session.subscribe(uri, limit: limit) else {
+            throw .invalidParams(
+                "This session holds \(limit) resource subscriptions, the most allowed; unsubscribe from one first")
+        }
         subscriptions.withLock { $0.add(uri: uri, sessionID: session.id) }
         return [:]
     }
 
     /// Unsubscribes; idempotent.
     func unsubscribe(_ params: Value?, session: Session?) throws(MCPError) -> Value {
-        let uri = try Self.requiredURI(params, method: "resources/unsubscribe")
+        let uri = try requiredURI(params, method: "resources/unsubscribe")
         guard let session else { throw .invalidRequest("resources/unsubscribe needs a session") }
         session.setSubscribed(uri, false)
         subscriptions.withLock { $0.remove(uri: uri, sessionID: session.id) }
         return [:]
     }
 
-    static func requiredURI(_ params: Value?, method: String) throws(MCPError) -> String {
+    /// The request's `uri`, at most ``IdentifierLimits/maxURIBytes`` long.
+    /// - Throws: ``MCPError`` -32602 when it is missing, not a string or too long.
+    func requiredURI(_ params: Value?, method: String) throws(MCPError) -> String {
         guard let uri = params?["uri"]?.stringValue else { throw .invalidParams("\(method) needs a string \"uri\"") }
+        try configuration.identifierLimits.checkURI(uri, "\(method) \"uri\"")
         return uri
     }
+
+    /// What a URI resolves to: the static resource with that URI, else the first template in registration
+    /// order that matches it. Only the lookup and a copy of the template list happen under the registry's
+    /// lock; the templates are matched without it, so a long match never holds up another request's
+    /// registry access (or a registration).
+    func resolveResource(_ uri: String) -> ResourceRegistry.Resolution? {
+        let candidates = resources.withLock { $0.candidates(for: uri) }
+        Self.willMatchTemplates?()
+        return candidates.resolve(uri)
+    }
+
+    /// Test seam: called by ``resolveResource(_:)`` between taking the candidates under the lock and matching
+    /// them, so a test can check that the registry is not locked while templates are matched.
+    @TaskLocal static var willMatchTemplates: (@Sendable () -> Void)?
 }

@@ -24,12 +24,20 @@ public final class MCPServer: Sendable {
         public var instructions: String?
         /// Items per page of `tools/list` and the other list methods. Default 100.
         public var pageSize: Int
+        /// The longest resource URI, name and completion value a request may carry (-32602 beyond). Default
+        /// ``IdentifierLimits/init(maxURIBytes:maxNameBytes:maxCompletionValueBytes:)`` (8 KiB URIs, 256-byte
+        /// names, 4 KiB completion values).
+        public var identifierLimits: IdentifierLimits
         /// The session-era revisions negotiated, newest first. Default ``ProtocolVersion/sessionEra``.
         public var supportedVersions: [ProtocolVersion]
         /// Where sessions live. Default an ``InMemorySessionStore`` holding up to 10,000 sessions.
         public var sessionStore: any SessionStore
         /// Makes session ids (node prefix, custom generator). Default random base62 ids without prefix.
         public var sessionIDGenerator: SessionIDGenerator
+        /// Session quotas per client address and per user, eviction of idle sessions when the store is full,
+        /// and the bounds of one session (client metadata, subscriptions). Default ``SessionLimits/init(maxSessionsPerAddress:maxSessionsPerUser:minimumIdleBeforeEviction:maxClientMetadataBytes:maxSubscriptionsPerSession:)``
+        /// (500 per address, 100 per user, evict after 5 minutes idle, 16 KiB, 100 subscriptions).
+        public var sessionLimits: SessionLimits
         /// Called after a session is committed to the store, in its own task; errors are logged. Default nil.
         public var onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)?
         /// How long a server→client request (sampling, elicitation, roots) waits for the client's response
@@ -63,9 +71,11 @@ public final class MCPServer: Sendable {
             serverInfo: Implementation,
             instructions: String? = nil,
             pageSize: Int = 100,
+            identifierLimits: IdentifierLimits = IdentifierLimits(),
             supportedVersions: [ProtocolVersion] = ProtocolVersion.sessionEra,
             sessionStore: any SessionStore = InMemorySessionStore(),
             sessionIDGenerator: SessionIDGenerator = SessionIDGenerator(),
+            sessionLimits: SessionLimits = SessionLimits(),
             onSessionInitialized: (@Sendable (_ sessionID: String, _ userID: String?) async throws -> Void)? = nil,
             clientRequestTimeout: Duration = .seconds(60),
             logger: Logger = Logger(label: "mcpfcgi.server"),
@@ -79,9 +89,11 @@ public final class MCPServer: Sendable {
             self.serverInfo = serverInfo
             self.instructions = instructions
             self.pageSize = pageSize
+            self.identifierLimits = identifierLimits
             self.supportedVersions = supportedVersions
             self.sessionStore = sessionStore
             self.sessionIDGenerator = sessionIDGenerator
+            self.sessionLimits = sessionLimits
             self.onSessionInitialized = onSessionInitialized
             self.clientRequestTimeout = clientRequestTimeout
             self.logger = logger
@@ -207,28 +219,70 @@ public final class MCPServer: Sendable {
 
     /// Why a session could not be created.
     public enum SessionCreationError: Error, Equatable, Sendable {
-        /// The store refused the session: it holds its maximum number of live sessions.
+        /// The store refused the session: it holds its maximum number of live sessions and none has been idle
+        /// long enough to be evicted (``SessionLimits/minimumIdleBeforeEviction``).
         case capacityReached
         /// The session store could not be reached (the description says why).
         case storeUnavailable(String)
+        /// The client's address holds ``SessionLimits/maxSessionsPerAddress`` (`limit`) live sessions already.
+        case addressQuotaReached(limit: Int)
+        /// The user holds ``SessionLimits/maxSessionsPerUser`` (`limit`) live sessions already.
+        case userQuotaReached(limit: Int)
+        /// `clientInfo` and `capabilities` take more than ``SessionLimits/maxClientMetadataBytes`` (`limit`).
+        case clientMetadataTooLarge(limit: Int)
     }
 
-    /// Answers `initialize`: negotiates the revision, creates and stores the session, then calls
-    /// ``Configuration/onSessionInitialized`` in its own task.
+    /// Answers `initialize` for a client of unknown address: ``initialize(_:owner:clientAddress:)`` without
+    /// the per-address quota.
     /// - Parameters:
     ///   - request: the initialize request.
     ///   - owner: the authenticated user the session will be bound to.
     /// - Returns: the initialize result and the new session.
-    /// - Throws: ``SessionCreationError/capacityReached`` when the store is full,
-    ///   ``SessionCreationError/storeUnavailable(_:)`` when it cannot be reached.
+    /// - Throws: as ``initialize(_:owner:clientAddress:)``.
     public func initialize(_ request: JSONRPCRequest, owner: String?) async throws(SessionCreationError) -> (
         result: Value, session: Session
     ) {
+        let (result, session, _) = try await initialize(request, owner: owner, clientAddress: nil)
+        return (result, session)
+    }
+
+    /// Answers `initialize`: negotiates the revision, creates and stores the session under
+    /// ``Configuration/sessionLimits`` (evicting an idle session when the store is full), then calls
+    /// ``Configuration/onSessionInitialized`` in its own task.
+    ///
+    /// What the server held for an evicted session is ended here (``sessionEnded(_:)``); the transport
+    /// closes its streams (the evicted sessions are returned for that).
+    /// - Parameters:
+    ///   - request: the initialize request.
+    ///   - owner: the authenticated user the session will be bound to (counted against
+    ///     ``SessionLimits/maxSessionsPerUser``).
+    ///   - clientAddress: the key of the client's address (counted against
+    ///     ``SessionLimits/maxSessionsPerAddress``), nil when unknown.
+    /// - Returns: the initialize result, the new session, and the sessions evicted to make room for it.
+    /// - Throws: ``SessionCreationError/capacityReached`` when the store is full,
+    ///   ``SessionCreationError/addressQuotaReached(limit:)`` / ``SessionCreationError/userQuotaReached(limit:)``
+    ///   over a quota, ``SessionCreationError/clientMetadataTooLarge(limit:)`` for oversized client metadata,
+    ///   ``SessionCreationError/storeUnavailable(_:)`` when the store cannot be reached.
+    public func initialize(_ request: JSONRPCRequest, owner: String?, clientAddress: String?)
+        async throws(SessionCreationError) -> (result: Value, session: Session, evicted: [Session])
+    {
         let params = request.params
+        let limits = configuration.sessionLimits
+        let clientInfo = params?["clientInfo"]
+        let clientCapabilities = params?["capabilities"] ?? [:]
+        // Kept for the session's lifetime: bounded (the request body alone may be megabytes).
+        var metadataBytes = 0
+        for part in [clientInfo, clientCapabilities] {
+            if let part { metadataBytes += JSONWriter.encode(part).count }
+        }
+        guard metadataBytes <= limits.maxClientMetadataBytes else {
+            throw .clientMetadataTooLarge(limit: limits.maxClientMetadataBytes)
+        }
         let version = ProtocolVersion.negotiate(
             requested: params?["protocolVersion"]?.stringValue, supported: configuration.supportedVersions)
         let store = configuration.sessionStore
         var session: Session
+        var evicted: [Session] = []
         repeat {
             let id: String
             let rejection: SessionIDGenerator.Rejection?
@@ -240,18 +294,28 @@ public final class MCPServer: Sendable {
                     "custom session id generator refused; using a random id",
                     metadata: ["reason": "\(rejection)"])
             }
+            let now = configuration.now()
             session = Session(
-                id: id, protocolVersion: version, clientInfo: Implementation(params?["clientInfo"]),
-                clientCapabilities: params?["capabilities"] ?? [:], owner: owner, now: configuration.now())
-            do {
-                if try await store.insert(session) { break }
-                if try await !store.contains(id: id) { throw SessionCreationError.capacityReached }
-            } catch let error as SessionCreationError {
-                throw error
-            } catch {
+                id: id, protocolVersion: version, clientInfo: Implementation(clientInfo),
+                clientCapabilities: clientCapabilities, owner: owner, clientAddress: clientAddress, now: now)
+            let outcome: SessionInsertion
+            do { outcome = try await store.insert(session, limits: limits, now: now) } catch {
                 throw .storeUnavailable(String(describing: error))
             }
+            switch outcome {
+            case .inserted(let removed): evicted = removed
+            case .duplicateID: continue
+            case .addressQuotaReached(let limit): throw .addressQuotaReached(limit: limit)
+            case .userQuotaReached(let limit): throw .userQuotaReached(limit: limit)
+            case .full: throw .capacityReached
+            }
+            break
         } while true
+        for session in evicted {
+            sessionEnded(session)
+            configuration.logger.info(
+                "idle session evicted to make room", metadata: ["mcp.session.id": "\(session.id)"])
+        }
         if let hook = configuration.onSessionInitialized {
             let logger = configuration.logger
             let id = session.id
@@ -270,7 +334,7 @@ public final class MCPServer: Sendable {
             "serverInfo": configuration.serverInfo.value,
         ]
         if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
-        return (.object(result), session)
+        return (.object(result), session, evicted)
     }
 
     // MARK: Dispatch
@@ -434,6 +498,7 @@ public final class MCPServer: Sendable {
         guard let name = params?["name"]?.stringValue else {
             throw MCPError.invalidParams("tools/call needs a string \"name\"")
         }
+        try configuration.identifierLimits.checkName(name, "tools/call \"name\"")
         guard let entry = tools.withLock({ $0.entry(named: name) }) else {
             throw MCPError.invalidParams("Unknown tool: \(name)")
         }

@@ -58,13 +58,30 @@ struct ResourceRegistry: Sendable {
         completions[uriTemplate, default: [:]][variable] = handler
     }
 
-    /// Static resources first, then templates in registration order.
-    func resolve(_ uri: String) -> Resolution? {
-        if let entry = resources[uri] { return .resource(entry) }
-        for entry in templates.entries {
-            if let variables = entry.matcher.match(uri) { return .template(entry, variables: variables) }
+    /// What resolving a URI needs, taken under the registry's lock: the static resource with that URI, else
+    /// the templates to match it against (a copy of the list, so matching runs without the lock).
+    enum Candidates: Sendable {
+        case resource(StaticEntry)
+        case templates([TemplateEntry])
+
+        /// The static resource, else the first template in registration order that matches `uri`.
+        func resolve(_ uri: String) -> Resolution? {
+            switch self {
+            case .resource(let entry): return .resource(entry)
+            case .templates(let entries):
+                for entry in entries {
+                    if let variables = entry.matcher.match(uri) { return .template(entry, variables: variables) }
+                }
+                return nil
+            }
         }
-        return nil
+    }
+
+    /// Static resources first, then templates in registration order; a lookup by key only, cheap enough
+    /// for the lock (see ``Candidates/resolve(_:)`` for the matching).
+    func candidates(for uri: String) -> Candidates {
+        if let entry = resources[uri] { return .resource(entry) }
+        return .templates(templates.entries)
     }
 
     var isEmpty: Bool { resources.isEmpty && templates.isEmpty }

@@ -16,6 +16,9 @@ public final class Session: Sendable {
     public let clientCapabilities: Value
     /// The user the session is bound to, when it was created by an authenticated request.
     public let owner: String?
+    /// The client address the session counts against (``SessionLimits/maxSessionsPerAddress``), when known:
+    /// the transport's key for the address of the `initialize` request.
+    public let clientAddress: String?
     /// When it was created, in seconds of the store's clock.
     public let createdAt: Double
 
@@ -25,6 +28,7 @@ public final class Session: Sendable {
         var lastActivity: Double
         var inFlight = 0
         var subscriptions: Set<String> = []
+        weak var observer: (any SessionActivityObserver)?
     }
     private let state: Mutex<State>
 
@@ -35,16 +39,18 @@ public final class Session: Sendable {
     ///   - clientInfo: the client's `clientInfo`.
     ///   - clientCapabilities: the client's `capabilities`.
     ///   - owner: the authenticated user, if any.
+    ///   - clientAddress: the key of the client's address, if known (see ``clientAddress``).
     ///   - now: the current time on the store's clock.
     public init(
         id: String, protocolVersion: ProtocolVersion, clientInfo: Implementation?, clientCapabilities: Value,
-        owner: String?, now: Double
+        owner: String?, clientAddress: String? = nil, now: Double
     ) {
         self.id = id
         self.protocolVersion = protocolVersion
         self.clientInfo = clientInfo
         self.clientCapabilities = clientCapabilities
         self.owner = owner
+        self.clientAddress = clientAddress
         self.createdAt = now
         self.state = Mutex(State(lastActivity: now))
     }
@@ -74,8 +80,35 @@ public final class Session: Sendable {
         }
     }
 
+    /// Adds a resource subscription unless the session holds `limit` subscriptions already (one it holds is
+    /// always accepted again).
+    /// - Parameters:
+    ///   - uri: the resource.
+    ///   - limit: the most subscriptions the session may hold.
+    /// - Returns: false when the subscription would exceed `limit` (nothing is added).
+    public func subscribe(_ uri: String, limit: Int) -> Bool {
+        state.withLock { s in
+            guard s.subscriptions.contains(uri) || s.subscriptions.count < limit else { return false }
+            s.subscriptions.insert(uri)
+            return true
+        }
+    }
+
+    /// Tells `observer` (a session store) each time the session turns busy or idle, from now on; it is held
+    /// weakly. A store sets it before the session becomes visible, so it sees every transition.
+    /// - Parameter observer: the store that keeps the session's recency.
+    public func setActivityObserver(_ observer: any SessionActivityObserver) {
+        state.withLock { $0.observer = observer }
+    }
+
     /// Marks the start of a request on this session (the session is busy, not idle).
-    public func beginActivity() { state.withLock { $0.inFlight += 1 } }
+    public func beginActivity() {
+        state.withLock { s in
+            s.inFlight += 1
+            // Under the session's lock, so the observer sees transitions in the order they happen.
+            if s.inFlight == 1 { s.observer?.sessionBecameBusy(self) }
+        }
+    }
 
     /// Marks the end of a request; idle time is measured from here.
     /// - Parameter now: the current time on the store's clock.
@@ -83,6 +116,7 @@ public final class Session: Sendable {
         state.withLock { s in
             s.inFlight = max(0, s.inFlight - 1)
             s.lastActivity = now
+            if s.inFlight == 0 { s.observer?.sessionBecameIdle(self, at: now) }
         }
     }
 

@@ -4,10 +4,29 @@
 /// blocking a thread; a thrown error means the store could not be reached, and the transport answers `503` with
 /// `Retry-After` (never `404`: the session may well exist). Implementations must be safe to call from every
 /// worker thread at once.
+///
+/// Admission is one atomic operation of the store, ``insert(_:limits:now:)``: the session carries its owner
+/// (``Session/owner``) and client address (``Session/clientAddress``), and the store checks the quotas of
+/// ``SessionLimits`` and, when full, evicts its least recently used idle session in the same step, so that
+/// concurrent `initialize` requests (on several threads or several hosts sharing a database) cannot overshoot.
+/// A store keeps recency without scanning by observing its sessions (``SessionActivityObserver``); a database
+/// store can keep an indexed last-activity column instead.
 public protocol SessionStore: Sendable {
-    /// Adds a session.
+    /// Adds a session with no quota and no eviction.
     /// - Returns: false when a session with that id already exists or the store is full.
     func insert(_ session: Session) async throws -> Bool
+    /// Adds a session under `limits`, atomically: refuses it when its client address or its owner holds its
+    /// quota already; when the store is full, evicts the least recently used session that has been idle at
+    /// least ``SessionLimits/minimumIdleBeforeEviction`` (a session with anything in flight is never evicted),
+    /// or refuses it when there is none. ``MCPServer`` creates sessions through this method.
+    ///
+    /// The default implementation calls ``insert(_:)``: no quota, no eviction. Stores should implement it.
+    /// - Parameters:
+    ///   - session: the new session (with its owner and client address).
+    ///   - limits: the quotas and the eviction threshold.
+    ///   - now: the current time on the store's clock (see ``Session/isIdle(forAtLeast:now:)``).
+    /// - Returns: what happened, with the evicted sessions when it was inserted.
+    func insert(_ session: Session, limits: SessionLimits, now: Double) async throws -> SessionInsertion
     /// The session with that id, if live.
     func session(id: String) async throws -> Session?
     /// Whether a session with that id is live.
@@ -25,4 +44,17 @@ public protocol SessionStore: Sendable {
     ///   - seconds: the inactivity threshold.
     ///   - now: the current time on the store's clock.
     @discardableResult func removeIdle(olderThan seconds: Double, now: Double) async throws -> [Session]
+}
+
+extension SessionStore {
+    /// ``insert(_:)``, then ``contains(id:)`` to tell a duplicate id from a full store: no quota, no eviction.
+    /// - Parameters:
+    ///   - session: the new session.
+    ///   - limits: ignored.
+    ///   - now: ignored.
+    /// - Returns: `.inserted(evicted: [])`, `.duplicateID` or `.full`.
+    public func insert(_ session: Session, limits: SessionLimits, now: Double) async throws -> SessionInsertion {
+        if try await insert(session) { return .inserted(evicted: []) }
+        return try await contains(id: session.id) ? .duplicateID : .full
+    }
 }
