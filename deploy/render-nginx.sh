@@ -11,7 +11,12 @@
 #   USER_LINE     "user <user> <group>;" or empty (full configuration only)
 #   AUTHORIZE_AUTH  nginx directives in front of /oauth/authorize (the login step) or empty
 #   FASTCGI_INCLUDE  path of mcp_fastcgi.conf as nginx includes it (default: RUN_DIR/mcp_fastcgi.conf)
-#   SERVER_NAME   server_name value (default "": nginx's default, fine when the server is alone on its ports)
+#   SERVER_NAME   the public host name(s) of server_name (default: PUBLIC_URL's host); localhost 127.0.0.1
+#                 [::1] are always added. Requests for any other Host get 421 from a catch-all server.
+#   PUBLIC_URL    the public base URL, whose host is the default SERVER_NAME
+#   STREAMS_PER_ADDRESS  open GET streams per client address on the MCP endpoints (default 32; 0: no limit)
+#   MANAGEMENT_ALLOW  addresses or CIDR ranges (space-separated) that may reach /management/ through nginx
+#                 (default "127.0.0.1 ::1"; everyone else gets 403); workers reach each other over their sockets
 #   SITE_ONLY     1: write only the rendered deploy/nginx-site.conf
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +30,28 @@ else
   : "${RUN_DIR:?}"
   FASTCGI_INCLUDE=${FASTCGI_INCLUDE:-$RUN_DIR/mcp_fastcgi.conf}
 fi
-SERVER_NAME=${SERVER_NAME:-'""'}
+if [ -z "${SERVER_NAME:-}" ] && [ -n "${PUBLIC_URL:-}" ]; then
+  SERVER_NAME=${PUBLIC_URL#*://}
+  SERVER_NAME=${SERVER_NAME%%[/?#]*}
+  SERVER_NAME=${SERVER_NAME##*@}
+  case "$SERVER_NAME" in \[*) SERVER_NAME="${SERVER_NAME%%]*}]" ;; *) SERVER_NAME=${SERVER_NAME%%:*} ;; esac
+  SERVER_NAME=${SERVER_NAME,,}
+fi
+server_names=""
+read -ra names <<< "${SERVER_NAME:-}"
+for name in "${names[@]}" localhost 127.0.0.1 '[::1]'; do
+  case " $server_names " in *" $name "*) ;; *) server_names+="${server_names:+ }$name" ;; esac
+done
+SERVER_NAME=$server_names
+STREAMS_PER_ADDRESS=${STREAMS_PER_ADDRESS:-32}
+streams_limit=""
+[ "$STREAMS_PER_ADDRESS" -gt 0 ] && streams_limit="limit_conn mcp_streams $STREAMS_PER_ADDRESS;"
+management_allow=""
+for address in ${MANAGEMENT_ALLOW:-127.0.0.1 ::1}; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || { echo "MANAGEMENT_ALLOW: $address is not an address or CIDR range" >&2; exit 2; }
+  management_allow+="allow $address; "
+done
+management_allow+="deny all;"
 # An IPv6 address is written in brackets in "listen".
 listen_host=$HOST
 case "$HOST" in \[*) ;; *:*) listen_host="[$HOST]" ;; esac
@@ -48,7 +74,7 @@ upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
 export USER_LINE="${USER_LINE:-}" HOST_V="$listen_host" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
   TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
   AUTHORIZE_AUTH_V="${AUTHORIZE_AUTH:-}" RUN_DIR_V="$RUN_DIR" FASTCGI_INCLUDE_V="$FASTCGI_INCLUDE" \
-  SERVER_NAME_V="$SERVER_NAME"
+  SERVER_NAME_V="$SERVER_NAME" STREAMS_LIMIT_V="$streams_limit" MANAGEMENT_ALLOW_V="$management_allow"
 # shellcheck disable=SC2016
 render='
   function put(name, value,   key, at, out) {
@@ -73,7 +99,8 @@ render='
     put("RUN_DIR", ENVIRON["RUN_DIR_V"]); put("HOST", ENVIRON["HOST_V"]);
     put("TLS_PORT", ENVIRON["TLS_PORT_V"]); put("PORT", ENVIRON["PORT_V"]); put("TLS_CERT", ENVIRON["TLS_CERT_V"]);
     put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
-    put("SERVER_NAME", ENVIRON["SERVER_NAME_V"]); put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH_V"]); print }'
+    put("SERVER_NAME", ENVIRON["SERVER_NAME_V"]); put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH_V"]);
+    put("STREAMS_LIMIT", ENVIRON["STREAMS_LIMIT_V"]); put("MANAGEMENT_ALLOW", ENVIRON["MANAGEMENT_ALLOW_V"]); print }'
 
 SITE=$(awk -v skip_header=1 "$render" "$here/nginx-site.conf")
 export SITE

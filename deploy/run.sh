@@ -16,14 +16,27 @@
 #   HOST=127.0.0.1  PORT=8080  TLS_PORT=8443   listeners (no port below 1024 is needed)
 #   WORKERS=2                                  worker processes, each on its own socket
 #   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
-#   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, later OAuth issuer)
+#   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, OAuth issuer); its host and
+#                                              localhost, 127.0.0.1, [::1] are the Host names served (others: 421)
 #   AUTH=anonymous                             anonymous, or builtin: the OAuth 2.1 authorization server, with
 #                                              nginx auth_basic (DEMO_USER=demo, DEMO_PASSWORD random and
 #                                              printed when unset) as the login step of /oauth/authorize
+#   OAUTH_CLIENTS_FILE=                        (builtin) JSON list of pre-provisioned clients (client_credentials
+#                                              ones with their scope); unset: RUN_DIR/oauth-clients.json with one
+#                                              service client, demo-service, and a random secret
+#   OAUTH_REGISTRATION_TOKEN_FILE=             (builtin) the RFC 7591 initial access token that lets
+#                                              /oauth/register create client_credentials clients; unset: random,
+#                                              in RUN_DIR/oauth-registration-token
 #   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
+#   MANAGEMENT_ALLOW="127.0.0.1 ::1"           addresses/CIDR ranges nginx lets reach /management/ (others: 403)
 #   SESSION_IDLE_TIMEOUT=1800                  seconds of inactivity before a session expires (0: never)
 #   SESSION_SWEEP_INTERVAL=60                  seconds between two sweeps for expired sessions
-#   MAX_SESSIONS=10000                         most live sessions per worker (initialize answers 503 beyond)
+#   MAX_SESSIONS=10000                         most live sessions per worker (beyond: the least recently used
+#                                              session idle SESSION_EVICTION_MIN_IDLE=300 s is evicted, else 503)
+#   SESSIONS_PER_ADDRESS=500  SESSIONS_PER_USER=100   session quotas per client address / user, per worker
+#                                              (initialize answers 429 beyond; 0: no quota)
+#   STREAMS_PER_ADDRESS=32                     open GET /mcp streams per client address in nginx (429 beyond;
+#                                              0: no limit)
 #   TLS_CERT= TLS_KEY=                         certificate and key; a self-signed pair is made when unset
 #   RUN_DIR=                                   where sockets, config and pid files go (default: a new temp dir)
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
@@ -73,6 +86,10 @@ MAX_BODY=${MAX_BODY:-4m}
 SESSION_IDLE_TIMEOUT=${SESSION_IDLE_TIMEOUT:-1800}
 SESSION_SWEEP_INTERVAL=${SESSION_SWEEP_INTERVAL:-60}
 MAX_SESSIONS=${MAX_SESSIONS:-10000}
+SESSIONS_PER_ADDRESS=${SESSIONS_PER_ADDRESS:-500}
+SESSIONS_PER_USER=${SESSIONS_PER_USER:-100}
+SESSION_EVICTION_MIN_IDLE=${SESSION_EVICTION_MIN_IDLE:-300}
+STREAMS_PER_ADDRESS=${STREAMS_PER_ADDRESS:-32}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
@@ -87,6 +104,10 @@ if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive nu
 if ! [[ "$SESSION_IDLE_TIMEOUT" =~ ^[0-9]+$ ]]; then echo "SESSION_IDLE_TIMEOUT must be a number of seconds" >&2; exit 2; fi
 if ! [[ "$SESSION_SWEEP_INTERVAL" =~ ^[1-9][0-9]*$ ]]; then echo "SESSION_SWEEP_INTERVAL must be a positive number" >&2; exit 2; fi
 if ! [[ "$MAX_SESSIONS" =~ ^[1-9][0-9]*$ ]]; then echo "MAX_SESSIONS must be a positive number" >&2; exit 2; fi
+for v in SESSIONS_PER_ADDRESS SESSIONS_PER_USER SESSION_EVICTION_MIN_IDLE STREAMS_PER_ADDRESS; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "$v must be a number (0 or more)" >&2; exit 2; }
+done
+[ "$STREAMS_PER_ADDRESS" -le 65535 ] || { echo "STREAMS_PER_ADDRESS must be at most 65535 (nginx limit_conn)" >&2; exit 2; }
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || "$here/install-deps.sh"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -94,6 +115,13 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 bin_src=${WORKER_BIN:-$root/.build/release/mcp-fcgi-demo}
 [ -x "$bin_src" ] || { echo "no worker executable at $bin_src (build first, or set WORKER_BIN)" >&2; exit 1; }
+
+# Every open stream holds a descriptor in nginx (two) and in a worker (one): the workers inherit this shell's
+# limit, raised from the usual soft 1024 towards the hard limit (nginx sets its own: worker_rlimit_nofile).
+want_fds=65536
+hard_fds=$(ulimit -Hn)
+[ "$hard_fds" != unlimited ] && [ "$hard_fds" -lt "$want_fds" ] && want_fds=$hard_fds
+[ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$want_fds" ] && { ulimit -Sn "$want_fds" 2>/dev/null || true; }
 
 created_run_dir=0
 if [ -z "${RUN_DIR:-}" ]; then
@@ -144,8 +172,24 @@ if [ "$AUTH" = builtin ]; then
     echo "demo login: user $DEMO_USER, password $DEMO_PASSWORD"
   fi
   printf '%s:%s\n' "$DEMO_USER" "$(openssl passwd -apr1 "$DEMO_PASSWORD")" > "$RUN_DIR/htpasswd"
-  chmod 0640 "$RUN_DIR/htpasswd"
-  if [ "$(id -u)" -eq 0 ]; then chown mcpfcgi:mcpfcgi "$OAUTH_KEY_FILE" "$RUN_DIR/htpasswd"; fi
+  # client_credentials clients are never registered anonymously: the demo's service client is pre-provisioned
+  # (OAUTH_CLIENTS_FILE, generated when unset), and registrations that present the RFC 7591 initial access token
+  # (OAUTH_REGISTRATION_TOKEN_FILE, generated when unset) may create more.
+  generated=("$OAUTH_KEY_FILE" "$RUN_DIR/htpasswd")
+  if [ -z "${OAUTH_CLIENTS_FILE:-}" ]; then
+    OAUTH_CLIENTS_FILE="$RUN_DIR/oauth-clients.json"
+    printf '[{"client_id": "demo-service", "client_secret": "%s", "grant_types": ["client_credentials"], "scope": "mcp:read mcp:write"}]\n' \
+      "$(openssl rand -hex 24)" > "$OAUTH_CLIENTS_FILE"
+    generated+=("$OAUTH_CLIENTS_FILE")
+    echo "demo service client (client_credentials): id demo-service, secret in $OAUTH_CLIENTS_FILE"
+  fi
+  if [ -z "${OAUTH_REGISTRATION_TOKEN_FILE:-}" ]; then
+    OAUTH_REGISTRATION_TOKEN_FILE="$RUN_DIR/oauth-registration-token"
+    openssl rand -hex 24 > "$OAUTH_REGISTRATION_TOKEN_FILE"
+    generated+=("$OAUTH_REGISTRATION_TOKEN_FILE")
+  fi
+  chmod 0640 "${generated[@]}"
+  if [ "$(id -u)" -eq 0 ]; then chown mcpfcgi:mcpfcgi "${generated[@]}"; fi
   authorize_auth="auth_basic \"MCPFCGI demo\"; auth_basic_user_file $RUN_DIR/htpasswd;"
 fi
 
@@ -154,7 +198,8 @@ peer_sockets=""
 for i in $(seq 1 "$WORKERS"); do peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.sock"; done
 OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" USER_LINE="$user_line" \
-  AUTHORIZE_AUTH="$authorize_auth" "$here/render-nginx.sh"
+  AUTHORIZE_AUTH="$authorize_auth" STREAMS_PER_ADDRESS="$STREAMS_PER_ADDRESS" MANAGEMENT_ALLOW="${MANAGEMENT_ALLOW:-}" PUBLIC_URL="$PUBLIC_URL" \
+  "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 RESTART_LIMIT=${RESTART_LIMIT:-5}
@@ -179,9 +224,12 @@ start_worker() {
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
     MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
-    MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" \
+    MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" MCPFCGI_SESSIONS_PER_ADDRESS="$SESSIONS_PER_ADDRESS" \
+    MCPFCGI_SESSIONS_PER_USER="$SESSIONS_PER_USER" MCPFCGI_SESSION_EVICTION_MIN_IDLE="$SESSION_EVICTION_MIN_IDLE" \
     MCPFCGI_EXCLUSIVE_SOCKET=1 MCPFCGI_REQUEST_STATE_KEY_FILE="$STATE_KEY_FILE" \
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
+    MCPFCGI_OAUTH_CLIENTS_FILE="${OAUTH_CLIENTS_FILE:-}" \
+    MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE="${OAUTH_REGISTRATION_TOKEN_FILE:-}" \
     "${extra[@]}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
   pid_of[w$i]=$!

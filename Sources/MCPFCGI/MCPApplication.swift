@@ -43,6 +43,10 @@ public struct MCPApplication: HTTPResponder {
         /// OAuth 2.1: the authorization server's routes and the bearer-token check of the MCP endpoints.
         /// nil: anonymous. Build it with `try MCPAuthorization(configuration: .builtIn(…), logger:)`. Default nil.
         public var authorization: MCPAuthorization?
+        /// Which `Host` values are answered (others get 421 Misdirected Request, on every path). Default
+        /// ``HostPolicy/publicURL``: the public URL's host plus `localhost`, `127.0.0.1` and `[::1]`;
+        /// ``HostPolicy/any`` turns the check off.
+        public var hostPolicy: HostPolicy
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -51,7 +55,8 @@ public struct MCPApplication: HTTPResponder {
             cors: CORSPolicy = CORSPolicy(), endpoint: MCPEndpoint.Configuration = MCPEndpoint.Configuration(),
             sessionExpiry: SessionSweeper.Configuration = SessionSweeper.Configuration(),
             managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2),
-            middleware: [any HTTPMiddleware] = [], authorization: MCPAuthorization? = nil
+            middleware: [any HTTPMiddleware] = [], authorization: MCPAuthorization? = nil,
+            hostPolicy: HostPolicy = .publicURL
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
@@ -66,6 +71,7 @@ public struct MCPApplication: HTTPResponder {
             self.peerTimeout = peerTimeout
             self.middleware = middleware
             self.authorization = authorization
+            self.hostPolicy = hostPolicy
         }
     }
 
@@ -84,6 +90,7 @@ public struct MCPApplication: HTTPResponder {
     private var mountedSweepers: [SessionSweeper] = []
     private let isHTTPS: Bool
     private let originPolicy: OriginPolicy
+    private let allowedHosts: Set<String>?
     private let logger: Logger
 
     /// Builds the application around an MCP server.
@@ -95,6 +102,7 @@ public struct MCPApplication: HTTPResponder {
         self.configuration = configuration
         self.logger = logger
         self.isHTTPS = configuration.publicURL.lowercased().hasPrefix("https://")
+        self.allowedHosts = configuration.hostPolicy.allowedHosts(publicURL: configuration.publicURL)
         let origins = configuration.additionalAllowedOrigins.union([OriginPolicy.origin(ofURL: configuration.publicURL)])
         var endpointConfiguration = configuration.endpoint
         endpointConfiguration.originPolicy = OriginPolicy(allowedOrigins: origins)
@@ -231,6 +239,7 @@ public struct MCPApplication: HTTPResponder {
 
     /// Runs the middleware chain around routing, then adds the CORS and security headers.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        if let refusal = checkHost(request) { return refusal }
         guard !configuration.middleware.isEmpty else { return await route(request) }
         let logger = self.logger
         let chain = MiddlewareChain.wrap(configuration.middleware, around: { await self.route($0) }) { request, error in
@@ -268,6 +277,20 @@ public struct MCPApplication: HTTPResponder {
             }
             return await router.respond(to: request)
         }
+    }
+
+    /// 421 when the request's `Host` is not one of ``Configuration/hostPolicy``'s (peer requests and requests
+    /// without `Host` pass).
+    private func checkHost(_ request: HTTPServerRequest) -> HTTPServerResponse? {
+        guard let allowedHosts, !request.isPeerRequest, let authority = request.head.authority,
+            !allowedHosts.contains(HostPolicy.normalize(authority))
+        else { return nil }
+        logger.notice(
+            "request for a foreign host refused",
+            metadata: ["http.host": "\(authority.prefix(100))", "http.request.id": "\(request.requestID)"])
+        var response = HostPolicy.misdirected(authority)
+        configuration.securityHeaders.apply(to: &response.head.headerFields, isHTTPS: isHTTPS)
+        return response
     }
 
     private func route(_ request: HTTPServerRequest) async -> HTTPServerResponse {

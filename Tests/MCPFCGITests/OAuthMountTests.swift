@@ -187,7 +187,9 @@ import Testing
     @Test func anonymousMountsNeedNoToken() async throws {
         var app = MCPApplication(
             server: tenantServer("main"),
-            configuration: .init(authorization: try MCPAuthorization(configuration: .anonymous, logger: Logger(label: "t"))),
+            configuration: .init(
+                publicURL: oauthIssuer,
+                authorization: try MCPAuthorization(configuration: .anonymous, logger: Logger(label: "t"))),
             logger: Logger(label: "t"))
         try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp")
         #expect(app.protectedResource(mountedAt: "/tenant-a/mcp") == nil)
@@ -199,7 +201,7 @@ import Testing
     @Test func aMountNeedsAnAbsoluteResourceURLAndItsOwnMetadataPath() async throws {
         let fixture = OAuthFixture()
         var app = MCPApplication(
-            server: tenantServer("main"), configuration: .init(authorization: fixture.auth),
+            server: tenantServer("main"), configuration: .init(publicURL: oauthIssuer, authorization: fixture.auth),
             logger: Logger(label: "t"))
         #expect(throws: OAuthConfigurationError.self) {
             try app.mount(tenantServer("tenant-a"), at: "/tenant-a/mcp", resourceURL: "tenant-a")

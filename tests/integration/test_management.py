@@ -9,6 +9,7 @@ here we only check that a client cannot claim a user name with an unverified Bas
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -296,3 +297,30 @@ def wait_for_log(stack: Stack, predicate, timeout: float = 5.0) -> None:
         if time.monotonic() >= deadline:
             raise AssertionError(f"log condition not met:\n{stack.log()[-2000:]}")
         time.sleep(0.05)
+
+
+def test_management_is_reachable_through_nginx_from_allowed_addresses_only(managed):
+    # nginx lets only MANAGEMENT_ALLOW (default 127.0.0.1 and ::1) reach /management/: another address gets 403
+    # from nginx itself, whatever token it carries, and the workers never see the request.
+    conn = http.client.HTTPConnection("127.0.0.1", managed.port, timeout=10, source_address=("127.0.0.2", 0))
+    try:
+        conn.request("GET", "/management/sessions", headers=bearer())
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 403, (r.status, body[:200])
+    finally:
+        conn.close()
+    assert sessions(managed).status == 200
+
+
+def test_management_is_throttled_per_address_by_nginx():
+    # Guessing the token at line rate is throttled before any worker: 10 a second, a burst of 50, then 429.
+    s = Stack(workers=1, extra_env={"MANAGEMENT_TOKEN": TOKEN})
+    try:
+        s.start()
+        statuses = [sessions(s, headers=bearer("guess")).status for _ in range(80)]
+        assert statuses.count(401) >= 50, statuses
+        assert 429 in statuses, statuses
+        assert set(statuses) <= {401, 429}, statuses
+    finally:
+        s.cleanup()

@@ -29,7 +29,8 @@ CALLS = 50
 
 @pytest.fixture(scope="module")
 def small():
-    s = Stack(workers=1, threads=THREADS)
+    # All streams come from one address: nginx's per-address stream limit (STREAMS_PER_ADDRESS) is raised above them.
+    s = Stack(workers=1, threads=THREADS, extra_env={"STREAMS_PER_ADDRESS": str(STREAMS + 100)})
     try:
         s.start()
         yield s

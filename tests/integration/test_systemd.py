@@ -339,7 +339,11 @@ http {{
 }}
 """)
     nginx_check(tmp_path, main)
-    assert "server_name mcp.example.test;" in site
+    assert "server_name mcp.example.test localhost 127.0.0.1 [::1];" in site
+    # The catch-all server (any other Host: 421) comes first on the listeners, without default_server, which
+    # would clash with Debian's default site.
+    assert site.index("server_name _;") < site.index("server_name mcp.example.test")
+    assert not re.search(r"^\s*listen [^;#]*default_server", site, re.M)
     assert "auth_basic_user_file /etc/nginx/mcpfcgi.htpasswd;" in site
 
 

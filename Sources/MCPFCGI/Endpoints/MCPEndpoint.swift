@@ -13,6 +13,13 @@ public struct MCPEndpoint: Sendable {
         public var originPolicy: OriginPolicy
         /// `Retry-After` seconds sent with 503 when the session store is full. Default 5.
         public var retryAfterWhenFull: Int
+        /// `Retry-After` seconds sent with 429 when the client's address or user holds its session quota
+        /// (``MCPHandlers/SessionLimits``). Default 60.
+        public var retryAfterWhenQuotaReached: Int
+        /// The key a request's client address is counted under for ``MCPHandlers/SessionLimits/maxSessionsPerAddress``,
+        /// nil for none. Default ``ClientAddress/quotaKey(_:)`` of nginx's `REMOTE_ADDR` (never a forwarded header):
+        /// the IPv4 address, or the /64 prefix of an IPv6 address (one host usually has a whole /64).
+        public var clientAddressKey: @Sendable (HTTPServerRequest) -> String?
         /// Whether request answers may be SSE streams (`.automatic`) or are always JSON (`.jsonOnly`).
         /// Default `.automatic`.
         public var responseMode: ResponseMode
@@ -27,7 +34,8 @@ public struct MCPEndpoint: Sendable {
         public var replayBufferAge: Duration
         /// The `retry:` delay announced on every stream, in milliseconds. Default 1000.
         public var retryMilliseconds: Int
-        /// Streams remembered per session (connected ones are never dropped). Default 64.
+        /// Streams remembered per session (connected ones are never dropped), and the most GET streams one
+        /// session may have open at once: one more is refused with 429 and -32000. Default 64.
         public var maxStreamsPerSession: Int
         /// How long a request whose stream lost its client waits for a resume before its handler is
         /// cancelled. Default 2 s.
@@ -61,7 +69,10 @@ public struct MCPEndpoint: Sendable {
             responseMode: ResponseMode = .automatic, streamingThreshold: Duration? = .milliseconds(500),
             allowsStandaloneStreams: Bool = true, replayBufferSize: Int = 256, replayBufferAge: Duration = .seconds(300),
             retryMilliseconds: Int = 1000, maxStreamsPerSession: Int = 64, resumeGracePeriod: Duration = .seconds(2),
-            maxBatchSize: Int = 100,
+            maxBatchSize: Int = 100, retryAfterWhenQuotaReached: Int = 60,
+            clientAddressKey: @escaping @Sendable (HTTPServerRequest) -> String? = {
+                ClientAddress.quotaKey($0.remoteAddress)
+            },
             resolveUser: @escaping @Sendable (HTTPServerRequest) async -> String? = {
                 $0.authenticatedUser ?? $0.remoteUser
             }
@@ -77,6 +88,8 @@ public struct MCPEndpoint: Sendable {
             self.maxStreamsPerSession = maxStreamsPerSession
             self.resumeGracePeriod = resumeGracePeriod
             self.maxBatchSize = maxBatchSize
+            self.retryAfterWhenQuotaReached = retryAfterWhenQuotaReached
+            self.clientAddressKey = clientAddressKey
             self.resolveUser = resolveUser
             self.resolveUserID = nil
         }
@@ -342,17 +355,27 @@ public struct MCPEndpoint: Sendable {
         }
         let sessionStreams = streams.streams(for: session.id)
         let connection = ResponseStream(isStandalone: true)
-        if let lastEventID = fields[HTTPField.Name("Last-Event-ID")!] {
-            guard let (streamID, sequence) = SessionStreams.parseEventID(lastEventID),
-                let stream = sessionStreams.stream(id: streamID)
-            else {
+        var resuming: (stream: Int, sequence: Int)? = nil
+        let lastEventID = fields[HTTPField.Name("Last-Event-ID")!]
+        if let lastEventID {
+            guard let parsed = SessionStreams.parseEventID(lastEventID) else {
                 return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID)")
             }
-            guard stream.attach(connection, after: sequence) else {
-                return transportError(.badRequest, "Cannot resume after Last-Event-ID \(lastEventID)")
-            }
-        } else {
-            sessionStreams.open(isStandalone: true).attach(connection, after: nil)
+            resuming = parsed
+        }
+        switch sessionStreams.attachStandalone(connection, resuming: resuming) {
+        case .attached: break
+        case .unknownStream:
+            return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID ?? "")")
+        case .cannotResume:
+            return transportError(.badRequest, "Cannot resume after Last-Event-ID \(lastEventID ?? "")")
+        case .tooManyStreams(let limit):
+            logger.notice(
+                "GET stream refused: too many open on the session",
+                metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
+            return transportError(
+                .tooManyRequests,
+                "This session has \(limit) GET streams open, the most allowed; close one before opening another")
         }
         // The stream is activity until it ends, whichever side ends it (client gone, stream resumed on
         // another connection, session ended): only then may the session become idle and expire.
@@ -495,8 +518,11 @@ public struct MCPEndpoint: Sendable {
     private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) async
         -> HTTPServerResponse
     {
+        let address = configuration.clientAddressKey(request)
         do throws(MCPServer.SessionCreationError) {
-            let (result, session) = try await server.initialize(rpc, owner: owner)
+            let (result, session, evicted) = try await server.initialize(rpc, owner: owner, clientAddress: address)
+            // The server ended what it held for them; their clients get 404 from now on and initialize again.
+            for gone in evicted { streams.remove(sessionID: gone.id) }
             var fields = noStore
             fields[.mcpSessionID] = session.id
             logger.debug(
@@ -507,15 +533,42 @@ public struct MCPEndpoint: Sendable {
             switch error {
             case .capacityReached:
                 var response = rpcError(
-                    .serviceUnavailable, id: rpc.id, .internalError("Too many live sessions; try again later"))
+                    .serviceUnavailable, id: rpc.id,
+                    .internalError("Too many live sessions and none idle long enough to end; try again later"))
                 response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
                 logger.warning(
                     "session store full; initialize refused", metadata: ["http.request.id": "\(request.requestID)"])
                 return response
             case .storeUnavailable(let reason):
                 return storeUnavailable(request, id: rpc.id, reason)
+            case .addressQuotaReached(let limit):
+                return quotaReached(
+                    request, id: rpc.id, address: address,
+                    "Too many sessions from your address: at most \(limit) may be live at once; end unused ones "
+                        + "(DELETE /mcp with their Mcp-Session-Id) or retry once they have expired")
+            case .userQuotaReached(let limit):
+                return quotaReached(
+                    request, id: rpc.id, address: address,
+                    "Too many sessions for your user: at most \(limit) may be live at once; end unused ones "
+                        + "(DELETE /mcp with their Mcp-Session-Id) or retry once they have expired")
+            case .clientMetadataTooLarge(let limit):
+                return rpcError(
+                    .badRequest, id: rpc.id,
+                    .invalidParams("clientInfo and capabilities take more than \(limit) bytes of JSON; send less"))
             }
         }
+    }
+
+    /// 429 with `Retry-After` and -32000 when the client's address or user holds its session quota.
+    private func quotaReached(_ request: HTTPServerRequest, id: RequestID, address: String?, _ message: String)
+        -> HTTPServerResponse
+    {
+        logger.notice(
+            "session quota reached; initialize refused",
+            metadata: ["http.request.id": "\(request.requestID)", "http.remote.address": "\(address ?? "unknown")"])
+        var response = rpcError(.tooManyRequests, id: id, MCPError(code: MCPError.Code.connectionClosed, message: message))
+        response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenQuotaReached)
+        return response
     }
 
     /// 503 with `Retry-After` when the session store cannot be reached: the session may exist, so never 404.

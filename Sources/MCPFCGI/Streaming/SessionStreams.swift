@@ -21,17 +21,58 @@ public final class SessionStreams: Sendable {
 
     /// A new stream; the oldest finished or unconnected streams are forgotten beyond the limit.
     func open(isStandalone: Bool) -> EventStream {
+        state.withLock { s in Self.open(isStandalone: isStandalone, in: &s, limits: limits, maxStreams: maxStreams) }
+    }
+
+    private static func open(isStandalone: Bool, in s: inout State, limits: EventStream.Limits, maxStreams: Int)
+        -> EventStream
+    {
+        let stream = EventStream(id: s.nextID, isStandalone: isStandalone, limits: limits)
+        s.nextID += 1
+        s.streams[stream.id] = stream
+        s.order.append(stream.id)
+        // The new stream (not connected yet) is never the one forgotten.
+        while s.order.count > maxStreams,
+            let index = s.order.dropLast().firstIndex(where: { s.streams[$0]?.isConnected == false })
+        {
+            s.streams.removeValue(forKey: s.order.remove(at: index))
+        }
+        return stream
+    }
+
+    /// What became of a GET stream request.
+    enum StandaloneAttachment: Equatable {
+        /// The connection carries the stream.
+        case attached
+        /// The session has `limit` GET streams connected already.
+        case tooManyStreams(limit: Int)
+        /// The `Last-Event-ID` names no stream this session remembers.
+        case unknownStream
+        /// The events after `Last-Event-ID` are no longer buffered (or were never sent).
+        case cannotResume
+    }
+
+    /// Connects a GET request to a new stream, or to the stream it resumes (`Last-Event-ID`), unless the
+    /// session already has ``maxStreams`` GET streams connected (the stream it resumes does not count: the
+    /// new connection replaces its old one). Checked and attached under one lock, so concurrent GETs cannot
+    /// overshoot.
+    /// - Parameters:
+    ///   - connection: the HTTP response that carries the stream.
+    ///   - resuming: the stream and sequence of `Last-Event-ID`, nil for a new stream.
+    func attachStandalone(_ connection: ResponseStream, resuming: (stream: Int, sequence: Int)?)
+        -> StandaloneAttachment
+    {
         state.withLock { s in
-            let stream = EventStream(id: s.nextID, isStandalone: isStandalone, limits: limits)
-            s.nextID += 1
-            s.streams[stream.id] = stream
-            s.order.append(stream.id)
-            while s.order.count > maxStreams,
-                let index = s.order.firstIndex(where: { s.streams[$0]?.isConnected == false })
-            {
-                s.streams.removeValue(forKey: s.order.remove(at: index))
+            if let resuming, s.streams[resuming.stream] == nil { return .unknownStream }
+            let connected = s.streams.values.lazy.filter {
+                $0.isStandalone && $0.id != resuming?.stream && $0.isConnected
+            }.count
+            guard connected < maxStreams else { return .tooManyStreams(limit: maxStreams) }
+            if let resuming, let stream = s.streams[resuming.stream] {
+                return stream.attach(connection, after: resuming.sequence) ? .attached : .cannotResume
             }
-            return stream
+            Self.open(isStandalone: true, in: &s, limits: limits, maxStreams: maxStreams).attach(connection, after: nil)
+            return .attached
         }
     }
 
