@@ -5,8 +5,8 @@
       connections and writes their ids, one per line, to FILE.
       --bearer TOKEN sends "Authorization: Bearer TOKEN" with every request.
   token --host H --port P --resource URL --scope S
-      registers a confidential client (dynamic client registration, grant client_credentials,
-      client_secret_basic) at /oauth/register, gets an access token for URL with grant client_credentials
+      gets an access token for URL with grant client_credentials as a pre-provisioned confidential client
+      (--client-id, --client-secret; client_secret_basic)
       at /oauth/token and prints it.
   hold --host H --port P --path /mcp --streams N --per-session K [--concurrency C]
       creates ceil(N/K) sessions, opens N idle GET SSE streams (K per session), prints
@@ -100,22 +100,9 @@ async def make_sessions(a, count):
 
 
 def token(a):
-    """Dynamic client registration of a confidential client, then client_credentials."""
+    """A client_credentials token for a pre-provisioned confidential client (open registration creates none)."""
     base = f"http://{a.host}:{a.port}"
-    registration = json.dumps(
-        {
-            "client_name": "bench",
-            "grant_types": ["client_credentials"],
-            "response_types": [],
-            "token_endpoint_auth_method": "client_secret_basic",
-            "scope": a.scope,
-        }
-    ).encode()
-    request = urllib.request.Request(
-        base + "/oauth/register", data=registration, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        client = json.load(answer)
+    client = {"client_id": a.client_id, "client_secret": a.client_secret}
     basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
     form = urllib.parse.urlencode(
         {"grant_type": "client_credentials", "resource": a.resource, "scope": a.scope}
@@ -203,6 +190,8 @@ def main():
     p.add_argument("--bearer")
     p.add_argument("--resource")
     p.add_argument("--scope", default="mcp:read")
+    p.add_argument("--client-id", default="bench")
+    p.add_argument("--client-secret")
     a = p.parse_args()
     if a.mode == "sessions":
         ids = asyncio.run(make_sessions(a, a.count))

@@ -11,7 +11,7 @@
 #   2          initialize + notifications/initialized (+ lagged DELETE): new sessions per second
 #   3          2026-07-28 stateless tools/call echo (no session; MCP-Protocol-Version, Mcp-Method, Mcp-Name, _meta)
 #   4          scenario 1 with a built-in-AS access token on every request (its own worker, AUTH=builtin,
-#              behind its own nginx listener; token from client_credentials after dynamic client registration)
+#              behind its own nginx listener; token from client_credentials of a pre-provisioned client)
 #   5          scenario 1 while 1,000 and 10,000 idle GET SSE streams are held open; worker RSS
 #   6          worker RSS with 100,000 idle sessions (worker started with MCPFCGI_MAX_SESSIONS above that)
 # Prints a table with PASS/FAIL per target and writes it to bench/results/latest.md.
@@ -105,6 +105,11 @@ BUILD_INFO="git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$RUN_DIR/oauth-signing-key.pem" 2>/dev/null \
   || die "openssl could not generate the OAuth signing key"
 chmod 0640 "$RUN_DIR/oauth-signing-key.pem"
+# ... and knows one pre-provisioned client_credentials client (open registration creates none).
+BENCH_CLIENT_SECRET=$(openssl rand -hex 24)
+printf '[{"client_id": "bench", "client_secret": "%s", "grant_types": ["client_credentials"], "scope": "mcp:read"}]\n' \
+  "$BENCH_CLIENT_SECRET" > "$RUN_DIR/oauth-clients.json"
+chmod 0640 "$RUN_DIR/oauth-clients.json"
 gcc -O2 -Wall -pthread -o "$RUN_DIR/bin/c-floor" "$here/c-floor/floor.c" -lfcgi
 OUT="$RUN_DIR/out"
 
@@ -151,12 +156,13 @@ AUTH_BASE="http://127.0.0.1:$AUTH_PORT"
 
 # ---------------------------------------------------------------------------------------------- stack
 MAX_SESSIONS=""   # scenario 6 sets MCPFCGI_MAX_SESSIONS through it; empty: the store's default (10,000)
+# One load generator on one address holds thousands of sessions: the per-address and per-user quotas are off.
 start_worker() {  # $1 = worker number; the same environment deploy/run.sh gives its workers
   local i=$1
   rm -f "$RUN_DIR/w$i.sock"
   MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$BASE" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT=text MCPFCGI_DRAIN_TIMEOUT=5 MCPFCGI_EXCLUSIVE_SOCKET=1 \
-    MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" \
+    MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" MCPFCGI_SESSIONS_PER_ADDRESS=0 MCPFCGI_SESSIONS_PER_USER=0 \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
     2>>"$OUT/worker$i.log" &
   worker_pid[$i]=$!
@@ -170,6 +176,8 @@ start_auth_worker() {
   MCPFCGI_NODE_ID="a1" MCPFCGI_PUBLIC_URL="$AUTH_BASE" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT=text MCPFCGI_DRAIN_TIMEOUT=5 MCPFCGI_EXCLUSIVE_SOCKET=1 \
     MCPFCGI_AUTH=builtin MCPFCGI_OAUTH_KEY_FILE="$RUN_DIR/oauth-signing-key.pem" \
+    MCPFCGI_OAUTH_CLIENTS_FILE="$RUN_DIR/oauth-clients.json" \
+    MCPFCGI_SESSIONS_PER_ADDRESS=0 MCPFCGI_SESSIONS_PER_USER=0 \
     spawn-fcgi -n -s "$RUN_DIR/auth.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
     2>>"$OUT/auth-worker.log" &
   auth_pid=$!
@@ -215,7 +223,7 @@ sed 's/^fastcgi_pass .*/fastcgi_pass c_floor;/' "$root/deploy/mcp_fastcgi.conf" 
 grep -q '^fastcgi_pass c_floor;' "$RUN_DIR/floor_fastcgi.conf" || die "cannot point mcp_fastcgi.conf at the C floor"
 sed 's/^fastcgi_pass .*/fastcgi_pass mcp_auth;/' "$root/deploy/mcp_fastcgi.conf" > "$RUN_DIR/auth_fastcgi.conf"
 
-[ "$(id -u)" -ne 0 ] || chown mcpfcgi:mcpfcgi "$RUN_DIR/oauth-signing-key.pem"
+[ "$(id -u)" -ne 0 ] || chown mcpfcgi:mcpfcgi "$RUN_DIR/oauth-signing-key.pem" "$RUN_DIR/oauth-clients.json"
 for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
 start_auth_worker
 spawn-fcgi -n -s "$RUN_DIR/floor.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/c-floor" "$THREADS" \
@@ -284,10 +292,11 @@ run_wrk s1 "$BASE/mcp" call.lua /mcp "$OUT/s1.sessions" 2025-11-25
 # streaming-threshold watch instead of inline (informative: it is what real clients get).
 BENCH_ACCEPT="application/json, text/event-stream" run_wrk s1sse "$BASE/mcp" call.lua /mcp "$OUT/s1.sessions" 2025-11-25
 
-# Scenario 4: a confidential client registered dynamically, a client_credentials token for the worker's
+# Scenario 4: the pre-provisioned confidential client, a client_credentials token for the worker's
 # /mcp, the sessions created with it, and the token on every request (so verified on every request).
 log "scenario 4: tools/call echo with a built-in-AS access token, $CONNS sessions"
 "$PY" "$here/mcpclient.py" token --port "$AUTH_PORT" --resource "$AUTH_BASE/mcp" --scope "mcp:read" \
+  --client-id bench --client-secret "$BENCH_CLIENT_SECRET" \
   >"$OUT/s4.token" 2>"$OUT/s4.token.err" || die "scenario 4: no access token ($(head -c 300 "$OUT/s4.token.err"))"
 s4_refused=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'Accept: application/json' \
   --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
@@ -511,7 +520,7 @@ report="$RUN_DIR/latest.md"
   echo "  connection; each wrk thread uses its $((CONNS / WRK_THREADS)) round robin (wrk's Lua has no connection identity)."
   echo "- Scenario 4: a worker of its own started like deploy/run.sh's AUTH=builtin (built-in authorization"
   echo "  server, shared P-256 key file, public URL = its own nginx listener, same FastCGI settings); a confidential"
-  echo "  client registered at /oauth/register (grant client_credentials, client_secret_basic) gets an access token"
+  echo "  pre-provisioned client (grant client_credentials, client_secret_basic, scope mcp:read) gets an access token"
   echo "  (resource <listener>/mcp, scope mcp:read) at /oauth/token; the $CONNS sessions are created with it and every"
   echo "  request carries Authorization: Bearer <token>: the worker checks issuer, audience, exp/nbf, scope and"
   echo "  revocation on every request, the ES256 signature once per token (cached until exp). Best of $ROUNDS runs,"

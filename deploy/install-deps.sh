@@ -4,8 +4,9 @@
 set -euo pipefail
 
 packages=(libfcgi-dev nginx spawn-fcgi openssl curl pkg-config)
-# systemd: systemd-analyze for tests/integration/test_systemd.py; strace: its system-call check.
-[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium-headless-shell systemd strace)
+# systemd: systemd-analyze for tests/integration/test_systemd.py; strace: its system-call check;
+# chromium + chromium-driver: tests/integration/test_browser.py (chromium-headless-shell: test_oauth's screenshot).
+[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium chromium-driver chromium-headless-shell systemd strace)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -47,6 +47,15 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Most live sessions this worker holds; initialize is refused beyond it. [MCPFCGI_MAX_SESSIONS]")
     var maxSessions: Int = env("MCPFCGI_MAX_SESSIONS").flatMap { Int($0) } ?? 10_000
 
+    @Option(help: "Most live sessions per client address on this worker; 0: no quota. [MCPFCGI_SESSIONS_PER_ADDRESS]")
+    var sessionsPerAddress: Int = env("MCPFCGI_SESSIONS_PER_ADDRESS").flatMap { Int($0) } ?? 500
+
+    @Option(help: "Most live sessions per authenticated user on this worker; 0: no quota. [MCPFCGI_SESSIONS_PER_USER]")
+    var sessionsPerUser: Int = env("MCPFCGI_SESSIONS_PER_USER").flatMap { Int($0) } ?? 100
+
+    @Option(help: "Seconds a session must be idle before a full store may evict it. [MCPFCGI_SESSION_EVICTION_MIN_IDLE]")
+    var sessionEvictionMinIdle: Int = env("MCPFCGI_SESSION_EVICTION_MIN_IDLE").flatMap { Int($0) } ?? 300
+
     @Option(help: "File holding the key that protects 2026-07-28 request state; share it across workers. [MCPFCGI_REQUEST_STATE_KEY_FILE]")
     var requestStateKeyFile: String?
 
@@ -55,6 +64,12 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "PEM file of the P-256 key that signs access tokens; share it across workers. [MCPFCGI_OAUTH_KEY_FILE]")
     var oauthKeyFile: String?
+
+    @Option(help: "JSON file of pre-provisioned OAuth clients (client_credentials services). [MCPFCGI_OAUTH_CLIENTS_FILE]")
+    var oauthClientsFile: String?
+
+    @Option(help: "File holding the RFC 7591 initial access token that may register client_credentials clients. [MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE]")
+    var oauthRegistrationTokenFile: String?
 
     @Option(help: "Requests per minute per client address (burst the same); unset or 0: no limit. [MCPFCGI_RATE_LIMIT]")
     var rateLimit: Int?
@@ -70,6 +85,13 @@ struct DemoCommand: ParsableCommand {
     var threadCount: Int? { threads ?? env("MCPFCGI_THREADS").flatMap { Int($0) } }
     /// The main server's session store, holding at most `--max-sessions` sessions.
     var sessionStore: InMemorySessionStore { InMemorySessionStore(capacity: maxSessions) }
+    /// The main server's session quotas and eviction threshold (0 turns a quota off).
+    var sessionLimits: SessionLimits {
+        SessionLimits(
+            maxSessionsPerAddress: sessionsPerAddress > 0 ? sessionsPerAddress : nil,
+            maxSessionsPerUser: sessionsPerUser > 0 ? sessionsPerUser : nil,
+            minimumIdleBeforeEviction: .seconds(sessionEvictionMinIdle))
+    }
     var node: String? {
         nodeID ?? env("MCPFCGI_NODE_ID")
             ?? socketPath.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
@@ -79,7 +101,8 @@ struct DemoCommand: ParsableCommand {
     /// (it would otherwise be ignored silently and a default used).
     static let numericVariables = [
         "MCPFCGI_THREADS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
-        "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT",
+        "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT", "MCPFCGI_SESSIONS_PER_ADDRESS", "MCPFCGI_SESSIONS_PER_USER",
+        "MCPFCGI_SESSION_EVICTION_MIN_IDLE",
     ]
 
     func validate() throws {
@@ -95,6 +118,10 @@ struct DemoCommand: ParsableCommand {
         if sessionIdleTimeout < 0 { throw ValidationError("--session-idle-timeout must be 0 or more") }
         if sessionSweepInterval < 1 { throw ValidationError("--session-sweep-interval must be at least 1") }
         if maxSessions < 1 { throw ValidationError("--max-sessions must be at least 1") }
+        if sessionsPerAddress < 0 || sessionsPerUser < 0 {
+            throw ValidationError("--sessions-per-address and --sessions-per-user must be 0 (no quota) or more")
+        }
+        if sessionEvictionMinIdle < 0 { throw ValidationError("--session-eviction-min-idle must be 0 or more") }
     }
 
     func run() throws {
@@ -121,6 +148,7 @@ struct DemoCommand: ParsableCommand {
                 serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
                 sessionStore: sessionStore,
                 sessionIDGenerator: SessionIDGenerator(nodeID: node),
+                sessionLimits: sessionLimits,
                 logger: logger,
                 requestStateKey: stateKey))
         Fixtures.register(on: server)
@@ -136,6 +164,14 @@ struct DemoCommand: ParsableCommand {
             if keyFile == nil {
                 logger.warning("no OAuth signing key file: a key is generated in memory (tokens die with this worker)")
             }
+            var clients: [OAuthClient] = []
+            if let path = oauthClientsFile ?? env("MCPFCGI_OAUTH_CLIENTS_FILE") {
+                do { clients = try PreregisteredClientsFile.load(path: path) } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+            let registrationToken = try (oauthRegistrationTokenFile ?? env("MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE"))
+                .map(Self.registrationToken(at:))
             do {
                 authorization = try MCPAuthorization(
                     configuration: .builtIn(
@@ -145,6 +181,8 @@ struct DemoCommand: ParsableCommand {
                             storage: PeerSyncedOAuthStorage(
                                 peers: peers.map { .fastCGI(socketPath: $0) }, logger: logger),
                             supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
+                            preregisteredClients: clients,
+                            clientRegistration: ClientRegistrationPolicy(initialAccessToken: registrationToken),
                             signingKey: keyFile.map { .pemFile($0) } ?? .generated),
                         requiredScopes: ["mcp:read"]),
                     logger: logger)
@@ -254,6 +292,25 @@ struct DemoCommand: ParsableCommand {
                     + "\(minimumRequestStateKeyBytes) random bytes (head -c 32 /dev/urandom > \(path))")
         }
         return Array(data)
+    }
+
+    /// The shortest initial access token accepted.
+    static let minimumRegistrationTokenLength = 32
+
+    /// The initial access token in `path` (surrounding whitespace dropped): refused when the file cannot be read or
+    /// holds fewer than ``minimumRegistrationTokenLength`` characters.
+    /// - Throws: `ValidationError` naming the file and what to do.
+    static func registrationToken(at path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the OAuth registration token file \(path)")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= minimumRegistrationTokenLength else {
+            throw ValidationError(
+                "the OAuth registration token in \(path) has \(token.count) characters; it needs at least "
+                    + "\(minimumRegistrationTokenLength) (openssl rand -hex 24 > \(path))")
+        }
+        return token
     }
 
     /// `http://HOST:PORT` from the environment the run script sets, logged so the choice is visible.

@@ -40,6 +40,20 @@ import Testing
         #expect(store.isFull)
     }
 
+    @Test func sessionQuotasComeFromFlagsAndEnvironment() throws {
+        for name in ["MCPFCGI_SESSIONS_PER_ADDRESS", "MCPFCGI_SESSIONS_PER_USER", "MCPFCGI_SESSION_EVICTION_MIN_IDLE"] {
+            unsetenv(name)
+        }
+        #expect(try DemoCommand.parse([]).sessionLimits == SessionLimits())
+        setenv("MCPFCGI_SESSIONS_PER_ADDRESS", "7", 1)
+        defer { unsetenv("MCPFCGI_SESSIONS_PER_ADDRESS") }
+        let limits = try DemoCommand.parse(["--sessions-per-user", "0", "--session-eviction-min-idle", "60"]).sessionLimits
+        #expect(limits.maxSessionsPerAddress == 7)
+        #expect(limits.maxSessionsPerUser == nil)
+        #expect(limits.minimumIdleBeforeEviction == .seconds(60))
+        #expect(throws: (any Error).self) { try DemoCommand.parse(["--sessions-per-address", "-1"]) }
+    }
+
     @Test func zeroIsRefused() {
         unsetenv("MCPFCGI_MAX_SESSIONS")
         #expect(throws: (any Error).self) { try DemoCommand.parse(["--max-sessions", "0"]) }
@@ -65,5 +79,18 @@ import Testing
         #expect(throws: (any Error).self) { try DemoCommand.requestStateKey(at: short) }
         #expect(throws: (any Error).self) { try DemoCommand.requestStateKey(at: dir.appendingPathComponent("none").path) }
         #expect(try DemoCommand.requestStateKey(at: good).count == 32)
+    }
+
+    @Test func registrationTokenFileMustHoldAtLeast32Characters() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-iat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let short = dir.appendingPathComponent("short").path
+        let good = dir.appendingPathComponent("good").path
+        #expect(FileManager.default.createFile(atPath: short, contents: Data((String(repeating: "a", count: 31) + "\n").utf8)))
+        #expect(FileManager.default.createFile(atPath: good, contents: Data((String(repeating: "b", count: 48) + "\n").utf8)))
+        #expect(throws: (any Error).self) { try DemoCommand.registrationToken(at: short) }
+        #expect(throws: (any Error).self) { try DemoCommand.registrationToken(at: dir.appendingPathComponent("none").path) }
+        #expect(try DemoCommand.registrationToken(at: good) == String(repeating: "b", count: 48))
     }
 }

@@ -90,9 +90,60 @@ import Testing
         #expect(documents.fetched.withLock { $0.count } == 2)
     }
 
+    @Test func theDefaultFetcherRefusesInternalAddressesWithInvalidClient() async throws {
+        let server = try ScriptedHTTPServer(.document(Self.goodDocument))
+        defer { server.stop() }
+        let fixture = OAuthFixture(cimd: ClientIDMetadataDocuments())
+        for (clientID, range) in [
+            ("https://127.0.0.1:\(server.port)/client.json", "loopback"),
+            ("https://localhost:\(server.port)/client.json", "loopback"),
+            ("https://169.254.169.254/latest/client.json", "link-local"),
+            ("https://[::ffff:10.0.0.7]/client.json", "private"),
+        ] {
+            #expect(await fixture.authorize(clientID: clientID)["status"] == "400")
+            let error = try #require(await fixture.server.resolveClientOrError(clientID).failure)
+            #expect(error.code == .invalidClient)
+            #expect(error.errorDescription.contains(range), "\(error.errorDescription)")
+        }
+        #expect(server.connections == 0)
+    }
+
+    @Test func allowPrivateAddressesReachesALocalServer() async throws {
+        // The switch for tests and private networks: the fetch reaches the local (plain-HTTP) server, whose
+        // answer to a TLS handshake is a transport failure, still an invalid_client.
+        let server = try ScriptedHTTPServer(.document(Self.goodDocument))
+        defer { server.stop() }
+        let fixture = OAuthFixture(cimd: ClientIDMetadataDocuments(timeout: .seconds(1), allowPrivateAddresses: true))
+        let error = try #require(
+            await fixture.server.resolveClientOrError("https://127.0.0.1:\(server.port)/client.json").failure)
+        #expect(error.code == .invalidClient)
+        #expect(server.connections == 1)
+    }
+
+    @Test func eachRefusalIsAnInvalidClientWithADescription() async throws {
+        let oversized = Documents(String(repeating: " ", count: 6000))
+        let fixture = OAuthFixture(cimd: ClientIDMetadataDocuments(fetcher: oversized.fetcher))
+        let tooLarge = try #require(await fixture.server.resolveClientOrError(Self.clientID).failure)
+        #expect(tooLarge == OAuthError(.invalidClient, "Client metadata document refused: the document is larger than 5120 bytes"))
+        let redirecting = OAuthFixture(
+            cimd: ClientIDMetadataDocuments(
+                fetcher: HTTPFetcher { _ in throw RestrictedHTTPFetcher.Failure(.redirect, "moved (HTTP 302)") }))
+        #expect(
+            await redirecting.server.resolveClientOrError(Self.clientID).failure
+                == OAuthError(.invalidClient, "Client metadata document refused: moved (HTTP 302)"))
+        let notJSON = OAuthFixture(cimd: ClientIDMetadataDocuments(fetcher: Documents("not json").fetcher))
+        #expect(await notJSON.server.resolveClientOrError(Self.clientID).failure?.code == .invalidClient)
+    }
+
     @Test func unreachableDocumentIsAnUnknownClient() async {
         let fixture = OAuthFixture(
             cimd: ClientIDMetadataDocuments(fetcher: HTTPFetcher { _ in throw CancellationError() }))
         #expect(await fixture.authorize(clientID: Self.clientID)["status"] == "400")
     }
 }
+
+extension Result {
+    /// The error, or nil on success.
+    var failure: Failure? { if case .failure(let error) = self { error } else { nil } }
+}
+

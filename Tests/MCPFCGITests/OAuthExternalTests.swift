@@ -119,7 +119,7 @@ import Testing
         let counter = Counter()
         let auth = try external(
             fixture, counter,
-            validation: .introspection(clientID: OAuthFixture.confidentialClient, clientSecret: OAuthFixture.secret))
+            validation: .introspection(clientID: OAuthFixture.resourceServerClient, clientSecret: OAuthFixture.secret))
         let token = try #require(await fixture.tokens()["access_token"]?.stringValue)
         #expect(try await auth.authenticate(oauthBearer(token)).get().subject == "alice")
         #expect(try await auth.authenticate(oauthBearer(token)).get().subject == "alice")

@@ -25,11 +25,15 @@ struct OAuthFixture {
     static let publicClient = "pub-client"
     static let confidentialClient = "conf-client"
     static let secret = "s3cret-value"
+    /// A confidential client trusted to introspect every token (a resource server).
+    static let resourceServerClient = "rs-client"
 
     init(
         requiredScopes: [String] = ["mcp:read"], rateLimit: RateLimit = .unlimited, disableDCR: Bool = false,
         tokenExpiry: TokenExpiry = TokenExpiry(), issuer: String = oauthIssuer + "/",
-        authenticator: UserAuthenticator = .remoteUser, cimd: ClientIDMetadataDocuments? = nil
+        authenticator: UserAuthenticator = .remoteUser, cimd: ClientIDMetadataDocuments? = nil,
+        registrationToken: String? = nil, registration: ClientRegistrationPolicy? = nil,
+        extraClients: [OAuthClient] = []
     ) {
         let clock = clock
         let configuration = BuiltInAuthorizationServer.Configuration(
@@ -44,7 +48,11 @@ struct OAuthFixture {
                     redirectURIs: ["https://conf.example.com/cb"],
                     grantTypes: ["authorization_code", "refresh_token", "client_credentials"],
                     scopes: ["mcp:read", "mcp:write"]),
-            ],
+                OAuthClient(
+                    clientID: Self.resourceServerClient, clientSecret: Self.secret, redirectURIs: [], grantTypes: [],
+                    responseTypes: [], mayIntrospectAnyToken: true),
+            ] + extraClients,
+            clientRegistration: registration ?? ClientRegistrationPolicy(initialAccessToken: registrationToken),
             userAuthenticator: authenticator, rateLimit: rateLimit, clientIDMetadataDocuments: cimd,
             now: { clock.now })
         auth = try! MCPAuthorization(
@@ -80,14 +88,17 @@ struct OAuthFixture {
     }
 
     /// Code flow then token exchange; returns the token response JSON.
-    func tokens(clientID: String = publicClient, scope: String? = "mcp:read mcp:write") async -> Value {
-        let redirect = await authorize(clientID: clientID, scope: scope)
+    func tokens(
+        clientID: String = publicClient, scope: String? = "mcp:read mcp:write",
+        redirectURI: String = oauthPublicRedirect
+    ) async -> Value {
+        let redirect = await authorize(clientID: clientID, redirectURI: redirectURI, scope: scope)
         let response = await send(
             oauthForm(
                 "/oauth/token",
                 [
                     ("grant_type", "authorization_code"), ("code", redirect["code"] ?? ""),
-                    ("redirect_uri", oauthPublicRedirect), ("client_id", clientID),
+                    ("redirect_uri", redirectURI), ("client_id", clientID),
                     ("code_verifier", oauthPKCEVerifier),
                 ]))
         return oauthJSON(response)

@@ -265,7 +265,7 @@ import Testing
                 await fixture.send(
                     oauthForm(
                         "/oauth/introspect", [("token", token)],
-                        headers: [oauthBasic(OAuthFixture.confidentialClient, OAuthFixture.secret)])))
+                        headers: [oauthBasic(OAuthFixture.resourceServerClient, OAuthFixture.secret)])))
         }
         let active = await introspect(access)
         #expect(active["active"] == true)

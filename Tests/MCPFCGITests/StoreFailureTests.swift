@@ -73,6 +73,11 @@ import Testing
     struct DownOAuthStorage: OAuthStorage {
         func client(id: String) async throws -> OAuthClient? { throw Unreachable() }
         func saveClient(_ client: OAuthClient) async throws { throw Unreachable() }
+        func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) async throws -> Bool {
+            throw Unreachable()
+        }
+        func markClientUsed(id: String, at date: Date) async throws { throw Unreachable() }
+        func removeUnusedClients(registeredBefore date: Date) async throws { throw Unreachable() }
         func saveAuthorizationCode(_ record: AuthorizationCodeRecord) async throws { throw Unreachable() }
         func consumeAuthorizationCode(digest: String) async throws -> CodeLookup { throw Unreachable() }
         func saveRefreshToken(_ record: RefreshTokenRecord) async throws { throw Unreachable() }

@@ -107,11 +107,24 @@ class OAuthStack:
         assert "client_secret" not in r.json()
         return r.json()["client_id"]
 
+    @property
+    def registration_token(self) -> str:
+        """The RFC 7591 initial access token run.sh generated: only with it may /oauth/register create
+        client_credentials clients."""
+        return (self.stack.run_dir / "oauth-registration-token").read_text().strip()
+
     def confidential_client(self, scope: str = "mcp:read mcp:write") -> tuple[str, str]:
-        r = self.register(client_name="pytest service", token_endpoint_auth_method="client_secret_basic",
-                          grant_types=["client_credentials"], response_types=[], scope=scope)
+        r = self.http.post("/oauth/register", json=dict(
+            client_name="pytest service", token_endpoint_auth_method="client_secret_basic",
+            grant_types=["client_credentials"], response_types=[], scope=scope),
+            headers={"Authorization": f"Bearer {self.registration_token}"})
         assert r.status_code == 201, r.text
         return r.json()["client_id"], r.json()["client_secret"]
+
+    def demo_service(self) -> tuple[str, str]:
+        """The pre-provisioned client_credentials client run.sh wrote to RUN_DIR/oauth-clients.json."""
+        [entry] = json.loads((self.stack.run_dir / "oauth-clients.json").read_text())
+        return entry["client_id"], entry["client_secret"]
 
     def shared_public(self) -> str:
         """One public client per stack (registration is rate-limited: burst 20 per address)."""
@@ -451,18 +464,21 @@ class TestRawFlows:
         r = oauth.consent_page(q)
         assert r.status_code == 400 and "location" not in r.headers, r.text
 
-    def test_authorize_plain_pkce_redirects_with_invalid_request(self, oauth: OAuthStack):
+    def test_authorize_plain_pkce_is_an_html_page_for_a_registered_client(self, oauth: OAuthStack):
+        """A self-registered client's redirect URI is not trusted (RFC 9700 §4.11.2): a bad request is answered
+        here, not redirected there (pre-registered clients still get the error redirect, tested in-process)."""
         client_id = oauth.shared_public()
         verifier, _ = pkce()
         r = oauth.consent_page(oauth.authorize_query(client_id, verifier, method="plain", state="plain-1"))
-        params = oauth.redirect_params(r)
-        assert params["error"] == "invalid_request", params
-        assert params["state"] == "plain-1" and params["iss"] == oauth.issuer
+        assert r.status_code == 400 and "location" not in r.headers, (r.status_code, r.headers)
+        assert r.headers["content-type"].startswith("text/html")
+        assert "invalid_request" in r.text and "S256" in r.text, r.text
         # No challenge at all: also refused.
         q = oauth.authorize_query(client_id, "x" * 43)
         del q["code_challenge"], q["code_challenge_method"]
-        params = oauth.redirect_params(oauth.consent_page(q))
-        assert params["error"] == "invalid_request" and params["iss"] == oauth.issuer
+        r = oauth.consent_page(q)
+        assert r.status_code == 400 and "location" not in r.headers, (r.status_code, r.headers)
+        assert "invalid_request" in r.text and "PKCE" in r.text, r.text
 
     def test_state_is_echoed_exactly(self, oauth: OAuthStack):
         client_id = oauth.shared_public()
@@ -839,3 +855,41 @@ class TestConsentPage:
         assert len(counts) > 10, f"only {len(counts)} colours: the page did not render"
         background, n = counts.most_common(1)[0]
         assert len(pixels) - n > 0.005 * len(pixels), "almost uniformly one colour"
+
+
+class TestRegistrationPolicy:
+    """#14: open registration only for user-delegated clients, services pre-provisioned, every field bounded."""
+
+    def test_anonymous_registration_cannot_create_a_client_credentials_client(self, oauth: OAuthStack):
+        # The review's critical finding: an anonymous caller registered a client_credentials client and got an
+        # every-scope token, bypassing the sign-in in front of /oauth/authorize.
+        r = oauth.register(client_name="intruder", token_endpoint_auth_method="client_secret_basic",
+                           grant_types=["client_credentials"], response_types=[], scope="mcp:admin")
+        assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.text
+        assert "initial access token" in r.json()["error_description"]
+        forged = oauth.http.post("/oauth/register", json=dict(grant_types=["client_credentials"],
+                                                               response_types=[], scope="mcp:read"),
+                                 headers={"Authorization": "Bearer not-the-token"})
+        assert forged.status_code == 401 and forged.json()["error"] == "invalid_token", forged.text
+        assert forged.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
+    def test_pre_provisioned_service_client_gets_only_its_scopes(self, oauth: OAuthStack):
+        client = oauth.demo_service()
+        r = oauth.token({"grant_type": "client_credentials"}, auth=client)
+        assert r.status_code == 200, r.text
+        assert r.json()["scope"] == "mcp:read mcp:write"
+        admin = oauth.token({"grant_type": "client_credentials", "scope": "mcp:admin"}, auth=client)
+        assert admin.status_code == 400 and admin.json()["error"] == "invalid_scope", admin.text
+        sid = oauth.session(r.json()["access_token"])
+        assert oauth.echo(r.json()["access_token"], sid, "svc").status == 200
+
+    def test_registration_is_bounded(self, oauth: OAuthStack):
+        too_many = oauth.register(redirect_uris=[f"http://127.0.0.1:9/cb{i}" for i in range(11)],
+                                  token_endpoint_auth_method="none")
+        assert too_many.status_code == 400 and too_many.json()["error"] == "invalid_client_metadata", too_many.text
+        long_name = oauth.register(redirect_uris=[CALLBACK], token_endpoint_auth_method="none",
+                                   client_name="n" * 300)
+        assert long_name.status_code == 400 and "client_name" in long_name.json()["error_description"]
+        huge = oauth.http.post("/oauth/register", content=b" " * 9000 + b"{}",
+                               headers={"Content-Type": "application/json"})
+        assert huge.status_code == 400 and "8192 bytes" in huge.json()["error_description"], huge.text

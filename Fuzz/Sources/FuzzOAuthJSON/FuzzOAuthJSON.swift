@@ -4,7 +4,9 @@
 // Input: arbitrary bytes (the JSON body). Checked properties:
 // - validation never crashes;
 // - an accepted registration has redirect URIs that pass the redirect URI rules, supported grant types, and a
-//   secret exactly when its authentication method needs one;
+//   secret exactly when its authentication method needs one; without the initial access token (the first byte's low
+//   bit chooses) only user-delegated grants; a client_credentials client always has its scopes; every list and
+//   string within the registration policy's bounds;
 // - an accepted metadata document is a public client with the document's URL as its id.
 @testable import MCPFCGI
 import Logging
@@ -23,7 +25,18 @@ private let server: BuiltInAuthorizationServer = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let body = Array(UnsafeBufferPointer(start: data, count: size))
-    if let (client, secret) = try? server.registration(from: body) {
+    let privileged = size > 0 && data[0] & 1 == 1
+    if let (client, secret) = try? server.registration(from: body, privileged: privileged) {
+        let policy = server.configuration.clientRegistration
+        if !privileged {
+            precondition(
+                client.grantTypes.allSatisfy(ClientRegistrationPolicy.anonymousGrantTypes.contains),
+                "open registration created a \(client.grantTypes) client")
+        }
+        if client.grantTypes.contains("client_credentials") { precondition(client.scopes != nil, "unscoped client") }
+        precondition(client.redirectURIs.count <= policy.maximumRedirectURIs, "too many redirect URIs")
+        precondition(client.redirectURIs.allSatisfy { $0.utf8.count <= policy.maximumURILength }, "long URI")
+        precondition((client.clientName?.utf8.count ?? 0) <= policy.maximumTextLength, "long client name")
         for uri in client.redirectURIs {
             precondition(RedirectURI.problem(with: uri) == nil, "registered a refused redirect URI")
         }

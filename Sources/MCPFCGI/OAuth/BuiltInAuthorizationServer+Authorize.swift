@@ -4,9 +4,9 @@ import HTTPTypes
 extension BuiltInAuthorizationServer {
     /// The outcome of checking an authorization request.
     enum AuthorizationCheck {
-        /// Answer with an HTML page (client or redirect URI not trustworthy: never redirect).
+        /// Answer with an HTML page (client or redirect URI not trustworthy enough to redirect to).
         case page(HTTPServerResponse)
-        /// Redirect to the client with an error.
+        /// Redirect to a pre-registered client with an error.
         case redirect(HTTPServerResponse)
         /// A valid request.
         case valid(AuthorizationRequest)
@@ -30,7 +30,7 @@ extension BuiltInAuthorizationServer {
         -> Result<(AuthorizationRequest, subject: String), EarlyAnswer>
     {
         let checked: AuthorizationRequest
-        switch await check(params) {
+        switch await check(params, request) {
         case .page(let response), .redirect(let response): return .failure(EarlyAnswer(response: response))
         case .valid(let valid): checked = valid
         }
@@ -87,14 +87,14 @@ extension BuiltInAuthorizationServer {
                 checked.redirectURI, [("error", "access_denied"), ("error_description", "The user denied access")],
                 state: checked.state)
         default:
-            return redirect(
-                checked.redirectURI, [("error", "invalid_request"), ("error_description", "No decision")],
-                state: checked.state)
+            return requestError(
+                .invalidRequest, "No decision", client: checked.client, redirectURI: checked.redirectURI,
+                state: checked.state, request: request)
         }
     }
 
     /// Checks an authorization request's parameters.
-    func check(_ params: FormParameters) async -> AuthorizationCheck {
+    func check(_ params: FormParameters, _ request: HTTPServerRequest) async -> AuthorizationCheck {
         guard let clientID = params.nonEmpty("client_id"), !params.repeated.contains("client_id"),
             let client = await resolveClient(clientID)
         else {
@@ -116,8 +116,9 @@ extension BuiltInAuthorizationServer {
         }
         let state = params["state"]
         func fail(_ code: OAuthError.Code, _ message: String) -> AuthorizationCheck {
-            .redirect(
-                redirect(redirectURI, [("error", code.rawValue), ("error_description", message)], state: state))
+            let response = requestError(
+                code, message, client: client, redirectURI: redirectURI, state: state, request: request)
+            return isTrusted(client) ? .redirect(response) : .page(response)
         }
         for name in AuthorizationRequest.parameterNames where params.repeated.contains(name) {
             return fail(.invalidRequest, "Parameter \(name) was sent more than once")
@@ -144,6 +145,9 @@ extension BuiltInAuthorizationServer {
         if let resource, !issuesTokens(for: resource) {
             return fail(.invalidTarget, "This server does not issue tokens for \(resource)")
         }
+        if let allowed = client.resources, !allowed.contains(resource ?? configuration.resourceURL) {
+            return fail(.invalidTarget, "The client may not get tokens for \(resource ?? configuration.resourceURL)")
+        }
         let scopes: [String]
         switch grantedScopes(params["scope"], client: client) {
         case .success(let granted): scopes = granted
@@ -168,6 +172,34 @@ extension BuiltInAuthorizationServer {
         return .success(scopes)
     }
 
+    /// Whether errors in the client's requests may be redirected to it: only a pre-registered client's redirect
+    /// URIs are trusted (RFC 9700 §4.11.2). Anyone can register a client, or publish a Client ID Metadata Document,
+    /// with a redirect URI on any site, and a redirect that needs no sign-in would make this server an open
+    /// redirector to it.
+    func isTrusted(_ client: OAuthClient) -> Bool { preregistered[client.clientID] != nil }
+
+    /// The answer to an error in the request itself (not the user's decision): for a pre-registered client a
+    /// redirect with `error`, `error_description`, `state` and `iss`; for any other client a 400 HTML page naming
+    /// the error, without a redirect.
+    func requestError(
+        _ code: OAuthError.Code, _ message: String, client: OAuthClient, redirectURI: String, state: String?,
+        request: HTTPServerRequest
+    ) -> HTTPServerResponse {
+        if isTrusted(client) {
+            return redirect(redirectURI, [("error", code.rawValue), ("error_description", message)], state: state)
+        }
+        logger.info(
+            "OAuth authorization request refused with a page (client not pre-registered)",
+            metadata: [
+                "oauth.client_id": .string(client.clientID), "oauth.error": .string(code.rawValue),
+                "http.request.id": .string(request.requestID),
+            ])
+        return HTMLPage.error(
+            .badRequest, title: "Invalid authorization request",
+            message: "The application \(client.clientName ?? client.clientID) sent a request this server cannot "
+                + "accept (\(code.rawValue): \(message)). Nothing was shared; tell the application's developer.")
+    }
+
     /// A 302 to the client with `iss` (RFC 9207) and `state`.
     func redirect(_ uri: String, _ parameters: [(String, String)], state: String?) -> HTTPServerResponse {
         var all = parameters
@@ -188,7 +220,8 @@ extension BuiltInAuthorizationServer {
         c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "." || c == "_" || c == "~")
     }
 
-    /// The consent page: client name, requested scopes, redirect host, Approve and Deny.
+    /// The consent page: client name, requested scopes, redirect host, Approve and Deny. Its policy lets the form's
+    /// answer redirect to the redirect URI's origin (browsers check `form-action` on that redirect too).
     func consentPage(_ request: AuthorizationRequest, subject: String) -> HTTPServerResponse {
         let token = consent.make(
             subject: subject, parameters: request.parameters, expiry: nowSeconds + configuration.consentLifetime)
@@ -212,6 +245,7 @@ extension BuiltInAuthorizationServer {
             <button type="submit" name="decision" value="deny">Deny</button>
             </form>
             """
-        return HTMLPage.response(.ok, title: "Authorize \(name)", body: body)
+        return HTMLPage.response(
+            .ok, title: "Authorize \(name)", body: body, formTarget: RedirectURI.formActionSource(request.redirectURI))
     }
 }

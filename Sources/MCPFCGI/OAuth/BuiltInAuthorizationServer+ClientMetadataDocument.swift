@@ -3,35 +3,64 @@ import MCPHandlers
 
 extension BuiltInAuthorizationServer {
     /// The client with this id: a registered one, or one described by its Client ID Metadata Document (fetched
-    /// when enabled and not fetched within `cacheTTL`).
+    /// when enabled and not fetched within `cacheTTL`); nil when unknown (the reason is logged).
     func resolveClient(_ clientID: String) async -> OAuthClient? {
+        try? await resolveClientOrError(clientID).get()
+    }
+
+    /// ``resolveClient(_:)`` with the reason a client is unknown: each refusal of a metadata document is an
+    /// `invalid_client` error whose description says what was wrong (refused address, redirect, too large,
+    /// timed out, invalid document, …).
+    func resolveClientOrError(_ clientID: String) async -> Result<OAuthClient, OAuthError> {
+        let unknown = OAuthError(.invalidClient, "The application is not registered with this server")
         guard let documents = configuration.clientIDMetadataDocuments, let url = Self.metadataDocumentURL(clientID)
-        else { return try? await registeredClient(id: clientID) }
+        else {
+            guard let client = try? await registeredClient(id: clientID) else { return .failure(unknown) }
+            return .success(client)
+        }
         let now = now
         if let fetched = documentFetches.withLock({ $0[clientID] }),
             now.timeIntervalSince(fetched) < Double(documents.cacheTTL),
             let client = try? await registeredClient(id: clientID)
         {
-            return client
+            return .success(client)
+        }
+        func refuse(_ description: String) -> Result<OAuthClient, OAuthError> {
+            logger.info(
+                "OAuth client metadata document rejected",
+                metadata: ["oauth.client_id": .string(clientID), "oauth.reason": .string(description)])
+            return .failure(OAuthError(.invalidClient, "Client metadata document refused: \(description)"))
         }
         if let host = url.host?.lowercased(), let allowed = documents.allowedHosts, !allowed.contains(host) {
-            return nil
+            return refuse("the host \(host) is not among the allowed hosts")
         }
-        guard
-            let result = try? await documents.fetcher.fetch(
-                HTTPFetcher.Request(url: clientID, headers: ["Accept": "application/json"])),
-            result.status == 200, result.body.count <= documents.maximumSize,
-            let client = try? clientFromMetadataDocument(result.body, clientID: clientID)
-        else {
-            logger.info("OAuth client metadata document rejected", metadata: ["oauth.client_id": .string(clientID)])
-            return nil
+        let result: (status: Int, body: [UInt8])
+        do {
+            result = try await documents.effectiveFetcher.fetch(
+                HTTPFetcher.Request(url: clientID, headers: ["Accept": "application/json"]))
+        } catch let failure as RestrictedHTTPFetcher.Failure {
+            return refuse(failure.description)
+        } catch {
+            return refuse("the document could not be fetched")
         }
-        guard (try? await stored({ try await storage.saveClient(client) })) != nil else { return nil }
+        guard result.status == 200 else { return refuse("the document URL answered HTTP \(result.status)") }
+        guard result.body.count <= documents.maximumSize else {
+            return refuse("the document is larger than \(documents.maximumSize) bytes")
+        }
+        let client: OAuthClient
+        do {
+            client = try clientFromMetadataDocument(result.body, clientID: clientID)
+        } catch {
+            return refuse(error.errorDescription)
+        }
+        guard (try? await stored({ try await storage.saveClient(client) })) != nil else {
+            return .failure(OAuthError(.serverError, "The client could not be stored"))
+        }
         documentFetches.withLock { fetches in
             if fetches.count > 10_000 { fetches.removeAll() }
             fetches[clientID] = now
         }
-        return client
+        return .success(client)
     }
 
     /// An https URL with a path and no fragment, user info or dot segments, or nil.

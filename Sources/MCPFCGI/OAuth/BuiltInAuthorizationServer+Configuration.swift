@@ -32,8 +32,14 @@ extension BuiltInAuthorizationServer {
         public var supportedResponseTypes: [String]
         /// Scopes clients may ask for. Default `mcp:read`, `mcp:write`.
         public var supportedScopes: [String]
-        /// Clients known from configuration. Default none.
+        /// Clients known from configuration. Default none. They are trusted: the only source of
+        /// `client_credentials` clients besides a registration with the initial access token, and a
+        /// `client_credentials` client must list its allowed ``OAuthClient/scopes``.
         public var preregisteredClients: [OAuthClient]
+        /// Who may register clients, what they may register, and how many registered clients are kept. Default
+        /// ``ClientRegistrationPolicy/init(initialAccessToken:allowsAnonymousRegistration:maximumClients:unusedClientLifetime:minimumAgeBeforeEviction:maximumBodyBytes:maximumRedirectURIs:maximumURILength:maximumTextLength:maximumContacts:)``
+        /// with its defaults: anonymous registration of `authorization_code` clients only.
+        public var clientRegistration: ClientRegistrationPolicy
         /// The signing key. Default `.generated`.
         public var signingKey: SigningKey
         /// Who the resource owner is at the authorization endpoint. Default ``UserAuthenticator/remoteUser``.
@@ -54,7 +60,8 @@ extension BuiltInAuthorizationServer {
             tokenExpiry: TokenExpiry = TokenExpiry(), disableDynamicClientRegistration: Bool = false,
             supportedGrantTypes: [String] = ["authorization_code", "refresh_token", "client_credentials"],
             supportedResponseTypes: [String] = ["code"], supportedScopes: [String] = ["mcp:read", "mcp:write"],
-            preregisteredClients: [OAuthClient] = [], signingKey: SigningKey = .generated,
+            preregisteredClients: [OAuthClient] = [], clientRegistration: ClientRegistrationPolicy = .init(),
+            signingKey: SigningKey = .generated,
             userAuthenticator: UserAuthenticator = .remoteUser, consentLifetime: Int = 600,
             rateLimit: RateLimit = RateLimit(), clientIDMetadataDocuments: ClientIDMetadataDocuments? = nil,
             now: @escaping @Sendable () -> Date = { Date() }
@@ -69,6 +76,7 @@ extension BuiltInAuthorizationServer {
             self.supportedResponseTypes = supportedResponseTypes
             self.supportedScopes = supportedScopes
             self.preregisteredClients = preregisteredClients
+            self.clientRegistration = clientRegistration
             self.signingKey = signingKey
             self.userAuthenticator = userAuthenticator
             self.consentLifetime = consentLifetime

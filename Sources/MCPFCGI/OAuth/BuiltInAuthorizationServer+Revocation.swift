@@ -28,7 +28,7 @@ extension BuiltInAuthorizationServer {
     }
 
     /// `POST /oauth/introspect` (RFC 7662): for authenticated confidential clients; `{"active": false}` for anything
-    /// not valid.
+    /// not valid, and for another client's token unless the caller ``OAuthClient/mayIntrospectAnyToken``.
     func introspect(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         let params = FormParameters(body: request.body)
         if let limited = rateLimited("introspect", request) { return limited }
@@ -54,6 +54,11 @@ extension BuiltInAuthorizationServer {
                     "sub": .string(record.subject), "scope": .string(record.scopes.joined(separator: " ")),
                     "exp": .int(Int(record.expiresAt.timeIntervalSince1970)), "iss": .string(issuer),
                 ]
+            }
+            // Only a client trusted to introspect (a resource server) learns about other clients' tokens; any other
+            // confidential client sees its own tokens only (RFC 7662 §4: inactive for what it may not know).
+            if !client.mayIntrospectAnyToken, body["client_id"]?.stringValue != client.clientID {
+                body = ["active": false]
             }
             return .json(.ok, .object(body), headerFields: .noStore)
         } catch {

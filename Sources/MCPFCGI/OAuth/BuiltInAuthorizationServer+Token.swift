@@ -76,12 +76,15 @@ extension BuiltInAuthorizationServer {
             OAuthCrypto.constantTimeEqual(
                 Array(OAuthCrypto.s256Challenge(of: verifier).utf8), Array(record.codeChallenge.utf8))
         else { throw .invalidGrant("The code_verifier does not match the code_challenge") }
-        if let resource = record.resource, let requested = params["resource"], requested != resource {
+        // A code is bound to the resource of its authorization request; one asked without `resource` is bound to the
+        // main resource, never redeemable for another.
+        let audience = record.resource ?? configuration.resourceURL
+        if let requested = params["resource"], requested != audience {
             throw OAuthError(.invalidTarget, "resource differs from the authorization request")
         }
         return try await issueTokens(
             subject: record.subject, client: client, scopes: record.scopes, familyID: record.familyID,
-            audience: record.resource ?? params["resource"] ?? configuration.resourceURL)
+            audience: audience)
     }
 
     private func refreshTokenGrant(_ params: FormParameters, client: OAuthClient) async throws(OAuthError) -> Value {
@@ -128,6 +131,10 @@ extension BuiltInAuthorizationServer {
         guard client.isConfidential else {
             throw OAuthError(.unauthorizedClient, "client_credentials needs a confidential client")
         }
+        // Such a client acts without a user: it gets at most the scopes it was provisioned with, never "all".
+        guard client.scopes != nil else {
+            throw OAuthError(.unauthorizedClient, "The client has no allowed scopes for client_credentials")
+        }
         let scopes: [String]
         switch grantedScopes(params["scope"], client: client) {
         case .success(let granted): scopes = granted
@@ -143,6 +150,9 @@ extension BuiltInAuthorizationServer {
     func issueTokens(subject: String, client: OAuthClient, scopes: [String], familyID: String?, audience: String)
         async throws(OAuthError) -> Value
     {
+        if let allowed = client.resources, !allowed.contains(audience) {
+            throw OAuthError(.invalidTarget, "The client may not get tokens for \(audience)")
+        }
         let issuedAt = nowSeconds
         let lifetime = configuration.tokenExpiry.accessToken
         let claims = AccessTokenClaims(
@@ -153,6 +163,10 @@ extension BuiltInAuthorizationServer {
         do { accessToken = try await key.sign(claims) } catch {
             logger.info("OAuth access token signing failed", metadata: ["error": .string("\(error)")])
             throw OAuthError(.serverError, "The token could not be issued")
+        }
+        if client.firstUsedAt == nil && preregistered[client.clientID] == nil {
+            let now = now
+            try await stored { try await storage.markClientUsed(id: client.clientID, at: now) }
         }
         let expiresAt = Date(timeIntervalSince1970: Double(claims.expiresAt))
         try await stored { try await storage.recordAccessToken(jti: claims.tokenID, familyID: familyID, expiresAt: expiresAt) }

@@ -40,6 +40,10 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         for (name, value) in [("issuer", configuration.issuer), ("resourceURL", configuration.resourceURL)] {
             guard Self.isResourceURL(value) else { throw .invalidURL(name, value) }
         }
+        for client in configuration.preregisteredClients
+        where client.grantTypes.contains("client_credentials") && client.scopes == nil {
+            throw .clientCredentialsWithoutScopes(client.clientID)
+        }
         self.configuration = configuration
         self.storage = configuration.storage
         self.key = try SigningKey(configuration.signingKey)
@@ -199,7 +203,8 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         }
     }
 
-    /// Drops expired codes, tokens and revocations from storage at most once a minute.
+    /// Drops expired codes, tokens and revocations, and registered clients unused for
+    /// ``ClientRegistrationPolicy/unusedClientLifetime``, from storage at most once a minute.
     func sweepIfDue() async {
         let now = now
         let due = lastSweep.withLock { last in
@@ -207,7 +212,10 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
             last = now
             return true
         }
-        if due { _ = try? await stored { try await storage.removeExpired(before: now) } }
+        guard due else { return }
+        _ = try? await stored { try await storage.removeExpired(before: now) }
+        let unusedSince = now.addingTimeInterval(-Double(configuration.clientRegistration.unusedClientLifetime))
+        _ = try? await stored { try await storage.removeUnusedClients(registeredBefore: unusedSince) }
     }
 
     /// Runs one storage operation; a failure of the storage itself (a database that cannot be reached) is logged

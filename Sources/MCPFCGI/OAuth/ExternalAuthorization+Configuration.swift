@@ -28,6 +28,10 @@ extension ExternalAuthorization {
         public var jwksCacheTTL: Int
         /// Outgoing HTTP. Default `URLSession` with a 5 s timeout.
         public var fetcher: HTTPFetcher
+        /// Whether an introspection answer without `aud` is accepted. Default false: such a token is refused (it may
+        /// have been issued for another resource of the same authorization server). Turn on only for an
+        /// authorization server that issues tokens for this resource alone.
+        public var acceptsIntrospectionWithoutAudience: Bool
         /// The clock (tests move it). Default the system clock.
         public var now: @Sendable () -> Date
 
@@ -39,7 +43,7 @@ extension ExternalAuthorization {
                 "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
             ],
             jwksCacheTTL: Int = 3600, fetcher: HTTPFetcher = .urlSession(),
-            now: @escaping @Sendable () -> Date = { Date() }
+            acceptsIntrospectionWithoutAudience: Bool = false, now: @escaping @Sendable () -> Date = { Date() }
         ) {
             self.issuer = BuiltInAuthorizationServer.Configuration.normalize(issuer)
             self.resourceURL = resourceURL
@@ -49,6 +53,7 @@ extension ExternalAuthorization {
             self.allowedAlgorithms = allowedAlgorithms.filter { !$0.hasPrefix("HS") && $0.lowercased() != "none" }
             self.jwksCacheTTL = jwksCacheTTL
             self.fetcher = fetcher
+            self.acceptsIntrospectionWithoutAudience = acceptsIntrospectionWithoutAudience
             self.now = now
         }
     }

@@ -3,9 +3,16 @@ import HTTPTypes
 /// The authorization server's HTML pages: self-contained (no script, no external resource), every dynamic value
 /// escaped, framing forbidden, never cached.
 enum HTMLPage {
-    /// `Content-Security-Policy` of every page.
-    static let contentSecurityPolicy =
+    /// `Content-Security-Policy` of every page without a form target elsewhere: forms may only go to this server.
+    static let contentSecurityPolicy = contentSecurityPolicy(formTarget: nil)
+
+    /// The policy of a page whose form answer is redirected to `formTarget`: browsers check `form-action` on every
+    /// redirect that follows the form's POST too, so the consent page must also allow the client's redirect URI
+    /// (as a source from ``RedirectURI/formActionSource(_:)``).
+    static func contentSecurityPolicy(formTarget: String?) -> String {
         "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+            + (formTarget.map { " " + $0 } ?? "")
+    }
 
     /// Escapes `& < > " '` for text and attribute values.
     static func escape(_ text: String) -> String {
@@ -24,8 +31,11 @@ enum HTMLPage {
         return out
     }
 
-    /// A whole page; `body` must already be escaped HTML.
-    static func response(_ status: HTTPResponse.Status, title: String, body: String) -> HTTPServerResponse {
+    /// A whole page; `body` must already be escaped HTML; `formTarget` (a CSP source) is where its form's answer
+    /// may redirect besides this server.
+    static func response(_ status: HTTPResponse.Status, title: String, body: String, formTarget: String? = nil)
+        -> HTTPServerResponse
+    {
         let html = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -39,7 +49,7 @@ enum HTMLPage {
         var fields = HTTPFields.noStore
         fields[.contentType] = "text/html; charset=utf-8"
         fields[.xFrameOptions] = "DENY"
-        fields[.contentSecurityPolicy] = contentSecurityPolicy
+        fields[.contentSecurityPolicy] = contentSecurityPolicy(formTarget: formTarget)
         return HTTPServerResponse(status: status, headerFields: fields, body: Array(html.utf8))
     }
 

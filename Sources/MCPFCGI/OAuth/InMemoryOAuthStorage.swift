@@ -6,11 +6,41 @@ import Synchronization
 public final class InMemoryOAuthStorage: OAuthStorage {
     private struct State {
         var clients: [String: OAuthClient] = [:]
+        /// Ids of registered (capped) clients.
+        var registered: Set<String> = []
+        /// Registered clients in registration order, oldest first, possibly with ids since used or removed
+        /// (skipped lazily): the eviction and expiry queue of unused clients.
+        var unusedQueue: [String] = []
+        var unusedQueueStart = 0
         var codes: [String: (record: AuthorizationCodeRecord, used: Bool)] = [:]
         var refreshTokens: [String: (record: RefreshTokenRecord, used: Bool)] = [:]
         var accessTokens: [String: (familyID: String?, expiresAt: Date)] = [:]
         var revokedAccessTokens: [String: Date] = [:]
         var revokedFamilies: Set<String> = []
+
+        /// The oldest registered client still unused, dropping stale queue entries on the way.
+        mutating func oldestUnusedClient() -> OAuthClient? {
+            while unusedQueueStart < unusedQueue.count {
+                let id = unusedQueue[unusedQueueStart]
+                if registered.contains(id), let client = clients[id], client.firstUsedAt == nil { return client }
+                unusedQueueStart += 1
+                compactQueue()
+            }
+            return nil
+        }
+
+        mutating func removeRegistered(_ id: String) {
+            registered.remove(id)
+            clients[id] = nil
+        }
+
+        /// Drops the consumed head of the queue once it is half of it.
+        private mutating func compactQueue() {
+            if unusedQueueStart > 1024 && unusedQueueStart * 2 > unusedQueue.count {
+                unusedQueue.removeFirst(unusedQueueStart)
+                unusedQueueStart = 0
+            }
+        }
     }
 
     private let state = Mutex(State())
@@ -27,6 +57,43 @@ public final class InMemoryOAuthStorage: OAuthStorage {
 
     /// See ``OAuthStorage/saveClient(_:)``.
     public func saveClient(_ client: OAuthClient) { state.withLock { $0.clients[client.clientID] = client } }
+
+    /// See ``OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``. Amortised O(1).
+    public func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) -> Bool {
+        let cutoff = Int(evictableBefore.timeIntervalSince1970)
+        return state.withLock { state in
+            if state.registered.count >= maximumClients {
+                guard let oldest = state.oldestUnusedClient(), oldest.issuedAt < cutoff else { return false }
+                state.removeRegistered(oldest.clientID)
+            }
+            state.clients[client.clientID] = client
+            state.registered.insert(client.clientID)
+            if client.firstUsedAt == nil { state.unusedQueue.append(client.clientID) }
+            return true
+        }
+    }
+
+    /// See ``OAuthStorage/markClientUsed(id:at:)``.
+    public func markClientUsed(id: String, at date: Date) {
+        state.withLock { state in
+            if state.clients[id] != nil, state.clients[id]?.firstUsedAt == nil {
+                state.clients[id]?.firstUsedAt = Int(date.timeIntervalSince1970)
+            }
+        }
+    }
+
+    /// See ``OAuthStorage/removeUnusedClients(registeredBefore:)``. O(removed) amortised.
+    public func removeUnusedClients(registeredBefore date: Date) {
+        let cutoff = Int(date.timeIntervalSince1970)
+        state.withLock { state in
+            while let oldest = state.oldestUnusedClient(), oldest.issuedAt < cutoff {
+                state.removeRegistered(oldest.clientID)
+            }
+        }
+    }
+
+    /// The number of registered (capped) clients.
+    public var registeredClientCount: Int { state.withLock { $0.registered.count } }
 
     /// See ``OAuthStorage/saveAuthorizationCode(_:)``.
     public func saveAuthorizationCode(_ record: AuthorizationCodeRecord) {

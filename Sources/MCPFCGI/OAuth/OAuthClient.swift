@@ -35,8 +35,17 @@ public struct OAuthClient: Sendable, Equatable {
     public var clientName: String?
     /// Scopes the client may ask for; nil means all supported scopes.
     public var scopes: [String]?
+    /// Resources (RFC 8707 `resource` URLs) the client may get tokens for; nil means every resource this server
+    /// issues tokens for.
+    public var resources: [String]?
+    /// Whether the client may introspect any token (a resource server, an administration tool). Other confidential
+    /// clients only see their own tokens as active at `/oauth/introspect`.
+    public var mayIntrospectAnyToken: Bool
     /// Registration time (seconds since 1970).
     public var issuedAt: Int
+    /// When the client first got a token (seconds since 1970); nil while it never has. A dynamically registered
+    /// client still unused after ``ClientRegistrationPolicy/unusedClientLifetime`` is removed.
+    public var firstUsedAt: Int?
     /// Other registered metadata echoed by the registration response (`client_uri`, `logo_uri`, `contacts`…).
     public var extraMetadata: [String: Value]
 
@@ -49,13 +58,16 @@ public struct OAuthClient: Sendable, Equatable {
     ///   - responseTypes: allowed response types. Default `code`.
     ///   - tokenEndpointAuthMethod: default `client_secret_basic` with a secret, `none` without.
     ///   - clientName: display name.
-    ///   - scopes: allowed scopes; nil (default) for all supported.
+    ///   - scopes: allowed scopes; nil (default) for all supported. A `client_credentials` client must list them.
+    ///   - resources: resources the client may get tokens for; nil (default) for all.
+    ///   - mayIntrospectAnyToken: whether it may introspect every token. Default false.
     ///   - issuedAt: registration time; now by default.
     ///   - extraMetadata: other metadata to echo.
     public init(
         clientID: String, clientSecret: String? = nil, redirectURIs: [String],
         grantTypes: [String] = ["authorization_code", "refresh_token"], responseTypes: [String] = ["code"],
         tokenEndpointAuthMethod: AuthMethod? = nil, clientName: String? = nil, scopes: [String]? = nil,
+        resources: [String]? = nil, mayIntrospectAnyToken: Bool = false,
         issuedAt: Int = Int(Date().timeIntervalSince1970), extraMetadata: [String: Value] = [:]
     ) {
         self.clientID = clientID
@@ -66,6 +78,8 @@ public struct OAuthClient: Sendable, Equatable {
         self.tokenEndpointAuthMethod = tokenEndpointAuthMethod ?? (clientSecret == nil ? .none : .clientSecretBasic)
         self.clientName = clientName
         self.scopes = scopes
+        self.resources = resources
+        self.mayIntrospectAnyToken = mayIntrospectAnyToken
         self.issuedAt = issuedAt
         self.extraMetadata = extraMetadata
     }

@@ -15,6 +15,11 @@ public struct OAuthConfigurationError: Error, Sendable, Equatable, CustomStringC
         Self(message: "the protected-resource metadata path \(path) of \(resource) is already served")
     }
 
+    /// A pre-registered `client_credentials` client without its allowed scopes: it would get every scope.
+    static func clientCredentialsWithoutScopes(_ clientID: String) -> Self {
+        Self(message: "pre-registered client \(clientID) uses client_credentials: list its allowed scopes (OAuthClient.scopes)")
+    }
+
     /// The message.
     public var description: String { message }
 }

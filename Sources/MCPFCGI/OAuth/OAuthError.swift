@@ -33,7 +33,10 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidRedirectURI = Code(rawValue: "invalid_redirect_uri")
         /// `invalid_client_metadata` (400, registration).
         public static let invalidClientMetadata = Code(rawValue: "invalid_client_metadata")
-        /// `temporarily_unavailable` (429): the caller exceeded its rate limit.
+        /// `invalid_token` (401, RFC 6750): a bearer token (the registration's initial access token) is not valid.
+        public static let invalidToken = Code(rawValue: "invalid_token")
+        /// `temporarily_unavailable` (429): the caller exceeded its rate limit, or the server is at a capacity
+        /// limit (the registered-client cap); `Retry-After` says when to retry.
         public static let temporarilyUnavailable = Code(rawValue: "temporarily_unavailable")
         /// `server_error` (500): an internal failure; no details are sent.
         public static let serverError = Code(rawValue: "server_error")
@@ -41,7 +44,7 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The HTTP status this code is answered with.
         public var status: HTTPResponse.Status {
             switch self {
-            case .invalidClient: .unauthorized
+            case .invalidClient, .invalidToken: .unauthorized
             case .accessDenied: .forbidden
             case .temporarilyUnavailable: .tooManyRequests
             case .serverError: .internalServerError

@@ -51,6 +51,14 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     public func client(id: String) -> OAuthClient? { base.client(id: id) }
     /// See ``OAuthStorage/saveClient(_:)``.
     public func saveClient(_ client: OAuthClient) { base.saveClient(client) }
+    /// See ``OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``.
+    public func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) -> Bool {
+        base.registerClient(client, maximumClients: maximumClients, evictableBefore: evictableBefore)
+    }
+    /// See ``OAuthStorage/markClientUsed(id:at:)``.
+    public func markClientUsed(id: String, at date: Date) { base.markClientUsed(id: id, at: date) }
+    /// See ``OAuthStorage/removeUnusedClients(registeredBefore:)``.
+    public func removeUnusedClients(registeredBefore date: Date) { base.removeUnusedClients(registeredBefore: date) }
     /// See ``OAuthStorage/saveAuthorizationCode(_:)``.
     public func saveAuthorizationCode(_ record: AuthorizationCodeRecord) { base.saveAuthorizationCode(record) }
     /// See ``OAuthStorage/consumeAuthorizationCode(digest:)``.

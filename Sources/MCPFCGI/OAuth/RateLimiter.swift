@@ -6,6 +6,7 @@ final class RateLimiter: Sendable {
     private struct Bucket { var tokens: Double; var updated: Date }
     private let limit: RateLimit
     private let buckets = Mutex<[String: Bucket]>([:])
+    private let shrinks = Mutex(0)
     private let maximumKeys: Int
     private let now: @Sendable () -> Date
 
@@ -15,6 +16,22 @@ final class RateLimiter: Sendable {
         self.now = now
     }
 
+    /// Bounds the table: drops the buckets that have refilled (a full bucket is the same as none), then, if there
+    /// are still more than `target` (more callers active than keys allowed), the least recently charged ones (the
+    /// closest to full). Shrinking to three quarters of the maximum makes the O(n log n) clean-up happen at most
+    /// once per `maximumKeys / 4` new keys, so its cost per request stays constant however many keys there are.
+    private static func shrink(_ buckets: inout [String: Bucket], to target: Int, now: Date, rate: Double, burst: Double) {
+        buckets = buckets.filter { now.timeIntervalSince($0.value.updated) * rate + $0.value.tokens < burst }
+        guard buckets.count > target else { return }
+        let oldest = buckets.sorted { $0.value.updated < $1.value.updated }.prefix(buckets.count - target)
+        for (key, _) in oldest { buckets[key] = nil }
+    }
+
+    /// The number of keys held (tests).
+    var keyCount: Int { buckets.withLock { $0.count } }
+    /// How many times the table was cleaned up (tests).
+    var cleanupCount: Int { shrinks.withLock { $0 } }
+
     /// Takes one token from each key's bucket; returns nil when allowed, else the seconds to wait.
     func take(_ keys: [String]) -> Int? {
         guard limit.burst != .max else { return nil }
@@ -23,7 +40,8 @@ final class RateLimiter: Sendable {
         let burst = Double(limit.burst)
         return buckets.withLock { buckets in
             if buckets.count > maximumKeys {
-                buckets = buckets.filter { now.timeIntervalSince($0.value.updated) * rate < burst }
+                Self.shrink(&buckets, to: maximumKeys * 3 / 4, now: now, rate: rate, burst: burst)
+                shrinks.withLock { $0 += 1 }
             }
             var wait: Double = 0
             var refreshed: [String: Bucket] = [:]

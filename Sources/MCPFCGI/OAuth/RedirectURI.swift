@@ -42,6 +42,24 @@ enum RedirectURI {
         return uri + separator + FormParameters.encode(parameters)
     }
 
+    /// The URI's origin as a Content-Security-Policy source for `form-action`: `scheme://host[:port]` when the host
+    /// is a DNS name or IPv4 address; just `scheme:` for an IP-literal (`[::1]`), which CSP cannot express (Chromium
+    /// ignores such a source); nil for a host with any other character, which could otherwise inject directives
+    /// into the policy (such a client's redirect then stays blocked in browsers).
+    static func formActionSource(_ uri: String) -> String? {
+        guard let c = URLComponents(string: uri), let scheme = c.scheme?.lowercased(),
+            ["http", "https"].contains(scheme), let host = c.percentEncodedHost, !host.isEmpty
+        else { return nil }
+        if host.hasPrefix("[") { return scheme + ":" }
+        let labels = host.lowercased().split(separator: ".", omittingEmptySubsequences: false)
+        guard
+            labels.allSatisfy({ label in
+                !label.isEmpty && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            })
+        else { return nil }
+        return scheme + "://" + labels.joined(separator: ".") + (c.port.map { ":\($0)" } ?? "")
+    }
+
     /// The host (and port) shown on the consent page.
     static func displayHost(_ uri: String) -> String {
         guard let c = URLComponents(string: uri), let host = c.host else { return uri }
