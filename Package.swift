@@ -22,6 +22,11 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(
             name: "MCPHandlers",
             dependencies: [
@@ -33,6 +38,7 @@ let package = Package(
             name: "MCPFCGI",
             dependencies: [
                 "CFCGI",
+                "CCurl",
                 "MCPHandlers",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -121,7 +121,10 @@ struct DemoCommand: ParsableCommand {
         if sessionsPerAddress < 0 || sessionsPerUser < 0 {
             throw ValidationError("--sessions-per-address and --sessions-per-user must be 0 (no quota) or more")
         }
-        if sessionEvictionMinIdle < 0 { throw ValidationError("--session-eviction-min-idle must be 0 or more") }
+        // A new session counts as idle from its creation: a tiny minimum would let a flood evict everybody.
+        if sessionEvictionMinIdle < 30 {
+            throw ValidationError("--session-eviction-min-idle must be at least 30 seconds (a flood would evict everybody)")
+        }
     }
 
     func run() throws {
@@ -213,6 +216,10 @@ struct DemoCommand: ParsableCommand {
         // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own
         // sessions (and, with OAuth, its own resource metadata and token audience); resolveUserID binds sessions
         // to the token's subject (or nginx's user) and refuses a request that reached another tenant's path.
+        // Anonymous callers of a tenant all resolve to "anonymous@<tenant>": a per-user quota would make that one
+        // pool for everybody, so without authentication only the per-address quota applies.
+        var tenantLimits = sessionLimits
+        if authorization == nil { tenantLimits.maxSessionsPerUser = nil }
         for tenant in ["tenant-a", "tenant-b"] {
             var settings = MCPEndpoint.Configuration()
             settings.resolveUserID = { context in
@@ -221,7 +228,9 @@ struct DemoCommand: ParsableCommand {
             }
             do {
                 try app.mount(
-                    Fixtures.tenantServer(tenant, nodeID: node, logger: logger), at: "/\(tenant)/mcp", endpoint: settings)
+                    Fixtures.tenantServer(
+                        tenant, nodeID: node, sessionStore: sessionStore, sessionLimits: tenantLimits, logger: logger),
+                    at: "/\(tenant)/mcp", endpoint: settings)
             } catch {
                 logger.critical("cannot mount /\(tenant)/mcp: \(error)")
                 throw ExitCode(1)

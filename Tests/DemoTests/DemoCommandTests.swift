@@ -93,4 +93,10 @@ import Testing
         #expect(throws: (any Error).self) { try DemoCommand.registrationToken(at: dir.appendingPathComponent("none").path) }
         #expect(try DemoCommand.registrationToken(at: good) == String(repeating: "b", count: 48))
     }
+
+    @Test func evictionMinimumIdleBelow30SecondsIsRefused() {
+        #expect(throws: (any Error).self) { try DemoCommand.parse(["--session-eviction-min-idle", "0"]) }
+        #expect(throws: (any Error).self) { try DemoCommand.parse(["--session-eviction-min-idle", "29"]) }
+        #expect((try? DemoCommand.parse(["--session-eviction-min-idle", "30"])) != nil)
+    }
 }

@@ -125,8 +125,6 @@ import Testing
     @Test func rateLimiterCleanUpIsBoundedAndAmortised() {
         let clock = OAuthTestClock()
         let limiter = RateLimiter(limit: RateLimit(burst: 2, perMinute: 1), maximumKeys: 100, now: { clock.now })
-        #expect(limiter.take(["victim"]) == nil)
-        #expect(limiter.take(["victim"]) == nil)
         for i in 0..<1_000 {
             _ = limiter.take(["addr:\(i)"])
             #expect(limiter.keyCount <= 101)

@@ -186,13 +186,28 @@ import Testing
         ]
     }()
 
+    /// A pre-registered client's scopes must be supported and its resources URLs: a typo fails at start.
+    @Test func preregisteredClientScopesAndResourcesAreChecked() {
+        for client in [
+            OAuthClient(clientID: "a", redirectURIs: [], scopes: ["mcp:raed"]),
+            OAuthClient(clientID: "b", redirectURIs: [], resources: ["not a url"]),
+        ] {
+            #expect(throws: OAuthConfigurationError.self) {
+                _ = try BuiltInAuthorizationServer(
+                    configuration: .init(issuer: oauthIssuer, preregisteredClients: [client]), logger: Logger(label: "t"))
+            }
+        }
+    }
+
     /// Every registration field is bounded (issue: registration exhausted memory).
     @Test(arguments: OAuthRegistrationTests.oversized)
     func registrationFieldsAreBounded(field: String, body: String) async {
         let fixture = OAuthFixture()
         let response = await register(fixture, body)
         #expect(response.head.status == .badRequest, "\(field)")
-        #expect(["invalid_client_metadata", "invalid_redirect_uri"].contains(oauthJSON(response)["error"]?.stringValue ?? ""))
+        #expect(oauthJSON(response)["error"] == "invalid_client_metadata")
+        let description = oauthJSON(response)["error_description"]?.stringValue ?? ""
+        #expect(description.contains(field == "body" ? "8192 bytes" : field), "\(description)")
     }
 
     /// Repeated grant types, contacts and scopes are kept once.
@@ -238,6 +253,51 @@ import Testing
         #expect(storage.client(id: ids[1]) == nil)  // the oldest unused one made room
         #expect(storage.client(id: ids[2]) != nil)
         #expect(storage.registeredClientCount == 3)
+    }
+
+    /// A store full of used clients makes room by evicting the least recently used one idle long enough, never
+    /// one used moments ago; a client that only got an authorization code counts as used.
+    @Test func fullStoreOfUsedClientsEvictsTheLeastRecentlyUsed() async throws {
+        let fixture = OAuthFixture(
+            registration: ClientRegistrationPolicy(maximumClients: 2, minimumAgeBeforeEviction: 600))
+        func registerPublic() async throws -> String {
+            let response = await register(
+                fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+            return try #require(oauthJSON(response)["client_id"]?.stringValue)
+        }
+        let first = try await registerPublic()
+        let second = try await registerPublic()
+        _ = await fixture.tokens(clientID: first, redirectURI: "http://127.0.0.1:9/cb")
+        fixture.clock.advance(700)
+        // Only a code, no token: in use all the same.
+        #expect(await fixture.authorize(clientID: second, redirectURI: "http://127.0.0.1:9/cb")["code"] != nil)
+        let third = await register(
+            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+        #expect(third.head.status == .created)
+        let storage = try #require(fixture.server.storage as? InMemoryOAuthStorage)
+        #expect(storage.client(id: first) == nil)  // least recently used, 700 s ago
+        #expect(storage.client(id: second) != nil)  // used just now
+        // Now everything was used or registered within the minimum age: refused.
+        let fourth = await register(
+            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+        #expect(fourth.head.status == .tooManyRequests)
+    }
+
+    /// A used client inactive for `inactiveClientLifetime` is removed by the sweep.
+    @Test func inactiveClientsExpire() async throws {
+        let fixture = OAuthFixture(
+            registration: ClientRegistrationPolicy(unusedClientLifetime: 3_600, inactiveClientLifetime: 86_400))
+        let response = await register(
+            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+        let id = try #require(oauthJSON(response)["client_id"]?.stringValue)
+        _ = await fixture.tokens(clientID: id, redirectURI: "http://127.0.0.1:9/cb")
+        let storage = try #require(fixture.server.storage as? InMemoryOAuthStorage)
+        fixture.clock.advance(80_000)
+        _ = await fixture.send(oauthRequest(.get, "/oauth/jwks"))
+        #expect(storage.client(id: id) != nil)
+        fixture.clock.advance(7_000)
+        _ = await fixture.send(oauthRequest(.get, "/oauth/jwks"))
+        #expect(storage.client(id: id) == nil)
     }
 
     /// A registered client that never got a token is removed after `unusedClientLifetime`; a used one stays.

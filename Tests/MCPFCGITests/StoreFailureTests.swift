@@ -77,7 +77,7 @@ import Testing
             throw Unreachable()
         }
         func markClientUsed(id: String, at date: Date) async throws { throw Unreachable() }
-        func removeUnusedClients(registeredBefore date: Date) async throws { throw Unreachable() }
+        func removeIdleClients(unusedRegisteredBefore: Date, lastUsedBefore: Date) async throws { throw Unreachable() }
         func saveAuthorizationCode(_ record: AuthorizationCodeRecord) async throws { throw Unreachable() }
         func consumeAuthorizationCode(digest: String) async throws -> CodeLookup { throw Unreachable() }
         func saveRefreshToken(_ record: RefreshTokenRecord) async throws { throw Unreachable() }

@@ -71,6 +71,8 @@ extension BuiltInAuthorizationServer {
                 familyID: OAuthCrypto.randomToken(bytes: 16))
             do throws(OAuthError) {
                 try await stored { try await storage.saveAuthorizationCode(record) }
+                // A client someone signed in with is in use from now on (safe from unused-client eviction).
+                try await recordUse(of: checked.client)
             } catch {
                 return HTMLPage.error(
                     .internalServerError, title: "Try again",
@@ -95,9 +97,19 @@ extension BuiltInAuthorizationServer {
 
     /// Checks an authorization request's parameters.
     func check(_ params: FormParameters, _ request: HTTPServerRequest) async -> AuthorizationCheck {
-        guard let clientID = params.nonEmpty("client_id"), !params.repeated.contains("client_id"),
-            let client = await resolveClient(clientID)
-        else {
+        guard let clientID = params.nonEmpty("client_id"), !params.repeated.contains("client_id") else {
+            return .page(
+                HTMLPage.error(
+                    .badRequest, title: "Unknown application",
+                    message: "The application asking for access is not registered with this server."))
+        }
+        // A metadata-document client id makes this server fetch a URL: charged to the caller's address.
+        if configuration.clientIDMetadataDocuments != nil, Self.metadataDocumentURL(clientID) != nil,
+            let limited = rateLimited("metadata-document", request)
+        {
+            return .page(limited)
+        }
+        guard let client = await resolveClient(clientID) else {
             return .page(
                 HTMLPage.error(
                     .badRequest, title: "Unknown application",

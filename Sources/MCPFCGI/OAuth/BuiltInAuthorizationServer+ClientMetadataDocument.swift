@@ -53,8 +53,15 @@ extension BuiltInAuthorizationServer {
         } catch {
             return refuse(error.errorDescription)
         }
-        guard (try? await stored({ try await storage.saveClient(client) })) != nil else {
-            return .failure(OAuthError(.serverError, "The client could not be stored"))
+        // Stored like a registered client: under the cap, and removed when unused or inactive.
+        let policy = configuration.clientRegistration
+        let evictable = now.addingTimeInterval(-Double(policy.minimumAgeBeforeEviction))
+        let saved = try? await stored {
+            try await storage.registerClient(client, maximumClients: policy.maximumClients, evictableBefore: evictable)
+        }
+        guard let saved else { return .failure(OAuthError(.serverError, "The client could not be stored")) }
+        guard saved else {
+            return .failure(OAuthError(.temporarilyUnavailable, "The server holds its maximum of clients; retry later"))
         }
         documentFetches.withLock { fetches in
             if fetches.count > 10_000 { fetches.removeAll() }

@@ -37,7 +37,7 @@ extension BuiltInAuthorizationServer {
         /// `client_credentials` client must list its allowed ``OAuthClient/scopes``.
         public var preregisteredClients: [OAuthClient]
         /// Who may register clients, what they may register, and how many registered clients are kept. Default
-        /// ``ClientRegistrationPolicy/init(initialAccessToken:allowsAnonymousRegistration:maximumClients:unusedClientLifetime:minimumAgeBeforeEviction:maximumBodyBytes:maximumRedirectURIs:maximumURILength:maximumTextLength:maximumContacts:)``
+        /// ``ClientRegistrationPolicy/init(initialAccessToken:allowsAnonymousRegistration:maximumClients:unusedClientLifetime:inactiveClientLifetime:minimumAgeBeforeEviction:maximumBodyBytes:maximumRedirectURIs:maximumURILength:maximumTextLength:maximumContacts:)``
         /// with its defaults: anonymous registration of `authorization_code` clients only.
         public var clientRegistration: ClientRegistrationPolicy
         /// The signing key. Default `.generated`.

@@ -164,10 +164,7 @@ extension BuiltInAuthorizationServer {
             logger.info("OAuth access token signing failed", metadata: ["error": .string("\(error)")])
             throw OAuthError(.serverError, "The token could not be issued")
         }
-        if client.firstUsedAt == nil && preregistered[client.clientID] == nil {
-            let now = now
-            try await stored { try await storage.markClientUsed(id: client.clientID, at: now) }
-        }
+        try await recordUse(of: client)
         let expiresAt = Date(timeIntervalSince1970: Double(claims.expiresAt))
         try await stored { try await storage.recordAccessToken(jti: claims.tokenID, familyID: familyID, expiresAt: expiresAt) }
         var body: [String: Value] = [

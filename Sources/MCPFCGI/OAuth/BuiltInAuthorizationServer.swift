@@ -40,9 +40,19 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         for (name, value) in [("issuer", configuration.issuer), ("resourceURL", configuration.resourceURL)] {
             guard Self.isResourceURL(value) else { throw .invalidURL(name, value) }
         }
-        for client in configuration.preregisteredClients
-        where client.grantTypes.contains("client_credentials") && client.scopes == nil {
-            throw .clientCredentialsWithoutScopes(client.clientID)
+        for client in configuration.preregisteredClients {
+            if client.grantTypes.contains("client_credentials") && client.scopes == nil {
+                throw .clientCredentialsWithoutScopes(client.clientID)
+            }
+            // A typo in a scope or resource would silently narrow (or empty) the client's tokens: refuse it.
+            if let unknown = client.scopes?.first(where: { !configuration.supportedScopes.contains($0) }) {
+                throw OAuthConfigurationError(
+                    message: "pre-registered client \(client.clientID): scope \(unknown) is not a supported scope "
+                        + "(\(configuration.supportedScopes.joined(separator: " ")))")
+            }
+            if let bad = client.resources?.first(where: { !Self.isResourceURL($0) }) {
+                throw .invalidURL("resource of pre-registered client \(client.clientID)", bad)
+            }
         }
         self.configuration = configuration
         self.storage = configuration.storage
@@ -214,8 +224,12 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         }
         guard due else { return }
         _ = try? await stored { try await storage.removeExpired(before: now) }
-        let unusedSince = now.addingTimeInterval(-Double(configuration.clientRegistration.unusedClientLifetime))
-        _ = try? await stored { try await storage.removeUnusedClients(registeredBefore: unusedSince) }
+        let policy = configuration.clientRegistration
+        let unusedSince = now.addingTimeInterval(-Double(policy.unusedClientLifetime))
+        let inactiveSince = now.addingTimeInterval(-Double(policy.inactiveClientLifetime))
+        _ = try? await stored {
+            try await storage.removeIdleClients(unusedRegisteredBefore: unusedSince, lastUsedBefore: inactiveSince)
+        }
     }
 
     /// Runs one storage operation; a failure of the storage itself (a database that cannot be reached) is logged
@@ -225,6 +239,15 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
             logger.error("OAuth storage failed", metadata: ["error": .string("\(error)")])
             throw OAuthError(.serverError, "The authorization server cannot reach its storage; retry later")
         }
+    }
+
+    /// Records a use of a registered client (a code or a token): the first one always, later ones at most every
+    /// five minutes, so that the store is not written on every token request.
+    func recordUse(of client: OAuthClient) async throws(OAuthError) {
+        guard preregistered[client.clientID] == nil else { return }
+        let now = now
+        if let last = client.lastUsedAt, Int(now.timeIntervalSince1970) - last < 300 { return }
+        try await stored { try await storage.markClientUsed(id: client.clientID, at: now) }
     }
 
     /// The client with this id: a pre-registered one, else a registered one from the storage.
@@ -240,7 +263,8 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// request is read further; a `client_id` the request merely claims charges nothing (anyone could otherwise keep
     /// another client at 429).
     func rateLimited(_ endpoint: String, _ request: HTTPServerRequest) -> HTTPServerResponse? {
-        limited(endpoint, request, key: "\(endpoint)|addr:\(request.remoteAddress ?? "-")")
+        // An IPv6 caller is charged by its /64 (one host usually has the whole prefix), like the session quotas.
+        limited(endpoint, request, key: "\(endpoint)|addr:\(ClientAddress.quotaKey(request.remoteAddress) ?? "-")")
     }
 
     /// Refuses with 429 when a client that has just authenticated exceeded its own rate limit at this endpoint

@@ -9,10 +9,12 @@ import Foundation
 /// (``BuiltInAuthorizationServer/Configuration/preregisteredClients``) or from a registration that presents the
 /// RFC 7591 initial access token (`Authorization: Bearer <token>`), and they must name their allowed scopes.
 ///
-/// Every field a registration carries is bounded, the number of registered clients is capped, and clients that
-/// never got a token are removed after ``unusedClientLifetime``; when the store is full, the oldest unused client
-/// registered more than ``minimumAgeBeforeEviction`` ago makes room (a flood cannot displace a client that a
-/// user is signing in with right now), and only when there is none is the registration refused with 503.
+/// Every field a registration carries is bounded, the number of registered clients is capped, clients that never
+/// got a code or token are removed after ``unusedClientLifetime`` and clients inactive for
+/// ``inactiveClientLifetime`` after it. When the store is full, the oldest unused client registered more than
+/// ``minimumAgeBeforeEviction`` ago makes room, else the least recently used client idle that long (a flood cannot
+/// displace a client that a user is signing in with or using right now); only when there is none is the
+/// registration refused (429 `temporarily_unavailable` with `Retry-After`).
 public struct ClientRegistrationPolicy: Sendable, Equatable {
     /// The RFC 7591 initial access token that lets a registration create `client_credentials` clients. Default nil:
     /// only configured clients use `client_credentials`. Compare with care: anyone holding it can create clients
@@ -25,7 +27,11 @@ public struct ClientRegistrationPolicy: Sendable, Equatable {
     public var maximumClients: Int
     /// Seconds after which a registered client that never got a token is removed. Default 86,400 (a day).
     public var unusedClientLifetime: Int
-    /// Seconds an unused client is safe from eviction by a registration that finds the store full. Default 600.
+    /// Seconds after which a registered client that got no code or token for that long is removed. Default
+    /// 5,184,000 (60 days; longer than a refresh token lives, so only clients that can no longer refresh go).
+    public var inactiveClientLifetime: Int
+    /// Seconds a client registered or used that recently is safe from eviction by a registration that finds the
+    /// store full. Default 600.
     public var minimumAgeBeforeEviction: Int
     /// Largest registration body in bytes. Default 8,192.
     public var maximumBodyBytes: Int
@@ -41,7 +47,8 @@ public struct ClientRegistrationPolicy: Sendable, Equatable {
     /// Creates a policy; every parameter has the default documented on its property.
     public init(
         initialAccessToken: String? = nil, allowsAnonymousRegistration: Bool = true, maximumClients: Int = 10_000,
-        unusedClientLifetime: Int = 86_400, minimumAgeBeforeEviction: Int = 600, maximumBodyBytes: Int = 8_192,
+        unusedClientLifetime: Int = 86_400, inactiveClientLifetime: Int = 5_184_000,
+        minimumAgeBeforeEviction: Int = 600, maximumBodyBytes: Int = 8_192,
         maximumRedirectURIs: Int = 10, maximumURILength: Int = 2_048, maximumTextLength: Int = 256,
         maximumContacts: Int = 5
     ) {
@@ -49,6 +56,7 @@ public struct ClientRegistrationPolicy: Sendable, Equatable {
         self.allowsAnonymousRegistration = allowsAnonymousRegistration
         self.maximumClients = maximumClients
         self.unusedClientLifetime = unusedClientLifetime
+        self.inactiveClientLifetime = inactiveClientLifetime
         self.minimumAgeBeforeEviction = minimumAgeBeforeEviction
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumRedirectURIs = maximumRedirectURIs

@@ -1,134 +1,101 @@
-import CFCGI
+import CCurl
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
-/// The few libcurl functions ``RestrictedHTTPFetcher`` uses, looked up at run time. libcurl is in the process
-/// already (FoundationNetworking's `URLSession` is built on it), so the package gains no link-time dependency;
-/// when it is not loaded, the usual library names are opened.
-struct CurlLibrary: @unchecked Sendable {
-    // Function pointers into a library that stays loaded for the life of the process.
+/// The libcurl calls ``RestrictedHTTPFetcher`` makes, typed: libcurl (Debian's `libcurl4-openssl-dev`) is linked
+/// through the `CCurl` system library, whose shim wraps the variadic `curl_easy_setopt`/`curl_easy_getinfo`.
+struct CurlLibrary: Sendable {
+    /// An easy handle (`CURL *`).
     typealias Handle = UnsafeMutableRawPointer
 
-    let setopt: UnsafeMutableRawPointer
-    let getinfo: UnsafeMutableRawPointer
-    let easyInit: @convention(c) () -> Handle?
-    let perform: @convention(c) (Handle) -> Int32
-    let cleanup: @convention(c) (Handle) -> Void
-    let strerror: @convention(c) (Int32) -> UnsafePointer<CChar>?
-    let slistAppend: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>) -> UnsafeMutableRawPointer?
-    let slistFree: @convention(c) (UnsafeMutableRawPointer?) -> Void
+    /// The library once `curl_global_init` succeeded (it is not thread-safe, so it runs once, here); nil when it
+    /// failed, and every fetch then fails as unavailable.
+    static let shared: CurlLibrary? = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK ? CurlLibrary() : nil
 
-    /// The process's libcurl, or nil when none can be found.
-    static let shared: CurlLibrary? = {
-        var library: UnsafeMutableRawPointer? = nil
-        func symbol(_ name: String) -> UnsafeMutableRawPointer? {
-            #if canImport(Darwin)
-                let everywhere = UnsafeMutableRawPointer(bitPattern: -2)  // RTLD_DEFAULT
-            #else
-                let everywhere: UnsafeMutableRawPointer? = nil  // RTLD_DEFAULT
-            #endif
-            return dlsym(library ?? everywhere, name)
-        }
-        if symbol("curl_easy_init") == nil {
-            for name in ["libcurl.so.4", "libcurl.so", "libcurl.4.dylib", "/usr/lib/libcurl.4.dylib"] {
-                if let opened = dlopen(name, RTLD_NOW | RTLD_LOCAL) {
-                    library = opened
-                    break
-                }
-            }
-        }
-        guard let globalInit = symbol("curl_global_init"), let setopt = symbol("curl_easy_setopt"),
-            let getinfo = symbol("curl_easy_getinfo"), let easyInit = symbol("curl_easy_init"),
-            let perform = symbol("curl_easy_perform"), let cleanup = symbol("curl_easy_cleanup"),
-            let strerror = symbol("curl_easy_strerror"), let slistAppend = symbol("curl_slist_append"),
-            let slistFree = symbol("curl_slist_free_all")
-        else { return nil }
-        // CURL_GLOBAL_DEFAULT; a second call (FoundationNetworking's) only counts up.
-        guard unsafeBitCast(globalInit, to: (@convention(c) (Int) -> Int32).self)(3) == 0 else { return nil }
-        return CurlLibrary(
-            setopt: setopt, getinfo: getinfo,
-            easyInit: unsafeBitCast(easyInit, to: (@convention(c) () -> Handle?).self),
-            perform: unsafeBitCast(perform, to: (@convention(c) (Handle) -> Int32).self),
-            cleanup: unsafeBitCast(cleanup, to: (@convention(c) (Handle) -> Void).self),
-            strerror: unsafeBitCast(strerror, to: (@convention(c) (Int32) -> UnsafePointer<CChar>?).self),
-            slistAppend: unsafeBitCast(
-                slistAppend,
-                to: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>) -> UnsafeMutableRawPointer?).self),
-            slistFree: unsafeBitCast(slistFree, to: (@convention(c) (UnsafeMutableRawPointer?) -> Void).self))
-    }()
-
-    /// `CURLoption` values (curl/curl.h), and the `CURLcode`/`CURLINFO` values the fetcher reads.
+    /// The options the fetcher sets.
     enum Option {
-        static let writeData: Int32 = 10001
-        static let url: Int32 = 10002
-        static let proxy: Int32 = 10004
-        static let errorBuffer: Int32 = 10010
-        static let writeFunction: Int32 = 20011
-        static let userAgent: Int32 = 10018
-        static let httpHeader: Int32 = 10023
-        static let customRequest: Int32 = 10036
-        static let followLocation: Int32 = 52
-        static let postFieldSize: Int32 = 60
-        static let sslVerifyPeer: Int32 = 64
-        static let httpGet: Int32 = 80
-        static let sslVerifyHost: Int32 = 81
-        static let noSignal: Int32 = 99
-        static let timeoutMilliseconds: Int32 = 155
-        static let protocols: Int32 = 181
-        static let redirectProtocols: Int32 = 182
-        static let openSocketFunction: Int32 = 20163
-        static let openSocketData: Int32 = 10164
-        static let copyPostFields: Int32 = 10165
-        static let resolve: Int32 = 10203
-        static let maximumFileSize: Int32 = 30117
+        static let writeData = CURLOPT_WRITEDATA
+        static let url = CURLOPT_URL
+        static let proxy = CURLOPT_PROXY
+        static let userAgent = CURLOPT_USERAGENT
+        static let httpHeader = CURLOPT_HTTPHEADER
+        static let customRequest = CURLOPT_CUSTOMREQUEST
+        static let followLocation = CURLOPT_FOLLOWLOCATION
+        static let postFieldSize = CURLOPT_POSTFIELDSIZE
+        static let sslVerifyPeer = CURLOPT_SSL_VERIFYPEER
+        static let httpGet = CURLOPT_HTTPGET
+        static let sslVerifyHost = CURLOPT_SSL_VERIFYHOST
+        static let noSignal = CURLOPT_NOSIGNAL
+        static let timeoutMilliseconds = CURLOPT_TIMEOUT_MS
+        static let protocols = CURLOPT_PROTOCOLS
+        static let redirectProtocols = CURLOPT_REDIR_PROTOCOLS
+        static let openSocketData = CURLOPT_OPENSOCKETDATA
+        static let copyPostFields = CURLOPT_COPYPOSTFIELDS
+        static let resolve = CURLOPT_RESOLVE
+        static let maximumFileSize = CURLOPT_MAXFILESIZE_LARGE
     }
 
     /// `CURLPROTO_HTTP | CURLPROTO_HTTPS`.
-    static let httpAndHTTPS = 1 | 2
-    /// `CURLINFO_RESPONSE_CODE`.
-    static let responseCode: Int32 = 0x20_0002
-    /// `CURLE_OK`, `CURLE_COULDNT_CONNECT`, `CURLE_WRITE_ERROR`, `CURLE_OPERATION_TIMEDOUT`,
-    /// `CURLE_FILESIZE_EXCEEDED`, `CURLE_ABORTED_BY_CALLBACK`.
+    static let httpAndHTTPS = Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)
+
+    /// The result codes the fetcher tells apart.
     enum Code {
-        static let ok: Int32 = 0
-        static let couldNotConnect: Int32 = 7
-        static let writeError: Int32 = 23
-        static let timedOut: Int32 = 28
-        static let fileSizeExceeded: Int32 = 63
+        static let ok = CURLE_OK
+        static let timedOut = CURLE_OPERATION_TIMEDOUT
+        static let fileSizeExceeded = CURLE_FILESIZE_EXCEEDED
     }
+
+    /// A new easy handle, or nil.
+    func easyInit() -> Handle? { curl_easy_init() }
+    /// Runs the transfer (blocking).
+    func perform(_ handle: Handle) -> CURLcode { curl_easy_perform(handle) }
+    /// Frees the handle.
+    func cleanup(_ handle: Handle) { curl_easy_cleanup(handle) }
+    /// Appends a line to a string list (a new list when `list` is nil); nil when out of memory.
+    func slistAppend(_ list: UnsafeMutablePointer<curl_slist>?, _ line: UnsafePointer<CChar>)
+        -> UnsafeMutablePointer<curl_slist>?
+    {
+        curl_slist_append(list, line)
+    }
+    /// Frees a string list.
+    func slistFree(_ list: UnsafeMutablePointer<curl_slist>?) { curl_slist_free_all(list) }
 
     /// Sets a `long` option; false when libcurl refuses it.
-    func set(_ handle: Handle, _ option: Int32, _ value: Int) -> Bool {
-        mcpfcgi_curl_setopt_long(setopt, handle, option, value) == Code.ok
+    func set(_ handle: Handle, _ option: CURLoption, _ value: Int) -> Bool {
+        mcpfcgi_curl_setopt_long(handle, option, value) == CURLE_OK
     }
 
-    /// Sets a pointer option (strings are copied by libcurl; lists and callbacks must outlive the transfer).
-    func set(_ handle: Handle, _ option: Int32, pointer: UnsafeRawPointer?) -> Bool {
-        mcpfcgi_curl_setopt_pointer(setopt, handle, option, pointer) == Code.ok
+    /// Sets a pointer option (strings are copied by libcurl; lists and callback data must outlive the transfer).
+    func set(_ handle: Handle, _ option: CURLoption, pointer: UnsafeRawPointer?) -> Bool {
+        mcpfcgi_curl_setopt_pointer(handle, option, pointer) == CURLE_OK
     }
 
     /// Sets a `curl_off_t` option.
-    func set(_ handle: Handle, _ option: Int32, offset: Int64) -> Bool {
-        mcpfcgi_curl_setopt_off(setopt, handle, option, offset) == Code.ok
+    func set(_ handle: Handle, _ option: CURLoption, offset: Int64) -> Bool {
+        mcpfcgi_curl_setopt_off(handle, option, curl_off_t(offset)) == CURLE_OK
     }
 
     /// Sets a string option (libcurl copies it).
-    func set(_ handle: Handle, _ option: Int32, string: String) -> Bool {
+    func set(_ handle: Handle, _ option: CURLoption, string: String) -> Bool {
         string.withCString { set(handle, option, pointer: $0) }
+    }
+
+    /// Sets `CURLOPT_WRITEFUNCTION`.
+    func set(_ handle: Handle, writeFunction: curl_write_callback) -> Bool {
+        mcpfcgi_curl_setopt_write(handle, writeFunction) == CURLE_OK
+    }
+
+    /// Sets `CURLOPT_OPENSOCKETFUNCTION`.
+    func set(_ handle: Handle, openSocketFunction: curl_opensocket_callback) -> Bool {
+        mcpfcgi_curl_setopt_opensocket(handle, openSocketFunction) == CURLE_OK
     }
 
     /// The response's status code, or 0.
     func status(_ handle: Handle) -> Int {
         var code = 0
-        return mcpfcgi_curl_getinfo_long(getinfo, handle, Self.responseCode, &code) == Code.ok ? code : 0
+        return mcpfcgi_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK ? code : 0
     }
 
     /// libcurl's text for a result code.
-    func message(_ code: Int32) -> String {
-        strerror(code).map { String(cString: $0) } ?? "error \(code)"
+    func message(_ code: CURLcode) -> String {
+        curl_easy_strerror(code).map { String(cString: $0) } ?? "error \(code.rawValue)"
     }
 }

@@ -29,6 +29,16 @@ public final class InMemoryOAuthStorage: OAuthStorage {
             return nil
         }
 
+        /// The registered client used least recently, if it was last used before `cutoff` (a scan).
+        func leastRecentlyUsedClient(lastUsedBefore cutoff: Int) -> String? {
+            var oldest: (id: String, at: Int)?
+            for id in registered {
+                guard let at = clients[id]?.lastUsedAt, at < cutoff else { continue }
+                if oldest == nil || at < oldest!.at { oldest = (id, at) }
+            }
+            return oldest?.id
+        }
+
         mutating func removeRegistered(_ id: String) {
             registered.remove(id)
             clients[id] = nil
@@ -58,13 +68,19 @@ public final class InMemoryOAuthStorage: OAuthStorage {
     /// See ``OAuthStorage/saveClient(_:)``.
     public func saveClient(_ client: OAuthClient) { state.withLock { $0.clients[client.clientID] = client } }
 
-    /// See ``OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``. Amortised O(1).
+    /// See ``OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``. Amortised O(1) while an unused client
+    /// can make room; a scan of the registered clients when only a used one can (a full store of used clients).
     public func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) -> Bool {
         let cutoff = Int(evictableBefore.timeIntervalSince1970)
         return state.withLock { state in
-            if state.registered.count >= maximumClients {
-                guard let oldest = state.oldestUnusedClient(), oldest.issuedAt < cutoff else { return false }
-                state.removeRegistered(oldest.clientID)
+            if state.registered.count >= maximumClients && !state.registered.contains(client.clientID) {
+                if let oldest = state.oldestUnusedClient(), oldest.issuedAt < cutoff {
+                    state.removeRegistered(oldest.clientID)
+                } else if let idle = state.leastRecentlyUsedClient(lastUsedBefore: cutoff) {
+                    state.removeRegistered(idle)
+                } else {
+                    return false
+                }
             }
             state.clients[client.clientID] = client
             state.registered.insert(client.clientID)
@@ -75,20 +91,28 @@ public final class InMemoryOAuthStorage: OAuthStorage {
 
     /// See ``OAuthStorage/markClientUsed(id:at:)``.
     public func markClientUsed(id: String, at date: Date) {
+        let seconds = Int(date.timeIntervalSince1970)
         state.withLock { state in
-            if state.clients[id] != nil, state.clients[id]?.firstUsedAt == nil {
-                state.clients[id]?.firstUsedAt = Int(date.timeIntervalSince1970)
-            }
+            guard state.clients[id] != nil else { return }
+            if state.clients[id]?.firstUsedAt == nil { state.clients[id]?.firstUsedAt = seconds }
+            state.clients[id]?.lastUsedAt = seconds
         }
     }
 
-    /// See ``OAuthStorage/removeUnusedClients(registeredBefore:)``. O(removed) amortised.
-    public func removeUnusedClients(registeredBefore date: Date) {
-        let cutoff = Int(date.timeIntervalSince1970)
+    /// See ``OAuthStorage/removeIdleClients(unusedRegisteredBefore:lastUsedBefore:)``. O(removed) amortised for
+    /// unused clients; one pass over the registered clients for inactive ones (the sweep runs once a minute).
+    public func removeIdleClients(unusedRegisteredBefore: Date, lastUsedBefore: Date) {
+        let unusedCutoff = Int(unusedRegisteredBefore.timeIntervalSince1970)
+        let usedCutoff = Int(lastUsedBefore.timeIntervalSince1970)
         state.withLock { state in
-            while let oldest = state.oldestUnusedClient(), oldest.issuedAt < cutoff {
+            while let oldest = state.oldestUnusedClient(), oldest.issuedAt < unusedCutoff {
                 state.removeRegistered(oldest.clientID)
             }
+            let inactive = state.registered.filter { id in
+                guard let used = state.clients[id]?.lastUsedAt else { return false }
+                return used < usedCutoff
+            }
+            for id in inactive { state.removeRegistered(id) }
         }
     }
 

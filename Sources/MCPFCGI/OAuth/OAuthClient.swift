@@ -43,9 +43,13 @@ public struct OAuthClient: Sendable, Equatable {
     public var mayIntrospectAnyToken: Bool
     /// Registration time (seconds since 1970).
     public var issuedAt: Int
-    /// When the client first got a token (seconds since 1970); nil while it never has. A dynamically registered
-    /// client still unused after ``ClientRegistrationPolicy/unusedClientLifetime`` is removed.
+    /// When the client first got an authorization code or a token (seconds since 1970); nil while it never has. A
+    /// dynamically registered client still unused after ``ClientRegistrationPolicy/unusedClientLifetime`` is
+    /// removed.
     public var firstUsedAt: Int?
+    /// When the client last got a code or a token (seconds since 1970, recorded at most every few minutes); a
+    /// registered client inactive for ``ClientRegistrationPolicy/inactiveClientLifetime`` is removed.
+    public var lastUsedAt: Int?
     /// Other registered metadata echoed by the registration response (`client_uri`, `logo_uri`, `contacts`…).
     public var extraMetadata: [String: Value]
 

@@ -13,16 +13,19 @@ public protocol OAuthStorage: Sendable {
     func client(id: String) async throws -> OAuthClient?
     /// Saves (or replaces) a client, outside the registration cap (Client ID Metadata Document clients).
     func saveClient(_ client: OAuthClient) async throws
-    /// Saves a newly registered client unless `maximumClients` registered clients are stored already. When full,
-    /// it first removes the oldest registered client that never got a token (``OAuthClient/firstUsedAt`` nil) and
-    /// was registered before `evictableBefore`; atomic with the count. Clients saved with ``saveClient(_:)`` do not
-    /// count.
+    /// Saves a newly registered client (or replaces one registered before, such as a refreshed Client ID Metadata
+    /// Document) unless `maximumClients` registered clients are stored already. When full, it first removes the
+    /// oldest registered client never used (``OAuthClient/firstUsedAt`` nil) registered before `evictableBefore`,
+    /// else the least recently used one last used before `evictableBefore`; atomic with the count. Clients saved
+    /// with ``saveClient(_:)`` do not count.
     /// - Returns: false when the store is full and no client could be evicted (the client is not saved).
     func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) async throws -> Bool
-    /// Records that a client got its first token (sets ``OAuthClient/firstUsedAt`` once).
+    /// Records that a client got a code or a token: sets ``OAuthClient/firstUsedAt`` once and
+    /// ``OAuthClient/lastUsedAt`` every time.
     func markClientUsed(id: String, at date: Date) async throws
-    /// Removes registered clients that never got a token and were registered before `date`.
-    func removeUnusedClients(registeredBefore date: Date) async throws
+    /// Removes registered clients never used and registered before `unusedRegisteredBefore`, and those last used
+    /// before `lastUsedBefore`.
+    func removeIdleClients(unusedRegisteredBefore: Date, lastUsedBefore: Date) async throws
 
     /// Saves a new authorization code.
     func saveAuthorizationCode(_ record: AuthorizationCodeRecord) async throws

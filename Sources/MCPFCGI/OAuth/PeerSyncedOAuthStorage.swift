@@ -57,8 +57,10 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     }
     /// See ``OAuthStorage/markClientUsed(id:at:)``.
     public func markClientUsed(id: String, at date: Date) { base.markClientUsed(id: id, at: date) }
-    /// See ``OAuthStorage/removeUnusedClients(registeredBefore:)``.
-    public func removeUnusedClients(registeredBefore date: Date) { base.removeUnusedClients(registeredBefore: date) }
+    /// See ``OAuthStorage/removeIdleClients(unusedRegisteredBefore:lastUsedBefore:)``.
+    public func removeIdleClients(unusedRegisteredBefore: Date, lastUsedBefore: Date) {
+        base.removeIdleClients(unusedRegisteredBefore: unusedRegisteredBefore, lastUsedBefore: lastUsedBefore)
+    }
     /// See ``OAuthStorage/saveAuthorizationCode(_:)``.
     public func saveAuthorizationCode(_ record: AuthorizationCodeRecord) { base.saveAuthorizationCode(record) }
     /// See ``OAuthStorage/consumeAuthorizationCode(digest:)``.

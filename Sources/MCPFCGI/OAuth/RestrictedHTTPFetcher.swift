@@ -1,4 +1,4 @@
-import CFCGI
+import CCurl
 import Foundation
 import Synchronization
 
@@ -41,12 +41,19 @@ public struct RestrictedHTTPFetcher: Sendable {
         /// **For tests and private networks only**: with it, anyone who can name a URL can make the server
         /// request internal services.
         public var allowPrivateAddresses: Bool
+        /// Most fetches running at once in the process (each runs on its own thread, which may outlive the
+        /// deadline while a DNS lookup hangs); one more fails at once as unavailable. Default 16.
+        public var maximumConcurrentFetches: Int
 
         /// Creates the limits; every parameter has the default documented on its property.
-        public init(maximumBodySize: Int = 5120, timeout: Duration = .seconds(5), allowPrivateAddresses: Bool = false) {
+        public init(
+            maximumBodySize: Int = 5120, timeout: Duration = .seconds(5), allowPrivateAddresses: Bool = false,
+            maximumConcurrentFetches: Int = 16
+        ) {
             self.maximumBodySize = maximumBodySize
             self.timeout = timeout
             self.allowPrivateAddresses = allowPrivateAddresses
+            self.maximumConcurrentFetches = maximumConcurrentFetches
         }
     }
 
@@ -94,6 +101,8 @@ public struct RestrictedHTTPFetcher: Sendable {
 
     /// The limits.
     public var configuration: Configuration
+    /// Fetch threads running in the process.
+    static let running = Atomic<Int>(0)
 
     /// Creates a fetcher.
     /// - Parameter configuration: the limits.
@@ -111,6 +120,10 @@ public struct RestrictedHTTPFetcher: Sendable {
     /// - Returns: the status (never 3xx) and the body (at most ``Configuration/maximumBodySize`` bytes).
     /// - Throws: ``Failure``.
     public func fetch(_ request: HTTPFetcher.Request) async throws(Failure) -> (status: Int, body: [UInt8]) {
+        guard Self.running.add(1, ordering: .relaxed).newValue <= configuration.maximumConcurrentFetches else {
+            Self.running.subtract(1, ordering: .relaxed)
+            throw Failure(.unavailable, "Too many fetches are in progress; retry later")
+        }
         let deadline = ContinuousClock.now + configuration.timeout
         let configuration = configuration
         let outcome = Outcome()
@@ -128,6 +141,8 @@ public struct RestrictedHTTPFetcher: Sendable {
             return try await withCheckedThrowingContinuation { continuation in
                 outcome.store(continuation)
                 let thread = Thread {
+                    // The slot is the thread's: it is given back when the thread ends, even after the deadline.
+                    defer { Self.running.subtract(1, ordering: .relaxed) }
                     let result = Result { () throws(Failure) in
                         try Self.perform(request, configuration: configuration, deadline: deadline, abandoned: abandoned)
                     }
@@ -178,10 +193,10 @@ public struct RestrictedHTTPFetcher: Sendable {
         // Pin the host to the checked addresses: libcurl does not resolve it again.
         let hostForCurl = host.contains(":") ? "[\(host)]" : host
         let pinned = addresses.map { $0.isIPv6 ? "[\($0)]" : "\($0)" }.joined(separator: ",")
-        var lists: [UnsafeMutableRawPointer] = []
+        var lists: [UnsafeMutablePointer<curl_slist>] = []
         defer { lists.forEach { curl.slistFree($0) } }
-        func list(_ lines: [String]) -> UnsafeMutableRawPointer? {
-            var list: UnsafeMutableRawPointer? = nil
+        func list(_ lines: [String]) -> UnsafeMutablePointer<curl_slist>? {
+            var list: UnsafeMutablePointer<curl_slist>? = nil
             for line in lines { list = line.withCString { curl.slistAppend(list, $0) } ?? list }
             if let list { lists.append(list) }
             return list
@@ -205,12 +220,12 @@ public struct RestrictedHTTPFetcher: Sendable {
         ok = ok && curl.set(handle, CurlLibrary.Option.timeoutMilliseconds, remaining)
         ok = ok && curl.set(handle, CurlLibrary.Option.maximumFileSize, offset: Int64(configuration.maximumBodySize))
         ok = ok && curl.set(handle, CurlLibrary.Option.userAgent, string: "MCPFCGI")
-        ok = ok && curl.set(handle, CurlLibrary.Option.resolve, pointer: resolveList)
-        ok = ok && curl.set(handle, CurlLibrary.Option.httpHeader, pointer: headerList)
+        ok = ok && curl.set(handle, CurlLibrary.Option.resolve, pointer: UnsafeRawPointer(resolveList))
+        ok = ok && curl.set(handle, CurlLibrary.Option.httpHeader, pointer: UnsafeRawPointer(headerList))
         ok = ok && curl.set(handle, CurlLibrary.Option.writeData, pointer: context.toOpaque())
-        ok = ok && curl.set(handle, CurlLibrary.Option.writeFunction, pointer: unsafeBitCast(writeBody, to: UnsafeRawPointer.self))
+        ok = ok && curl.set(handle, writeFunction: writeBody)
         ok = ok && curl.set(handle, CurlLibrary.Option.openSocketData, pointer: context.toOpaque())
-        ok = ok && curl.set(handle, CurlLibrary.Option.openSocketFunction, pointer: unsafeBitCast(openSocket, to: UnsafeRawPointer.self))
+        ok = ok && curl.set(handle, openSocketFunction: openSocket)
         switch request.method {
         case "GET": ok = ok && curl.set(handle, CurlLibrary.Option.httpGet, 1)
         default:
@@ -334,15 +349,13 @@ private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, U
 
 /// `CURLOPT_OPENSOCKETFUNCTION`: opens the socket only for an address that was checked (and is public unless
 /// private addresses are allowed); `CURL_SOCKET_BAD` otherwise.
-private let openSocket: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutablePointer<mcpfcgi_curl_sockaddr>?)
-    -> Int32 = { context, _, address in
-        guard let context, let address else { return -1 }
-        let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
-        let offset = MemoryLayout<mcpfcgi_curl_sockaddr>.offset(of: \.addr) ?? 16
-        let target = IPAddress(UnsafeRawPointer(address).advanced(by: offset).assumingMemoryBound(to: sockaddr.self))
-        guard let target, transfer.allowed.contains(target), transfer.allowPrivate || target.isGlobal else {
-            transfer.refused = target.map(\.description) ?? "an address of another family"
-            return -1
-        }
-        return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+private let openSocket: curl_opensocket_callback = { context, _, address in
+    guard let context, let address else { return CURL_SOCKET_BAD }
+    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+    let target = withUnsafePointer(to: &address.pointee.addr) { IPAddress($0) }
+    guard let target, transfer.allowed.contains(target), transfer.allowPrivate || target.isGlobal else {
+        transfer.refused = target.map(\.description) ?? "an address of another family"
+        return CURL_SOCKET_BAD
     }
+    return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+}

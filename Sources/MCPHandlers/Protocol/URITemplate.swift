@@ -17,8 +17,8 @@
 /// Complexity: matching simulates the template's automaton over the URI in one left-to-right pass, carrying the
 /// set of live states (a Thompson/Pike NFA simulation, no backtracking): for a URI of n bytes and a template
 /// with s states (one per literal byte, two per single-variable expression, 2·(v+1) per expression of v
-/// variables) and k expressions it takes O(n · (s + k²)) time and O(s · k) memory — linear in the URI for a
-/// given template, whatever the number of expressions per segment.
+/// variables) and k expressions it takes O(n · s · k) time (each live state carries the k capture ends) and
+/// O(s · k) memory — linear in the URI for a given template, whatever the number of expressions per segment.
 ///
 /// ```swift
 /// let template = URITemplate("test://template/{id}/data")

@@ -10,7 +10,9 @@ public struct SessionLimits: Sendable, Equatable {
     public var maxSessionsPerAddress: Int?
     /// The most live sessions bound to one user (``Session/owner``: the OAuth token's `sub`, nginx's user or
     /// what `resolveUserID` returns); `initialize` beyond it is refused (HTTP 429 with `Retry-After`). nil: no
-    /// quota. Default 100.
+    /// quota. Default 100. It counts by owner: where callers without an identity share one placeholder owner
+    /// (an anonymous endpoint whose `resolveUserID` names them all alike), that placeholder would be one pool for
+    /// everybody — give such an endpoint nil here and rely on ``maxSessionsPerAddress``.
     public var maxSessionsPerUser: Int?
     /// When the store is full, the least recently used session idle at least this long is evicted to make
     /// room (its client gets 404 and initializes again); when no session has been idle that long, the new
