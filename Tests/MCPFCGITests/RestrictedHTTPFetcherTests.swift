@@ -103,4 +103,28 @@ import Testing
     @Test func anUnresolvableHostIsAFailure() async {
         #expect(reason(await fetch("https://does-not-exist.invalid/c.json")) == .unresolvable)
     }
+
+    /// The second line of the pinning: libcurl's socket callback opens a socket only for an address that was
+    /// checked (and is public unless private addresses are allowed); any other address — a DNS answer that
+    /// changed, a connection libcurl would make elsewhere — is refused and named.
+    @Test func socketCallbackOpensOnlyCheckedPublicAddresses() {
+        func admits(_ text: String, allowed: [String], allowPrivate: Bool = false) -> (Bool, String?) {
+            let transfer = Transfer(
+                allowed: Set(allowed.compactMap { IPAddress($0) }), allowPrivate: allowPrivate, maximum: 10,
+                abandoned: Transfer.Flag())
+            return (transfer.admits(IPAddress(text)), transfer.refused)
+        }
+        // Not among the checked addresses: refused and named, although it is public.
+        #expect(admits("93.184.215.14", allowed: ["93.184.215.15"]) == (false, "93.184.215.14"))
+        #expect(admits("2606:2800:21f:cb07::1", allowed: ["93.184.215.14"]).0 == false)
+        // Checked but private: only with allowPrivateAddresses.
+        #expect(admits("10.0.0.7", allowed: ["10.0.0.7"]).0 == false)
+        #expect(admits("10.0.0.7", allowed: ["10.0.0.7"], allowPrivate: true) == (true, nil))
+        // An address of a family the check does not know.
+        let unknown = Transfer(allowed: [], allowPrivate: true, maximum: 10, abandoned: Transfer.Flag())
+        #expect(unknown.admits(nil) == false)
+        #expect(unknown.refused == "an address of another family")
+        // Checked and public.
+        #expect(admits("93.184.215.14", allowed: ["93.184.215.14"]) == (true, nil))
+    }
 }

@@ -306,7 +306,7 @@ private final class Outcome: Sendable {
 }
 
 /// The state libcurl's callbacks share with the fetch thread (only that thread runs them).
-private final class Transfer: @unchecked Sendable {
+final class Transfer: @unchecked Sendable {
     /// A flag set from another thread.
     final class Flag: Sendable {
         private let value = Atomic<Bool>(false)
@@ -321,6 +321,16 @@ private final class Transfer: @unchecked Sendable {
     var body: [UInt8] = []
     var tooLarge = false
     var refused: String? = nil
+
+    /// Whether libcurl may open a socket to `target` (the socket callback's decision): only a checked address,
+    /// and a public one unless private addresses are allowed. A refusal is remembered in ``refused``.
+    func admits(_ target: IPAddress?) -> Bool {
+        guard let target, allowed.contains(target), allowPrivate || target.isGlobal else {
+            refused = target.map(\.description) ?? "an address of another family"
+            return false
+        }
+        return true
+    }
 
     init(allowed: Set<IPAddress>, allowPrivate: Bool, maximum: Int, abandoned: Flag) {
         self.allowed = allowed
@@ -352,10 +362,6 @@ private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, U
 private let openSocket: curl_opensocket_callback = { context, _, address in
     guard let context, let address else { return CURL_SOCKET_BAD }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
-    let target = withUnsafePointer(to: &address.pointee.addr) { IPAddress($0) }
-    guard let target, transfer.allowed.contains(target), transfer.allowPrivate || target.isGlobal else {
-        transfer.refused = target.map(\.description) ?? "an address of another family"
-        return CURL_SOCKET_BAD
-    }
+    guard transfer.admits(withUnsafePointer(to: &address.pointee.addr) { IPAddress($0) }) else { return CURL_SOCKET_BAD }
     return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
 }
