@@ -43,6 +43,30 @@ import Testing
         #expect(root.remoteUser == nil)
     }
 
+    @Test func requestIDComesFromNginxsParameterOnly() throws {
+        let base: [(String, String)] = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/health")]
+        let nginxID = "0f8a1c2e9b7d4a6f8e1c3b5a7d9f2e4c"  // the shape of nginx's $request_id
+        let fromNginx = try CGIRequestDecoder.decode(
+            params: base + [("REQUEST_ID", nginxID), ("REQUEST_ID", "second-is-ignored")], body: [], requestID: "own")
+        #expect(fromNginx.requestID == nginxID)
+        // No parameter: the worker's own id.
+        #expect(try CGIRequestDecoder.decode(params: base, body: [], requestID: "own").requestID == "own")
+        // What a client's "Request-Id: forged" header becomes behind nginx: not the request id.
+        let forged = try CGIRequestDecoder.decode(
+            params: base + [("HTTP_REQUEST_ID", "forged"), ("HTTP_X_REQUEST_ID", "forged")], body: [], requestID: "own")
+        #expect(forged.requestID == "own")
+        // An unusable value (empty, too long, characters that could forge a log line) is ignored.
+        let tooLong = String(repeating: "a", count: CGIRequestDecoder.maxRequestIDLength + 1)
+        for bad in ["", tooLong, "a b", "a\nlevel=error", "a\"b", "ü"] {
+            let r = try CGIRequestDecoder.decode(params: base + [("REQUEST_ID", bad)], body: [], requestID: "own")
+            #expect(r.requestID == "own", "REQUEST_ID \(bad.debugDescription) was taken")
+        }
+        let longest = String(repeating: "a", count: CGIRequestDecoder.maxRequestIDLength)
+        #expect(try CGIRequestDecoder.decode(params: base + [("REQUEST_ID", longest)], body: [], requestID: "own").requestID == longest)
+        // The FastCGI front copies only the parameters the decoder reads: REQUEST_ID must be one of them.
+        #expect(Array("REQUEST_ID".utf8).withUnsafeBufferPointer { CGIRequestDecoder.isRead($0) })
+    }
+
     @Test func missingOrInvalidMethod() {
         #expect(throws: CGIRequestDecoder.Failure.invalidMethod) {
             try CGIRequestDecoder.decode(params: [], body: [], requestID: "r")

@@ -87,7 +87,7 @@ import Testing
         #expect(!forged.isPeerRequest)
     }
 
-    @Test func forwardedRequestParameters() {
+    @Test func forwardedRequestParameters() throws {
         var forwarded = request(
             .post, "/management/cleanup", headers: [("Authorization", "Bearer t"), ("Content-Type", "application/json")],
             body: "{}")
@@ -100,6 +100,9 @@ import Testing
         #expect(byName["HTTP_AUTHORIZATION"] == "Bearer t")
         #expect(byName["CONTENT_TYPE"] == "application/json")
         #expect(byName["CONTENT_LENGTH"] == "2")
+        // The peer logs the request under the caller's id.
+        #expect(byName["REQUEST_ID"] == forwarded.requestID)
+        #expect(try CGIRequestDecoder.decode(params: params, body: [], requestID: "other").requestID == forwarded.requestID)
         forwarded.isPeerRequest = false
         #expect(!ManagementPeer.params(of: forwarded).contains { $0.0 == "MCPFCGI_PEER" })
     }

@@ -8,7 +8,9 @@ import HTTPTypes
 /// ``HTTPServerRequest``. Pure: tested without libfcgi.
 ///
 /// `MCPFCGI_PEER=1`, which only another worker's ``FastCGIClient`` sends (never nginx), sets
-/// ``HTTPServerRequest/isPeerRequest``.
+/// ``HTTPServerRequest/isPeerRequest``. `REQUEST_ID` (nginx's `$request_id`, set by `deploy/mcp_fastcgi.conf`)
+/// becomes ``HTTPServerRequest/requestID``, so nginx's access log and the worker's log name a request alike; a
+/// client cannot set it (its headers arrive as `HTTP_*` parameters).
 public enum CGIRequestDecoder {
     /// Why the parameters do not describe a request.
     public enum Failure: Error, Equatable, Sendable {
@@ -20,7 +22,8 @@ public enum CGIRequestDecoder {
     /// - Parameters:
     ///   - params: `(name, value)` pairs in the order received.
     ///   - body: the request body.
-    ///   - requestID: the log-correlation id.
+    ///   - requestID: the log-correlation id used when the parameters carry no usable `REQUEST_ID` (1 to
+    ///     ``maxRequestIDLength`` characters of `A-Z a-z 0-9 . _ -`; anything else is ignored).
     /// - Returns: the request.
     /// - Throws: ``Failure/invalidMethod`` when `REQUEST_METHOD` is missing or invalid.
     public static func decode(params: [(String, String)], body: [UInt8], requestID: String) throws(Failure)
@@ -39,6 +42,7 @@ public enum CGIRequestDecoder {
         var isPeer: Bool?
         var contentType: String?
         var contentLength: String?
+        var forwardedRequestID: String?
         var fields = FirstWinsFields()
         // nginx sends every name once; "first wins" for repeats: nil checks for the CGI variables, and
         // `FirstWinsFields` for the headers.
@@ -72,6 +76,7 @@ public enum CGIRequestDecoder {
             case "MCPFCGI_PEER": if isPeer == nil { isPeer = value == "1" }
             case "CONTENT_TYPE": if contentType == nil { contentType = value }
             case "CONTENT_LENGTH": if contentLength == nil { contentLength = value }
+            case "REQUEST_ID": if forwardedRequestID == nil { forwardedRequestID = value }
             default: continue
             }
         }
@@ -88,8 +93,26 @@ public enum CGIRequestDecoder {
         // whitespace is trimmed): a path of only such characters comes out empty.
         if head.path?.isEmpty != false { head.path = "/" }
         return HTTPServerRequest(
-            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser ?? nil, requestID: requestID,
+            head: head, body: body, remoteAddress: remoteAddress, remoteUser: remoteUser ?? nil,
+            requestID: forwardedRequestID.flatMap { isValidRequestID($0) ? $0 : nil } ?? requestID,
             isPeerRequest: isPeer ?? false)
+    }
+
+    /// The longest `REQUEST_ID` taken from the parameters (nginx's `$request_id` has 32 hex digits).
+    public static let maxRequestIDLength = 64
+
+    /// Whether `id` is 1 to ``maxRequestIDLength`` characters of `A-Z a-z 0-9 . _ -` (safe in any log line).
+    static func isValidRequestID(_ id: String) -> Bool {
+        let bytes = id.utf8
+        guard !bytes.isEmpty, bytes.count <= maxRequestIDLength else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                true
+            default: false
+            }
+        }
     }
 
     private static let hostName = HTTPField.Name("Host")!
@@ -158,7 +181,7 @@ public enum CGIRequestDecoder {
     /// The CGI variables ``decode(params:body:requestID:)`` reads, as bytes.
     private static let readNames: [[UInt8]] = [
         "REQUEST_METHOD", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "HTTPS", "REQUEST_SCHEME",
-        "REMOTE_ADDR", "REMOTE_USER", "MCPFCGI_PEER", "CONTENT_TYPE", "CONTENT_LENGTH",
+        "REMOTE_ADDR", "REMOTE_USER", "MCPFCGI_PEER", "CONTENT_TYPE", "CONTENT_LENGTH", "REQUEST_ID",
     ].map { Array($0.utf8) }
 
     /// Whether a parameter name is one ``decode(params:body:requestID:)`` reads: any `HTTP_*` name, or one of

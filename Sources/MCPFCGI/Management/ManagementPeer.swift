@@ -25,7 +25,8 @@ public struct ManagementPeer: Sendable {
     /// A worker listening on a FastCGI unix socket.
     ///
     /// The request goes out as nginx would send it (`REQUEST_METHOD`, `REQUEST_URI`, `CONTENT_*`, `HTTP_*`),
-    /// plus `MCPFCGI_PEER=1` when it is a peer request: a parameter nginx never sends.
+    /// plus `MCPFCGI_PEER=1` when it is a peer request: a parameter nginx never sends, and `REQUEST_ID`, the
+    /// request's ``HTTPServerRequest/requestID``, so that both workers log it under one id.
     /// - Parameters:
     ///   - socketPath: the worker's socket.
     ///   - name: its name; default the socket's file name without extension (`w2` for `/run/mcp/w2.sock`),
@@ -52,6 +53,8 @@ public struct ManagementPeer: Sendable {
             ("CONTENT_LENGTH", String(request.body.count)),
         ]
         if request.isPeerRequest { params.append(("MCPFCGI_PEER", "1")) }
+        // The peer logs the request under the same id as this worker (and nginx's access log).
+        params.append(("REQUEST_ID", request.requestID))
         if let remoteAddress = request.remoteAddress { params.append(("REMOTE_ADDR", remoteAddress)) }
         for field in request.head.headerFields where field.name != .contentLength {
             if field.name == .contentType { params.append(("CONTENT_TYPE", field.value)) }
