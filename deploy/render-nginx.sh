@@ -17,6 +17,15 @@
 #   STREAMS_PER_ADDRESS  open GET streams per client address on the MCP endpoints (default 32; 0: no limit)
 #   MANAGEMENT_ALLOW  addresses or CIDR ranges (space-separated) that may reach /management/ through nginx
 #                 (default "127.0.0.1 ::1"; everyone else gets 403); workers reach each other over their sockets
+#   PUBLIC_URL    also decides the plain listener: https → HTTPS-only (it answers every request with a 308
+#                 redirect to the public URL's origin + the request URI); http (or unset) → it serves like TLS
+#   REAL_IP_FROM  addresses or CIDR ranges (space-separated) of trusted load balancers: nginx takes the client
+#                 address from their X-Forwarded-For (realip module; default: none, forwarded headers ignored)
+#   OCSP_STAPLING 1: staple OCSP answers (needs a certificate with an OCSP URL and its issuer in TLS_CERT);
+#                 TLS_TRUSTED_CERT (default /etc/ssl/certs/ca-certificates.crt) verifies them, RESOLVER (default:
+#                 the first nameserver of /etc/resolv.conf) finds the responder. Default 0
+#   ACCESS_LOG    the JSON access log file, or "off" (default: RUN_DIR/access.log; SITE_ONLY=1: off)
+#   ERROR_LOG     a file for this site's error log (default: empty, the main configuration's error_log)
 #   SITE_ONLY     1: write only the rendered deploy/nginx-site.conf
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +61,56 @@ for address in ${MANAGEMENT_ALLOW:-127.0.0.1 ::1}; do
   management_allow+="allow $address; "
 done
 management_allow+="deny all;"
+# Trusted load balancers: only then is X-Forwarded-For believed (the rightmost untrusted address is the client).
+real_ip=""
+for address in ${REAL_IP_FROM:-}; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || { echo "REAL_IP_FROM: $address is not an address or CIDR range" >&2; exit 2; }
+  real_ip+="set_real_ip_from $address; "
+done
+[ -z "$real_ip" ] || real_ip+="real_ip_header X-Forwarded-For; real_ip_recursive on;"
+# HTTPS-only when the public URL is https: the plain listener redirects to its origin.
+https_only=0
+public_origin=""
+case "${PUBLIC_URL:-}" in
+  https://*|HTTPS://*)
+    https_only=1
+    authority=${PUBLIC_URL#*://}
+    authority=${authority%%[/?#]*}
+    public_origin="https://$authority"
+    [[ "$authority" =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?$ ]] ||
+      { echo "PUBLIC_URL: $PUBLIC_URL has no plain host[:port] to redirect to" >&2; exit 2; } ;;
+esac
+plain_file() { # plain_file NAME VALUE: a path nginx can take as one word
+  [[ "$2" =~ ^/[^[:space:]\;\"\'\\\$\{\}]+$ ]] || { echo "$1: $2 must be an absolute path without spaces, quotes or ; \$ { }" >&2; exit 2; }
+}
+ocsp=""
+case "${OCSP_STAPLING:-0}" in
+  0) ;;
+  1)
+    TLS_TRUSTED_CERT=${TLS_TRUSTED_CERT:-/etc/ssl/certs/ca-certificates.crt}
+    plain_file TLS_TRUSTED_CERT "$TLS_TRUSTED_CERT"
+    RESOLVER=${RESOLVER:-$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)}
+    [ -n "$RESOLVER" ] || { echo "OCSP_STAPLING=1 needs RESOLVER (no nameserver in /etc/resolv.conf)" >&2; exit 2; }
+    resolvers=""
+    for address in $RESOLVER; do
+      [[ "$address" =~ ^[0-9A-Fa-f:.]+$ ]] || { echo "RESOLVER: $address is not an IP address" >&2; exit 2; }
+      case "$address" in *:*) address="[$address]" ;; esac
+      resolvers+=" $address"
+    done
+    ocsp="ssl_stapling on; ssl_stapling_verify on; ssl_trusted_certificate $TLS_TRUSTED_CERT; resolver$resolvers valid=300s; resolver_timeout 5s;" ;;
+  *) echo "OCSP_STAPLING is 0 or 1" >&2; exit 2 ;;
+esac
+if [ -z "${ACCESS_LOG:-}" ]; then
+  if [ "$SITE_ONLY" = 1 ]; then ACCESS_LOG=off; else ACCESS_LOG="$RUN_DIR/access.log"; fi
+fi
+if [ "$ACCESS_LOG" = off ]; then
+  access_log="access_log off;"
+else
+  plain_file ACCESS_LOG "$ACCESS_LOG"
+  access_log="access_log $ACCESS_LOG mcpfcgi_json;"
+fi
+error_log=""
+if [ -n "${ERROR_LOG:-}" ]; then plain_file ERROR_LOG "$ERROR_LOG"; error_log="error_log $ERROR_LOG warn;"; fi
 # An IPv6 address is written in brackets in "listen".
 listen_host=$HOST
 case "$HOST" in \[*) ;; *:*) listen_host="[$HOST]" ;; esac
@@ -74,7 +133,9 @@ upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
 export USER_LINE="${USER_LINE:-}" HOST_V="$listen_host" PORT_V="$PORT" TLS_PORT_V="$TLS_PORT" TLS_CERT_V="$TLS_CERT" \
   TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
   AUTHORIZE_AUTH_V="${AUTHORIZE_AUTH:-}" RUN_DIR_V="$RUN_DIR" FASTCGI_INCLUDE_V="$FASTCGI_INCLUDE" \
-  SERVER_NAME_V="$SERVER_NAME" STREAMS_LIMIT_V="$streams_limit" MANAGEMENT_ALLOW_V="$management_allow"
+  SERVER_NAME_V="$SERVER_NAME" STREAMS_LIMIT_V="$streams_limit" MANAGEMENT_ALLOW_V="$management_allow" \
+  REAL_IP_V="$real_ip" OCSP_V="$ocsp" ACCESS_LOG_V="$access_log" ERROR_LOG_V="$error_log" \
+  PUBLIC_ORIGIN_V="$public_origin" IF_HTTPS_ONLY="$https_only" IF_PLAIN_HTTP="$((1 - https_only))"
 # shellcheck disable=SC2016
 render='
   function put(name, value,   key, at, out) {
@@ -86,6 +147,11 @@ render='
   skip_header && !body && /^#/ { next }
   skip_header && !body && /^[ \t]*$/ { body = 1; next }
   { body = 1 }
+  # Conditional sections: "#@@IF_<NAME>" … "#@@END_IF", kept when the variable IF_<NAME> is 1.
+  /^[ \t]*#@@IF_[A-Z_]+[ \t]*$/ { name = $0; sub(/^[ \t]*#@@/, "", name); sub(/[ \t]*$/, "", name);
+                                   dropping = ENVIRON[name] != "1"; next }
+  /^[ \t]*#@@END_IF[ \t]*$/ { dropping = 0; next }
+  dropping { next }
   /^[ \t]*#/ { print; next }
   $0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/ { print ENVIRON["UPSTREAMS"]; next }
   $0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/ { printf "%s", ENVIRON["SESSION_MAP"]; next }
@@ -95,12 +161,19 @@ render='
     for (i = 1; i <= n; i++) print (lines[i] == "" ? "" : indent lines[i])
     next
   }
-  { put("USER_LINE", ENVIRON["USER_LINE"]); put("FASTCGI_INCLUDE", ENVIRON["FASTCGI_INCLUDE_V"]);
+  { had_text = $0 ~ /[^ \t]/
+    put("USER_LINE", ENVIRON["USER_LINE"]); put("FASTCGI_INCLUDE", ENVIRON["FASTCGI_INCLUDE_V"]);
     put("RUN_DIR", ENVIRON["RUN_DIR_V"]); put("HOST", ENVIRON["HOST_V"]);
     put("TLS_PORT", ENVIRON["TLS_PORT_V"]); put("PORT", ENVIRON["PORT_V"]); put("TLS_CERT", ENVIRON["TLS_CERT_V"]);
     put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
     put("SERVER_NAME", ENVIRON["SERVER_NAME_V"]); put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH_V"]);
-    put("STREAMS_LIMIT", ENVIRON["STREAMS_LIMIT_V"]); put("MANAGEMENT_ALLOW", ENVIRON["MANAGEMENT_ALLOW_V"]); print }'
+    put("STREAMS_LIMIT", ENVIRON["STREAMS_LIMIT_V"]); put("MANAGEMENT_ALLOW", ENVIRON["MANAGEMENT_ALLOW_V"]);
+    put("REAL_IP", ENVIRON["REAL_IP_V"]); put("OCSP_STAPLING", ENVIRON["OCSP_V"]);
+    put("ACCESS_LOG", ENVIRON["ACCESS_LOG_V"]); put("ERROR_LOG", ENVIRON["ERROR_LOG_V"]);
+    put("PUBLIC_ORIGIN", ENVIRON["PUBLIC_ORIGIN_V"]);
+    # A placeholder that renders empty leaves no blank line behind.
+    if (had_text && $0 ~ /^[ \t]*$/) next
+    print }'
 
 SITE=$(awk -v skip_header=1 "$render" "$here/nginx-site.conf")
 export SITE

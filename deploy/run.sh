@@ -17,7 +17,12 @@
 #   WORKERS=2                                  worker processes, each on its own socket
 #   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
 #   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, OAuth issuer); its host and
-#                                              localhost, 127.0.0.1, [::1] are the Host names served (others: 421)
+#                                              localhost, 127.0.0.1, [::1] are the Host names served (others: 421);
+#                                              https://…: HTTPS-only, PORT answers 308 to the public URL
+#   REAL_IP_FROM=                              load balancers (addresses/CIDR ranges) whose X-Forwarded-For nginx
+#                                              believes for the client address (unset: forwarded headers ignored)
+#   OCSP_STAPLING=0                            1: OCSP stapling (TLS_TRUSTED_CERT, RESOLVER: see render-nginx.sh)
+#   ACCESS_LOG=RUN_DIR/access.log              nginx's JSON access log (with the request id), or off
 #   AUTH=anonymous                             anonymous, or builtin: the OAuth 2.1 authorization server, with
 #                                              nginx auth_basic (DEMO_USER=demo, DEMO_PASSWORD random and
 #                                              printed when unset) as the login step of /oauth/authorize
@@ -199,7 +204,8 @@ for i in $(seq 1 "$WORKERS"); do peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.s
 OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" USER_LINE="$user_line" \
   AUTHORIZE_AUTH="$authorize_auth" STREAMS_PER_ADDRESS="$STREAMS_PER_ADDRESS" MANAGEMENT_ALLOW="${MANAGEMENT_ALLOW:-}" PUBLIC_URL="$PUBLIC_URL" \
-  "$here/render-nginx.sh"
+  REAL_IP_FROM="${REAL_IP_FROM:-}" OCSP_STAPLING="${OCSP_STAPLING:-0}" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
+  RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 RESTART_LIMIT=${RESTART_LIMIT:-5}
@@ -368,18 +374,23 @@ all_alive || fail "a worker failed to start"
 
 start_nginx
 
+# With an https public URL the plain port only redirects: check the TLS listener (the certificate may be
+# self-signed, and its name need not be HOST).
+health_url="http://$url_host:$PORT/health"
+health_opts=(-fsS)
+case "$PUBLIC_URL" in https://*|HTTPS://*) health_url="https://$url_host:$TLS_PORT/health"; health_opts+=(-k) ;; esac
 for _ in $(seq 1 100); do
-  [ -s "$RUN_DIR/nginx.pid" ] && curl -fsS "http://$url_host:$PORT/health" >/dev/null 2>&1 && break
+  [ -s "$RUN_DIR/nginx.pid" ] && curl "${health_opts[@]}" "$health_url" >/dev/null 2>&1 && break
   all_alive || break
   sleep 0.1
 done
 # Ready only when our own nginx and workers are alive (another server on the port must not pass for ours).
 all_alive || fail "nginx or a worker exited during start-up (port in use?)"
-curl -fsS "http://$url_host:$PORT/health" >/dev/null || fail "health check failed"
+curl "${health_opts[@]}" "$health_url" >/dev/null || fail "health check failed"
 echo $$ > "$RUN_DIR/run.pid"
 
 echo "MCPFCGI demo ready: $PUBLIC_URL/mcp  (TLS: https://$url_host:$TLS_PORT/mcp, self-signed unless TLS_CERT is set)"
-echo "health check: curl -fsS http://$url_host:$PORT/health"
+echo "health check: curl ${health_opts[*]} $health_url"
 echo "run dir: $RUN_DIR  workers: $WORKERS  supervisor pid: $$ (SIGHUP or 'RUN_DIR=$RUN_DIR $0 reload': rolling restart)"
 
 # Supervise: react to every child's exit, to pending restarts and to signals, until told to stop.

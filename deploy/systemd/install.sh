@@ -25,6 +25,12 @@
 #   OUTBOUND_NETWORK=0             1: allow AF_INET/AF_INET6 (client ID metadata documents, external auth)
 #   SOCKET_DIR=/run/mcpfcgi CONF_DIR=/etc/mcpfcgi
 #   NGINX_SITE=/etc/nginx/conf.d/mcpfcgi.conf NGINX_SNIPPET=/etc/nginx/snippets/mcpfcgi_fastcgi.conf
+#   REAL_IP_FROM=                  load balancers (addresses/CIDR ranges) whose X-Forwarded-For nginx believes for
+#                                  the client address (unset: forwarded headers ignored)
+#   OCSP_STAPLING=0 TLS_TRUSTED_CERT= RESOLVER=   OCSP stapling (see deploy/render-nginx.sh)
+#   LOG_DIR=/var/log/mcpfcgi       the site's JSON access log (access.log) and error log (error.log)
+#   LOGROTATE=/etc/logrotate.d/mcpfcgi  their rotation (deploy/logrotate/mcpfcgi)
+#   NGINX_PID=/run/nginx.pid       the pid file of nginx's master (USR1 after rotation)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 deploy=$(cd "$here/.." && pwd)
@@ -33,7 +39,7 @@ root_dir=$(cd "$deploy/.." && pwd)
 settings=(WORKERS BIN APP_USER APP_GROUP NGINX_GROUP PUBLIC_URL SERVER_NAME HOST PORT TLS_PORT TLS_CERT TLS_KEY
   AUTH AUTHORIZE_AUTH HTPASSWD LOGIN_USER MANAGEMENT_TOKEN THREADS LOG_LEVEL LOG_FORMAT DRAIN_TIMEOUT
   SESSION_IDLE_TIMEOUT SESSION_SWEEP_INTERVAL MAX_SESSIONS RATE_LIMIT MAX_BODY OUTBOUND_NETWORK SOCKET_DIR
-  NGINX_SITE NGINX_SNIPPET)
+  NGINX_SITE NGINX_SNIPPET REAL_IP_FROM OCSP_STAPLING TLS_TRUSTED_CERT RESOLVER LOG_DIR LOGROTATE NGINX_PID)
 
 DESTDIR=${DESTDIR:-/}
 DESTDIR=${DESTDIR%/}
@@ -82,6 +88,11 @@ OUTBOUND_NETWORK=${OUTBOUND_NETWORK:-0}
 SOCKET_DIR=${SOCKET_DIR:-/run/mcpfcgi}
 NGINX_SITE=${NGINX_SITE:-/etc/nginx/conf.d/mcpfcgi.conf}
 NGINX_SNIPPET=${NGINX_SNIPPET:-/etc/nginx/snippets/mcpfcgi_fastcgi.conf}
+REAL_IP_FROM=${REAL_IP_FROM:-}
+OCSP_STAPLING=${OCSP_STAPLING:-0}
+LOG_DIR=${LOG_DIR:-/var/log/mcpfcgi}
+LOGROTATE=${LOGROTATE:-/etc/logrotate.d/mcpfcgi}
+NGINX_PID=${NGINX_PID:-/run/nginx.pid}
 if [ -z "${NGINX_GROUP:-}" ]; then
   NGINX_GROUP=$(awk '$1 == "user" { sub(/;$/, "", $NF); print ($3 != "" ? $3 : $2); exit }' \
     "$DESTDIR/etc/nginx/nginx.conf" 2>/dev/null || true)
@@ -116,7 +127,11 @@ case "$OUTBOUND_NETWORK" in 0|1) ;; *) die "OUTBOUND_NETWORK is 0 or 1" ;; esac
 for name in APP_USER APP_GROUP NGINX_GROUP; do
   [[ "${!name}" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "$name=${!name} is not a user or group name"
 done
-for name in BIN SOCKET_DIR CONF_DIR HTPASSWD NGINX_SITE NGINX_SNIPPET; do
+for address in $REAL_IP_FROM; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "REAL_IP_FROM: $address is not an address or CIDR range"
+done
+case "$OCSP_STAPLING" in 0|1) ;; *) die "OCSP_STAPLING is 0 or 1" ;; esac
+for name in BIN SOCKET_DIR CONF_DIR HTPASSWD NGINX_SITE NGINX_SNIPPET LOG_DIR LOGROTATE NGINX_PID; do
   [[ "${!name}" =~ ^/[A-Za-z0-9._/@+-]+$ ]] || die "$name must be an absolute path of plain characters"
 done
 if [ -n "${TLS_CERT:-}" ] && [ -n "${TLS_KEY:-}" ]; then
@@ -215,7 +230,8 @@ private_network=yes
 if [ "$OUTBOUND_NETWORK" = 1 ]; then families="AF_UNIX AF_INET AF_INET6"; private_network=no; fi
 export R_BIN="$BIN" R_APP_USER="$APP_USER" R_APP_GROUP="$APP_GROUP" R_SOCKET_GROUP="$NGINX_GROUP" \
   R_SOCKET_DIR="$SOCKET_DIR" R_CONF_DIR="$CONF_DIR" R_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
-  R_TIMEOUT_STOP="$((DRAIN_TIMEOUT + 15))" R_ADDRESS_FAMILIES="$families" R_PRIVATE_NETWORK="$private_network"
+  R_TIMEOUT_STOP="$((DRAIN_TIMEOUT + 15))" R_ADDRESS_FAMILIES="$families" R_PRIVATE_NETWORK="$private_network" \
+  R_LOG_DIR="$LOG_DIR" R_NGINX_PID="$NGINX_PID"
 render_unit() { # render_unit TEMPLATE OUT: replace @@NAME@@ by $R_NAME, literally
   local text
   text=$(awk '{
@@ -268,12 +284,19 @@ else
 fi
 install -d -m 0755 "$(dirname "$DESTDIR$NGINX_SNIPPET")" "$(dirname "$DESTDIR$NGINX_SITE")"
 write 0644 root:root "$DESTDIR$NGINX_SNIPPET" < "$deploy/mcp_fastcgi.conf"
+# The site's logs (nginx's master opens them as root) and their rotation.
+install -d -m 0750 "$DESTDIR$LOG_DIR"
+own root:adm "$DESTDIR$LOG_DIR"
+install -d -m 0755 "$(dirname "$DESTDIR$LOGROTATE")"
+render_unit "$deploy/logrotate/mcpfcgi" "$DESTDIR$LOGROTATE"
 old_site=""
 [ -f "$DESTDIR$NGINX_SITE" ] && old_site=$(mktemp) && cp -p "$DESTDIR$NGINX_SITE" "$old_site"
 site_tmp=$(mktemp)
 OUT="$site_tmp" SITE_ONLY=1 SOCKET_DIR="$SOCKET_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" SERVER_NAME="$SERVER_NAME" \
-  AUTHORIZE_AUTH="$authorize_auth" FASTCGI_INCLUDE="$NGINX_SNIPPET" "$deploy/render-nginx.sh"
+  AUTHORIZE_AUTH="$authorize_auth" FASTCGI_INCLUDE="$NGINX_SNIPPET" PUBLIC_URL="$PUBLIC_URL" \
+  REAL_IP_FROM="$REAL_IP_FROM" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
+  RESOLVER="${RESOLVER:-}" ACCESS_LOG="$LOG_DIR/access.log" ERROR_LOG="$LOG_DIR/error.log" "$deploy/render-nginx.sh"
 write 0644 root:root "$DESTDIR$NGINX_SITE" < "$site_tmp"
 rm -f "$site_tmp"
 

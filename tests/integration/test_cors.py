@@ -27,8 +27,8 @@ def tokens(value: str | None) -> set[str]:
 
 
 def preflight(port: int, origin: str, method: str = "POST",
-              request_headers: str = "content-type, mcp-session-id, mcp-protocol-version"):
-    return request(port, "OPTIONS", "/mcp", headers={
+              request_headers: str = "content-type, mcp-session-id, mcp-protocol-version", tls: bool = False):
+    return request(port, "OPTIONS", "/mcp", tls=tls, headers={
         "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": request_headers})
 
 
@@ -165,9 +165,10 @@ def public():
         s.cleanup()
 
 
+# The public URL is https, so the deployment is HTTPS-only (the plain port redirects): these go to the TLS port.
 def test_public_origin_preflight_and_request(public):
-    assert_preflight_allowed(preflight(public.port, PUBLIC_ORIGIN), PUBLIC_ORIGIN)
-    mcp = public.mcp()
+    assert_preflight_allowed(preflight(public.tls_port, PUBLIC_ORIGIN, tls=True), PUBLIC_ORIGIN)
+    mcp = public.mcp(tls=True)
     r = mcp.post(rpc_request("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                                             "clientInfo": {"name": "browser", "version": "1"}}, 1),
                  extra_headers={"Origin": PUBLIC_ORIGIN})
@@ -178,12 +179,12 @@ def test_public_origin_preflight_and_request(public):
 @pytest.mark.parametrize("origin", ["https://mcp.example.test:8443", "http://mcp.example.test",
                                     "https://other.example.test"])
 def test_near_misses_of_the_public_origin_are_refused(public, origin):
-    r = preflight(public.port, origin)
+    r = preflight(public.tls_port, origin, tls=True)
     assert r.status == 403, r
     assert_no_cors(r.headers)
-    p = public.mcp().post(rpc_request("ping", id=1), extra_headers={"Origin": origin})
+    p = public.mcp(tls=True).post(rpc_request("ping", id=1), extra_headers={"Origin": origin})
     assert p.status == 403, p
 
 
 def test_loopback_origins_stay_allowed_with_a_public_url(public):
-    assert_preflight_allowed(preflight(public.port, "http://localhost:5173"), "http://localhost:5173")
+    assert_preflight_allowed(preflight(public.tls_port, "http://localhost:5173", tls=True), "http://localhost:5173")

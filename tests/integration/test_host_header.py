@@ -47,13 +47,17 @@ def test_loopback_hosts_are_served(stack, host):
 
 
 def test_the_public_url_host_is_served(make_stack):
+    """An https public URL makes the deployment HTTPS-only: the TLS listener serves its host, the plain one
+    redirects it there (308); other hosts get 421 on both."""
     s = make_stack(workers=1, extra_env={"PUBLIC_URL": "https://mcp.example.test"})
+    assert initialize(s.tls_port, "mcp.example.test", tls=True).status == 200
+    assert initialize(s.tls_port, "MCP.Example.Test:443", tls=True).status == 200
+    assert initialize(s.tls_port, f"127.0.0.1:{s.tls_port}", tls=True).status == 200
+    for host in ("mcp.example.test", "MCP.Example.Test:443", f"127.0.0.1:{s.port}"):
+        r = initialize(s.port, host)
+        assert r.status == 308 and r.header("Location") == "https://mcp.example.test/mcp", (host, r)
     for tls in (False, True):
-        port = s.tls_port if tls else s.port
-        assert initialize(port, "mcp.example.test", tls=tls).status == 200
-        assert initialize(port, "MCP.Example.Test:443", tls=tls).status == 200
-        assert initialize(port, "other.example.test", tls=tls).status == 421
-    assert initialize(s.port, f"127.0.0.1:{s.port}").status == 200
+        assert initialize(s.tls_port if tls else s.port, "other.example.test", tls=tls).status == 421
 
 
 def test_the_application_refuses_a_foreign_host_behind_nginx(stack):

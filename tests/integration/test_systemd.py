@@ -315,10 +315,10 @@ def nginx_check(tmp: Path, config: Path) -> None:
 @needs_nginx
 def test_nginx_site_file(rendered, tmp_path):
     """The conf.d site, inside a minimal main configuration as Debian's nginx.conf includes conf.d/*.conf;
-    the files it names (/etc/nginx/snippets/…, /etc/mcpfcgi/tls/…) are taken from DESTDIR."""
+    the files it names (/etc/nginx/snippets/…, /etc/mcpfcgi/tls/…, /var/log/mcpfcgi/…) are taken from DESTDIR."""
     site = (rendered / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf").read_text()
     assert "daemon" not in site and "pid " not in site and "events" not in site  # http level only
-    rerooted = re.sub(r"(?<![\w/])(/etc/(?:nginx/snippets/mcpfcgi|nginx/mcpfcgi\.|mcpfcgi/)[^;\s]*)",
+    rerooted = re.sub(r"(?<![\w/])((?:/etc/(?:nginx/snippets/mcpfcgi|nginx/mcpfcgi\.|mcpfcgi/)|/var/log/mcpfcgi/)[^;\s]*)",
                       lambda m: str(rendered) + m.group(1), site)
     (tmp_path / "mcpfcgi.conf").write_text(rerooted)
     for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
