@@ -142,7 +142,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-                # run.sh could not clean up: end the processes it started for us, by pid.
+                # run.sh could not clean up: end everything in its session (nginx's worker processes too, which
+                # killing the master alone would leave orphaned on the listening ports), then by pid.
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
                 for name in [f"w{i}.pid" for i in range(1, self.workers + 1)] + ["nginx.pid.run"]:
                     try:
                         pid = self.pid_from(name)
