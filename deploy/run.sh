@@ -242,8 +242,10 @@ start_worker() {
   echo "$!" > "$RUN_DIR/w$i.pid"
 }
 
+# nginx leads its own process group (setsid): if its master dies without stopping its worker processes (kill -9),
+# they would go on accepting on the ports with the old configuration; the supervisor kills the group first.
 start_nginx() {
-  nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
+  setsid nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e stderr &
   pid_of[nginx]=$!
   echo "$!" > "$RUN_DIR/nginx.pid.run"
 }
@@ -419,6 +421,8 @@ while [ "$stopping" = 0 ]; do
     continue
   fi
   name=$(name_of "$exited")
+  # An nginx master that died leaves its worker processes behind: end its group before a new nginx starts.
+  [ "$name" = nginx ] && { kill -KILL -- "-$exited" 2>/dev/null || true; }
   [ -n "$name" ] && [ "$stopping" = 0 ] && process_exited "$name" "$rc"
 done
 log "stopping: workers drain their in-flight requests"

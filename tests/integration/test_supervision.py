@@ -95,6 +95,45 @@ def test_kill_9_of_one_worker_under_load_fails_at_most_its_in_flight_requests(ma
     assert health_ok(stack)
 
 
+def nginx_workers_of(master: int) -> list[int]:
+    """The nginx worker processes whose process group is the master's (run.sh starts nginx with setsid)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        # Fields after "(comm)": state, ppid, pgrp, ...
+        if int(fields[2]) == master and fields[0] not in ("Z", "X") and b"worker process" in cmdline:
+            out.append(int(entry))
+    return out
+
+
+def test_kill_9_of_nginx_restarts_it_without_orphaned_workers(make_stack):
+    stack = make_stack(workers=2)
+    master = stack.pid_from("nginx.pid.run")
+    old_workers = wait_until(lambda: nginx_workers_of(master), 5, what="nginx worker processes")
+    os.kill(master, signal.SIGKILL)
+    wait_until(lambda: stack.pid_from("nginx.pid.run") != master and proc_alive(stack.pid_from("nginx.pid.run")),
+               5, what="a new nginx")
+    # The killed master's worker processes are gone (they would otherwise accept on the ports with the old
+    # configuration), and the new nginx serves.
+    wait_until(lambda: not any(proc_alive(p) for p in old_workers), 5, what="the old nginx workers to end")
+    assert "nginx exited (killed by signal 9)" in stack.log()
+    def serving() -> bool:
+        try:
+            return health_ok(stack)
+        except OSError:
+            return False
+
+    wait_until(serving, 10, what="health through the new nginx")
+
+
 def test_sigterm_of_the_deployment_answers_every_accepted_request(make_stack):
     stack = make_stack(workers=3, threads=THREADS)
     # Fresh connections per request: one refused or reset before a response byte never reached a worker.
