@@ -11,6 +11,14 @@ import Testing
             oauthRequest(.post, "/oauth/register", headers: [("Content-Type", "application/json")], body: body))
     }
 
+    static let loopbackClient = #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#
+
+    /// Registers a public loopback client and returns its id.
+    func registerLoopbackClient(_ fixture: OAuthFixture) async throws -> String {
+        let response = await register(fixture, Self.loopbackClient)
+        return try #require(oauthJSON(response)["client_id"]?.stringValue)
+    }
+
     @Test func publicClientRegistration() async throws {
         let fixture = OAuthFixture()
         let response = await register(
@@ -229,24 +237,21 @@ import Testing
     @Test func registeredClientsAreCappedWithEvictionOfOldUnusedOnes() async throws {
         let fixture = OAuthFixture(
             registration: ClientRegistrationPolicy(maximumClients: 3, unusedClientLifetime: 3_600, minimumAgeBeforeEviction: 600))
-        func registerPublic() async -> HTTPServerResponse {
-            await register(fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
-        }
         var ids: [String] = []
         for _ in 0..<3 {
-            let response = await registerPublic()
+            let response = await register(fixture, Self.loopbackClient)
             #expect(response.head.status == .created)
             ids.append(try #require(oauthJSON(response)["client_id"]?.stringValue))
         }
         // Full, and every client is younger than the minimum age: refused, nobody evicted.
-        let full = await registerPublic()
+        let full = await register(fixture, Self.loopbackClient)
         #expect(full.head.status == .tooManyRequests)
         #expect(oauthJSON(full)["error"] == "temporarily_unavailable")
         #expect(full.head.headerFields[.retryAfter] == "600")
         // The first client gets a token: it is used and can never be evicted.
         _ = await fixture.tokens(clientID: ids[0], redirectURI: "http://127.0.0.1:9/cb")
         fixture.clock.advance(601)
-        let fourth = await registerPublic()
+        let fourth = await register(fixture, Self.loopbackClient)
         #expect(fourth.head.status == .created)
         let storage = try #require(fixture.server.storage as? InMemoryOAuthStorage)
         #expect(storage.client(id: ids[0]) != nil)
@@ -260,26 +265,19 @@ import Testing
     @Test func fullStoreOfUsedClientsEvictsTheLeastRecentlyUsed() async throws {
         let fixture = OAuthFixture(
             registration: ClientRegistrationPolicy(maximumClients: 2, minimumAgeBeforeEviction: 600))
-        func registerPublic() async throws -> String {
-            let response = await register(
-                fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
-            return try #require(oauthJSON(response)["client_id"]?.stringValue)
-        }
-        let first = try await registerPublic()
-        let second = try await registerPublic()
+        let first = try await registerLoopbackClient(fixture)
+        let second = try await registerLoopbackClient(fixture)
         _ = await fixture.tokens(clientID: first, redirectURI: "http://127.0.0.1:9/cb")
         fixture.clock.advance(700)
         // Only a code, no token: in use all the same.
         #expect(await fixture.authorize(clientID: second, redirectURI: "http://127.0.0.1:9/cb")["code"] != nil)
-        let third = await register(
-            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+        let third = await register(fixture, Self.loopbackClient)
         #expect(third.head.status == .created)
         let storage = try #require(fixture.server.storage as? InMemoryOAuthStorage)
         #expect(storage.client(id: first) == nil)  // least recently used, 700 s ago
         #expect(storage.client(id: second) != nil)  // used just now
         // Now everything was used or registered within the minimum age: refused.
-        let fourth = await register(
-            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
+        let fourth = await register(fixture, Self.loopbackClient)
         #expect(fourth.head.status == .tooManyRequests)
     }
 
@@ -287,9 +285,7 @@ import Testing
     @Test func inactiveClientsExpire() async throws {
         let fixture = OAuthFixture(
             registration: ClientRegistrationPolicy(unusedClientLifetime: 3_600, inactiveClientLifetime: 86_400))
-        let response = await register(
-            fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
-        let id = try #require(oauthJSON(response)["client_id"]?.stringValue)
+        let id = try await registerLoopbackClient(fixture)
         _ = await fixture.tokens(clientID: id, redirectURI: "http://127.0.0.1:9/cb")
         let storage = try #require(fixture.server.storage as? InMemoryOAuthStorage)
         fixture.clock.advance(80_000)
@@ -303,13 +299,8 @@ import Testing
     /// A registered client that never got a token is removed after `unusedClientLifetime`; a used one stays.
     @Test func unusedClientsExpire() async throws {
         let fixture = OAuthFixture(registration: ClientRegistrationPolicy(unusedClientLifetime: 3_600))
-        func registerPublic() async throws -> String {
-            let response = await register(
-                fixture, #"{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}"#)
-            return try #require(oauthJSON(response)["client_id"]?.stringValue)
-        }
-        let used = try await registerPublic()
-        let unused = try await registerPublic()
+        let used = try await registerLoopbackClient(fixture)
+        let unused = try await registerLoopbackClient(fixture)
         _ = await fixture.tokens(clientID: used, redirectURI: "http://127.0.0.1:9/cb")
         fixture.clock.advance(3_700)
         _ = await fixture.send(oauthRequest(.get, "/oauth/jwks"))  // any request runs the due sweep
