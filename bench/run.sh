@@ -10,6 +10,7 @@
 #   1          tools/call echo, JSON answer, one initialized session per wrk connection
 #   2          initialize + notifications/initialized (+ lagged DELETE): new sessions per second
 #   3          2026-07-28 stateless tools/call echo (no session; MCP-Protocol-Version, Mcp-Method, Mcp-Name, _meta)
+#   1m         scenario 1 with metrics on (MCPFCGI_METRICS_TOKEN: Prometheus registry) vs off, fresh workers
 #   4          scenario 1 with a built-in-AS access token on every request (its own worker, AUTH=builtin,
 #              behind its own nginx listener; token from client_credentials of a pre-provisioned client)
 #   5          scenario 1 while 1,000 and 10,000 idle GET SSE streams are held open; worker RSS
@@ -27,6 +28,7 @@
 #   PORT, SDK_PORT             loopback ports (default: free ones)
 #   LOG_LEVEL=info             worker log level (deploy/run.sh's default)
 #   ROUNDS=2                   runs of scenario 1 and of the C floor, alternated; the best of each is kept
+#                              (and of scenario 1m's metrics-on and metrics-off rows, alternated likewise)
 #   PROFILE=0                  1: also record scenarios 1 and 4 under `perf record` (bench/results/perf-*.txt)
 #   PERF_KEEP=                 with PROFILE=1: also copy perf.data to this path (and scenario 4's to PATH.s4)
 #   SCRATCH=.build             SwiftPM scratch path to build into and take the binary from (relative to the repo)
@@ -155,6 +157,7 @@ BASE="http://127.0.0.1:$PORT"
 AUTH_BASE="http://127.0.0.1:$AUTH_PORT"
 
 # ---------------------------------------------------------------------------------------------- stack
+METRICS_TOKEN_ENV=""  # scenario 1m sets MCPFCGI_METRICS_TOKEN through it: the Prometheus registry on, /metrics served
 MAX_SESSIONS=""   # scenario 6 sets MCPFCGI_MAX_SESSIONS through it; empty: the store's default (10,000)
 # One load generator on one address holds thousands of sessions: the per-address and per-user quotas are off.
 start_worker() {  # $1 = worker number; the same environment deploy/run.sh gives its workers
@@ -163,6 +166,7 @@ start_worker() {  # $1 = worker number; the same environment deploy/run.sh gives
   MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$BASE" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT=text MCPFCGI_DRAIN_TIMEOUT=5 MCPFCGI_EXCLUSIVE_SOCKET=1 \
     MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" MCPFCGI_SESSIONS_PER_ADDRESS=0 MCPFCGI_SESSIONS_PER_USER=0 \
+    MCPFCGI_METRICS_TOKEN="$METRICS_TOKEN_ENV" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
     2>>"$OUT/worker$i.log" &
   worker_pid[$i]=$!
@@ -322,6 +326,33 @@ done
 S4_RSS=$(rss_kb "$auth_pid")
 S1_RSS=$(rss_kb "${worker_pid[1]}")
 
+# Scenario 1m: scenario 1 with metrics on (MCPFCGI_METRICS_TOKEN set: the workers bootstrap swift-metrics with a
+# Prometheus registry and record every request) against the same on fresh workers with metrics off, alternated
+# ROUNDS times, best of each kept. A scrape at the end of each "on" run proves the counters moved.
+log "scenario 1m: scenario 1 with metrics on vs off, fresh workers, $ROUNDS alternated rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  METRICS_TOKEN_ENV="bench-metrics-token"; restart_workers
+  make_sessions "$PORT" "$CONNS" "$OUT/s1m.sessions"
+  run_wrk "s1m_r$round" "$BASE/mcp" call.lua /mcp "$OUT/s1m.sessions" 2025-11-25
+  calls=$(curl -fsS -H "Authorization: Bearer bench-metrics-token" "$BASE/metrics" 2>/dev/null \
+    | awk '/^mcpfcgi_tool_calls_total[{]/ && /tool="echo"/ && /outcome="success"/ { n += $NF } END { printf "%d", n }')
+  sent=$(eval "echo \${R_s1m_r$round[requests]:-1}")
+  if [ "${calls:-0}" -lt "$sent" ]; then
+    log "scenario 1m: /metrics counted ${calls:-0} echo calls, fewer than wrk's $sent"
+    errors=$((errors + 1)); NOTE[s1m]="metrics scrape counted ${calls:-0} calls"
+  fi
+  METRICS_TOKEN_ENV=""; restart_workers
+  make_sessions "$PORT" "$CONNS" "$OUT/s1off.sessions"
+  run_wrk "s1off_r$round" "$BASE/mcp" call.lua /mcp "$OUT/s1off.sessions" 2025-11-25
+  if [ "$round" = 1 ]; then
+    RPS[s1m]=${RPS[s1m_r1]}; P50[s1m]=${P50[s1m_r1]}; P99[s1m]=${P99[s1m_r1]}
+    RPS[s1off]=${RPS[s1off_r1]}; P50[s1off]=${P50[s1off_r1]}; P99[s1off]=${P99[s1off_r1]}
+  else
+    keep_best s1m "s1m_r$round"
+    keep_best s1off "s1off_r$round"
+  fi
+done
+
 # profile NAME PID SUFFIX URL LUA-ARGS...: perf record of one worker while wrk runs call.lua against it; writes
 # perfSUFFIX-self.txt and perfSUFFIX-children.txt (and, for scenario 1, perf-dso.txt) next to the results.
 profile() {
@@ -472,6 +503,8 @@ report="$RUN_DIR/latest.md"
   row "C libfcgi floor, $THREADS threads (FastCGI floor)" cfloor
   row "Python MCP SDK $("$PY" -c 'import importlib.metadata as m; print(m.version("mcp"))'), stateful JSON, uvicorn (HTTP, no nginx)" sdk
   row "**1** MCPFCGI tools/call echo, $CONNS sessions" s1
+  row "**1m** scenario 1 on fresh workers, metrics off (best of $ROUNDS, alternated with the next row)" s1off
+  row "**1m** the same with metrics on (Prometheus registry, every request recorded)" s1m
   row "**1** the same with the SDK client's \`Accept: application/json, text/event-stream\` (informative)" s1sse
   row "**2** MCPFCGI initialize + initialized, sessions/s (first $((S2B_BUDGET * WRK_THREADS)) sessions, no DELETE)" s2b "$S2B_SESSIONS"
   row "**2** with DELETE of each session, ${DURATION} s: sessions/s (all requests: $(fmt "${RPS[s2]:-0}") req/s)" s2 "$S2_SESSIONS"
@@ -496,6 +529,7 @@ report="$RUN_DIR/latest.md"
   echo "| 1 ≥ 0.85 × C floor | $(ratio "$s1" "$cf") | $(pf "$s1 >= 0.85 * $cf") |"
   echo "| 1 ≥ 15 × SDK | $(ratio "$s1" "$sdk") | $(pf "$s1 >= 15 * $sdk") |"
   echo "| 1 p99 ≤ 5 ms | ${P99[s1]:-–} ms | $(pf "${P99[s1]:-999} <= 5") |"
+  echo "| 1 with metrics on ≥ 0.95 × off | $(ratio "${RPS[s1m]:-0}" "${RPS[s1off]:-0}") | $(pf "${RPS[s1m]:-0} >= 0.95 * ${RPS[s1off]:-0}") |"
   echo "| 1 with the SDK client's Accept (informative) vs 1 | $(ratio "${RPS[s1sse]:-0}" "$s1") | – |"
   echo "| 3 (informative) vs 1 | $(ratio "${RPS[s3]:-0}" "$s1") | – |"
   echo "| 4 ≥ 0.8 × 1 | $(ratio "$s4" "$s1") | $(pf "$s4 >= 0.8 * $s1") |"

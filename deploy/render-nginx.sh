@@ -17,6 +17,8 @@
 #   STREAMS_PER_ADDRESS  open GET streams per client address on the MCP endpoints (default 32; 0: no limit)
 #   MANAGEMENT_ALLOW  addresses or CIDR ranges (space-separated) that may reach /management/ through nginx
 #                 (default "127.0.0.1 ::1"; everyone else gets 403); workers reach each other over their sockets
+#   METRICS_ALLOW addresses or CIDR ranges (space-separated) that may reach /metrics through nginx (default
+#                 "127.0.0.1 ::1"; everyone else gets 403): the Prometheus server's address
 #   PUBLIC_URL    also decides the plain listener: https → HTTPS-only (it answers every request with a 308
 #                 redirect to the public URL's origin + the request URI); http (or unset) → it serves like TLS
 #   REAL_IP_FROM  addresses or CIDR ranges (space-separated) of trusted load balancers: nginx takes the client
@@ -61,6 +63,12 @@ for address in ${MANAGEMENT_ALLOW:-127.0.0.1 ::1}; do
   management_allow+="allow $address; "
 done
 management_allow+="deny all;"
+metrics_allow=""
+for address in ${METRICS_ALLOW:-127.0.0.1 ::1}; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || { echo "METRICS_ALLOW: $address is not an address or CIDR range" >&2; exit 2; }
+  metrics_allow+="allow $address; "
+done
+metrics_allow+="deny all;"
 # Trusted load balancers: only then is X-Forwarded-For believed (the rightmost untrusted address is the client).
 real_ip=""
 for address in ${REAL_IP_FROM:-}; do
@@ -134,6 +142,7 @@ export USER_LINE="${USER_LINE:-}" HOST_V="$listen_host" PORT_V="$PORT" TLS_PORT_
   TLS_KEY_V="$TLS_KEY" UPSTREAMS="$upstreams" SESSION_MAP="$session_map" MAX_BODY_V="$MAX_BODY" \
   AUTHORIZE_AUTH_V="${AUTHORIZE_AUTH:-}" RUN_DIR_V="$RUN_DIR" FASTCGI_INCLUDE_V="$FASTCGI_INCLUDE" \
   SERVER_NAME_V="$SERVER_NAME" STREAMS_LIMIT_V="$streams_limit" MANAGEMENT_ALLOW_V="$management_allow" \
+  METRICS_ALLOW_V="$metrics_allow" \
   REAL_IP_V="$real_ip" OCSP_V="$ocsp" ACCESS_LOG_V="$access_log" ERROR_LOG_V="$error_log" \
   PUBLIC_ORIGIN_V="$public_origin" IF_HTTPS_ONLY="$https_only" IF_PLAIN_HTTP="$((1 - https_only))"
 # shellcheck disable=SC2016
@@ -168,6 +177,7 @@ render='
     put("TLS_KEY", ENVIRON["TLS_KEY_V"]); put("MAX_BODY", ENVIRON["MAX_BODY_V"]);
     put("SERVER_NAME", ENVIRON["SERVER_NAME_V"]); put("AUTHORIZE_AUTH", ENVIRON["AUTHORIZE_AUTH_V"]);
     put("STREAMS_LIMIT", ENVIRON["STREAMS_LIMIT_V"]); put("MANAGEMENT_ALLOW", ENVIRON["MANAGEMENT_ALLOW_V"]);
+    put("METRICS_ALLOW", ENVIRON["METRICS_ALLOW_V"]);
     put("REAL_IP", ENVIRON["REAL_IP_V"]); put("OCSP_STAPLING", ENVIRON["OCSP_V"]);
     put("ACCESS_LOG", ENVIRON["ACCESS_LOG_V"]); put("ERROR_LOG", ENVIRON["ERROR_LOG_V"]);
     put("PUBLIC_ORIGIN", ENVIRON["PUBLIC_ORIGIN_V"]);

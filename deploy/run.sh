@@ -34,6 +34,14 @@
 #                                              in RUN_DIR/oauth-registration-token
 #   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
 #   MANAGEMENT_ALLOW="127.0.0.1 ::1"           addresses/CIDR ranges nginx lets reach /management/ (others: 403)
+#   METRICS_TOKEN=                             bearer token of GET /metrics, the Prometheus page of the whole
+#                                              deployment (unset: metrics off, nothing bootstrapped, /metrics 404)
+#   METRICS_ALLOW="127.0.0.1 ::1"              addresses/CIDR ranges nginx lets reach /metrics (others: 403)
+#   OTEL_EXPORTER_OTLP_ENDPOINT=               tracing: spans exported over OTLP to this collector (unset: off);
+#                                              every OTEL_* variable (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or
+#                                              http/json, OTEL_SERVICE_NAME, OTEL_BSP_SCHEDULE_DELAY, …) reaches the
+#                                              workers unchanged. Each worker gets MCPFCGI_WORKER_RESTARTS: how many
+#                                              times the supervisor restarted its slot (mcpfcgi_worker_restarts_total)
 #   SESSION_IDLE_TIMEOUT=1800                  seconds of inactivity before a session expires (0: never)
 #   SESSION_SWEEP_INTERVAL=60                  seconds between two sweeps for expired sessions
 #   MAX_SESSIONS=10000                         most live sessions per worker (beyond: the least recently used
@@ -204,6 +212,7 @@ for i in $(seq 1 "$WORKERS"); do peer_sockets+="${peer_sockets:+,}$RUN_DIR/w$i.s
 OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" USER_LINE="$user_line" \
   AUTHORIZE_AUTH="$authorize_auth" STREAMS_PER_ADDRESS="$STREAMS_PER_ADDRESS" MANAGEMENT_ALLOW="${MANAGEMENT_ALLOW:-}" PUBLIC_URL="$PUBLIC_URL" \
+  METRICS_ALLOW="${METRICS_ALLOW:-}" \
   REAL_IP_FROM="${REAL_IP_FROM:-}" OCSP_STAPLING="${OCSP_STAPLING:-0}" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
   RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
@@ -217,6 +226,8 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
 # Supervision state, by name (w1 … wN, nginx): pid, recent restart times, pause before the next start, whether
 # it was given up. A pid in `retired` is a process being replaced on purpose: its exit starts nothing.
 declare -A pid_of=() restarts=() delay_ms=() given_up=() due_ms=() retired=()
+# Restarts of each worker slot after an exit (never reset; a reload is not a restart): MCPFCGI_WORKER_RESTARTS.
+declare -A restart_count=()
 stopping=0
 reload_requested=0
 status=0
@@ -236,6 +247,7 @@ start_worker() {
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
     MCPFCGI_OAUTH_CLIENTS_FILE="${OAUTH_CLIENTS_FILE:-}" \
     MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE="${OAUTH_REGISTRATION_TOKEN_FILE:-}" \
+    MCPFCGI_METRICS_TOKEN="${METRICS_TOKEN:-}" MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" \
     "${extra[@]}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
   pid_of[w$i]=$!
@@ -279,6 +291,7 @@ process_exited() {
     [ "$pause" -gt $((RESTART_MAX_DELAY * 1000)) ] && pause=$((RESTART_MAX_DELAY * 1000))
   fi
   delay_ms[$name]=$pause
+  restart_count[$name]=$(( ${restart_count[$name]:-0} + 1 ))
   recent+=("$now")
   restarts[$name]="${recent[*]}"
   log "$name exited ($(describe_exit "$rc")); restarting it in ${pause} ms (restart ${#recent[@]} within ${RESTART_WINDOW}s)"

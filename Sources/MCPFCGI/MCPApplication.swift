@@ -1,6 +1,8 @@
 import HTTPTypes
 import Logging
 import MCPHandlers
+import Metrics
+import Tracing
 
 /// The whole HTTP application of one MCP deployment: routes (`/mcp`, `/health`, …), security headers,
 /// and the settings that come from configuration only (never from request headers).
@@ -47,6 +49,21 @@ public struct MCPApplication: HTTPResponder {
         /// ``HostPolicy/publicURL``: the public URL's host plus `localhost`, `127.0.0.1` and `[::1]`;
         /// ``HostPolicy/any`` turns the check off.
         public var hostPolicy: HostPolicy
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// component is created, so bootstrap `MetricsSystem` first.
+        ///
+        /// The application records `mcpfcgi_http_requests_total{route,method,status_class}` and
+        /// `mcpfcgi_http_request_duration_seconds{route}` for every request it answers (`route`: the registered
+        /// route that matched — `/mcp`, `/health`, an OAuth route, a mount's or a custom route's path or prefix —
+        /// else `unmatched`; `method`: GET, POST, DELETE, OPTIONS, HEAD, PUT, PATCH, else `other`;
+        /// `status_class`: `1xx` … `5xx`; the duration ends when the response head is decided, a stream's life
+        /// is not included). It is also the default of the endpoints' ``MCPEndpoint/Configuration/metricsFactory``
+        /// (the main one and mounts) when theirs is nil.
+        public var metricsFactory: (any MetricsFactory)?
+        /// `GET /metrics` (Prometheus text format) for the whole deployment: this worker's registry merged with
+        /// its peers' (``peerSockets``), behind a bearer token. nil (or an empty token): off, the path answers 404.
+        /// Default nil. See ``MetricsEndpoint``.
+        public var metrics: MetricsEndpoint.Configuration?
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -56,7 +73,8 @@ public struct MCPApplication: HTTPResponder {
             sessionExpiry: SessionSweeper.Configuration = SessionSweeper.Configuration(),
             managementToken: String? = nil, peerSockets: [String] = [], peerTimeout: Duration = .seconds(2),
             middleware: [any HTTPMiddleware] = [], authorization: MCPAuthorization? = nil,
-            hostPolicy: HostPolicy = .publicURL
+            hostPolicy: HostPolicy = .publicURL, metricsFactory: (any MetricsFactory)? = nil,
+            metrics: MetricsEndpoint.Configuration? = nil
         ) {
             self.publicURL = publicURL
             self.mcpPath = mcpPath
@@ -72,6 +90,8 @@ public struct MCPApplication: HTTPResponder {
             self.middleware = middleware
             self.authorization = authorization
             self.hostPolicy = hostPolicy
+            self.metricsFactory = metricsFactory
+            self.metrics = metrics
         }
     }
 
@@ -84,6 +104,8 @@ public struct MCPApplication: HTTPResponder {
     public let sweeper: SessionSweeper
     /// The management API, or nil when no ``Configuration/managementToken`` is set.
     public let management: ManagementEndpoint?
+    /// The metrics endpoint, or nil when ``Configuration/metrics`` is not set.
+    public let metricsEndpoint: MetricsEndpoint?
     private var router: Router
     private var mounted: [String: MCPEndpoint] = [:]
     private var mountedResources: [String: MCPAuthorization.ProtectedResource] = [:]
@@ -92,6 +114,9 @@ public struct MCPApplication: HTTPResponder {
     private let originPolicy: OriginPolicy
     private let allowedHosts: Set<String>?
     private let logger: Logger
+    private let httpMetrics: HTTPMetrics
+    /// The metrics of every registered route, by route (made when routes are added, read per request).
+    private var routeMetrics: [String: RouteMetrics] = [:]
 
     /// Builds the application around an MCP server.
     /// - Parameters:
@@ -101,11 +126,13 @@ public struct MCPApplication: HTTPResponder {
     public init(server: MCPServer, configuration: Configuration = Configuration(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.httpMetrics = HTTPMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.isHTTPS = configuration.publicURL.lowercased().hasPrefix("https://")
         self.allowedHosts = configuration.hostPolicy.allowedHosts(publicURL: configuration.publicURL)
         let origins = configuration.additionalAllowedOrigins.union([OriginPolicy.origin(ofURL: configuration.publicURL)])
         var endpointConfiguration = configuration.endpoint
         endpointConfiguration.originPolicy = OriginPolicy(allowedOrigins: origins)
+        if endpointConfiguration.metricsFactory == nil { endpointConfiguration.metricsFactory = configuration.metricsFactory }
         self.originPolicy = endpointConfiguration.originPolicy
         let endpoint = MCPEndpoint(server: server, configuration: endpointConfiguration, logger: logger)
         self.endpoint = endpoint
@@ -124,6 +151,17 @@ public struct MCPApplication: HTTPResponder {
             router.add(.get, "/management/sessions") { await management.sessions($0) }
         } else {
             self.management = nil
+        }
+        if let settings = configuration.metrics, !settings.token.isEmpty {
+            let metrics = MetricsEndpoint(
+                configuration: settings, nodeID: configuration.nodeID,
+                peers: configuration.peerSockets.map { .fastCGI(socketPath: $0, timeout: settings.peerTimeout) },
+                logger: logger)
+            metrics.track(endpoint, at: configuration.mcpPath)
+            self.metricsEndpoint = metrics
+            router.add(.get, settings.path) { await metrics.respond(to: $0) }
+        } else {
+            self.metricsEndpoint = nil
         }
         router.add(.get, "/health") { health.respond(to: $0) }
         configuration.authorization?.addRoutes(to: &router)
@@ -145,6 +183,7 @@ public struct MCPApplication: HTTPResponder {
         router.add(.delete, configuration.mcpPath) { await endpoint.delete($0) }
         router.add(.get, configuration.mcpPath) { await endpoint.get($0) }
         self.router = router
+        self.routeMetrics = httpMetrics.adding(routes: router.registeredRoutes, to: [:])
     }
 
     /// The peer-only route on which a worker receives access-token revocations from the worker that
@@ -177,6 +216,7 @@ public struct MCPApplication: HTTPResponder {
         } else {
             router.add(method, path, handler: wrapped)
         }
+        routeMetrics = httpMetrics.adding(routes: [path], to: routeMetrics)
     }
 
     /// Serves another MCP server at its own path (`/tenant-a/mcp`): its own registries, sessions, session
@@ -211,14 +251,17 @@ public struct MCPApplication: HTTPResponder {
         }
         var settings = endpoint ?? configuration.endpoint
         settings.originPolicy = originPolicy
+        if settings.metricsFactory == nil { settings.metricsFactory = configuration.metricsFactory }
         let mountedEndpoint = MCPEndpoint(server: server, configuration: settings, logger: logger)
         let sweeper = SessionSweeper(endpoint: mountedEndpoint, configuration: configuration.sessionExpiry, logger: logger)
         sweeper.start()
         mountedSweepers.append(sweeper)
+        metricsEndpoint?.track(mountedEndpoint, at: path)
         mounted[path] = mountedEndpoint
         router.add(.post, path) { await mountedEndpoint.post($0) }
         router.add(.delete, path) { await mountedEndpoint.delete($0) }
         router.add(.get, path) { await mountedEndpoint.get($0) }
+        routeMetrics = httpMetrics.adding(routes: router.registeredRoutes, to: routeMetrics)
         return mountedEndpoint
     }
 
@@ -238,7 +281,41 @@ public struct MCPApplication: HTTPResponder {
     public var mountedEndpoints: [String: MCPEndpoint] { mounted }
 
     /// Runs the middleware chain around routing, then adds the CORS and security headers.
+    ///
+    /// Every request is counted and timed (see ``Configuration/metricsFactory``) and traced: a span of kind
+    /// `.server` named `"<method> <route>"` (the route as in the metrics), child of the context the
+    /// instrument extracts from the request's headers (W3C `traceparent`/`tracestate` with swift-otel), with
+    /// the attributes `http.request.method`, `url.path`, `http.route`, `http.request.id` and
+    /// `http.response.status_code`, and an error status for a 5xx. Routing runs in the span's context, so
+    /// the JSON-RPC spans of the MCP server are its children. The span ends with the response head.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        let start = ContinuousClock.now
+        let metrics = router.matchedRoute(for: request.path).flatMap { routeMetrics[$0] } ?? httpMetrics.unmatched
+        let method = HTTPMethodLabel.index(of: request.head.method)
+        var context = ServiceContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(request.head.headerFields, into: &context, using: HTTPFieldsExtractor())
+        let span = InstrumentationSystem.tracer.startSpan(metrics.spanNames[method], context: context, ofKind: .server)
+        if span.isRecording {
+            span.updateAttributes { attributes in
+                attributes["http.request.method"] = request.head.method.rawValue
+                attributes["url.path"] = String(request.path)
+                attributes["http.route"] = metrics.route
+                attributes["http.request.id"] = request.requestID
+            }
+        }
+        let response = await ServiceContext.$current.withValue(span.context) { await answer(request) }
+        let status = response.head.status.code
+        if span.isRecording {
+            span.attributes["http.response.status_code"] = status
+            if status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        }
+        span.end()
+        metrics.record(method: method, status: status, nanoseconds: (ContinuousClock.now - start).wholeNanoseconds)
+        return response
+    }
+
+    /// ``respond(to:)`` without metrics and span: the host check, the middleware chain, routing.
+    private func answer(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         if let refusal = checkHost(request) { return refusal }
         guard !configuration.middleware.isEmpty else { return await route(request) }
         let logger = self.logger

@@ -3,6 +3,13 @@ import Foundation
 import Logging
 import MCPFCGI
 import MCPHandlers
+import Metrics
+import OTel
+import Prometheus
+// swift-otel's background work is a ServiceLifecycle service (a dependency of OTel): the demo runs it and stops it
+// gracefully (flushing the spans of the drained requests) when the worker drains.
+import ServiceLifecycle
+import Tracing
 
 /// The demo MCP server: the conformance fixtures behind nginx over FastCGI.
 struct DemoCommand: ParsableCommand {
@@ -34,6 +41,12 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Token of /management/* (unset: off); prefer the variable, ps shows flags. [MCPFCGI_MANAGEMENT_TOKEN]")
     var managementToken: String?
+
+    @Option(help: "Token of GET /metrics (unset: metrics off); prefer the variable or the file. [MCPFCGI_METRICS_TOKEN]")
+    var metricsToken: String?
+
+    @Option(help: "File holding the token of GET /metrics (at least 16 characters). [MCPFCGI_METRICS_TOKEN_FILE]")
+    var metricsTokenFile: String?
 
     @Option(help: "Comma-separated sockets of all workers (own one skipped), for /management/*. [MCPFCGI_PEER_SOCKETS]")
     var peerSockets: String?
@@ -102,7 +115,7 @@ struct DemoCommand: ParsableCommand {
     static let numericVariables = [
         "MCPFCGI_THREADS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
         "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT", "MCPFCGI_SESSIONS_PER_ADDRESS", "MCPFCGI_SESSIONS_PER_USER",
-        "MCPFCGI_SESSION_EVICTION_MIN_IDLE",
+        "MCPFCGI_SESSION_EVICTION_MIN_IDLE", "MCPFCGI_WORKER_RESTARTS",
     ]
 
     func validate() throws {
@@ -130,16 +143,25 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler =
-                json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // With tracing on, every log line written inside a span carries its trace_id and span_id.
+        let tracing = env("OTEL_EXPORTER_OTLP_ENDPOINT") != nil
+        LoggingSystem.bootstrap(
+            { label, provider in
+                var handler: any LogHandler =
+                    json
+                    ? JSONLogHandler(label: label, metadataProvider: provider)
+                    : StreamLogHandler.standardError(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            }, metadataProvider: tracing ? OTel.makeLoggingMetadataProvider() : nil)
         var logger = Logger(label: "mcp-fcgi-demo")
         logger.logLevel = level
 
         let node = self.node
+        // Metrics and tracing backends are bootstrapped before the server and the application are built: their
+        // components read MetricsSystem.factory and InstrumentationSystem.tracer when they are created.
+        let metrics = try bootstrapMetrics(logger: logger)
+        let tracer = tracing ? try Self.bootstrapTracing(node: node, logger: logger) : nil
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
         let stateKey = try (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).map(Self.requestStateKey(at:))
@@ -211,7 +233,8 @@ struct DemoCommand: ParsableCommand {
                 sessionExpiry: .init(
                     idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
                     interval: .seconds(sessionSweepInterval)),
-                managementToken: token, peerSockets: peers, middleware: middleware, authorization: authorization),
+                managementToken: token, peerSockets: peers, middleware: middleware, authorization: authorization,
+                metrics: metrics),
             logger: logger)
         // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own
         // sessions (and, with OAuth, its own resource metadata and token audience); resolveUserID binds sessions
@@ -245,12 +268,77 @@ struct DemoCommand: ParsableCommand {
             exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
         if let threads = threadCount { fcgi.threads = threads }
         let front = FastCGIServer(configuration: fcgi, responder: app, logger: logger)
+        // Spans of the drained requests are flushed once the server has drained (or failed to start).
+        defer { tracer?.shutDown(timeout: .seconds(5), logger: logger) }
         do {
             try front.run()
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// The latency buckets of every duration histogram (seconds): they resolve 0.5 to 50 ms, where a worker's
+    /// answers lie, and reach 10 s for slow tools.
+    static let latencyBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    /// The shortest metrics token accepted from a file.
+    static let minimumMetricsTokenLength = 16
+
+    /// With a metrics token (flag, variable or file): bootstraps `MetricsSystem` with a Prometheus factory and
+    /// returns the `/metrics` settings; without one, nothing is bootstrapped (metrics off, their cost the no-op
+    /// backend's) and nil is returned.
+    /// - Throws: `ValidationError` when the token file cannot be read or its token is too short.
+    func bootstrapMetrics(logger: Logger) throws -> MetricsEndpoint.Configuration? {
+        var token = metricsToken ?? env("MCPFCGI_METRICS_TOKEN")
+        if token == nil, let path = metricsTokenFile ?? env("MCPFCGI_METRICS_TOKEN_FILE") {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read the metrics token file \(path)")
+            }
+            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard value.count >= Self.minimumMetricsTokenLength else {
+                throw ValidationError(
+                    "the metrics token in \(path) has \(value.count) characters; it needs at least "
+                        + "\(Self.minimumMetricsTokenLength) (openssl rand -hex 24 > \(path))")
+            }
+            token = value
+        }
+        guard let token, !token.isEmpty else { return nil }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+        MetricsSystem.bootstrap(factory)
+        // How many times the supervisor restarted this worker slot (run.sh passes it).
+        let restarts = env("MCPFCGI_WORKER_RESTARTS").flatMap { Int($0) } ?? 0
+        Counter(label: "mcpfcgi_worker_restarts_total").increment(by: max(0, restarts))
+        logger.info("metrics on: GET /metrics (Prometheus text format, bearer token)")
+        return MetricsEndpoint.Configuration(token: token, registry: registry)
+    }
+
+    /// Bootstraps swift-otel for traces only (OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`, protocol from
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf; the other OTEL_* variables apply) and starts its
+    /// background service.
+    static func bootstrapTracing(node: String?, logger: Logger) throws -> TracingService {
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "mcp-fcgi-demo"
+        if let node { configuration.resourceAttributes["service.instance.id"] = node }
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.diagnosticLogger = .custom(logger)
+        let service: any Service
+        do {
+            service = try OTel.bootstrap(configuration: configuration)
+        } catch {
+            throw ValidationError("cannot configure OpenTelemetry tracing: \(error)")
+        }
+        logger.info(
+            "tracing on: spans exported over OTLP",
+            metadata: ["endpoint": "\(env("OTEL_EXPORTER_OTLP_ENDPOINT") ?? "")"])
+        return TracingService(service, logger: logger)
     }
 
     /// The socket this worker listens on: the configured path, or the one spawn-fcgi bound to fd 0.

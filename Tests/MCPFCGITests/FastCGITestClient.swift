@@ -34,7 +34,7 @@ struct FastCGITestClient: Sendable {
         return try readResponse(fd)
     }
 
-    private func connectAndSend(params: [(String, String)], body: [UInt8], requestID: UInt16) throws -> Int32 {
+    func connectAndSend(params: [(String, String)], body: [UInt8], requestID: UInt16) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var address = sockaddr_un()

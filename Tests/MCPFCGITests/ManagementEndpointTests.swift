@@ -59,14 +59,14 @@ import Testing
     }
 
     @Test func constantTimeComparison() {
-        #expect(ManagementEndpoint.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!ManagementEndpoint.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!ManagementEndpoint.constantTimeEquals(Array("abc".utf8), Array("abcd".utf8)))
-        #expect(!ManagementEndpoint.constantTimeEquals(Array("abcd".utf8), Array("abc".utf8)))
-        #expect(!ManagementEndpoint.constantTimeEquals([], Array("a".utf8)))
-        #expect(ManagementEndpoint.constantTimeEquals([], []))
-        #expect(ManagementEndpoint.bearerToken("Bearer  tok ") == "tok")
-        #expect(ManagementEndpoint.bearerToken("Bearertok") == nil)
+        #expect(OperatorToken.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!OperatorToken.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!OperatorToken.constantTimeEquals(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!OperatorToken.constantTimeEquals(Array("abcd".utf8), Array("abc".utf8)))
+        #expect(!OperatorToken.constantTimeEquals([], Array("a".utf8)))
+        #expect(OperatorToken.constantTimeEquals([], []))
+        #expect(OperatorToken.bearerToken("Bearer  tok ") == "tok")
+        #expect(OperatorToken.bearerToken("Bearertok") == nil)
     }
 
     @Test(arguments: [

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import MCPHandlers
+import Metrics
 import Synchronization
 
 @testable import MCPFCGI
@@ -33,7 +34,7 @@ struct OAuthFixture {
         tokenExpiry: TokenExpiry = TokenExpiry(), issuer: String = oauthIssuer + "/",
         authenticator: UserAuthenticator = .remoteUser, cimd: ClientIDMetadataDocuments? = nil,
         registrationToken: String? = nil, registration: ClientRegistrationPolicy? = nil,
-        extraClients: [OAuthClient] = []
+        extraClients: [OAuthClient] = [], metrics: (any MetricsFactory)? = nil
     ) {
         let clock = clock
         let configuration = BuiltInAuthorizationServer.Configuration(
@@ -56,7 +57,8 @@ struct OAuthFixture {
             userAuthenticator: authenticator, rateLimit: rateLimit, clientIDMetadataDocuments: cimd,
             now: { clock.now })
         auth = try! MCPAuthorization(
-            configuration: AuthConfiguration(mode: .builtIn(configuration), requiredScopes: requiredScopes),
+            configuration: AuthConfiguration(
+                mode: .builtIn(configuration), requiredScopes: requiredScopes, metricsFactory: metrics),
             logger: Logger(label: "oauth-test"))
         server = auth.authorizationServer!
     }

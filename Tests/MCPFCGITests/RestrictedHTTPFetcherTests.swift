@@ -96,7 +96,8 @@ import Testing
         let result = await fetch("http://127.0.0.1:\(server.port)/client.json", configuration)
         let elapsed = ContinuousClock.now - started
         #expect(reason(result) == .timedOut)
-        #expect(elapsed < .milliseconds(1800))
+        // The drip lasts 20 s; the bound is loose because the test process runs hundreds of tests on 2 cores.
+        #expect(elapsed < .seconds(6))
         #expect(elapsed >= .milliseconds(900))
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import MCPHandlers
@@ -60,28 +61,41 @@ import Testing
     }
 
     /// The automaton finds the same captures as the backtracking matcher it replaced (kept below as
-    /// ``backtrackingMatch(_:_:)``), on every URI of up to 6 characters from an alphabet that exercises literals,
+    /// ``backtrackingMatch(_:_:)``), on every URI of up to 5 characters from an alphabet that exercises literals,
     /// delimiters, commas and percent-escapes, for templates with up to three expressions in a segment.
     @Test(arguments: [
         "x:{a}", "x:{a}{b}", "x:{a}-{b}", "x:{a}-{b}-{c}", "x:{a}{b}{c}", "x:{a,b}", "x:{a,b}{c}", "x:{a}{b,c}",
         "x:{a,b,c}-{d}", "x:{a}/{b}", "x:{a}a{b}", "x:a{a}a", "x:{a}.{a}", "x:{a},{b}", "x:{a}%{b}", "x:",
     ])
-    func agreesWithBacktrackingMatcher(_ text: String) {
+    func agreesWithBacktrackingMatcher(_ text: String) async {
+        // About 2,800 URIs through the exponential reference matcher: CPU-bound work in a debug build, run on a
+        // thread of its own so that it never holds the test process's few cooperative threads (the timing tests
+        // running beside it would wait for them).
+        let (checked, disagreements) = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: Self.compareWithBacktracking(text)) }.start()
+        }
+        #expect(disagreements.isEmpty, "\(text) disagrees on \(disagreements.prefix(5))")
+        #expect(checked > 2_000)
+    }
+
+    /// How many URIs were compared, and those on which the automaton and the backtracking matcher disagree.
+    private static func compareWithBacktracking(_ text: String) -> (Int, [String]) {
         let template = URITemplate(text)
         let alphabet = ["a", "-", ",", "/", "%", "1", "."]
         var suffixes = [""]
         var checked = 0
-        for _ in 0...5 {
+        var disagreements: [String] = []
+        for _ in 0...4 {
             var longer: [String] = []
             for suffix in suffixes {
                 let uri = "x:" + suffix
-                #expect(template.match(uri) == backtrackingMatch(template, uri), "\(text) on \(uri)")
+                if template.match(uri) != backtrackingMatch(template, uri) { disagreements.append(uri) }
                 checked += 1
                 longer += alphabet.map { suffix + $0 }
             }
             suffixes = longer
         }
-        #expect(checked > 10_000)
+        return (checked, disagreements)
     }
 
     /// Issue #14: matching was backtracking, about n^(k+1) for a segment of n bytes and k expressions (minutes for
@@ -98,7 +112,7 @@ import Testing
         let template = URITemplate(text)
         let prefix = String(text.prefix { $0 != "{" })
         var stepsByLength: [Int: Int] = [:]
-        for length in [10_000, 20_000] {
+        for length in [2_000, 4_000] {
             let uri = prefix + String(repeating: filler, count: length)
             var steps = 0
             let result = template.match(uri, steps: &steps)
@@ -107,12 +121,12 @@ import Testing
             #expect(steps <= 2 * (uri.utf8.count + 1) * template.automaton.states.count)
             stepsByLength[length] = steps
         }
-        let (short, long) = (stepsByLength[10_000]!, stepsByLength[20_000]!)
+        let (short, long) = (stepsByLength[2_000]!, stepsByLength[4_000]!)
         #expect(long <= 2 * short + 100, "doubling the URI took \(short) → \(long) steps")
     }
 
     /// The old matcher: tries every end of each value, longest first (the reference semantics; exponential).
-    private func backtrackingMatch(_ template: URITemplate, _ uri: String) -> [String: String]? {
+    private static func backtrackingMatch(_ template: URITemplate, _ uri: String) -> [String: String]? {
         func match(_ uri: [UInt8], _ start: Int, _ parts: ArraySlice<URITemplate.Part>, _ captures: inout [String: String]) -> Bool {
             guard let part = parts.first else { return start == uri.count }
             switch part {

@@ -20,6 +20,18 @@
 #                                  or else auth_basic with HTPASSWD=/etc/nginx/mcpfcgi.htpasswd (made when missing
 #                                  for LOGIN_USER=admin with a random password, printed once)
 #   MANAGEMENT_TOKEN=              token of /management/* (unset: off); characters A-Z a-z 0-9 . _ ~ + / = -
+#   METRICS_TOKEN=                 bearer token of GET /metrics, the Prometheus page of the whole deployment (unset:
+#                                  metrics off, /metrics 404); at least 16 of the characters of MANAGEMENT_TOKEN
+#                                  (openssl rand -hex 24). Written to CONF_DIR/metrics-token (mode 0640, group
+#                                  APP_GROUP), which the workers read (MCPFCGI_METRICS_TOKEN_FILE)
+#   METRICS_ALLOW="127.0.0.1 ::1"  addresses/CIDR ranges nginx lets reach /metrics (others: 403): the Prometheus
+#                                  server's (deploy/prometheus/prometheus.yml)
+#   OTEL_EXPORTER_OTLP_ENDPOINT=   tracing: spans exported over OTLP to this collector (unset: off). Every OTEL_*
+#                                  variable given (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json,
+#                                  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, …) goes unchanged into the
+#                                  workers' settings; set one empty to drop it. Printable characters without
+#                                  quotes or backslashes. An endpoint implies OUTBOUND_NETWORK=1 (the collector
+#                                  is reached over TCP)
 #   THREADS= LOG_LEVEL=info LOG_FORMAT=text DRAIN_TIMEOUT=30 SESSION_IDLE_TIMEOUT=1800
 #   SESSION_SWEEP_INTERVAL=60 MAX_SESSIONS=10000 RATE_LIMIT= MAX_BODY=4m    as in deploy/run.sh
 #   OUTBOUND_NETWORK=0             1: allow AF_INET/AF_INET6 (client ID metadata documents, external auth)
@@ -39,7 +51,17 @@ root_dir=$(cd "$deploy/.." && pwd)
 settings=(WORKERS BIN APP_USER APP_GROUP NGINX_GROUP PUBLIC_URL SERVER_NAME HOST PORT TLS_PORT TLS_CERT TLS_KEY
   AUTH AUTHORIZE_AUTH HTPASSWD LOGIN_USER MANAGEMENT_TOKEN THREADS LOG_LEVEL LOG_FORMAT DRAIN_TIMEOUT
   SESSION_IDLE_TIMEOUT SESSION_SWEEP_INTERVAL MAX_SESSIONS RATE_LIMIT MAX_BODY OUTBOUND_NETWORK SOCKET_DIR
-  NGINX_SITE NGINX_SNIPPET REAL_IP_FROM OCSP_STAPLING TLS_TRUSTED_CERT RESOLVER LOG_DIR LOGROTATE NGINX_PID)
+  NGINX_SITE NGINX_SNIPPET REAL_IP_FROM OCSP_STAPLING TLS_TRUSTED_CERT RESOLVER LOG_DIR LOGROTATE NGINX_PID
+  METRICS_TOKEN METRICS_ALLOW)
+# OTEL_* variables (tracing) are settings too, whatever their names: those given now, and those saved.
+otel_settings() {
+  local name
+  for name in $(compgen -v OTEL_ || true); do
+    [[ "$name" =~ ^OTEL_[A-Z0-9_]+$ ]] || continue
+    case " ${settings[*]} " in *" $name "*) ;; *) settings+=("$name") ;; esac
+  done
+}
+otel_settings
 
 DESTDIR=${DESTDIR:-/}
 DESTDIR=${DESTDIR%/}
@@ -59,6 +81,7 @@ if [ -f "$saved" ]; then
   # shellcheck disable=SC1090
   source "$saved"
   for name in "${!given[@]}"; do printf -v "$name" '%s' "${given[$name]}"; done
+  otel_settings
 fi
 # Kept for the next run: what was set, not the defaults derived below (they follow PUBLIC_URL etc.).
 keep=$(for name in "${settings[@]}"; do if [ -n "${!name+x}" ]; then declare -p "$name"; fi; done |
@@ -75,6 +98,8 @@ AUTH=${AUTH:-anonymous}
 LOGIN_USER=${LOGIN_USER:-admin}
 HTPASSWD=${HTPASSWD:-/etc/nginx/mcpfcgi.htpasswd}
 MANAGEMENT_TOKEN=${MANAGEMENT_TOKEN:-}
+METRICS_TOKEN=${METRICS_TOKEN:-}
+METRICS_ALLOW=${METRICS_ALLOW:-127.0.0.1 ::1}
 THREADS=${THREADS:-}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
@@ -123,6 +148,8 @@ case "$OUTBOUND_NETWORK" in 0|1) ;; *) die "OUTBOUND_NETWORK is 0 or 1" ;; esac
 [[ "$PUBLIC_URL" =~ ^https?://[^[:space:]\"\'\\]+$ ]] || die "PUBLIC_URL must be an http(s) URL without spaces or quotes"
 [ -z "$MANAGEMENT_TOKEN" ] || [[ "$MANAGEMENT_TOKEN" =~ ^[A-Za-z0-9._~+/=-]+$ ]] ||
   die "MANAGEMENT_TOKEN may contain only A-Z a-z 0-9 . _ ~ + / = -"
+[ -z "$METRICS_TOKEN" ] || [[ "$METRICS_TOKEN" =~ ^[A-Za-z0-9._~+/=-]{16,}$ ]] ||
+  die "METRICS_TOKEN needs at least 16 characters, only A-Z a-z 0-9 . _ ~ + / = - (openssl rand -hex 24)"
 [[ "$MAX_BODY" =~ ^[0-9]+[kKmMgG]?$ ]] || die "MAX_BODY must be an nginx size (4m)"
 for name in APP_USER APP_GROUP NGINX_GROUP; do
   [[ "${!name}" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "$name=${!name} is not a user or group name"
@@ -130,6 +157,22 @@ done
 for address in $REAL_IP_FROM; do
   [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "REAL_IP_FROM: $address is not an address or CIDR range"
 done
+for address in $METRICS_ALLOW; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "METRICS_ALLOW: $address is not an address or CIDR range"
+done
+# OTEL_* values go unquoted into the EnvironmentFile: one line each, nothing systemd would unquote or unescape.
+otel_value='^[^[:space:][:cntrl:]"'\''\\]([^[:cntrl:]"'\''\\]*[^[:space:][:cntrl:]"'\''\\])?$'
+otel_lines=""
+for name in "${settings[@]}"; do
+  if [[ "$name" != OTEL_* ]] || [ -z "${!name:-}" ]; then continue; fi
+  [[ "${!name}" =~ $otel_value ]] ||
+    die "$name: printable characters only, no quotes, backslashes, or spaces at either end"
+  otel_lines+="$name=${!name}"$'\n'
+done
+if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ] && [ "$OUTBOUND_NETWORK" = 0 ]; then
+  OUTBOUND_NETWORK=1
+  echo "OTEL_EXPORTER_OTLP_ENDPOINT is set: the workers get the host's network (OUTBOUND_NETWORK=1) to reach it"
+fi
 case "$OCSP_STAPLING" in 0|1) ;; *) die "OCSP_STAPLING is 0 or 1" ;; esac
 for name in BIN SOCKET_DIR CONF_DIR HTPASSWD NGINX_SITE NGINX_SNIPPET LOG_DIR LOGROTATE NGINX_PID; do
   [[ "${!name}" =~ ^/[A-Za-z0-9._/@+-]+$ ]] || die "$name must be an absolute path of plain characters"
@@ -183,6 +226,14 @@ if [ ! -s "$conf/request-state.key" ]; then
   # Protects 2026-07-28 request state; shared by every worker so a multi-round request continues on any.
   head -c 32 /dev/urandom | write 0640 "root:$APP_GROUP" "$conf/request-state.key"
 fi
+metrics_line=""
+if [ -n "$METRICS_TOKEN" ]; then
+  # A file rather than the environment: the token stays out of the workers' environment and their settings.
+  printf '%s\n' "$METRICS_TOKEN" | write 0640 "root:$APP_GROUP" "$conf/metrics-token"
+  metrics_line="MCPFCGI_METRICS_TOKEN_FILE=$CONF_DIR/metrics-token"
+else
+  rm -f "$conf/metrics-token"
+fi
 oauth_key_line=""
 if [ "$AUTH" = builtin ]; then
   if [ ! -s "$conf/oauth-signing-key.pem" ]; then
@@ -212,6 +263,7 @@ for i in $(seq 1 "$WORKERS"); do peers+="${peers:+,}$SOCKET_DIR/w$i.sock"; done
   [ -z "$oauth_key_line" ] || echo "$oauth_key_line"
   echo "MCPFCGI_REQUEST_STATE_KEY_FILE=$CONF_DIR/request-state.key"
   [ -z "$MANAGEMENT_TOKEN" ] || echo "MCPFCGI_MANAGEMENT_TOKEN=$MANAGEMENT_TOKEN"
+  [ -z "$metrics_line" ] || echo "$metrics_line"
   echo "# Every worker's socket: /management/* asks the others (each skips its own)."
   echo "MCPFCGI_PEER_SOCKETS=$peers"
   echo "MCPFCGI_DRAIN_TIMEOUT=$DRAIN_TIMEOUT"
@@ -222,6 +274,7 @@ for i in $(seq 1 "$WORKERS"); do peers+="${peers:+,}$SOCKET_DIR/w$i.sock"; done
   [ -z "$RATE_LIMIT" ] || echo "MCPFCGI_RATE_LIMIT=$RATE_LIMIT"
   echo "MCPFCGI_LOG_LEVEL=$LOG_LEVEL"
   echo "MCPFCGI_LOG_FORMAT=$LOG_FORMAT"
+  [ -z "$otel_lines" ] || { echo "# Tracing (OpenTelemetry, OTLP)."; printf '%s' "$otel_lines"; }
 } | write 0640 "root:$APP_GROUP" "$conf/mcpfcgi.env"
 
 # 4. The units.
@@ -295,7 +348,7 @@ site_tmp=$(mktemp)
 OUT="$site_tmp" SITE_ONLY=1 SOCKET_DIR="$SOCKET_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" SERVER_NAME="$SERVER_NAME" \
   AUTHORIZE_AUTH="$authorize_auth" FASTCGI_INCLUDE="$NGINX_SNIPPET" PUBLIC_URL="$PUBLIC_URL" \
-  REAL_IP_FROM="$REAL_IP_FROM" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
+  REAL_IP_FROM="$REAL_IP_FROM" METRICS_ALLOW="$METRICS_ALLOW" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
   RESOLVER="${RESOLVER:-}" ACCESS_LOG="$LOG_DIR/access.log" ERROR_LOG="$LOG_DIR/error.log" "$deploy/render-nginx.sh"
 write 0644 root:root "$DESTDIR$NGINX_SITE" < "$site_tmp"
 rm -f "$site_tmp"

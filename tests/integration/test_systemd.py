@@ -42,6 +42,8 @@ RENDER_NGINX = ROOT / "deploy" / "render-nginx.sh"
 BINARY = Path(os.environ.get("MCPFCGI_DEMO_BINARY") or ROOT / ".build" / "release" / "mcp-fcgi-demo")
 WORKERS = 3
 TOKEN = "systemd-test-token"
+METRICS_TOKEN = "systemd-metrics-token-0123456789"
+METRICS_ALLOW = "127.0.0.1 10.1.2.0/24"
 PUBLIC_URL = "https://mcp.example.test"
 SOCKET_DIR = "/run/mcpfcgi"
 CONF_DIR = "/etc/mcpfcgi"
@@ -65,12 +67,13 @@ def run_install(dest: Path, bin_path: Path, **variables: str) -> subprocess.Comp
 
 def default_variables() -> dict[str, str]:
     return {"PUBLIC_URL": PUBLIC_URL, "WORKERS": str(WORKERS), "AUTH": "builtin",
-            "MANAGEMENT_TOKEN": TOKEN, "HOST": "127.0.0.1", "PORT": "8080", "TLS_PORT": "8443"}
+            "MANAGEMENT_TOKEN": TOKEN, "HOST": "127.0.0.1", "PORT": "8080", "TLS_PORT": "8443",
+            "METRICS_TOKEN": METRICS_TOKEN, "METRICS_ALLOW": METRICS_ALLOW}
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
-    """DESTDIR with everything install.sh renders for 3 workers, AUTH=builtin and a management token."""
+    """DESTDIR with everything install.sh renders for 3 workers, AUTH=builtin, a management and a metrics token."""
     base = tmp_path_factory.mktemp("systemd")
     dest = base / "dest"
     # ExecStart must name an existing executable for systemd-analyze verify.
@@ -146,7 +149,8 @@ def test_install_renders_every_file(rendered):
     assert os.readlink(wants / "mcpfcgi@2.service") == "/etc/systemd/system/mcpfcgi@.service"
     conf = d / CONF_DIR.lstrip("/")
     assert conf.stat().st_mode & 0o777 == 0o750
-    for name, size in (("request-state.key", 32), ("oauth-signing-key.pem", None), ("mcpfcgi.env", None)):
+    for name, size in (("request-state.key", 32), ("oauth-signing-key.pem", None), ("mcpfcgi.env", None),
+                       ("metrics-token", None)):
         f = conf / name
         assert f.stat().st_mode & 0o777 == 0o640, name
         if size:
@@ -159,6 +163,11 @@ def test_install_renders_every_file(rendered):
     assert env["MCPFCGI_OAUTH_KEY_FILE"] == f"{CONF_DIR}/oauth-signing-key.pem"
     assert env["MCPFCGI_REQUEST_STATE_KEY_FILE"] == f"{CONF_DIR}/request-state.key"
     assert env["MCPFCGI_MANAGEMENT_TOKEN"] == TOKEN
+    # The metrics token is a file of the workers' group (0640, checked above), not a value in the settings.
+    assert env["MCPFCGI_METRICS_TOKEN_FILE"] == f"{CONF_DIR}/metrics-token"
+    assert (conf / "metrics-token").read_text().strip() == METRICS_TOKEN
+    assert "MCPFCGI_METRICS_TOKEN" not in env and METRICS_TOKEN not in (conf / "mcpfcgi.env").read_text()
+    assert not any(k.startswith("OTEL_") for k in env)  # no tracing unless asked for
     assert env["MCPFCGI_PEER_SOCKETS"] == ",".join(f"{SOCKET_DIR}/w{i}.sock" for i in range(1, WORKERS + 1))
     # The socket belongs to systemd: a draining worker must never unlink it, nor bind one of its own.
     assert "MCPFCGI_EXCLUSIVE_SOCKET" not in env and "MCPFCGI_SOCKET" not in env
@@ -192,6 +201,9 @@ def test_install_is_idempotent_and_keeps_settings(tmp_path):
         assert after[key] == before[key], f"{key} was regenerated"
     env = parse_env_file(dest / "etc" / "mcpfcgi" / "mcpfcgi.env")
     assert env["MCPFCGI_PUBLIC_URL"] == PUBLIC_URL and env["MCPFCGI_MANAGEMENT_TOKEN"] == TOKEN
+    assert env["MCPFCGI_METRICS_TOKEN_FILE"] == f"{CONF_DIR}/metrics-token"
+    assert after["etc/mcpfcgi/metrics-token"] == before["etc/mcpfcgi/metrics-token"]
+    assert "allow 10.1.2.0/24;" in (dest / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf").read_text()
     assert env["MCPFCGI_PEER_SOCKETS"] == f"{SOCKET_DIR}/w1.sock,{SOCKET_DIR}/w2.sock"
     wants = sorted(p.name for p in (units_dir(dest) / "mcpfcgi.target.wants").iterdir())
     assert wants == ["mcpfcgi@1.service", "mcpfcgi@1.socket", "mcpfcgi@2.service", "mcpfcgi@2.socket"]
@@ -202,10 +214,45 @@ def test_install_refuses_bad_values(tmp_path):
     bin_path = tmp_path / "bin"
     bin_path.write_text("#!/bin/sh\n")
     for bad in ({"WORKERS": "0"}, {"AUTH": "external"}, {"PUBLIC_URL": "mcp.example.test"},
-                {"MANAGEMENT_TOKEN": "has space"}, {"APP_USER": "Bad User"}):
+                {"MANAGEMENT_TOKEN": "has space"}, {"APP_USER": "Bad User"},
+                {"METRICS_TOKEN": "has space and is long enough"}, {"METRICS_TOKEN": "short-token"},
+                {"METRICS_ALLOW": "prometheus.example.test"}, {"OTEL_SERVICE_NAME": 'quoted"name'},
+                {"OTEL_RESOURCE_ATTRIBUTES": "a=1\nMCPFCGI_AUTH=anonymous"}):
         out = run_install(tmp_path / "dest", bin_path, **{**default_variables(), **bad})
         assert out.returncode != 0, bad
         assert not (tmp_path / "dest" / "etc" / "systemd").exists(), f"{bad}: rendered despite the error"
+        assert next(iter(bad)) in out.stderr, out.stderr  # the message names the variable
+
+
+def test_tracing_and_metrics_settings_pass_through(tmp_path):
+    """OTEL_* variables reach the workers' settings unchanged (and open the network to the collector); a
+    variable set empty drops its setting, as METRICS_TOKEN= turns metrics off and removes the token file."""
+    bin_path = tmp_path / "bin"
+    bin_path.write_text("#!/bin/sh\n")
+    dest = tmp_path / "dest"
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example.test:4318",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_SERVICE_NAME": "mcp-production",
+            "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer abc,x-tenant=$team#1"}
+    out = run_install(dest, bin_path, **default_variables(), **otel)
+    assert out.returncode == 0, out.stderr
+    conf = dest / CONF_DIR.lstrip("/")
+    env = parse_env_file(conf / "mcpfcgi.env")
+    assert {k: v for k, v in env.items() if k.startswith("OTEL_")} == otel
+    s = parse_unit(units_dir(dest) / "mcpfcgi@.service")["Service"]
+    assert one(s, "RestrictAddressFamilies") == "AF_UNIX AF_INET AF_INET6" and one(s, "PrivateNetwork") == "no"
+    # A later run keeps them (saved settings); an empty one is dropped, the others stay.
+    again = run_install(dest, bin_path, OTEL_SERVICE_NAME="", METRICS_TOKEN="")
+    assert again.returncode == 0, again.stderr
+    env = parse_env_file(conf / "mcpfcgi.env")
+    assert {k: v for k, v in env.items() if k.startswith("OTEL_")} == {
+        k: v for k, v in otel.items() if k != "OTEL_SERVICE_NAME"}
+    assert "MCPFCGI_METRICS_TOKEN_FILE" not in env and not (conf / "metrics-token").exists()
+    # Without an endpoint, the sandbox closes again.
+    off = run_install(dest, bin_path, OTEL_EXPORTER_OTLP_ENDPOINT="")
+    assert off.returncode == 0, off.stderr
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in parse_env_file(conf / "mcpfcgi.env")
+    s = parse_unit(units_dir(dest) / "mcpfcgi@.service")["Service"]
+    assert one(s, "RestrictAddressFamilies") == "AF_UNIX" and one(s, "PrivateNetwork") == "yes"
 
 
 # -- systemd -----------------------------------------------------------------------------------------------
@@ -345,6 +392,10 @@ http {{
     assert site.index("server_name _;") < site.index("server_name mcp.example.test")
     assert not re.search(r"^\s*listen [^;#]*default_server", site, re.M)
     assert "auth_basic_user_file /etc/nginx/mcpfcgi.htpasswd;" in site
+    # METRICS_ALLOW reaches the /metrics location (and only there: /management/ keeps its default).
+    metrics = re.search(r"location = /metrics \{(.*?)\n\s*\}", site, re.S)
+    assert metrics and "allow 127.0.0.1; allow 10.1.2.0/24; deny all;" in metrics.group(1), site
+    assert site.count("allow 10.1.2.0/24;") == 1
 
 
 @needs_nginx
@@ -595,6 +646,18 @@ def test_worker_under_socket_activation(deployment):
     meta = json.loads(r.body)
     r.close()
     assert r.status == 200 and meta["issuer"] == PUBLIC_URL, meta
+    # METRICS_TOKEN: the worker reads the token file named by the env file, and its page covers every worker.
+    r = fastcgi_request(d.socket_path(3), "GET", "/metrics", timeout=10)
+    r.close()
+    assert r.status == 401, r.status
+    r = fastcgi_request(d.socket_path(3), "GET", "/metrics",
+                        headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)
+    r.read_until(b"\0", timeout=10)  # no NUL in a text page: reads to its end
+    page = r.stdout.decode()
+    r.close()
+    assert r.status == 200, page
+    for i in range(1, WORKERS + 1):
+        assert re.search(rf'^mcpfcgi_scrape_peer_up\{{[^}}]*worker="w{i}"[^}}]*\}} 1(\.0)?$', page, re.M), page
     log = d.logs()
     assert "no request-state key file" not in log and "no OAuth signing key file" not in log, log
     assert "socket=fd 0" in log, log

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import MCPHandlers
+import Metrics
 import Synchronization
 
 /// The Streamable HTTP endpoint (`/mcp`): turns HTTP requests into JSON-RPC messages for an
@@ -53,6 +54,13 @@ public struct MCPEndpoint: Sendable {
         /// auth is on), the user id sessions are bound to; nil refuses the request with 403 (e.g. a user of
         /// another tenant). When set, it replaces ``resolveUser``. Default nil.
         public var resolveUserID: (@Sendable (UserContext) async -> String?)?
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// endpoint is created, so bootstrap `MetricsSystem` first. ``MCPApplication`` sets its own
+        /// ``MCPApplication/Configuration/metricsFactory`` here when this is nil.
+        ///
+        /// The endpoint records `mcpfcgi_sse_replayed_events_total`: the events sent again to a client that
+        /// resumed a stream with `Last-Event-ID`.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// How request answers are sent.
         public struct ResponseMode: Sendable, Equatable {
@@ -92,6 +100,7 @@ public struct MCPEndpoint: Sendable {
             self.clientAddressKey = clientAddressKey
             self.resolveUser = resolveUser
             self.resolveUserID = nil
+            self.metricsFactory = nil
         }
     }
 
@@ -117,7 +126,10 @@ public struct MCPEndpoint: Sendable {
         let streams = StreamRegistry(
             limits: EventStream.Limits(
                 maxEvents: configuration.replayBufferSize, maxAge: configuration.replayBufferAge,
-                retryMilliseconds: configuration.retryMilliseconds),
+                retryMilliseconds: configuration.retryMilliseconds,
+                replayedEvents: Counter(
+                    label: EventStream.replayedEventsLabel,
+                    factory: configuration.metricsFactory ?? MetricsSystem.factory)),
             maxStreamsPerSession: configuration.maxStreamsPerSession)
         self.streams = streams
         self.deadlines = configuration.streamingThreshold.map(StreamingDeadlines.init(threshold:))
@@ -137,10 +149,13 @@ public struct MCPEndpoint: Sendable {
     /// Ends what the transport and the server hold for a session that was removed from the store (deleted
     /// by its client, expired, cleaned up): closes its SSE streams, cancels its requests in flight and
     /// forgets its resource subscriptions.
-    /// - Parameter session: the session that was removed.
-    public func sessionEnded(_ session: Session) {
+    /// - Parameters:
+    ///   - session: the session that was removed.
+    ///   - reason: why it ended (the `reason` of `mcpfcgi_sessions_ended_total`). Default
+    ///     ``MCPHandlers/SessionEndReason/deleted`` (removed on purpose, by its client or the application).
+    public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) {
         streams.remove(sessionID: session.id)
-        server.sessionEnded(session)
+        server.sessionEnded(session, reason: reason)
     }
 
     /// Answers `POST /mcp`: one JSON-RPC message.
@@ -510,7 +525,7 @@ public struct MCPEndpoint: Sendable {
             return rpcError(
                 .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
         }
-        sessionEnded(removed)
+        sessionEnded(removed, reason: .deleted)
         logger.debug("session ended by client", metadata: ["mcp.session.id": "\(sessionID)"])
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }

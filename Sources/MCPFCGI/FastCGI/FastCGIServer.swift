@@ -1,6 +1,7 @@
 import CFCGI
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -42,13 +43,26 @@ public final class FastCGIServer: Sendable {
         public var exclusiveInheritedSocket: Bool
         /// Settings of the thread that serves streamed (SSE) responses. Default ``StreamHub/Configuration/init(pingInterval:stallTimeout:maxQueuedBytes:)``.
         public var streaming: StreamHub.Configuration
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// server is created, so bootstrap `MetricsSystem` first. Also the stream hub's when
+        /// ``StreamHub/Configuration/metricsFactory`` is nil.
+        ///
+        /// The server records `mcpfcgi_fastcgi_accept_threads` (gauge: the accept threads started),
+        /// `mcpfcgi_fastcgi_accept_threads_busy` (gauge: accept threads serving a request now, which is also
+        /// the number of requests in flight on them), `mcpfcgi_drains_total` (drains started) and
+        /// `mcpfcgi_draining` (gauge: 1 while draining). The listen backlog of the unix socket (connections nginx
+        /// made that no thread accepted yet) is not measurable from user space on Linux (no `SO_*` option or
+        /// `/proc` entry reports a unix socket's accept queue), so it is not reported; a busy count that stays at
+        /// the thread count is the sign that requests queue.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             socketPath: String? = nil, socketMode: UInt16 = 0o660, backlog: Int32 = 1024,
             threads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
             maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30),
-            exclusiveInheritedSocket: Bool = false, streaming: StreamHub.Configuration = StreamHub.Configuration()
+            exclusiveInheritedSocket: Bool = false, streaming: StreamHub.Configuration = StreamHub.Configuration(),
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.socketPath = socketPath
             self.socketMode = socketMode
@@ -58,6 +72,7 @@ public final class FastCGIServer: Sendable {
             self.drainTimeout = drainTimeout
             self.streaming = streaming
             self.exclusiveInheritedSocket = exclusiveInheritedSocket
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -76,6 +91,22 @@ public final class FastCGIServer: Sendable {
     private let inFlightRequests = Atomic<Int>(0)
     /// The thread that serves streamed responses.
     public let hub: StreamHub
+    private let metrics: FrontMetrics
+
+    /// The front's metric handles, made once.
+    private struct FrontMetrics: Sendable {
+        let acceptThreads: Meter
+        let busyThreads: Meter
+        let drains: Counter
+        let draining: Meter
+
+        init(factory: any MetricsFactory) {
+            acceptThreads = Meter(label: "mcpfcgi_fastcgi_accept_threads", factory: factory)
+            busyThreads = Meter(label: "mcpfcgi_fastcgi_accept_threads_busy", factory: factory)
+            drains = Counter(label: "mcpfcgi_drains_total", factory: factory)
+            draining = Meter(label: "mcpfcgi_draining", factory: factory)
+        }
+    }
 
     private struct State {
         var started = false
@@ -93,7 +124,11 @@ public final class FastCGIServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        self.hub = StreamHub(configuration: configuration.streaming, logger: logger)
+        let factory = configuration.metricsFactory ?? MetricsSystem.factory
+        self.metrics = FrontMetrics(factory: factory)
+        var streaming = configuration.streaming
+        if streaming.metricsFactory == nil { streaming.metricsFactory = factory }
+        self.hub = StreamHub(configuration: streaming, logger: logger)
     }
 
     /// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts later), so that
@@ -132,6 +167,7 @@ public final class FastCGIServer: Sendable {
             $0.listenFD = fd
             $0.started = true
         }
+        metrics.acceptThreads.set(count)
         for index in 0..<count {
             let tid = Self.startThread { [self] in self.acceptLoop(listenFD: fd, index: index) }
             state.withLock {
@@ -148,6 +184,9 @@ public final class FastCGIServer: Sendable {
     /// libfcgi's shutdown flag is process-wide: a drained server cannot be started again in this process.
     public func drain() {
         let deadline = ContinuousClock.now + configuration.drainTimeout
+        metrics.drains.increment()
+        metrics.draining.set(1)
+        defer { metrics.draining.set(0) }
         let listenFD = state.withLock { $0.listenFD }
         // 1. No new connections: remove the socket's name (nginx then uses the other workers).
         if let path = configuration.socketPath ?? (configuration.exclusiveInheritedSocket ? Self.boundPath(of: listenFD) : nil) {
@@ -245,6 +284,7 @@ public final class FastCGIServer: Sendable {
                 break
             }
             inFlightRequests.add(1, ordering: .relaxed)
+            metrics.busyThreads.increment()
             let handedOff = serve(request, buffer: buffer, executor: executor)
             if handedOff {
                 // The hub owns that request now; never pass it to FCGX_Accept_r again.
@@ -257,6 +297,7 @@ public final class FastCGIServer: Sendable {
                 FCGX_Finish_r(request)
             }
             inFlightRequests.subtract(1, ordering: .relaxed)
+            metrics.busyThreads.decrement()
         }
     }
 

@@ -51,6 +51,20 @@ public struct Router: HTTPResponder {
     /// Whether any route exists at `path`.
     public func hasRoute(at path: some StringProtocol) -> Bool { handlers(at: String(path)) != nil }
 
+    /// The route `path` matches, as it was registered: the exact path, or the longest registered prefix that
+    /// `path` starts with; nil when no route matches. Its values are the registered routes only (never a raw
+    /// request path), so it suits a metric label or the `http.route` span attribute.
+    /// - Parameter path: the request path, without query.
+    /// - Returns: the registered path or prefix, or nil.
+    public func matchedRoute(for path: some StringProtocol) -> String? {
+        let path = String(path)
+        if let index = routes.index(forKey: path) { return routes[index].key }
+        return prefixRoutes.first(where: { path.hasPrefix($0.prefix) })?.prefix
+    }
+
+    /// Every registered exact path and prefix.
+    var registeredRoutes: [String] { Array(routes.keys) + prefixRoutes.map(\.prefix) }
+
     private func handlers(at path: String) -> [HTTPRequest.Method: Handler]? {
         if let exact = routes[path] { return exact }
         return prefixRoutes.first(where: { path.hasPrefix($0.prefix) })?.handlers

@@ -30,7 +30,8 @@ public struct ManagementEndpoint: Sendable {
     public let peers: [ManagementPeer]
     /// The sweeper that removes this worker's idle sessions.
     public let sweeper: SessionSweeper
-    private let token: [UInt8]
+    private let token: OperatorToken
+    private let tokenValue: String
     private let logger: Logger
 
     /// Creates the endpoint.
@@ -41,7 +42,8 @@ public struct ManagementEndpoint: Sendable {
     ///   - peers: the other workers of the deployment. Default none.
     ///   - logger: where refused requests and unreachable peers are logged.
     public init(token: String, nodeID: String?, sweeper: SessionSweeper, peers: [ManagementPeer] = [], logger: Logger) {
-        self.token = Array(token.utf8)
+        self.token = OperatorToken(token, purpose: "management")
+        self.tokenValue = token
         self.nodeID = nodeID
         self.sweeper = sweeper
         self.peers = peers
@@ -61,7 +63,9 @@ public struct ManagementEndpoint: Sendable {
         }
         let timeout = Duration.milliseconds(min(milliseconds.doubleValue ?? 0, 1e15))
         let removed: [String]
-        do { removed = try await sweeper.sweep(idleFor: timeout) } catch { return storeUnavailable(request, error) }
+        do { removed = try await sweeper.sweep(idleFor: timeout, reason: .cleanedUp) } catch {
+            return storeUnavailable(request, error)
+        }
         let local: Value = ["node": .string(node), "sessionsCleanedUp": .int(removed.count)]
         let (workers, unreachable) = await gather(
             local, count: "sessionsCleanedUp", request: request,
@@ -113,7 +117,7 @@ public struct ManagementEndpoint: Sendable {
         _ local: Value, count: String, request: HTTPServerRequest, body: [UInt8]
     ) async -> (workers: [Value], unreachable: [String]) {
         guard !request.isPeerRequest, !peers.isEmpty else { return ([local], []) }
-        var fields: HTTPFields = [.authorization: "Bearer " + String(decoding: token, as: UTF8.self)]
+        var fields: HTTPFields = [.authorization: "Bearer " + tokenValue]
         if !body.isEmpty { fields[.contentType] = "application/json" }
         let forwarded = HTTPServerRequest(
             head: HTTPRequest(
@@ -180,41 +184,10 @@ public struct ManagementEndpoint: Sendable {
 
     // MARK: Token and body
 
-    private func isAuthorized(_ request: HTTPServerRequest) -> Bool {
-        guard let presented = Self.bearerToken(request.head.headerFields[.authorization]) else { return false }
-        return Self.constantTimeEquals(Array(presented.utf8), token)
-    }
+    private func isAuthorized(_ request: HTTPServerRequest) -> Bool { token.admits(request) }
 
     private func unauthorized(_ request: HTTPServerRequest) -> HTTPServerResponse {
-        logger.warning(
-            "management request refused: invalid or missing token",
-            metadata: [
-                "http.remote.address": "\(request.remoteAddress ?? "unknown")", "http.path": "\(request.path)",
-                "http.request.id": "\(request.requestID)", "peer": "\(request.isPeerRequest)",
-            ])
-        var fields = Self.noStore
-        fields[.wwwAuthenticate] = "Bearer"
-        return .json(
-            .unauthorized, ["error": "unauthorized", "message": "Invalid or missing management token"],
-            headerFields: fields)
-    }
-
-    /// The token of `Authorization: Bearer <token>` (scheme case-insensitive), if that is what was sent.
-    static func bearerToken(_ header: String?) -> String? {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: " \t")
-        return token.isEmpty ? nil : token
-    }
-
-    /// Compares two byte strings in time that depends on their lengths only, never on where they differ.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = a.count == b.count ? 0 : 1
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0
+        token.refusal(request, logger: logger)
     }
 
     struct BadRequest: Error {

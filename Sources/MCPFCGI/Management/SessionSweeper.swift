@@ -8,7 +8,7 @@ import Synchronization
 /// A session is idle when nothing is in flight on it (no request being answered, no open GET stream) and
 /// its last activity ended long enough ago, on the clock of ``MCPHandlers/MCPServer/Configuration/now``.
 /// For each removed session the sweeper ends what it held: its requests are cancelled, its subscriptions
-/// forgotten and its SSE streams closed (``MCPEndpoint/sessionEnded(_:)``). The id then gets 404.
+/// forgotten and its SSE streams closed (``MCPEndpoint/sessionEnded(_:reason:)``). The id then gets 404.
 ///
 /// ``MCPApplication`` makes one and starts it when ``Configuration/idleTimeout`` is set.
 public final class SessionSweeper: Sendable {
@@ -54,19 +54,25 @@ public final class SessionSweeper: Sendable {
     /// - Throws: what the session store throws when it cannot be reached.
     @discardableResult public func sweep() async throws -> [String] {
         guard let timeout = configuration.idleTimeout else { return [] }
-        return try await sweep(idleFor: timeout)
+        return try await sweep(idleFor: timeout, reason: .expired)
     }
 
     /// Removes the sessions idle for at least `timeout` (`.zero`: every session with nothing in flight).
-    /// - Parameter timeout: the inactivity threshold.
+    /// - Parameters:
+    ///   - timeout: the inactivity threshold.
+    ///   - reason: why they end (the `reason` of `mcpfcgi_sessions_ended_total`): default
+    ///     ``MCPHandlers/SessionEndReason/expired``; the management API's cleanup passes
+    ///     ``MCPHandlers/SessionEndReason/cleanedUp``.
     /// - Returns: the ids of the removed sessions.
     /// - Throws: what the session store throws when it cannot be reached.
-    @discardableResult public func sweep(idleFor timeout: Duration) async throws -> [String] {
+    @discardableResult public func sweep(idleFor timeout: Duration, reason: SessionEndReason = .expired)
+        async throws -> [String]
+    {
         let server = endpoint.server
         let removed = try await server.sessions.removeIdle(
             olderThan: Self.seconds(timeout), now: server.configuration.now())
         for session in removed {
-            endpoint.sessionEnded(session)
+            endpoint.sessionEnded(session, reason: reason)
             logger.debug("session expired", metadata: ["mcp.session.id": "\(session.id)"])
         }
         if !removed.isEmpty {

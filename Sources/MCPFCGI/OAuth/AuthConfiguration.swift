@@ -1,3 +1,5 @@
+import Metrics
+
 /// How `/mcp` is protected, mirroring the seed's `auth` option: anonymous, the built-in OAuth 2.1 authorization
 /// server, or tokens from an external authorization server.
 ///
@@ -23,12 +25,21 @@ public struct AuthConfiguration: Sendable {
     public var requiredScopes: [String]
     /// How long an introspection result is cached, in seconds (external mode). Default 60.
     public var introspectionCacheTTL: Int
+    /// The swift-metrics backend of the `/mcp` bearer refusals (`mcpfcgi_bearer_refusals_total`) and, in built-in
+    /// mode when ``BuiltInAuthorizationServer/Configuration/metricsFactory`` is nil, of the authorization server's
+    /// metrics; nil (default): the process-wide `MetricsSystem.factory`, read when the component is created, so
+    /// bootstrap `MetricsSystem` first.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates a configuration; every parameter has the default documented on its property.
-    public init(mode: Mode = .anonymous, requiredScopes: [String] = [], introspectionCacheTTL: Int = 60) {
+    public init(
+        mode: Mode = .anonymous, requiredScopes: [String] = [], introspectionCacheTTL: Int = 60,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.mode = mode
         self.requiredScopes = requiredScopes
         self.introspectionCacheTTL = introspectionCacheTTL
+        self.metricsFactory = metricsFactory
     }
 
     /// No authentication.
@@ -38,10 +49,12 @@ public struct AuthConfiguration: Sendable {
     /// - Parameters:
     ///   - configuration: the server's configuration.
     ///   - requiredScopes: scopes every `/mcp` request needs.
+    ///   - metricsFactory: the swift-metrics backend (``metricsFactory``); nil: `MetricsSystem.factory`.
     public static func builtIn(
-        _ configuration: BuiltInAuthorizationServer.Configuration, requiredScopes: [String] = []
+        _ configuration: BuiltInAuthorizationServer.Configuration, requiredScopes: [String] = [],
+        metricsFactory: (any MetricsFactory)? = nil
     ) -> Self {
-        AuthConfiguration(mode: .builtIn(configuration), requiredScopes: requiredScopes)
+        AuthConfiguration(mode: .builtIn(configuration), requiredScopes: requiredScopes, metricsFactory: metricsFactory)
     }
 
     /// An external authorization server.
@@ -49,12 +62,13 @@ public struct AuthConfiguration: Sendable {
     ///   - configuration: where tokens come from and how to check them.
     ///   - requiredScopes: scopes every `/mcp` request needs.
     ///   - introspectionCacheTTL: seconds an introspection answer is reused.
+    ///   - metricsFactory: the swift-metrics backend (``metricsFactory``); nil: `MetricsSystem.factory`.
     public static func external(
         _ configuration: ExternalAuthorization.Configuration, requiredScopes: [String] = [],
-        introspectionCacheTTL: Int = 60
+        introspectionCacheTTL: Int = 60, metricsFactory: (any MetricsFactory)? = nil
     ) -> Self {
         AuthConfiguration(
             mode: .external(configuration), requiredScopes: requiredScopes,
-            introspectionCacheTTL: introspectionCacheTTL)
+            introspectionCacheTTL: introspectionCacheTTL, metricsFactory: metricsFactory)
     }
 }

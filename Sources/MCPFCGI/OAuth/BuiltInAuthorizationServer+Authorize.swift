@@ -53,6 +53,7 @@ extension BuiltInAuthorizationServer {
         guard let csrf = params["csrf_token"], !params.repeated.contains("csrf_token"),
             consent.isValid(csrf, subject: subject, parameters: checked.parameters, now: nowSeconds)
         else {
+            metrics.refused(.authorize, .invalidRequest)
             logger.info(
                 "OAuth consent refused: bad or expired CSRF token",
                 metadata: ["http.request.id": .string(request.requestID)])
@@ -74,6 +75,7 @@ extension BuiltInAuthorizationServer {
                 // A client someone signed in with is in use from now on (safe from unused-client eviction).
                 try await recordUse(of: checked.client)
             } catch {
+                metrics.refused(.authorize, error.code)
                 return HTMLPage.error(
                     .internalServerError, title: "Try again",
                     message: "The sign-in could not be completed right now. Try again in a moment.")
@@ -85,6 +87,7 @@ extension BuiltInAuthorizationServer {
                 ])
             return redirect(checked.redirectURI, [("code", code)], state: checked.state)
         case "deny":
+            metrics.refused(.authorize, .accessDenied)
             return redirect(
                 checked.redirectURI, [("error", "access_denied"), ("error_description", "The user denied access")],
                 state: checked.state)
@@ -98,6 +101,7 @@ extension BuiltInAuthorizationServer {
     /// Checks an authorization request's parameters.
     func check(_ params: FormParameters, _ request: HTTPServerRequest) async -> AuthorizationCheck {
         guard let clientID = params.nonEmpty("client_id"), !params.repeated.contains("client_id") else {
+            metrics.refused(.authorize, .invalidRequest)
             return .page(
                 HTMLPage.error(
                     .badRequest, title: "Unknown application",
@@ -109,7 +113,11 @@ extension BuiltInAuthorizationServer {
         {
             return .page(limited)
         }
-        guard let client = await resolveClient(clientID) else {
+        let client: OAuthClient
+        switch await resolveClientOrError(clientID) {
+        case .success(let found): client = found
+        case .failure(let error):
+            metrics.refused(.authorize, error.code)
             return .page(
                 HTMLPage.error(
                     .badRequest, title: "Unknown application",
@@ -119,12 +127,12 @@ extension BuiltInAuthorizationServer {
         if let requested = params.nonEmpty("redirect_uri") {
             guard !params.repeated.contains("redirect_uri"),
                 RedirectURI.matches(requested, registered: client.redirectURIs)
-            else { return .page(badRedirectPage) }
+            else { return .page(badRedirectPage()) }
             redirectURI = requested
         } else if client.redirectURIs.count == 1 {
             redirectURI = client.redirectURIs[0]
         } else {
-            return .page(badRedirectPage)
+            return .page(badRedirectPage())
         }
         let state = params["state"]
         func fail(_ code: OAuthError.Code, _ message: String) -> AuthorizationCheck {
@@ -197,6 +205,7 @@ extension BuiltInAuthorizationServer {
         _ code: OAuthError.Code, _ message: String, client: OAuthClient, redirectURI: String, state: String?,
         request: HTTPServerRequest
     ) -> HTTPServerResponse {
+        metrics.refused(.authorize, code)
         if isTrusted(client) {
             return redirect(redirectURI, [("error", code.rawValue), ("error_description", message)], state: state)
         }
@@ -222,8 +231,11 @@ extension BuiltInAuthorizationServer {
         return HTTPServerResponse(status: .found, headerFields: fields)
     }
 
-    private var badRedirectPage: HTTPServerResponse {
-        HTMLPage.error(
+    /// The page for a missing or unregistered redirect URI (counted as an `invalid_request` refusal: RFC 6749
+    /// §4.1.2.1 sends no error code to such a redirect URI).
+    private func badRedirectPage() -> HTTPServerResponse {
+        metrics.refused(.authorize, .invalidRequest)
+        return HTMLPage.error(
             .badRequest, title: "Invalid redirect URI",
             message: "The redirect URI is missing or is not registered for this application.")
     }

@@ -56,6 +56,8 @@ extension BuiltInAuthorizationServer {
         // Stored like a registered client: under the cap, and removed when unused or inactive.
         let policy = configuration.clientRegistration
         let evictable = now.addingTimeInterval(-Double(policy.minimumAgeBeforeEviction))
+        // A document fetched again (after `cacheTTL`) replaces the stored client: only the first is a registration.
+        let known = (try? await registeredClient(id: clientID)) != nil
         let saved = try? await stored {
             try await storage.registerClient(client, maximumClients: policy.maximumClients, evictableBefore: evictable)
         }
@@ -63,6 +65,7 @@ extension BuiltInAuthorizationServer {
         guard saved else {
             return .failure(OAuthError(.temporarilyUnavailable, "The server holds its maximum of clients; retry later"))
         }
+        if !known { metrics.registered(.metadataDocument) }
         documentFetches.withLock { fetches in
             if fetches.count > 10_000 { fetches.removeAll() }
             fetches[clientID] = now

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 extension BuiltInAuthorizationServer {
     /// The built-in authorization server's settings.
@@ -53,6 +54,11 @@ extension BuiltInAuthorizationServer {
         public var clientIDMetadataDocuments: ClientIDMetadataDocuments?
         /// The clock (tests move it). Default the system clock.
         public var now: @Sendable () -> Date
+        /// The swift-metrics backend of the server's metrics (`mcpfcgi_oauth_*`, `mcpfcgi_rate_limited_total`) and
+        /// of the bearer refusals of the resource servers it makes; nil (default): the process-wide
+        /// `MetricsSystem.factory`, read when the component is created, so bootstrap `MetricsSystem` first. Given
+        /// through ``AuthConfiguration``, ``AuthConfiguration/metricsFactory`` is used when this is nil.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -64,7 +70,7 @@ extension BuiltInAuthorizationServer {
             signingKey: SigningKey = .generated,
             userAuthenticator: UserAuthenticator = .remoteUser, consentLifetime: Int = 600,
             rateLimit: RateLimit = RateLimit(), clientIDMetadataDocuments: ClientIDMetadataDocuments? = nil,
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() }, metricsFactory: (any MetricsFactory)? = nil
         ) {
             let issuer = Self.normalize(issuer)
             self.issuer = issuer
@@ -83,6 +89,7 @@ extension BuiltInAuthorizationServer {
             self.rateLimit = rateLimit
             self.clientIDMetadataDocuments = clientIDMetadataDocuments
             self.now = now
+            self.metricsFactory = metricsFactory
         }
 
         /// Drops trailing slashes (`https://a.example/` → `https://a.example`).

@@ -23,6 +23,7 @@ extension BuiltInAuthorizationServer {
                     client, maximumClients: policy.maximumClients, evictableBefore: evictable)
             }
             guard saved else {
+                metrics.refused(.register, .temporarilyUnavailable)
                 logger.warning(
                     "OAuth client registration refused: the client store is full",
                     metadata: ["oauth.maximum_clients": .stringConvertible(policy.maximumClients)])
@@ -33,6 +34,7 @@ extension BuiltInAuthorizationServer {
                 response.head.headerFields[.retryAfter] = String(policy.minimumAgeBeforeEviction)
                 return response
             }
+            metrics.registered(privileged ? .initialAccessToken : .open)
             var body = client.metadata
             if let secret {
                 body["client_secret"] = .string(secret)
@@ -43,6 +45,7 @@ extension BuiltInAuthorizationServer {
                 metadata: ["oauth.client_id": .string(client.clientID), "http.request.id": .string(request.requestID)])
             return .json(.created, .object(body), headerFields: .noStore)
         } catch {
+            metrics.refused(.register, error.code)
             var response = error.response()
             if error.code == .invalidToken {
                 response.head.headerFields[.wwwAuthenticate] =

@@ -17,12 +17,17 @@ extension BuiltInAuthorizationServer {
             if let limited = rateLimited("revoke", request, authenticated: client) { return limited }
             guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
             if let record = try await stored({ try await storage.refreshToken(digest: OAuthCrypto.digest(token)) }) {
-                if record.clientID == client.clientID { try await stored { try await storage.revokeFamily(record.familyID) } }
+                if record.clientID == client.clientID {
+                    try await stored { try await storage.revokeFamily(record.familyID) }
+                    metrics.revoked()
+                }
             } else if let claims = try? await key.verify(token), claims.clientID == client.clientID {
                 try await stored { try await storage.revokeAccessToken(jti: claims.tokenID) }
+                metrics.revoked()
             }
             return HTTPServerResponse(status: .ok, headerFields: .noStore)
         } catch {
+            metrics.refused(.revoke, error.code)
             return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
         }
     }
@@ -62,6 +67,7 @@ extension BuiltInAuthorizationServer {
             }
             return .json(.ok, .object(body), headerFields: .noStore)
         } catch {
+            metrics.refused(.introspect, error.code)
             return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
         }
     }

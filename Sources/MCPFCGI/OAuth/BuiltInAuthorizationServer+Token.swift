@@ -33,8 +33,10 @@ extension BuiltInAuthorizationServer {
             case "refresh_token": body = try await refreshTokenGrant(params, client: client)
             default: body = try await clientCredentialsGrant(params, client: client)
             }
+            metrics.tokenIssued(grantType: grantType)
             return .json(.ok, body, headerFields: .noStore)
         } catch {
+            metrics.refused(.token, error.code)
             logger.info(
                 "OAuth token request refused",
                 metadata: ["oauth.error": .string(error.code.rawValue), "http.request.id": .string(request.requestID)])
@@ -60,6 +62,7 @@ extension BuiltInAuthorizationServer {
         case .unknown: throw .invalidGrant("The authorization code is invalid or expired")
         case .replayed(let used):
             try await stored { try await storage.revokeFamily(used.familyID) }
+            metrics.revoked()
             logger.info(
                 "OAuth authorization code replayed: its tokens are revoked",
                 metadata: ["oauth.client_id": .string(used.clientID)])
@@ -101,6 +104,7 @@ extension BuiltInAuthorizationServer {
         case .unknown: throw .invalidGrant("The refresh token is invalid, expired or revoked")
         case .reused(let used):
             try await stored { try await storage.revokeFamily(used.familyID) }
+            metrics.revoked()
             logger.info(
                 "OAuth refresh token reused: its grant is revoked",
                 metadata: ["oauth.client_id": .string(used.clientID)])

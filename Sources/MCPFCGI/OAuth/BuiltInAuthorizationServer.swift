@@ -25,6 +25,8 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     let key: SigningKey
     let consent: ConsentToken
     let limiter: RateLimiter
+    /// The `mcpfcgi_oauth_*` and `mcpfcgi_rate_limited_total` handles.
+    let metrics: OAuthMetrics
     let logger: Logger
     let basePath: String
     private let lastSweep = Mutex(Date.distantPast)
@@ -59,6 +61,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         self.key = try SigningKey(configuration.signingKey)
         self.consent = ConsentToken(key: key.derivedSecret(label: "consent-csrf"))
         self.limiter = RateLimiter(limit: configuration.rateLimit, now: configuration.now)
+        self.metrics = OAuthMetrics(factory: configuration.metricsFactory)
         self.logger = logger
         self.basePath = URLComponents(string: configuration.issuer)?.path ?? ""
         self.preregistered = Dictionary(
@@ -123,7 +126,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     public func resourceServer(for resource: String, requiredScopes: [String] = []) -> ResourceServer {
         ResourceServer(
             resourceMetadataURL: protectedResourceMetadata(for: resource).metadataURL, requiredScopes: requiredScopes,
-            verifier: tokenVerifier(audience: resource))
+            verifier: tokenVerifier(audience: resource), metricsFactory: configuration.metricsFactory)
     }
 
     /// Lets clients ask for tokens for another resource (RFC 8707 `resource`), e.g. an MCP endpoint mounted at its
@@ -264,7 +267,9 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// another client at 429).
     func rateLimited(_ endpoint: String, _ request: HTTPServerRequest) -> HTTPServerResponse? {
         // An IPv6 caller is charged by its /64 (one host usually has the whole prefix), like the session quotas.
-        limited(endpoint, request, key: "\(endpoint)|addr:\(ClientAddress.quotaKey(request.remoteAddress) ?? "-")")
+        limited(
+            endpoint, request, key: "\(endpoint)|addr:\(ClientAddress.quotaKey(request.remoteAddress) ?? "-")",
+            bucket: .address)
     }
 
     /// Refuses with 429 when a client that has just authenticated exceeded its own rate limit at this endpoint
@@ -272,11 +277,16 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     func rateLimited(_ endpoint: String, _ request: HTTPServerRequest, authenticated client: OAuthClient)
         -> HTTPServerResponse?
     {
-        limited(endpoint, request, key: "\(endpoint)|client:\(client.clientID)")
+        limited(endpoint, request, key: "\(endpoint)|client:\(client.clientID)", bucket: .client)
     }
 
-    private func limited(_ endpoint: String, _ request: HTTPServerRequest, key: String) -> HTTPServerResponse? {
+    private func limited(_ endpoint: String, _ request: HTTPServerRequest, key: String, bucket: RateLimitBucket)
+        -> HTTPServerResponse?
+    {
         guard let wait = limiter.take([key]) else { return nil }
+        metrics.rateLimited(bucket)
+        // The metadata-document fetch is charged at the authorization endpoint.
+        metrics.refused(OAuthMetrics.Endpoint(rawValue: endpoint) ?? .authorize, .temporarilyUnavailable)
         logger.info(
             "OAuth rate limit exceeded",
             metadata: ["oauth.endpoint": .string(endpoint), "http.request.id": .string(request.requestID)])

@@ -34,7 +34,8 @@ public struct MCPAuthorization: Sendable {
             authorizationServer = nil
             resourceMetadata = nil
             resourceServer = nil
-        case .builtIn(let builtIn):
+        case .builtIn(var builtIn):
+            if builtIn.metricsFactory == nil { builtIn.metricsFactory = configuration.metricsFactory }
             let server = try BuiltInAuthorizationServer(configuration: builtIn, logger: logger)
             authorizationServer = server
             resourceMetadata = server.protectedResourceMetadata
@@ -127,7 +128,8 @@ public struct MCPAuthorization: Sendable {
             resourceServer: ResourceServer(
                 resourceMetadataURL: metadata.metadataURL, requiredScopes: configuration.requiredScopes,
                 verifier: ExternalTokenVerifier(
-                    configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL)))
+                    configuration: external, introspectionCacheTTL: configuration.introspectionCacheTTL),
+                metricsFactory: configuration.metricsFactory))
     }
 
     /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.

@@ -1,4 +1,5 @@
 import HTTPTypes
+import Metrics
 
 /// Guards `/mcp`: takes the bearer token from the `Authorization` header only (never query or body), verifies
 /// it and checks the required scopes.
@@ -16,23 +17,39 @@ public struct ResourceServer: Sendable {
     public var requiredScopes: [String]
     /// Checks tokens.
     public var verifier: any AccessTokenVerifier
+    /// `mcpfcgi_bearer_refusals_total{error}`.
+    let refusalMetrics: BearerRefusalMetrics
 
     /// Creates a resource server.
     /// - Parameters:
     ///   - resourceMetadataURL: `<origin>/.well-known/oauth-protected-resource/mcp`.
     ///   - requiredScopes: scopes every token must carry.
     ///   - verifier: checks the tokens.
-    public init(resourceMetadataURL: String, requiredScopes: [String], verifier: any AccessTokenVerifier) {
+    ///   - metricsFactory: the swift-metrics backend of its refusals (`mcpfcgi_bearer_refusals_total{error}`:
+    ///     `missing` | `invalid_token` | `insufficient_scope` | `invalid_request`); nil (default): the process-wide
+    ///     `MetricsSystem.factory`, read now, so bootstrap `MetricsSystem` first.
+    public init(
+        resourceMetadataURL: String, requiredScopes: [String], verifier: any AccessTokenVerifier,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.resourceMetadataURL = resourceMetadataURL
         self.requiredScopes = requiredScopes
         self.verifier = verifier
+        self.refusalMetrics = BearerRefusalMetrics(factory: metricsFactory)
     }
 
-    /// Authenticates a request.
+    /// Authenticates a request; a refusal is counted in `mcpfcgi_bearer_refusals_total` (except a 503 when the
+    /// authorization server that checks the token cannot be reached).
     /// - Parameter request: the `/mcp` request.
     /// - Returns: the user, or the refusal whose ``BearerAuthenticationError/response`` answers the request.
     public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
     {
+        let result = await check(request)
+        if case .failure(let refusal) = result { refusalMetrics.record(refusal.kind) }
+        return result
+    }
+
+    private func check(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError> {
         let values = request.head.headerFields[values: .authorization]
         guard let header = values.first else {
             return .failure(refusal(.missingToken, "A bearer token is required"))

@@ -1,4 +1,5 @@
 import MCPHandlers
+import Metrics
 import Synchronization
 
 /// One logical SSE stream of a session: the events of one POST's answer, or of one GET stream.
@@ -17,7 +18,12 @@ public final class EventStream: Sendable {
         var maxEvents: Int
         var maxAge: Duration
         var retryMilliseconds: Int
+        /// `mcpfcgi_sse_replayed_events_total`: events sent again on a resumption (`Last-Event-ID`).
+        var replayedEvents: Counter
     }
+
+    /// The name of the counter of events replayed on resumption.
+    static let replayedEventsLabel = "mcpfcgi_sse_replayed_events_total"
 
     private struct Event {
         var sequence: Int
@@ -61,7 +67,13 @@ public final class EventStream: Sendable {
             s.generation &+= 1
             // Written under the lock, so no concurrent event can overtake the priming event or the replay.
             connection.write(ServerSentEvent.event(id: "\(id)-\(after)", data: [], retry: limits.retryMilliseconds))
-            for event in s.history where event.sequence > after { connection.write(event.bytes) }
+            var replayed = 0
+            for event in s.history where event.sequence > after {
+                connection.write(event.bytes)
+                replayed += 1
+            }
+            // A resumption replays what the client missed; a first attachment delivers what was sent before it.
+            if lastSequence != nil, replayed > 0 { limits.replayedEvents.increment(by: replayed) }
             if s.finished { connection.finish() }
             return .some(previous)
         }

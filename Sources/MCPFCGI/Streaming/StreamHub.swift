@@ -1,6 +1,7 @@
 import CFCGI
 import Dispatch
 import Logging
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -24,12 +25,25 @@ public final class StreamHub: Sendable {
         public var stallTimeout: Duration
         /// Most bytes queued for one stream; a stream over it is cut. Default 4 MiB.
         public var maxQueuedBytes: Int
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// hub is created, so bootstrap `MetricsSystem` first. ``FastCGIServer`` sets its own
+        /// ``FastCGIServer/Configuration/metricsFactory`` here when this is nil.
+        ///
+        /// The hub records `mcpfcgi_sse_streams_open` (gauge), `mcpfcgi_sse_streams_opened_total`,
+        /// `mcpfcgi_sse_bytes_total` (bytes written to nginx on streams, FastCGI framing and pings included)
+        /// and `mcpfcgi_sse_stalled_cuts_total` (streams cut because the client stopped reading: queue over
+        /// ``maxQueuedBytes`` or unwritable for ``stallTimeout``).
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration; every parameter has the default documented on its property.
-        public init(pingInterval: Duration = .seconds(15), stallTimeout: Duration = .seconds(30), maxQueuedBytes: Int = 4 << 20) {
+        public init(
+            pingInterval: Duration = .seconds(15), stallTimeout: Duration = .seconds(30), maxQueuedBytes: Int = 4 << 20,
+            metricsFactory: (any MetricsFactory)? = nil
+        ) {
             self.pingInterval = pingInterval
             self.stallTimeout = stallTimeout
             self.maxQueuedBytes = maxQueuedBytes
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -62,6 +76,22 @@ public final class StreamHub: Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private let logger: Logger
+    private let metrics: HubMetrics
+
+    /// The hub's metric handles, made once.
+    private struct HubMetrics: Sendable {
+        let open: Meter
+        let opened: Counter
+        let bytes: Counter
+        let stalledCuts: Counter
+
+        init(factory: any MetricsFactory) {
+            open = Meter(label: "mcpfcgi_sse_streams_open", factory: factory)
+            opened = Counter(label: "mcpfcgi_sse_streams_opened_total", factory: factory)
+            bytes = Counter(label: "mcpfcgi_sse_bytes_total", factory: factory)
+            stalledCuts = Counter(label: "mcpfcgi_sse_stalled_cuts_total", factory: factory)
+        }
+    }
 
     /// Creates the hub and starts its thread.
     /// - Parameters:
@@ -70,6 +100,7 @@ public final class StreamHub: Sendable {
     public init(configuration: Configuration = Configuration(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = HubMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         var event = epoll_event()
@@ -102,6 +133,8 @@ public final class StreamHub: Sendable {
             s.slices[Self.slice(of: key)].insert(key)
             return key
         }
+        metrics.opened.increment()
+        metrics.open.increment()
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         event.data.u64 = key
@@ -139,6 +172,7 @@ public final class StreamHub: Sendable {
             }
             if entry.out.count - entry.offset > configuration.maxQueuedBytes {
                 cut = entry.stream
+                metrics.stalledCuts.increment()
                 close(&s, key: key)
                 return false
             }
@@ -216,11 +250,14 @@ public final class StreamHub: Sendable {
     /// Writes what is queued; returns the stream when the client turned out to be gone.
     private func flush(_ s: inout State, key: UInt64) -> ResponseStream? {
         guard var entry = s.entries[key] else { return nil }
+        var sent = 0
+        defer { if sent > 0 { metrics.bytes.increment(by: sent) } }
         while entry.offset < entry.out.count {
             let written = entry.out.withUnsafeBytes { raw in
                 Glibc.send(entry.fd, raw.baseAddress! + entry.offset, raw.count - entry.offset, Int32(MSG_NOSIGNAL))
             }
             if written > 0 {
+                sent += written
                 entry.offset += written
                 entry.lastWrite = .now
                 continue
@@ -270,6 +307,7 @@ public final class StreamHub: Sendable {
             guard let entry = s.entries[key] else { continue }
             if let since = entry.stalledSince, now - since > configuration.stallTimeout {
                 logger.notice("stream cut: client stalled")
+                metrics.stalledCuts.increment()
                 gone.append(entry.stream)
                 close(&s, key: key)
             } else if !entry.finishing, entry.offset == entry.out.count, now - entry.lastWrite >= pingDue(key: key) {
@@ -293,6 +331,7 @@ public final class StreamHub: Sendable {
     /// libfcgi's request memory without letting libfcgi touch the socket.
     private func close(_ s: inout State, key: UInt64) {
         guard let entry = s.entries.removeValue(forKey: key) else { return }
+        metrics.open.decrement()
         s.dirty.remove(key)
         s.slices[Self.slice(of: key)].remove(key)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)

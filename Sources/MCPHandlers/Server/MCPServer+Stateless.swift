@@ -45,10 +45,22 @@ extension MCPServer {
     ///   - outbound: where request-scoped notifications (progress, log messages) and listen-stream
     ///     notifications go. It cannot carry requests to the client in this era.
     ///   - user: the authenticated user; a `requestState` is bound to it.
+    ///
+    /// Observed as ``handle(_:context:)`` is: a span per request, `mcpfcgi_jsonrpc_requests_total` (and the
+    /// tool metrics for `tools/call`); an `input_required` result counts as a result (a tool's `success`).
     /// - Returns: the response and its HTTP status.
     public func handleStateless(
         _ request: JSONRPCRequest, headers: StatelessHeaders?, outbound: any ServerOutbound = DiscardingOutbound(),
         user: String?
+    ) async -> StatelessOutcome {
+        await observed(request, outcome: { ObservedOutcome($0.result) }) {
+            await answerStateless(request, headers: headers, outbound: outbound, user: user)
+        }
+    }
+
+    /// ``handleStateless(_:headers:outbound:user:)`` without its span and metrics.
+    private func answerStateless(
+        _ request: JSONRPCRequest, headers: StatelessHeaders?, outbound: any ServerOutbound, user: String?
     ) async -> StatelessOutcome {
         let id = request.id
         let meta: StatelessRequestMeta

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// An MCP server: its identity, its registries, its sessions, and the protocol logic that answers
@@ -64,6 +65,16 @@ public final class MCPServer: Sendable {
         /// Wall-clock seconds since 1970, for `requestState` expiry (shared by workers, unlike ``now``).
         /// Default the system clock.
         public var wallClock: @Sendable () -> Double
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// server is created, so bootstrap `MetricsSystem` first.
+        ///
+        /// The server records `mcpfcgi_jsonrpc_requests_total{method,outcome}`,
+        /// `mcpfcgi_tool_calls_total{tool,outcome}`, `mcpfcgi_tool_call_duration_seconds{tool}`,
+        /// `mcpfcgi_sessions_created_total`, `mcpfcgi_sessions_ended_total{reason}` and
+        /// `mcpfcgi_session_refusals_total{reason}`. Every label is bounded: methods the server does not know
+        /// are `other`, tools that are not registered `unknown`, error codes outside the MCP and JSON-RPC
+        /// ones `other_error`.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration; every parameter but `serverInfo` has the default documented on its property
         /// (`requestStateKey` nil: a random key for this process).
@@ -84,7 +95,8 @@ public final class MCPServer: Sendable {
             requestStateKey: [UInt8]? = nil,
             requestStateLifetime: Duration = .seconds(600),
             cacheHints: CacheHints = CacheHints(),
-            wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+            wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.serverInfo = serverInfo
             self.instructions = instructions
@@ -103,6 +115,7 @@ public final class MCPServer: Sendable {
             self.requestStateLifetime = requestStateLifetime
             self.cacheHints = cacheHints
             self.wallClock = wallClock
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -117,6 +130,7 @@ public final class MCPServer: Sendable {
     let inFlight = InFlightRequests()
     let notificationSink = Mutex<NotificationSink?>(nil)
     let requestStateCodec: RequestStateCodec
+    let metrics: ServerMetrics
     /// The open `subscriptions/listen` streams (stateless era); change notifications are published to it.
     public let subscriptionHub = SubscriptionHub()
 
@@ -125,6 +139,7 @@ public final class MCPServer: Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         self.requestStateCodec = RequestStateCodec(key: configuration.requestStateKey)
+        self.metrics = ServerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
     }
 
     /// Creates a server with default settings.
@@ -230,6 +245,16 @@ public final class MCPServer: Sendable {
         case userQuotaReached(limit: Int)
         /// `clientInfo` and `capabilities` take more than ``SessionLimits/maxClientMetadataBytes`` (`limit`).
         case clientMetadataTooLarge(limit: Int)
+
+        /// The JSON-RPC code `MCPEndpoint` answers the refusal with (for metrics and spans): -32603 for a full
+        /// or unreachable store, -32000 over a quota, -32602 for oversized client metadata.
+        var jsonRPCCode: Int {
+            switch self {
+            case .capacityReached, .storeUnavailable: MCPError.Code.internalError
+            case .addressQuotaReached, .userQuotaReached: MCPError.Code.connectionClosed
+            case .clientMetadataTooLarge: MCPError.Code.invalidParams
+            }
+        }
     }
 
     /// Answers `initialize` for a client of unknown address: ``initialize(_:owner:clientAddress:)`` without
@@ -250,8 +275,13 @@ public final class MCPServer: Sendable {
     /// ``Configuration/sessionLimits`` (evicting an idle session when the store is full), then calls
     /// ``Configuration/onSessionInitialized`` in its own task.
     ///
-    /// What the server held for an evicted session is ended here (``sessionEnded(_:)``); the transport
-    /// closes its streams (the evicted sessions are returned for that).
+    /// What the server held for an evicted session is ended here (``sessionEnded(_:reason:)``, reason
+    /// ``SessionEndReason/evicted``); the transport closes its streams (the evicted sessions are returned for
+    /// that).
+    ///
+    /// Observed like every request (a span, `mcpfcgi_jsonrpc_requests_total{method="initialize"}`); a stored
+    /// session counts in `mcpfcgi_sessions_created_total`, a refusal for capacity, store or quota in
+    /// `mcpfcgi_session_refusals_total{reason}`.
     /// - Parameters:
     ///   - request: the initialize request.
     ///   - owner: the authenticated user the session will be bound to (counted against
@@ -264,6 +294,42 @@ public final class MCPServer: Sendable {
     ///   over a quota, ``SessionCreationError/clientMetadataTooLarge(limit:)`` for oversized client metadata,
     ///   ``SessionCreationError/storeUnavailable(_:)`` when the store cannot be reached.
     public func initialize(_ request: JSONRPCRequest, owner: String?, clientAddress: String?)
+        async throws(SessionCreationError) -> (result: Value, session: Session, evicted: [Session])
+    {
+        let created = await observed(request, outcome: Self.initializeOutcome) {
+            () async -> Result<(result: Value, session: Session, evicted: [Session]), SessionCreationError> in
+            do throws(SessionCreationError) {
+                return .success(try await createSession(request, owner: owner, clientAddress: clientAddress))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch created {
+        case .success(let (result, session, evicted)):
+            metrics.recordSessionCreated()
+            return (result, session, evicted)
+        case .failure(let error):
+            switch error {
+            case .capacityReached: metrics.recordRefusal(.storeFull)
+            case .storeUnavailable: metrics.recordRefusal(.storeUnavailable)
+            case .addressQuotaReached: metrics.recordRefusal(.addressQuota)
+            case .userQuotaReached: metrics.recordRefusal(.userQuota)
+            case .clientMetadataTooLarge: break
+            }
+            throw error
+        }
+    }
+
+    private static func initializeOutcome(
+        _ created: Result<(result: Value, session: Session, evicted: [Session]), SessionCreationError>
+    ) -> ObservedOutcome {
+        switch created {
+        case .success: ObservedOutcome(.success([:]))
+        case .failure(let error): ObservedOutcome(errorCode: error.jsonRPCCode, message: "\(error)")
+        }
+    }
+
+    private func createSession(_ request: JSONRPCRequest, owner: String?, clientAddress: String?)
         async throws(SessionCreationError) -> (result: Value, session: Session, evicted: [Session])
     {
         let params = request.params
@@ -312,7 +378,7 @@ public final class MCPServer: Sendable {
             break
         } while true
         for session in evicted {
-            sessionEnded(session)
+            sessionEnded(session, reason: .evicted)
             configuration.logger.info(
                 "idle session evicted to make room", metadata: ["mcp.session.id": "\(session.id)"])
         }
@@ -345,11 +411,24 @@ public final class MCPServer: Sendable {
     /// `notifications/cancelled` (see ``handle(_:session:)``) or ``cancelRequest(_:sessionID:reason:)`` can
     /// cancel it; cancelling the calling task cancels it too. A cancelled request still returns, with
     /// ``MCPError/requestCancelled(_:)`` (-32800): the transport must not send that to the client.
+    ///
+    /// Each request runs in a span (kind server) named after its method, or `tools/call <tool>` for a
+    /// registered tool, child of the current `ServiceContext` (the HTTP request's span) or of the trace
+    /// context in `params._meta` (`traceparent`, `tracestate`) when the client sends one; attributes
+    /// `mcp.method.name`, `jsonrpc.request.id`, `gen_ai.tool.name`, and `error.type` (the JSON-RPC code, or
+    /// `tool_error`) with an error status when it fails. It counts in `mcpfcgi_jsonrpc_requests_total`, a
+    /// tool call also in `mcpfcgi_tool_calls_total` and `mcpfcgi_tool_call_duration_seconds`
+    /// (``Configuration/metricsFactory``).
     /// - Parameters:
     ///   - request: the request.
     ///   - context: its context.
     /// - Returns: the result, or the JSON-RPC error to answer with.
     public func handle(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
+        await observed(request, outcome: ObservedOutcome.init) { await answer(request, context: context) }
+    }
+
+    /// ``handle(_:context:)`` without its span and metrics.
+    private func answer(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
         let key = InFlightRequests.Key(sessionID: context.session?.id ?? "", requestID: request.id)
         // A structured child (not `Task {}`): it is allocated with the caller's task, inherits its executor
         // preference (the FastCGI accept thread runs it with no hop) and its cancellation; `notifications/cancelled`
@@ -476,11 +555,15 @@ public final class MCPServer: Sendable {
         ) { try await send(request) }
     }
 
-    /// Forgets what the server keeps for a session that ended (deleted or expired): its resource
-    /// subscriptions, and its requests in flight, which are cancelled. Call it after removing the session from
-    /// the store.
-    /// - Parameter session: the session that was removed.
-    public func sessionEnded(_ session: Session) {
+    /// Forgets what the server keeps for a session that ended (deleted, expired, cleaned up or evicted): its
+    /// resource subscriptions, and its requests in flight, which are cancelled. Call it once after removing the
+    /// session from the store; it counts in `mcpfcgi_sessions_ended_total{reason}`.
+    /// - Parameters:
+    ///   - session: the session that was removed.
+    ///   - reason: why it ended. Default ``SessionEndReason/deleted`` (removed on purpose, by its client or the
+    ///     application).
+    public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) {
+        metrics.recordSessionEnded(reason)
         let uris = session.subscriptions
         subscriptions.withLock { index in index.removeSession(session.id, uris: uris) }
         inFlight.cancelAll(sessionID: session.id, reason: "session ended")
