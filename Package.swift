@@ -9,6 +9,12 @@ let package = Package(
         .library(name: "MCPFCGI", targets: ["MCPFCGI"]),
         .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
     ],
+    traits: [
+        .trait(
+            name: "OTLPTracing",
+            description: "The demo exports traces over OTLP/HTTP with swift-otel when OTEL_EXPORTER_OTLP_ENDPOINT is set"),
+        .default(enabledTraits: ["OTLPTracing"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -67,8 +73,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "OTel", package: "swift-otel"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Only with the OTLPTracing trait (default): the in-process test run builds without it, leaving
+                // swift-otel's HTTP client, NIO and BoringSSL out of its debug build.
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLPTracing"])),
+                .product(
+                    name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["OTLPTracing"])),
             ]
         ),
         .testTarget(

@@ -114,6 +114,9 @@ case "$AUTH" in
   *) echo "AUTH=$AUTH: use anonymous or builtin (external mode is configured in code, see README)" >&2; exit 2 ;;
 esac
 if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then echo "WORKERS must be a positive number" >&2; exit 2; fi
+if [ -n "${METRICS_TOKEN:-}" ] && { [ "${#METRICS_TOKEN}" -lt 16 ] || [[ "$METRICS_TOKEN" =~ [[:space:]] ]]; }; then
+  echo "METRICS_TOKEN must be at least 16 characters without spaces (openssl rand -hex 24)" >&2; exit 2
+fi
 if ! [[ "$SESSION_IDLE_TIMEOUT" =~ ^[0-9]+$ ]]; then echo "SESSION_IDLE_TIMEOUT must be a number of seconds" >&2; exit 2; fi
 if ! [[ "$SESSION_SWEEP_INTERVAL" =~ ^[1-9][0-9]*$ ]]; then echo "SESSION_SWEEP_INTERVAL must be a positive number" >&2; exit 2; fi
 if ! [[ "$MAX_SESSIONS" =~ ^[1-9][0-9]*$ ]]; then echo "MAX_SESSIONS must be a positive number" >&2; exit 2; fi

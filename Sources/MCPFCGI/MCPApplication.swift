@@ -288,7 +288,11 @@ public struct MCPApplication: HTTPResponder {
     /// the attributes `http.request.method`, `url.path`, `http.route`, `http.request.id` and
     /// `http.response.status_code`, and an error status for a 5xx. Routing runs in the span's context, so
     /// the JSON-RPC spans of the MCP server are its children. The span ends with the response head.
+    ///
+    /// A peer request (another worker asking for its part of `/management/*`, `/metrics` or a revocation) is
+    /// neither counted nor traced: it is the deployment talking to itself, and the request that caused it is.
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
+        if request.isPeerRequest { return await answer(request) }
         let start = ContinuousClock.now
         let metrics = router.matchedRoute(for: request.path).flatMap { routeMetrics[$0] } ?? httpMetrics.unmatched
         let method = HTTPMethodLabel.index(of: request.head.method)
@@ -298,7 +302,7 @@ public struct MCPApplication: HTTPResponder {
         if span.isRecording {
             span.updateAttributes { attributes in
                 attributes["http.request.method"] = request.head.method.rawValue
-                attributes["url.path"] = String(request.path)
+                attributes["url.path"] = String(request.path.prefix(Self.maxSpanPathLength))
                 attributes["http.route"] = metrics.route
                 attributes["http.request.id"] = request.requestID
             }
@@ -313,6 +317,9 @@ public struct MCPApplication: HTTPResponder {
         metrics.record(method: method, status: status, nanoseconds: (ContinuousClock.now - start).wholeNanoseconds)
         return response
     }
+
+    /// The longest request path copied into the `url.path` span attribute (a client chooses it).
+    static let maxSpanPathLength = 256
 
     /// ``respond(to:)`` without metrics and span: the host check, the middleware chain, routing.
     private func answer(_ request: HTTPServerRequest) async -> HTTPServerResponse {

@@ -4,11 +4,7 @@ import Logging
 import MCPFCGI
 import MCPHandlers
 import Metrics
-import OTel
 import Prometheus
-// swift-otel's background work is a ServiceLifecycle service (a dependency of OTel): the demo runs it and stops it
-// gracefully (flushing the spans of the drained requests) when the worker drains.
-import ServiceLifecycle
 import Tracing
 
 /// The demo MCP server: the conformance fixtures behind nginx over FastCGI.
@@ -144,7 +140,7 @@ struct DemoCommand: ParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
         // With tracing on, every log line written inside a span carries its trace_id and span_id.
-        let tracing = env("OTEL_EXPORTER_OTLP_ENDPOINT") != nil
+        let tracing = Self.tracingEnabled(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap(
             { label, provider in
                 var handler: any LogHandler =
@@ -153,7 +149,7 @@ struct DemoCommand: ParsableCommand {
                     : StreamLogHandler.standardError(label: label, metadataProvider: provider)
                 handler.logLevel = level
                 return handler
-            }, metadataProvider: tracing ? OTel.makeLoggingMetadataProvider() : nil)
+            }, metadataProvider: tracing ? DemoTracing.loggingMetadataProvider() : nil)
         var logger = Logger(label: "mcp-fcgi-demo")
         logger.logLevel = level
 
@@ -161,7 +157,7 @@ struct DemoCommand: ParsableCommand {
         // Metrics and tracing backends are bootstrapped before the server and the application are built: their
         // components read MetricsSystem.factory and InstrumentationSystem.tracer when they are created.
         let metrics = try bootstrapMetrics(logger: logger)
-        let tracer = tracing ? try Self.bootstrapTracing(node: node, logger: logger) : nil
+        let stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
         let stateKey = try (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).map(Self.requestStateKey(at:))
@@ -269,7 +265,7 @@ struct DemoCommand: ParsableCommand {
         if let threads = threadCount { fcgi.threads = threads }
         let front = FastCGIServer(configuration: fcgi, responder: app, logger: logger)
         // Spans of the drained requests are flushed once the server has drained (or failed to start).
-        defer { tracer?.shutDown(timeout: .seconds(5), logger: logger) }
+        defer { stopTracing?() }
         do {
             try front.run()
         } catch {
@@ -286,8 +282,20 @@ struct DemoCommand: ParsableCommand {
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
-    /// The shortest metrics token accepted from a file.
+    /// The shortest metrics token accepted.
     static let minimumMetricsTokenLength = 16
+
+    /// Why `token` cannot be the metrics token (too short, or with whitespace a client could never send), or nil.
+    static func metricsTokenProblem(_ token: String) -> String? {
+        if token.count < minimumMetricsTokenLength {
+            return "the metrics token has \(token.count) characters; it needs at least \(minimumMetricsTokenLength)"
+                + " (openssl rand -hex 24)"
+        }
+        if token.contains(where: \.isWhitespace) {
+            return "the metrics token contains whitespace; scrapers send it as one word (openssl rand -hex 24)"
+        }
+        return nil
+    }
 
     /// With a metrics token (flag, variable or file): bootstraps `MetricsSystem` with a Prometheus factory and
     /// returns the `/metrics` settings; without one, nothing is bootstrapped (metrics off, their cost the no-op
@@ -299,15 +307,10 @@ struct DemoCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ValidationError("cannot read the metrics token file \(path)")
             }
-            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard value.count >= Self.minimumMetricsTokenLength else {
-                throw ValidationError(
-                    "the metrics token in \(path) has \(value.count) characters; it needs at least "
-                        + "\(Self.minimumMetricsTokenLength) (openssl rand -hex 24 > \(path))")
-            }
-            token = value
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         guard let token, !token.isEmpty else { return nil }
+        if let problem = Self.metricsTokenProblem(token) { throw ValidationError(problem) }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
@@ -319,26 +322,10 @@ struct DemoCommand: ParsableCommand {
         return MetricsEndpoint.Configuration(token: token, registry: registry)
     }
 
-    /// Bootstraps swift-otel for traces only (OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`, protocol from
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, default http/protobuf; the other OTEL_* variables apply) and starts its
-    /// background service.
-    static func bootstrapTracing(node: String?, logger: Logger) throws -> TracingService {
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "mcp-fcgi-demo"
-        if let node { configuration.resourceAttributes["service.instance.id"] = node }
-        configuration.logs.enabled = false
-        configuration.metrics.enabled = false
-        configuration.diagnosticLogger = .custom(logger)
-        let service: any Service
-        do {
-            service = try OTel.bootstrap(configuration: configuration)
-        } catch {
-            throw ValidationError("cannot configure OpenTelemetry tracing: \(error)")
-        }
-        logger.info(
-            "tracing on: spans exported over OTLP",
-            metadata: ["endpoint": "\(env("OTEL_EXPORTER_OTLP_ENDPOINT") ?? "")"])
-        return TracingService(service, logger: logger)
+    /// Whether traces are exported: an OTLP endpoint is set and `OTEL_SDK_DISABLED` is not `true`.
+    static func tracingEnabled(_ environment: [String: String]) -> Bool {
+        guard let endpoint = environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !endpoint.isEmpty else { return false }
+        return environment["OTEL_SDK_DISABLED"]?.lowercased() != "true"
     }
 
     /// The socket this worker listens on: the configured path, or the one spawn-fcgi bound to fd 0.

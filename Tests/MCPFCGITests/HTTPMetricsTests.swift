@@ -51,6 +51,22 @@ func httpRequests(_ metrics: TestMetrics, route: String, method: String, statusC
         })
     }
 
+    @Test func peerRequestsAreNeitherCountedNorTraced() async throws {
+        let metrics = TestMetrics()
+        let app = meteredApp(metrics)
+        let tracer = InMemoryTracer()
+        var peer = request(.get, "/health")
+        peer.isPeerRequest = true
+        let response = await withTracer(tracer) { await app.respond(to: peer) }
+        #expect(response.head.status == .ok)
+        #expect(metrics.counters(label: "mcpfcgi_http_requests_total").isEmpty)
+        #expect(tracer.finishedSpans.isEmpty)
+        // The same request from a client is.
+        _ = await withTracer(tracer) { await app.respond(to: request(.get, "/health")) }
+        #expect(try httpRequests(metrics, route: "/health", method: "GET", statusClass: "2xx") == 1)
+        #expect(tracer.finishedSpans.map(\.operationName) == ["GET /health"])
+    }
+
     @Test func anUnmatchedPathIsCountedAsUnmatchedNeverByItsPath() async throws {
         let metrics = TestMetrics()
         let app = meteredApp(metrics)

@@ -162,6 +162,13 @@ import Testing
         for line in page.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.contains(#"{worker="w1""#), "\(line)")
         }
+        // The traffic itself: initialize and the tool call, through the HTTP layer and the MCP server.
+        #expect(
+            Self.value(page, #"mcpfcgi_http_requests_total{worker="w1",route="/mcp",method="POST",status_class="2xx"}"#)
+                == 2)
+        #expect(Self.value(page, #"mcpfcgi_jsonrpc_requests_total{worker="w1",method="tools/call",outcome="result"}"#) == 1)
+        #expect(Self.value(page, #"mcpfcgi_tool_calls_total{worker="w1",tool="ping",outcome="success"}"#) == 1)
+        #expect(Self.value(page, #"mcpfcgi_sessions_created_total{worker="w1"}"#) == 1)
     }
 
     // MARK: Merging with peers
@@ -273,6 +280,22 @@ import Testing
         let page = Self.text(await w1.respond(to: Self.metricsRequest()))
         let lines = page.split(separator: "\n").filter { $0.hasPrefix(#"mcpfcgi_http_requests_total{worker="w1""#) }
         #expect(lines.count == 1)
+        // The twin's page is left out, and said: it did not count as reporting.
+        #expect(Self.value(page, #"mcpfcgi_scrape_peer_up{worker="w1-again"}"#) == 0)
+    }
+
+    @Test func twoPeersWithOneNodeIDDoNotGiveDuplicateSeries() async throws {
+        let first = Self.worker("w2", requests: 4)
+        let second = Self.worker("w2", requests: 5)
+        let w1 = Self.worker(
+            "w1", requests: 3, peers: [Self.asPeer(first, name: "w2"), Self.asPeer(second, name: "w3")])
+        let page = Self.text(await w1.respond(to: Self.metricsRequest()))
+        _ = Self.checkStructure(page)
+        #expect(Self.value(page, #"mcpfcgi_http_requests_total{worker="w2",route="/mcp"}"#) == 4)
+        let lines = page.split(separator: "\n").filter { $0.hasPrefix(#"mcpfcgi_http_requests_total{worker="w2""#) }
+        #expect(lines.count == 1)
+        #expect(Self.value(page, #"mcpfcgi_scrape_peer_up{worker="w2"}"#) == 1)
+        #expect(Self.value(page, #"mcpfcgi_scrape_peer_up{worker="w3"}"#) == 0)
     }
 
     // MARK: The exposition type

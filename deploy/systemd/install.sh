@@ -20,6 +20,7 @@
 #                                  or else auth_basic with HTPASSWD=/etc/nginx/mcpfcgi.htpasswd (made when missing
 #                                  for LOGIN_USER=admin with a random password, printed once)
 #   MANAGEMENT_TOKEN=              token of /management/* (unset: off); characters A-Z a-z 0-9 . _ ~ + / = -
+#   MANAGEMENT_ALLOW="127.0.0.1 ::1" addresses/CIDR ranges nginx lets reach /management/ (others: 403)
 #   METRICS_TOKEN=                 bearer token of GET /metrics, the Prometheus page of the whole deployment (unset:
 #                                  metrics off, /metrics 404); at least 16 of the characters of MANAGEMENT_TOKEN
 #                                  (openssl rand -hex 24). Written to CONF_DIR/metrics-token (mode 0640, group
@@ -52,7 +53,7 @@ settings=(WORKERS BIN APP_USER APP_GROUP NGINX_GROUP PUBLIC_URL SERVER_NAME HOST
   AUTH AUTHORIZE_AUTH HTPASSWD LOGIN_USER MANAGEMENT_TOKEN THREADS LOG_LEVEL LOG_FORMAT DRAIN_TIMEOUT
   SESSION_IDLE_TIMEOUT SESSION_SWEEP_INTERVAL MAX_SESSIONS RATE_LIMIT MAX_BODY OUTBOUND_NETWORK SOCKET_DIR
   NGINX_SITE NGINX_SNIPPET REAL_IP_FROM OCSP_STAPLING TLS_TRUSTED_CERT RESOLVER LOG_DIR LOGROTATE NGINX_PID
-  METRICS_TOKEN METRICS_ALLOW)
+  METRICS_TOKEN METRICS_ALLOW MANAGEMENT_ALLOW)
 # OTEL_* variables (tracing) are settings too, whatever their names: those given now, and those saved.
 otel_settings() {
   local name
@@ -100,6 +101,7 @@ HTPASSWD=${HTPASSWD:-/etc/nginx/mcpfcgi.htpasswd}
 MANAGEMENT_TOKEN=${MANAGEMENT_TOKEN:-}
 METRICS_TOKEN=${METRICS_TOKEN:-}
 METRICS_ALLOW=${METRICS_ALLOW:-127.0.0.1 ::1}
+MANAGEMENT_ALLOW=${MANAGEMENT_ALLOW:-127.0.0.1 ::1}
 THREADS=${THREADS:-}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
@@ -159,6 +161,9 @@ for address in $REAL_IP_FROM; do
 done
 for address in $METRICS_ALLOW; do
   [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "METRICS_ALLOW: $address is not an address or CIDR range"
+done
+for address in $MANAGEMENT_ALLOW; do
+  [[ "$address" =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "MANAGEMENT_ALLOW: $address is not an address or CIDR range"
 done
 # OTEL_* values go unquoted into the EnvironmentFile: one line each, nothing systemd would unquote or unescape.
 otel_value='^[^[:space:][:cntrl:]"'\''\\]([^[:cntrl:]"'\''\\]*[^[:space:][:cntrl:]"'\''\\])?$'
@@ -348,7 +353,7 @@ site_tmp=$(mktemp)
 OUT="$site_tmp" SITE_ONLY=1 SOCKET_DIR="$SOCKET_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" SERVER_NAME="$SERVER_NAME" \
   AUTHORIZE_AUTH="$authorize_auth" FASTCGI_INCLUDE="$NGINX_SNIPPET" PUBLIC_URL="$PUBLIC_URL" \
-  REAL_IP_FROM="$REAL_IP_FROM" METRICS_ALLOW="$METRICS_ALLOW" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
+  REAL_IP_FROM="$REAL_IP_FROM" METRICS_ALLOW="$METRICS_ALLOW" MANAGEMENT_ALLOW="$MANAGEMENT_ALLOW" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
   RESOLVER="${RESOLVER:-}" ACCESS_LOG="$LOG_DIR/access.log" ERROR_LOG="$LOG_DIR/error.log" "$deploy/render-nginx.sh"
 write 0644 root:root "$DESTDIR$NGINX_SITE" < "$site_tmp"
 rm -f "$site_tmp"

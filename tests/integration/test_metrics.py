@@ -10,6 +10,7 @@ import http.client
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -235,3 +236,12 @@ def test_a_restarted_worker_reports_its_restart(metered):
     page = scrape(metered)
     assert page.value("mcpfcgi_worker_restarts_total", worker="w2") == 1, page.text
     assert page.value("mcpfcgi_worker_restarts_total", worker="w1") == 0
+
+
+@pytest.mark.parametrize("token", ["short-token", "has spaces in the token 0123"])
+def test_run_sh_refuses_a_metrics_token_no_scraper_could_send(token, tmp_path):
+    env = {**os.environ, "METRICS_TOKEN": token, "SKIP_INSTALL": "1", "SKIP_BUILD": "1", "RUN_DIR": str(tmp_path)}
+    out = subprocess.run(["bash", str(ROOT / "deploy" / "run.sh")], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2, (out.returncode, out.stderr[-500:])
+    assert "METRICS_TOKEN must be at least 16 characters without spaces" in out.stderr

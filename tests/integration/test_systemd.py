@@ -44,6 +44,7 @@ WORKERS = 3
 TOKEN = "systemd-test-token"
 METRICS_TOKEN = "systemd-metrics-token-0123456789"
 METRICS_ALLOW = "127.0.0.1 10.1.2.0/24"
+MANAGEMENT_ALLOW = "127.0.0.1 10.9.8.7"
 PUBLIC_URL = "https://mcp.example.test"
 SOCKET_DIR = "/run/mcpfcgi"
 CONF_DIR = "/etc/mcpfcgi"
@@ -68,7 +69,7 @@ def run_install(dest: Path, bin_path: Path, **variables: str) -> subprocess.Comp
 def default_variables() -> dict[str, str]:
     return {"PUBLIC_URL": PUBLIC_URL, "WORKERS": str(WORKERS), "AUTH": "builtin",
             "MANAGEMENT_TOKEN": TOKEN, "HOST": "127.0.0.1", "PORT": "8080", "TLS_PORT": "8443",
-            "METRICS_TOKEN": METRICS_TOKEN, "METRICS_ALLOW": METRICS_ALLOW}
+            "METRICS_TOKEN": METRICS_TOKEN, "METRICS_ALLOW": METRICS_ALLOW, "MANAGEMENT_ALLOW": MANAGEMENT_ALLOW}
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +205,7 @@ def test_install_is_idempotent_and_keeps_settings(tmp_path):
     assert env["MCPFCGI_METRICS_TOKEN_FILE"] == f"{CONF_DIR}/metrics-token"
     assert after["etc/mcpfcgi/metrics-token"] == before["etc/mcpfcgi/metrics-token"]
     assert "allow 10.1.2.0/24;" in (dest / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf").read_text()
+    assert "allow 10.9.8.7;" in (dest / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf").read_text()
     assert env["MCPFCGI_PEER_SOCKETS"] == f"{SOCKET_DIR}/w1.sock,{SOCKET_DIR}/w2.sock"
     wants = sorted(p.name for p in (units_dir(dest) / "mcpfcgi.target.wants").iterdir())
     assert wants == ["mcpfcgi@1.service", "mcpfcgi@1.socket", "mcpfcgi@2.service", "mcpfcgi@2.socket"]
@@ -216,7 +218,8 @@ def test_install_refuses_bad_values(tmp_path):
     for bad in ({"WORKERS": "0"}, {"AUTH": "external"}, {"PUBLIC_URL": "mcp.example.test"},
                 {"MANAGEMENT_TOKEN": "has space"}, {"APP_USER": "Bad User"},
                 {"METRICS_TOKEN": "has space and is long enough"}, {"METRICS_TOKEN": "short-token"},
-                {"METRICS_ALLOW": "prometheus.example.test"}, {"OTEL_SERVICE_NAME": 'quoted"name'},
+                {"METRICS_ALLOW": "prometheus.example.test"}, {"MANAGEMENT_ALLOW": "admin.example.test"},
+                {"OTEL_SERVICE_NAME": 'quoted"name'},
                 {"OTEL_RESOURCE_ATTRIBUTES": "a=1\nMCPFCGI_AUTH=anonymous"}):
         out = run_install(tmp_path / "dest", bin_path, **{**default_variables(), **bad})
         assert out.returncode != 0, bad
@@ -392,10 +395,13 @@ http {{
     assert site.index("server_name _;") < site.index("server_name mcp.example.test")
     assert not re.search(r"^\s*listen [^;#]*default_server", site, re.M)
     assert "auth_basic_user_file /etc/nginx/mcpfcgi.htpasswd;" in site
-    # METRICS_ALLOW reaches the /metrics location (and only there: /management/ keeps its default).
+    # METRICS_ALLOW reaches the /metrics location, MANAGEMENT_ALLOW the /management/ one, each only there.
     metrics = re.search(r"location = /metrics \{(.*?)\n\s*\}", site, re.S)
     assert metrics and "allow 127.0.0.1; allow 10.1.2.0/24; deny all;" in metrics.group(1), site
     assert site.count("allow 10.1.2.0/24;") == 1
+    management = re.search(r"location /management/ \{(.*?)\n\s*\}", site, re.S)
+    assert management and "allow 127.0.0.1; allow 10.9.8.7; deny all;" in management.group(1), site
+    assert site.count("allow 10.9.8.7;") == 1
 
 
 @needs_nginx

@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -110,6 +111,8 @@ def traced():
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            # A valid setting that once made swift-otel bootstrap logging a second time (the worker stopped).
+            "OTEL_SDK_DISABLED": "false",
             "LOG_LEVEL": "debug",
         })
         try:
@@ -183,3 +186,26 @@ def test_tracing_is_off_without_an_endpoint(traced, stack):
     assert "tracing on: spans exported over OTLP" in traced_stack.log()
     assert stack.get("/health").status == 200
     assert "tracing on" not in stack.log()
+
+
+def test_spans_still_buffered_when_a_worker_stops_are_flushed():
+    # A batch delay of 10 minutes: nothing is exported while the stack runs; the spans of the request reach the
+    # receiver only because the worker flushes its exporter when it drains (SIGTERM from run.sh's stop).
+    with OTLPReceiver() as receiver:
+        s = Stack(workers=1, extra_env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",
+        })
+        try:
+            s.start()
+            header, trace_id, parent = traceparent()
+            assert s.get("/health", headers={"traceparent": header}).status == 200
+            # Give a mistaken exporter time to send early: it must not have.
+            time.sleep(1.0)
+            assert receiver.of_trace(trace_id) == [], receiver.summary()
+            s.stop()
+            spans = receiver.wait_for(trace_id, lambda spans: any(x["name"] == "GET /health" for x in spans))
+            assert next(x for x in spans if x["name"] == "GET /health")["parentSpanId"] == parent
+        finally:
+            s.cleanup()

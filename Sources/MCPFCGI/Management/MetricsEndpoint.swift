@@ -75,6 +75,10 @@ public final class MetricsEndpoint: Sendable {
         self.token = OperatorToken(configuration.token, purpose: "metrics")
         self.logger = logger
         self.startTime = ProcessStatistics.startTime() ?? Date().timeIntervalSince1970
+        if nodeID == nil, !peers.isEmpty {
+            logger.warning(
+                "metrics: this worker has no node id but has peers; give every worker its own (MCPApplication.Configuration.nodeID)")
+        }
     }
 
     /// Counts the live sessions of `endpoint` as `mcpfcgi_sessions_active{endpoint="<path>"}` at every scrape.
@@ -97,13 +101,27 @@ public final class MetricsEndpoint: Sendable {
         var page = await localPage()
         if !request.isPeerRequest {
             var up: [(labels: [(name: String, value: String)], value: Double)] = [([("worker", node)], 1)]
-            let answers = await askPeers(request)
-            for (peer, answer) in answers {
-                if var part = answer {
-                    part.removeSamples(ofWorker: node)
-                    page.merge(part)
+            var onPage: Set<String> = [PrometheusExposition.escape(node)]
+            for (peer, answer) in await askPeers(request) {
+                var merged = false
+                if let part = answer {
+                    // A worker name already on the page (a peer list naming this worker, two workers with one node
+                    // id) would give duplicate series, which Prometheus drops: such a page is left out, and said.
+                    let names = part.workers
+                    if names.isDisjoint(with: onPage) {
+                        page.merge(part)
+                        onPage.formUnion(names)
+                        merged = true
+                    } else {
+                        logger.warning(
+                            "metrics peer reports a worker name already on the page; its samples are left out",
+                            metadata: [
+                                "peer": "\(peer.name)", "workers": "\(names.sorted())",
+                                "http.request.id": "\(request.requestID)",
+                            ])
+                    }
                 }
-                up.append(([("worker", peer.name)], answer == nil ? 0 : 1))
+                up.append(([("worker", peer.name)], merged ? 1 : 0))
             }
             page.setGauge("mcpfcgi_scrape_peer_up", samples: up)
         }

@@ -106,13 +106,13 @@ struct PrometheusExposition: Sendable {
             })
     }
 
-    /// Removes every sample whose `worker` label is `worker` (a peer list that names this worker itself would
-    /// count it twice).
-    mutating func removeSamples(ofWorker worker: String) {
-        let escaped = Self.escape(worker)
-        for name in Array(families.keys) {
-            families[name]?.samples.removeAll { $0.label("worker") == escaped }
+    /// The `worker` label values of the samples (as written, escaped).
+    var workers: Set<String> {
+        var names: Set<String> = []
+        for family in families.values {
+            for sample in family.samples { if let worker = sample.label("worker") { names.insert(worker) } }
         }
+        return names
     }
 
     /// The page: families sorted by name, each with its `# HELP` (when known), `# TYPE` (when known) and samples.

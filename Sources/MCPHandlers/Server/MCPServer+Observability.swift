@@ -94,7 +94,7 @@ extension MCPServer {
             if span.isRecording {
                 if let code = observed.errorCode {
                     span.attributes["error.type"] = String(code)
-                    span.setStatus(SpanStatus(code: .error, message: observed.errorMessage))
+                    span.setStatus(SpanStatus(code: .error, message: observed.errorMessage.map(Self.clipped)))
                 } else if observed.isToolError {
                     span.attributes["error.type"] = "tool_error"
                     span.setStatus(SpanStatus(code: .error, message: "the tool's result has isError: true"))
