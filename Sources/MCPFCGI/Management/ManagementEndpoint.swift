@@ -157,22 +157,16 @@ public struct ManagementEndpoint: Sendable {
         return (workers, unreachable)
     }
 
-    private struct PeerError: Error {
-        var reason: String
-    }
+    private typealias PeerError = ManagementPeer.Failure
 
     /// Asks one peer; its answer must be 200 with a `workers` array of `{node, <count>}` entries.
     private static func ask(
         _ peer: ManagementPeer, _ request: HTTPServerRequest, count: String
     ) async -> Result<[Value], PeerError> {
         let response: HTTPServerResponse
-        do {
-            response = try await peer.send(request)
-        } catch {
-            return .failure(PeerError(reason: "\(error)"))
-        }
-        guard response.head.status == .ok else {
-            return .failure(PeerError(reason: "answered \(response.head.status.code)"))
+        switch await peer.answer(request) {
+        case .success(let answer): response = answer
+        case .failure(let failure): return .failure(failure)
         }
         guard let answer = try? JSONParser().parse(response.body), let workers = answer["workers"]?.arrayValue,
             workers.allSatisfy({ $0["node"]?.stringValue != nil && $0[count]?.intValue != nil })

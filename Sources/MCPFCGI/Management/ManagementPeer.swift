@@ -22,6 +22,28 @@ public struct ManagementPeer: Sendable {
         self.send = send
     }
 
+    /// Why a peer gave no usable answer (logged; the peer is then reported as unreachable or down).
+    public struct Failure: Error, Sendable {
+        /// What went wrong: the transport error, or the status it answered with.
+        public var reason: String
+    }
+
+    /// Sends `request` and returns the peer's answer when it is 200.
+    /// - Parameter request: the peer request.
+    /// - Returns: the 200 response, or why there is none (unreachable, timed out, another status).
+    public func answer(_ request: HTTPServerRequest) async -> Result<HTTPServerResponse, Failure> {
+        let response: HTTPServerResponse
+        do {
+            response = try await send(request)
+        } catch {
+            return .failure(Failure(reason: "\(error)"))
+        }
+        guard response.head.status == .ok else {
+            return .failure(Failure(reason: "answered \(response.head.status.code)"))
+        }
+        return .success(response)
+    }
+
     /// A worker listening on a FastCGI unix socket.
     ///
     /// The request goes out as nginx would send it (`REQUEST_METHOD`, `REQUEST_URI`, `CONTENT_*`, `HTTP_*`),

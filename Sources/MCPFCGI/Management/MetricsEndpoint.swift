@@ -188,22 +188,16 @@ public final class MetricsEndpoint: Sendable {
         }
     }
 
-    private struct PeerError: Error {
-        var reason: String
-    }
+    private typealias PeerError = ManagementPeer.Failure
 
     /// Asks one peer; its answer must be 200 with a Prometheus text page.
     private static func ask(_ peer: ManagementPeer, _ request: HTTPServerRequest) async -> Result<
         PrometheusExposition, PeerError
     > {
         let response: HTTPServerResponse
-        do {
-            response = try await peer.send(request)
-        } catch {
-            return .failure(PeerError(reason: "\(error)"))
-        }
-        guard response.head.status == .ok else {
-            return .failure(PeerError(reason: "answered \(response.head.status.code)"))
+        switch await peer.answer(request) {
+        case .success(let answer): response = answer
+        case .failure(let failure): return .failure(failure)
         }
         guard response.head.headerFields[.contentType]?.hasPrefix("text/plain") == true else {
             return .failure(PeerError(reason: "not a Prometheus text page"))
