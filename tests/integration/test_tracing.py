@@ -104,17 +104,22 @@ def attributes(span: dict) -> dict:
     return out
 
 
+def traced_stack(receiver: OTLPReceiver, workers: int, batch_delay_ms: int, **env: str) -> Stack:
+    """A stack whose workers export their spans as OTLP/HTTP JSON to `receiver`, batched every `batch_delay_ms`."""
+    return Stack(workers=workers, extra_env={
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        "OTEL_BSP_SCHEDULE_DELAY": str(batch_delay_ms),
+        **env,
+    })
+
+
 @pytest.fixture(scope="module")
 def traced():
     with OTLPReceiver() as receiver:
-        s = Stack(workers=2, extra_env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            # A valid setting that once made swift-otel bootstrap logging a second time (the worker stopped).
-            "OTEL_SDK_DISABLED": "false",
-            "LOG_LEVEL": "debug",
-        })
+        # OTEL_SDK_DISABLED=false: a valid setting that once made swift-otel bootstrap logging a second time (the
+        # worker stopped).
+        s = traced_stack(receiver, workers=2, batch_delay_ms=100, OTEL_SDK_DISABLED="false", LOG_LEVEL="debug")
         try:
             s.start()
             yield s, receiver
@@ -192,11 +197,7 @@ def test_spans_still_buffered_when_a_worker_stops_are_flushed():
     # A batch delay of 10 minutes: nothing is exported while the stack runs; the spans of the request reach the
     # receiver only because the worker flushes its exporter when it drains (SIGTERM from run.sh's stop).
     with OTLPReceiver() as receiver:
-        s = Stack(workers=1, extra_env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
-            "OTEL_BSP_SCHEDULE_DELAY": "600000",
-        })
+        s = traced_stack(receiver, workers=1, batch_delay_ms=600_000)
         try:
             s.start()
             header, trace_id, parent = traceparent()
