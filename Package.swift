@@ -6,7 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "MCPHandlers", targets: ["MCPHandlers"]),
+        .library(name: "MCPHTTP", targets: ["MCPHTTP"]),
+        .library(name: "MCPOAuth", targets: ["MCPOAuth"]),
+        .library(name: "MCPStreamableHTTP", targets: ["MCPStreamableHTTP"]),
         .library(name: "MCPFCGI", targets: ["MCPFCGI"]),
+        .library(name: "MCPFCGITesting", targets: ["MCPFCGITesting"]),
         .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
     ],
     traits: [
@@ -48,19 +52,72 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
+        // The HTTP vocabulary: requests, responses, responders, middleware, the router, policies (CORS, host,
+        // origin, security headers, rate limits), response streams and peers. No transport.
         .target(
-            name: "MCPFCGI",
+            name: "MCPHTTP",
             dependencies: [
-                "CFCGI",
+                "MCPHandlers",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // OAuth 2.1: the built-in authorization server, the resource server, external verification. On the HTTP
+        // vocabulary only.
+        .target(
+            name: "MCPOAuth",
+            dependencies: [
                 "CCurl",
                 "MCPHandlers",
+                "MCPHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // MCP's Streamable HTTP transport, transport-neutral: the application, endpoints, stream and replay
+        // bookkeeping, health, management, metrics, the session sweeper. Builds and tests without libfcgi.
+        .target(
+            name: "MCPStreamableHTTP",
+            dependencies: [
+                "MCPHandlers",
+                "MCPHTTP",
+                "MCPOAuth",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // The FastCGI front (Linux): libfcgi accept threads, the stream hub, the FastCGI peer client. Re-exports the
+        // layers above, so `import MCPFCGI` is all an executable needs.
+        .target(
+            name: "MCPFCGI",
+            dependencies: [
+                "CFCGI",
+                "MCPHandlers",
+                "MCPHTTP",
+                "MCPOAuth",
+                "MCPStreamableHTTP",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // In-process testing of servers built on the framework: request builders, an MCP test client, a sink for
+        // streamed answers. No libfcgi.
+        .target(
+            name: "MCPFCGITesting",
+            dependencies: [
+                "MCPHandlers",
+                "MCPHTTP",
+                "MCPStreamableHTTP",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .executableTarget(
@@ -89,13 +146,24 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DemoTests", dependencies: ["mcp-fcgi-demo", "MCPHandlers"]),
+        // The HTTP vocabulary, OAuth and the Streamable HTTP transport, in process: no libfcgi.
         .testTarget(
-            name: "MCPFCGITests",
+            name: "MCPStreamableHTTPTests",
             dependencies: [
-                "MCPFCGI", "MCPHandlers", "CFCGI",
+                "MCPHandlers", "MCPHTTP", "MCPOAuth", "MCPStreamableHTTP", "MCPFCGITesting",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The FastCGI front against the real libfcgi: accept threads, CGI codecs, the stream hub, the peer client.
+        .testTarget(
+            name: "MCPFCGITests",
+            dependencies: [
+                "MCPFCGI", "MCPFCGITesting", "CFCGI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -9,6 +9,8 @@ import PackageDescription
 
 let handlers: Target.Dependency = .product(name: "MCPHandlers", package: "MCPFCGI")
 let fcgi: Target.Dependency = .product(name: "MCPFCGI", package: "MCPFCGI")
+let http: Target.Dependency = .product(name: "MCPHTTP", package: "MCPFCGI")
+let oauth: Target.Dependency = .product(name: "MCPOAuth", package: "MCPFCGI")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 func fuzzTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
@@ -29,8 +31,8 @@ let package = Package(
         fuzzTarget("FuzzURITemplate", [handlers]),
         fuzzTarget("FuzzRequestState", [handlers]),
         fuzzTarget("FuzzCGI", [fcgi, handlers]),
-        fuzzTarget("FuzzOAuthForm", [fcgi, handlers]),
-        fuzzTarget("FuzzOAuthJSON", [fcgi, handlers, logging]),
+        fuzzTarget("FuzzOAuthForm", [oauth, http, handlers]),
+        fuzzTarget("FuzzOAuthJSON", [oauth, http, handlers, logging]),
     ],
     swiftLanguageModes: [.v6]
 )

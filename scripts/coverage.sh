@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Line coverage of the library targets (Sources/MCPHandlers, Sources/MCPFCGI) from the last
+# Line coverage of the library targets (every Sources/ target but the demo) from the last
 # `swift test --enable-code-coverage`; fails below MIN_COVERAGE. The demo executable is linked into the test
 # binary for its flag tests (Tests/DemoTests) but left out of the figure, as before.
 set -euo pipefail

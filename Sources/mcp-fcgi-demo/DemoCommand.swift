@@ -199,8 +199,7 @@ struct DemoCommand: ParsableCommand {
                         .init(
                             issuer: url,
                             // Revocations reach every worker (nginx sends /oauth/* to one of them).
-                            storage: PeerSyncedOAuthStorage(
-                                peers: peers.map { .fastCGI(socketPath: $0) }, logger: logger),
+                            storage: PeerSyncedOAuthStorage(peers: peers.map { .fastCGI(socketPath: $0) }, logger: logger),
                             supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
                             preregisteredClients: clients,
                             clientRegistration: ClientRegistrationPolicy(initialAccessToken: registrationToken),
@@ -229,7 +228,7 @@ struct DemoCommand: ParsableCommand {
                 sessionExpiry: .init(
                     idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
                     interval: .seconds(sessionSweepInterval)),
-                managementToken: token, peerSockets: peers, middleware: middleware, authorization: authorization,
+                managementToken: token, peers: peers.map { .fastCGI(socketPath: $0) }, middleware: middleware, authorization: authorization,
                 metrics: metrics),
             logger: logger)
         // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Testing
+import MCPFCGITesting
 
 @testable import MCPFCGI
 
@@ -84,5 +85,17 @@ import Testing
         #expect(head == "Status: 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n")
         let streamed = String(decoding: CGIResponseEncoder.head(HTTPResponse(status: .ok), bodyLength: nil), as: UTF8.self)
         #expect(streamed == "Status: 200 OK\r\n\r\n")
+    }
+}
+
+@Suite struct FastCGIRecordTests {
+    @Test func fastCGIRecords() {
+        let small = FastCGIRecord.stdout(requestID: 258, [1, 2, 3])
+        #expect(small == [1, 6, 1, 2, 0, 3, 0, 0, 1, 2, 3])
+        let big = FastCGIRecord.stdout(requestID: 1, [UInt8](repeating: 7, count: 40_000))
+        #expect(big.count == 40_000 + 16)
+        #expect(big[4] == 0x80 && big[5] == 0)
+        #expect(FastCGIRecord.stdout(requestID: 1, []) == [1, 6, 0, 1, 0, 0, 0, 0])
+        #expect(FastCGIRecord.end(requestID: 1) == [1, 6, 0, 1, 0, 0, 0, 0, 1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     }
 }

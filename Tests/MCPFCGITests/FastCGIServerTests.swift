@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MCPHandlers
 import Testing
+import MCPFCGITesting
 
 @testable import MCPFCGI
 

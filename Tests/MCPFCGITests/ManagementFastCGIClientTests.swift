@@ -1,7 +1,10 @@
 import Foundation
 import HTTPTypes
 import MCPHandlers
+import Logging
+import Prometheus
 import Testing
+import MCPFCGITesting
 
 @testable import MCPFCGI
 
@@ -39,15 +42,15 @@ import Testing
 
     @Test func peerOverFastCGI() async throws {
         _ = SharedFastCGIServer.server
-        let peer = ManagementPeer.fastCGI(socketPath: SharedFastCGIServer.socketPath, timeout: .seconds(20))
+        let peer = ManagementPeer.fastCGI(socketPath: SharedFastCGIServer.socketPath)
         #expect(peer.name == "mcpfcgi-test-\(getpid())")
-        let health = try await peer.send(request(.get, "/health"))
+        let health = try await peer.send(request(.get, "/health"), .seconds(20))
         #expect(health.head.status == .ok)
         #expect(try json(health)["status"] == "healthy")
         // The shared test application has no management token: the API is off there.
         var sessions = request(.get, "/management/sessions", headers: [("Authorization", "Bearer x")])
         sessions.isPeerRequest = true
-        let off = try await peer.send(sessions)
+        let off = try await peer.send(sessions, .seconds(20))
         #expect(off.head.status == .notFound)
     }
 
@@ -105,5 +108,28 @@ import Testing
         #expect(try CGIRequestDecoder.decode(params: params, body: [], requestID: "other").requestID == forwarded.requestID)
         forwarded.isPeerRequest = false
         #expect(!ManagementPeer.params(of: forwarded).contains { $0.0 == "MCPFCGI_PEER" })
+    }
+
+    @Test func socketPeersAreNamedAfterTheirSockets() {
+        let app = MCPApplication(
+            server: MCPServer(name: "t", version: "1"),
+            configuration: .init(
+                nodeID: "w1", managementToken: "x",
+                peers: [.fastCGI(socketPath: "/run/mcp/w2.sock"), .fastCGI(socketPath: "/tmp/w3")]),
+            logger: Logger(label: "t"))
+        #expect(app.management?.peers.map(\.name) == ["w2", "w3"])
+    }
+
+    @Test func aDeadFastCGIPeerIsDownOnTheMetricsPage() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)")
+        let metrics = MetricsEndpoint(
+            configuration: .init(token: "metrics-s3cret", registry: PrometheusCollectorRegistry(), peerTimeout: .milliseconds(500)),
+            nodeID: "w1", peers: [.fastCGI(socketPath: directory.path + "/w9.sock")], logger: Logger(label: "t"))
+        let response = await metrics.respond(
+            to: request(.get, "/metrics", headers: [("Authorization", "Bearer metrics-s3cret")]))
+        #expect(response.head.status == .ok)
+        let page = String(decoding: response.body, as: UTF8.self)
+        #expect(page.contains(#"mcpfcgi_scrape_peer_up{worker="w9"} 0"#))
+        #expect(page.contains(#"mcpfcgi_scrape_peer_up{worker="w1"} 1"#))
     }
 }

@@ -2,7 +2,7 @@
 whole deployment (every worker asks its peers over FastCGI), its errors, and what a client cannot forge.
 
 Session ownership (403 for another user, 401 for an anonymous request) is tested in-process
-(Tests/MCPFCGITests/ManagementOwnershipTests.swift): nginx authenticates nobody in this deployment, so
+(Tests/MCPStreamableHTTPTests/ManagementOwnershipTests.swift): nginx authenticates nobody in this deployment, so
 here we only check that a client cannot claim a user name with an unverified Basic header.
 """
 

@@ -7,7 +7,8 @@
 // - parsing never crashes;
 // - the parameters form-encoded again parse to the same parameters;
 // - credentials read from a Basic header have a non-empty client id.
-@testable import MCPFCGI
+@testable import MCPHTTP
+@testable import MCPOAuth
 import MCPHandlers
 
 private let registered = ["http://127.0.0.1:33418/callback", "https://app.example.com/cb?x=1"]

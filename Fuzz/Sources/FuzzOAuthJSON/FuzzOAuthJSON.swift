@@ -8,7 +8,8 @@
 //   bit chooses) only user-delegated grants; a client_credentials client always has its scopes; every list and
 //   string within the registration policy's bounds;
 // - an accepted metadata document is a public client with the document's URL as its id.
-@testable import MCPFCGI
+@testable import MCPHTTP
+@testable import MCPOAuth
 import Logging
 import MCPHandlers
 

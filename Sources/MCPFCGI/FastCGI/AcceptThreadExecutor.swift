@@ -1,3 +1,6 @@
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -75,7 +78,7 @@ final class AcceptThreadExecutor: TaskExecutor, @unchecked Sendable {
         decided = false
         pthread_mutex_unlock(mutex)
         Task(executorPreference: self) { [self] in
-            let value = await FastCGIServer.$requestExecutor.withValue(self) { await work() }
+            let value = await RequestExecutor.$current.withValue(self) { await work() }
             decide { box.value = value }
         }
         let unowned = asUnownedTaskExecutor()
@@ -117,16 +120,4 @@ final class AcceptThreadExecutor: TaskExecutor, @unchecked Sendable {
         // Written once under the executor's mutex before `decided` is set, read after `run` saw `decided`.
         var value: T?
     }
-}
-
-extension FastCGIServer {
-    /// The executor of the accept thread answering the current request, while code runs under the FastCGI
-    /// front; nil elsewhere (tests that call a responder directly, other transports).
-    ///
-    /// `Task {}` does not inherit a task executor preference (SE-0417), so an unstructured task a responder
-    /// creates runs on the global concurrent executor, and the accept thread waits for it with a thread hop
-    /// each way. Create such tasks with `Task(executorPreference: FastCGIServer.requestExecutor) { … }`
-    /// instead: they run on the accept thread while the response is being decided and on the global
-    /// concurrent executor after it (a streamed answer's handler), and exactly like `Task {}` when nil.
-    @TaskLocal public static var requestExecutor: (any TaskExecutor)?
 }

@@ -1,4 +1,7 @@
 import HTTPTypes
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,7 @@
 import HTTPTypes
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 
 /// Writes an ``HTTPServerResponse`` head in the CGI response form nginx reads from FastCGI:
 /// `Status: 200 OK`, the header fields, and `Content-Length`.

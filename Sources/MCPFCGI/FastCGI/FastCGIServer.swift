@@ -3,6 +3,9 @@ import Foundation
 import Logging
 import Metrics
 import Synchronization
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,7 @@
 import Foundation
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,6 @@
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 /// FastCGI records the ``StreamHub`` writes itself on a handed-off connection (FastCGI 1.0 spec, §3.3, §5.5).
 enum FastCGIRecord {
     static let stdoutType: UInt8 = 6

@@ -3,6 +3,9 @@ import Dispatch
 import Logging
 import Metrics
 import Synchronization
+import MCPHTTP
+import MCPStreamableHTTP
+import MCPHandlers
 
 #if canImport(Glibc)
     import Glibc

@@ -1,0 +1,135 @@
+import CoreMetrics
+import HTTPTypes
+import Metrics
+import Synchronization
+import Tracing
+
+/// The HTTP layer's metrics, per route: `mcpfcgi_http_requests_total{route,method,status_class}` and
+/// `mcpfcgi_http_request_duration_seconds{route}`.
+///
+/// One ``RouteMetrics`` exists per registered route (made when the route is added, never per request) plus one
+/// for `unmatched`; its handles are made through the factory the first time a method × status class occurs,
+/// so the metrics page lists only series that happened, and later requests only take a lock and increment.
+package final class HTTPMetrics: Sendable {
+    /// The request counter's name.
+    static let requestsLabel = "mcpfcgi_http_requests_total"
+    /// The duration timer's name.
+    static let durationLabel = "mcpfcgi_http_request_duration_seconds"
+    /// The route label of a request no route matched.
+    static let unmatchedRoute = "unmatched"
+
+    /// The backend.
+    let factory: any MetricsFactory
+    /// The metrics of requests no route matched.
+    package let unmatched: RouteMetrics
+
+    package init(factory: any MetricsFactory) {
+        self.factory = factory
+        self.unmatched = RouteMetrics(route: Self.unmatchedRoute, factory: factory)
+    }
+
+    /// `existing` plus a ``RouteMetrics`` for every route in `routes` that has none yet.
+    package func adding(routes: [String], to existing: [String: RouteMetrics]) -> [String: RouteMetrics] {
+        var all = existing
+        for route in routes where all[route] == nil { all[route] = RouteMetrics(route: route, factory: factory) }
+        return all
+    }
+}
+
+/// The bounded `method` label: the common methods by name, anything else `other`.
+package enum HTTPMethodLabel {
+    /// The label values, by index.
+    static let names = ["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH", "other"]
+
+    /// The index of `method`'s label in ``names``.
+    package static func index(of method: HTTPRequest.Method) -> Int {
+        switch method {
+        case .get: 0
+        case .post: 1
+        case .delete: 2
+        case .options: 3
+        case .head: 4
+        case .put: 5
+        case .patch: 6
+        default: 7
+        }
+    }
+}
+
+/// The metric handles and span names of one route (its label is the registered path, or `unmatched`).
+package final class RouteMetrics: Sendable {
+    /// The `route` label and `http.route` attribute.
+    package let route: String
+    /// The HTTP span's name for each method label (`"POST /mcp"`), built once.
+    package let spanNames: [String]
+    private let factory: any MetricsFactory
+    private let handles: Mutex<Handles>
+
+    private struct Handles {
+        /// By method index × 5 + status class index (1xx … 5xx).
+        var counters: [Counter?] = Array(repeating: nil, count: HTTPMethodLabel.names.count * 5)
+        var duration: Timer?
+    }
+
+    package init(route: String, factory: any MetricsFactory) {
+        self.route = route
+        self.factory = factory
+        self.spanNames = HTTPMethodLabel.names.map { "\($0) \(route)" }
+        self.handles = Mutex(Handles())
+    }
+
+    /// Counts one answered request and records how long it took to decide its response head.
+    /// - Parameters:
+    ///   - method: the method's index in ``HTTPMethodLabel/names``.
+    ///   - status: the response status code.
+    ///   - nanoseconds: the time from receipt to the response head.
+    package func record(method: Int, status: Int, nanoseconds: Int64) {
+        let statusClass = min(max(status / 100, 1), 5)
+        let slot = method * 5 + statusClass - 1
+        let (counter, timer) = handles.withLock { h -> (Counter, Timer) in
+            let counter =
+                h.counters[slot]
+                ?? Counter(
+                    label: HTTPMetrics.requestsLabel,
+                    dimensions: [
+                        ("route", route), ("method", HTTPMethodLabel.names[method]), ("status_class", "\(statusClass)xx"),
+                    ], factory: factory)
+            h.counters[slot] = counter
+            let timer = h.duration ?? Timer(label: HTTPMetrics.durationLabel, dimensions: [("route", route)], factory: factory)
+            h.duration = timer
+            return (counter, timer)
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
+}
+
+/// Reads trace-propagation headers (`traceparent`, `tracestate`, or whatever the bootstrapped instrument asks
+/// for) out of a request's header fields, for `InstrumentationSystem.instrument.extract(_:into:using:)`.
+///
+/// Header names are matched case-insensitively; a key that is not a valid header name finds nothing. nginx
+/// passes a client's `traceparent` as the FastCGI parameter `HTTP_TRACEPARENT`, which becomes the field
+/// `traceparent` of ``HTTPServerRequest/head``.
+public struct HTTPFieldsExtractor: Extractor {
+    /// Creates the extractor.
+    public init() {}
+
+    /// The value of the header field named `key` (several fields of that name combined), or nil.
+    /// - Parameters:
+    ///   - key: the header name the instrument asks for.
+    ///   - carrier: the request's header fields.
+    /// - Returns: the value, or nil when absent.
+    public func extract(key: String, from carrier: HTTPFields) -> String? {
+        guard let name = HTTPField.Name(key) else { return nil }
+        return carrier.value(name)
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating at `Int64.max`).
+    package var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,13 @@
+/// The executor of the thread answering the current request, set by a front end that runs responders on threads
+/// of its own (the FastCGI front's accept threads); nil elsewhere (tests that call a responder directly, other
+/// transports).
+///
+/// `Task {}` does not inherit a task executor preference (SE-0417), so an unstructured task a responder creates
+/// runs on the global concurrent executor, and the answering thread waits for it with a thread hop each way.
+/// Create such tasks with `Task(executorPreference: RequestExecutor.current) { … }` instead: they run on the
+/// answering thread while the response is being decided and on the global concurrent executor after it (a
+/// streamed answer's handler), and exactly like `Task {}` when nil.
+public enum RequestExecutor {
+    /// The current request's executor, or nil.
+    @TaskLocal public static var current: (any TaskExecutor)?
+}

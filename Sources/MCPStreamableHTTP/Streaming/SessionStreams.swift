@@ -1,0 +1,154 @@
+import MCPHandlers
+import Synchronization
+import MCPHTTP
+import MCPOAuth
+
+/// The SSE streams of one session: numbering, lookup for `Last-Event-ID`, and the choice of the GET
+/// stream that carries each server-initiated message (exactly one, round robin).
+public final class SessionStreams: Sendable {
+    private struct State {
+        var nextID = 1
+        var streams: [Int: EventStream] = [:]
+        var order: [Int] = []
+        var roundRobin = 0
+    }
+    private let state = Mutex(State())
+    private let limits: EventStream.Limits
+    private let maxStreams: Int
+
+    init(limits: EventStream.Limits, maxStreams: Int) {
+        self.limits = limits
+        self.maxStreams = maxStreams
+    }
+
+    /// A new stream; the oldest finished or unconnected streams are forgotten beyond the limit.
+    func open(isStandalone: Bool) -> EventStream {
+        state.withLock { s in Self.open(isStandalone: isStandalone, in: &s, limits: limits, maxStreams: maxStreams) }
+    }
+
+    private static func open(isStandalone: Bool, in s: inout State, limits: EventStream.Limits, maxStreams: Int)
+        -> EventStream
+    {
+        let stream = EventStream(id: s.nextID, isStandalone: isStandalone, limits: limits)
+        s.nextID += 1
+        s.streams[stream.id] = stream
+        s.order.append(stream.id)
+        // The new stream (not connected yet) is never the one forgotten.
+        while s.order.count > maxStreams,
+            let index = s.order.dropLast().firstIndex(where: { s.streams[$0]?.isConnected == false })
+        {
+            s.streams.removeValue(forKey: s.order.remove(at: index))
+        }
+        return stream
+    }
+
+    /// What became of a GET stream request.
+    enum StandaloneAttachment: Equatable {
+        /// The connection carries the stream.
+        case attached
+        /// The session has `limit` GET streams connected already.
+        case tooManyStreams(limit: Int)
+        /// The `Last-Event-ID` names no stream this session remembers.
+        case unknownStream
+        /// The events after `Last-Event-ID` are no longer buffered (or were never sent).
+        case cannotResume
+    }
+
+    /// Connects a GET request to a new stream, or to the stream it resumes (`Last-Event-ID`), unless the
+    /// session already has ``maxStreams`` GET streams connected (the stream it resumes does not count: the
+    /// new connection replaces its old one). Checked and attached under one lock, so concurrent GETs cannot
+    /// overshoot.
+    /// - Parameters:
+    ///   - connection: the HTTP response that carries the stream.
+    ///   - resuming: the stream and sequence of `Last-Event-ID`, nil for a new stream.
+    func attachStandalone(_ connection: ResponseStream, resuming: (stream: Int, sequence: Int)?)
+        -> StandaloneAttachment
+    {
+        state.withLock { s in
+            if let resuming, s.streams[resuming.stream] == nil { return .unknownStream }
+            let connected = s.streams.values.lazy.filter {
+                $0.isStandalone && $0.id != resuming?.stream && $0.isConnected
+            }.count
+            guard connected < maxStreams else { return .tooManyStreams(limit: maxStreams) }
+            if let resuming, let stream = s.streams[resuming.stream] {
+                return stream.attach(connection, after: resuming.sequence) ? .attached : .cannotResume
+            }
+            Self.open(isStandalone: true, in: &s, limits: limits, maxStreams: maxStreams).attach(connection, after: nil)
+            return .attached
+        }
+    }
+
+    /// The stream with that number, if still known.
+    func stream(id: Int) -> EventStream? { state.withLock { $0.streams[id] } }
+
+    /// Sends a server-initiated message on one connected GET stream.
+    /// - Returns: false when no GET stream is open.
+    @discardableResult func sendOnStandalone(_ message: Value) -> Bool {
+        let target: EventStream? = state.withLock { s in
+            let candidates = s.order.compactMap { s.streams[$0] }.filter { $0.isStandalone && $0.isConnected }
+            guard !candidates.isEmpty else { return nil }
+            s.roundRobin &+= 1
+            return candidates[s.roundRobin % candidates.count]
+        }
+        return target?.send(message) ?? false
+    }
+
+    /// Ends every stream (the session ended).
+    func finishAll() {
+        let all = state.withLock { s in
+            let all = Array(s.streams.values)
+            s.streams = [:]
+            s.order = []
+            return all
+        }
+        for stream in all { stream.finish() }
+    }
+
+    /// Parses `Last-Event-ID` (`<stream>-<sequence>`).
+    static func parseEventID(_ text: String) -> (stream: Int, sequence: Int)? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 2, let stream = Int(parts[0]), let sequence = Int(parts[1]), stream > 0, sequence >= 0
+        else { return nil }
+        return (stream, sequence)
+    }
+}
+
+/// Every session's streams in this worker.
+public final class StreamRegistry: Sendable {
+    private let sessions = Mutex<[String: SessionStreams]>([:])
+    private let limits: EventStream.Limits
+    private let maxStreamsPerSession: Int
+
+    init(limits: EventStream.Limits, maxStreamsPerSession: Int) {
+        self.limits = limits
+        self.maxStreamsPerSession = maxStreamsPerSession
+    }
+
+    /// The session's streams, created on first use.
+    func streams(for sessionID: String) -> SessionStreams {
+        sessions.withLock { all in
+            if let existing = all[sessionID] { return existing }
+            let created = SessionStreams(limits: limits, maxStreams: maxStreamsPerSession)
+            all[sessionID] = created
+            return created
+        }
+    }
+
+    /// A stream that belongs to no session (stateless requests): numbered 1, never resumable.
+    func detachedStream() -> EventStream {
+        EventStream(id: 1, isStandalone: false, limits: limits)
+    }
+
+    /// The session's streams, if it has any.
+    func existingStreams(for sessionID: String) -> SessionStreams? { sessions.withLock { $0[sessionID] } }
+
+    /// Runs `body` for the streams of every session that has any.
+    func forEachSession(_ body: (SessionStreams) -> Void) {
+        for streams in sessions.withLock({ Array($0.values) }) { body(streams) }
+    }
+
+    /// Ends and forgets a session's streams.
+    func remove(sessionID: String) {
+        sessions.withLock { $0.removeValue(forKey: sessionID) }?.finishAll()
+    }
+}

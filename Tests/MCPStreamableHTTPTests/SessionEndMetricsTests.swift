@@ -1,0 +1,56 @@
+import HTTPTypes
+import Logging
+import MCPHandlers
+import MetricsTestKit
+import Testing
+import MCPFCGITesting
+
+@testable import MCPHTTP
+@testable import MCPOAuth
+@testable import MCPStreamableHTTP
+
+/// The transport's three ways of ending a session reach `mcpfcgi_sessions_ended_total` with their own reason:
+/// DELETE → `deleted`, the idle sweep → `expired`, `POST /management/cleanup` → `cleaned_up`.
+@Suite struct SessionEndMetricsTests {
+    @Test func deleteSweepAndCleanupAreCountedByReason() async throws {
+        let metrics = TestMetrics()
+        let clock = ManagementTestClock()
+        let server = MCPServer(
+            configuration: .init(
+                serverInfo: .init(name: "test", version: "1"), sessionStore: InMemorySessionStore(capacity: 100),
+                sessionIDGenerator: SessionIDGenerator(nodeID: "w1"), now: { clock.now }, metricsFactory: metrics))
+        server.registerTool(Tool(name: "ping")) { _, _ in .text("pong") }
+        let app = MCPApplication(
+            server: server,
+            configuration: .init(
+                nodeID: "w1", endpoint: .inProcessTests,
+                sessionExpiry: .init(idleTimeout: .seconds(60), interval: .seconds(3600)), managementToken: "s3cret"),
+            logger: Logger(label: "test.session-end"))
+        func ended(_ reason: String) throws -> Int64 {
+            try metrics.expectCounter("mcpfcgi_sessions_ended_total", [("reason", reason)]).totalValue
+        }
+
+        let deleted = try await openUserSession(app, user: nil)
+        let expiring = try await openUserSession(app, user: nil)
+        let active = try await openUserSession(app, user: nil)
+        #expect(try metrics.expectCounter("mcpfcgi_sessions_created_total").totalValue == 3)
+
+        let delete = await app.respond(to: userRequest(.delete, "/mcp", headers: [("Mcp-Session-Id", deleted)]))
+        #expect(delete.head.status == .ok)
+        #expect(try ended("deleted") == 1)
+
+        // Two minutes later only `active` has been used: the sweep expires `expiring`.
+        clock.advance(by: 120)
+        #expect(await callTool(app, session: active).head.status == .ok)
+        #expect(try await app.sweeper.sweep() == [expiring])
+        #expect(try ended("expired") == 1)
+
+        let cleanup = await app.respond(
+            to: managementRequest(.post, "/management/cleanup", body: #"{"inactivityTimeoutMs":0}"#))
+        #expect(cleanup.head.status == .ok)
+        #expect(try ended("cleaned_up") == 1)
+        #expect(try ended("deleted") == 1)
+        #expect(try ended("expired") == 1)
+        #expect(try await app.activeSessionCount == 0)
+    }
+}
