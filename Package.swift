@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        // base64url for the protocol core and OAuth; already in the graph through jwt-kit, no dependencies.
+        .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
@@ -48,6 +50,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
@@ -107,6 +110,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                // FastCGIServer is a Service (run in a ServiceGroup) and takes SIGTERM/SIGINT through UnixSignals.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // In-process testing of servers built on the framework: request builders, an MCP test client, a sink for
@@ -145,7 +151,7 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
-        .testTarget(name: "DemoTests", dependencies: ["mcp-fcgi-demo", "MCPHandlers"]),
+        .testTarget(name: "DemoTests", dependencies: ["mcp-fcgi-demo", "MCPHandlers", "MCPStreamableHTTP", "MCPFCGITesting"]),
         // The HTTP vocabulary, OAuth and the Streamable HTTP transport, in process: no libfcgi.
         .testTarget(
             name: "MCPStreamableHTTPTests",
@@ -163,6 +169,7 @@ let package = Package(
             dependencies: [
                 "MCPFCGI", "MCPFCGITesting", "CFCGI",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

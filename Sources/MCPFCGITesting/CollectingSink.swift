@@ -35,7 +35,12 @@ public final class CollectingSink: StreamSink {
 
     /// The events so far: each event's `id` and its `data` parsed as JSON (nil for an empty `data` line or data
     /// that is not JSON). Comments (pings) are left out.
-    public var events: [(id: String?, data: Value?)] {
+    public var events: [(id: String?, data: Value?)] { Self.events(in: text) }
+
+    /// The events of a Server-Sent Events body, as ``events``.
+    /// - Parameter text: the body.
+    /// - Returns: each event's `id` and its `data` parsed as JSON.
+    public static func events(in text: String) -> [(id: String?, data: Value?)] {
         text.components(separatedBy: "\n\n").compactMap { block -> (String?, Value?)? in
             var id: String?
             var data: String?

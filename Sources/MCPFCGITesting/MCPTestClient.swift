@@ -1,19 +1,37 @@
+import Foundation
 import HTTPTypes
 import MCPHTTP
 import MCPHandlers
 
-/// An MCP client for in-process tests: it sends Streamable HTTP requests straight to a responder (an
-/// ``MCPApplication`` or any ``HTTPResponder``), with no socket, nginx or FastCGI in between, and reads JSON and
-/// Server-Sent Events answers alike.
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// An MCP client for tests of a server built on the framework. In process (``Transport/inProcess(_:)``) it sends
+/// Streamable HTTP requests straight to a responder (an ``MCPApplication`` or any ``HTTPResponder``), with no
+/// socket, nginx or FastCGI in between; live (``Transport/live(_:)``) it sends the same requests over HTTP to a
+/// running deployment (nginx → FastCGI → workers). It reads JSON and Server-Sent Events answers alike.
 ///
 /// ```swift
 /// let app = MCPApplication(server: server, logger: logger)
-/// let client = MCPTestClient(app)
+/// let client = MCPTestClient(environmentOr: app)   // MCPFCGI_TEST_URL=http://127.0.0.1:8080 → through nginx
 /// let session = try await client.initialize()
 /// let result = try await client.callTool("echo", arguments: ["text": "hi"], session: session)
-/// #expect(result["content"]?[0]?["text"] == "hi")
+/// #expect(result["content"]?.arrayValue?.first?["text"] == "hi")
 /// ```
 public struct MCPTestClient: Sendable {
+    /// Where the requests go.
+    public enum Transport: Sendable {
+        /// Straight to the responder, in this process.
+        case inProcess(any HTTPResponder)
+        /// Over HTTP to a running deployment at this base URL (`http://127.0.0.1:8080`): scheme, host and port; the
+        /// request's path is appended.
+        case live(URL)
+    }
+
+    /// The environment variable ``init(environmentOr:path:headers:)`` reads: a deployment's base URL.
+    public static let liveURLVariable = "MCPFCGI_TEST_URL"
+
     /// Why a call gave no result.
     public enum Failure: Error, CustomStringConvertible, Sendable {
         /// The answer had an unexpected HTTP status; the body is kept for the message.
@@ -33,8 +51,8 @@ public struct MCPTestClient: Sendable {
         }
     }
 
-    /// The responder under test.
-    public let responder: any HTTPResponder
+    /// Where the requests go.
+    public let transport: Transport
     /// The MCP endpoint's path. Default `/mcp`.
     public let path: String
     /// Header fields sent with every request (an `Authorization`, an `Origin`). Default none.
@@ -42,23 +60,85 @@ public struct MCPTestClient: Sendable {
 
     /// Creates a client.
     /// - Parameters:
+    ///   - transport: where the requests go.
+    ///   - path: the MCP endpoint's path. Default `/mcp`.
+    ///   - headers: header fields sent with every request. Default none.
+    public init(_ transport: Transport, path: String = "/mcp", headers: [(String, String)] = []) {
+        self.transport = transport
+        self.path = path
+        self.headers = headers
+    }
+
+    /// Creates an in-process client of `responder`.
+    /// - Parameters:
     ///   - responder: the application under test.
     ///   - path: the MCP endpoint's path. Default `/mcp`.
     ///   - headers: header fields sent with every request. Default none.
     public init(_ responder: any HTTPResponder, path: String = "/mcp", headers: [(String, String)] = []) {
-        self.responder = responder
-        self.path = path
-        self.headers = headers
+        self.init(.inProcess(responder), path: path, headers: headers)
+    }
+
+    /// The live switch: a client of the deployment named by the `MCPFCGI_TEST_URL` environment variable when it is
+    /// set (the same tests then run through nginx and the workers), else an in-process client of `responder`.
+    /// - Parameters:
+    ///   - responder: the application under test in process.
+    ///   - path: the MCP endpoint's path. Default `/mcp`.
+    ///   - headers: header fields sent with every request. Default none.
+    public init(environmentOr responder: any HTTPResponder, path: String = "/mcp", headers: [(String, String)] = []) {
+        let live = ProcessInfo.processInfo.environment[Self.liveURLVariable].flatMap { URL(string: $0) }
+        self.init(live.map(Transport.live) ?? .inProcess(responder), path: path, headers: headers)
+    }
+
+    /// Whether requests go over HTTP to a running deployment.
+    public var isLive: Bool {
+        if case .live = transport { return true }
+        return false
     }
 
     /// The `Content-Type` and `Accept` of a Streamable HTTP POST.
     public static let postHeaders = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
 
-    /// Sends one request and returns the answer as it is (a streamed body is not read).
+    /// Sends one request and returns the answer: in process as the responder gave it (a streamed body is not read);
+    /// live with the whole body read (a stream until the server ends it), or a 502 naming the transport error.
     /// - Parameter request: the request.
     /// - Returns: the response.
     public func send(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        await responder.respond(to: request)
+        switch transport {
+        case .inProcess(let responder):
+            return await responder.respond(to: request)
+        case .live(let base):
+            return await Self.sendLive(request, to: base)
+        }
+    }
+
+    /// Sends `request` over HTTP to `base` + the request's path.
+    private static func sendLive(_ request: HTTPServerRequest, to base: URL) async -> HTTPServerResponse {
+        guard let url = URL(string: base.absoluteString.trimmingSuffix("/") + (request.head.path ?? "/")) else {
+            return .error(.badGateway, code: "test_client", message: "not a URL: \(base)\(request.head.path ?? "")")
+        }
+        var urlRequest = URLRequest(url: url)
+        urlRequest.httpMethod = request.head.method.rawValue
+        for field in request.head.headerFields {
+            urlRequest.addValue(field.value, forHTTPHeaderField: field.name.rawName)
+        }
+        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
+        do {
+            let (data, response) = try await URLSession.shared.data(for: urlRequest)
+            guard let http = response as? HTTPURLResponse else {
+                return .error(.badGateway, code: "test_client", message: "not an HTTP response")
+            }
+            var fields = HTTPFields()
+            for (name, value) in http.allHeaderFields {
+                guard let text = name as? String, let name = HTTPField.Name(text), let value = value as? String else {
+                    continue
+                }
+                fields[name] = value
+            }
+            return HTTPServerResponse(
+                status: HTTPResponse.Status(code: http.statusCode), headerFields: fields, body: [UInt8](data))
+        } catch {
+            return .error(.badGateway, code: "test_client", message: "\(url): \(error)")
+        }
     }
 
     /// POSTs a JSON-RPC message (or batch) to the endpoint.
@@ -134,13 +214,13 @@ public struct MCPTestClient: Sendable {
 
     /// Ends a session (`DELETE`).
     /// - Parameter session: the session.
-    /// - Returns: the response (204 when it ended).
+    /// - Returns: the response (200 when it ended, 404 when it was unknown).
     public func delete(session: String) async -> HTTPServerResponse {
         await send(.test(.delete, path, headers: headers + [("Mcp-Session-Id", session)]))
     }
 
     /// The JSON-RPC response with `id` in an answer: the JSON body, or the matching event of a streamed body (read
-    /// until the stream ends, at most `timeout`).
+    /// until the stream ends, at most `timeout`; live, the body already holds the whole stream).
     /// - Parameters:
     ///   - response: the answer of a POST.
     ///   - id: the request id looked for; nil takes the first message.
@@ -154,11 +234,19 @@ public struct MCPTestClient: Sendable {
             throw .status(response.head.status.code, body: String(decoding: response.body, as: UTF8.self))
         }
         let wanted = id.map { Value.int($0) }
+        let events: [(id: String?, data: Value?)]?
         if let stream = response.stream {
             let sink = CollectingSink()
             stream.attach(sink)
             await sink.waitForFinish(timeout: timeout)
-            for event in sink.events {
+            events = sink.events
+        } else if response.head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true {
+            events = CollectingSink.events(in: String(decoding: response.body, as: UTF8.self))
+        } else {
+            events = nil
+        }
+        if let events {
+            for event in events {
                 guard let data = event.data else { continue }
                 if wanted == nil || data["id"] == wanted { return data }
             }
@@ -168,5 +256,11 @@ public struct MCPTestClient: Sendable {
             throw .malformed("a body that is not JSON")
         }
         return body
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }

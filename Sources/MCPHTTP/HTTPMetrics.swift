@@ -3,6 +3,7 @@ import HTTPTypes
 import Metrics
 import Synchronization
 import Tracing
+import MCPHandlers
 
 /// The HTTP layer's metrics, per route: `mcpfcgi_http_requests_total{route,method,status_class}` and
 /// `mcpfcgi_http_request_duration_seconds{route}`.
@@ -122,14 +123,5 @@ public struct HTTPFieldsExtractor: Extractor {
     public func extract(key: String, from carrier: HTTPFields) -> String? {
         guard let name = HTTPField.Name(key) else { return nil }
         return carrier.value(name)
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds (saturating at `Int64.max`).
-    package var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product &+ attoseconds / 1_000_000_000
     }
 }

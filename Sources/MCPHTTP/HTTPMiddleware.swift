@@ -13,7 +13,8 @@
 /// }
 /// ```
 ///
-/// A middleware that throws yields a 500 JSON error without details, logged with the request id; the
+/// A middleware that throws an ``HTTPResponseError`` is answered with that error's response; any other error
+/// yields a 500 JSON error without details, logged with the request id (``HTTPErrorBoundary``). The
 /// transport's own guarantees (sessions, streams, draining) do not depend on it.
 public protocol HTTPMiddleware: Sendable {
     /// Handles the request or passes it on.
@@ -21,7 +22,7 @@ public protocol HTTPMiddleware: Sendable {
     ///   - request: the request (method, path, headers, `remoteAddress`, `remoteUser`).
     ///   - next: the rest of the chain and the route's handler.
     /// - Returns: the response.
-    /// - Throws: anything; answered with a generic 500.
+    /// - Throws: an ``HTTPResponseError`` to answer with; anything else is answered with a generic 500.
     func handle(_ request: HTTPServerRequest, next: HTTPMiddlewareNext) async throws -> HTTPServerResponse
 }
 
@@ -46,7 +47,9 @@ public struct ClosureMiddleware: HTTPMiddleware {
 
 /// Runs middleware in order around a final handler.
 package enum MiddlewareChain {
-    /// `handler` wrapped by `middleware` (the first element runs first). A throwing middleware becomes a 500.
+    /// `handler` wrapped by `middleware` (the first element runs first). A thrown ``HTTPResponseError`` is
+    /// rendered as ``HTTPErrorBoundary`` renders it; any other error is passed to `onError` and becomes the
+    /// boundary's generic 500.
     package static func wrap(
         _ middleware: [any HTTPMiddleware], around handler: @escaping HTTPMiddlewareNext,
         onError: @escaping @Sendable (HTTPServerRequest, any Error) -> Void
@@ -55,9 +58,11 @@ package enum MiddlewareChain {
             { request in
                 do {
                     return try await step.handle(request, next: next)
+                } catch let error as any HTTPResponseError {
+                    return error.response(for: request)
                 } catch {
                     onError(request, error)
-                    return .error(.internalServerError, code: "internal_error", message: "Internal server error")
+                    return HTTPErrorBoundary.internalError
                 }
             }
         }

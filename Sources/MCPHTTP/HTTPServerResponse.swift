@@ -45,6 +45,10 @@ public struct HTTPServerResponse: Sendable {
     }
 
     /// A JSON response from already-encoded bytes.
+    /// - Parameters:
+    ///   - status: the status.
+    ///   - bytes: the encoded JSON body.
+    ///   - headerFields: extra header fields.
     public static func jsonBytes(_ status: HTTPResponse.Status, _ bytes: [UInt8], headerFields: HTTPFields = [:])
         -> Self
     {
@@ -54,7 +58,14 @@ public struct HTTPServerResponse: Sendable {
     }
 
     /// `{"error":"<code>","message":"<message>"}` with the given status.
-    public static func error(_ status: HTTPResponse.Status, code: String, message: String) -> Self {
-        json(status, ["error": .string(code), "message": .string(message)])
+    /// - Parameters:
+    ///   - status: the status.
+    ///   - code: the `error` member, e.g. `method_not_allowed`.
+    ///   - message: the `message` member, saying what to do.
+    ///   - headerFields: extra header fields.
+    public static func error(
+        _ status: HTTPResponse.Status, code: String, message: String, headerFields: HTTPFields = [:]
+    ) -> Self {
+        json(status, ["error": .string(code), "message": .string(message)], headerFields: headerFields)
     }
 }

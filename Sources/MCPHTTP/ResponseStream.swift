@@ -14,13 +14,27 @@ public protocol StreamSink: Sendable {
 /// that are kept and delivered on attach, in order.
 ///
 /// When the client goes away, the front end calls ``clientDisconnected()``: writes are dropped from then
-/// on, and the ``onClose(_:)`` callbacks run once (the endpoint cancels the handler's task there).
+/// on, and the ``onClose(_:)`` callbacks run once (the endpoint feeds the disconnect to the answer's state
+/// machine there).
+///
+/// Its lifecycle is one ``Phase`` (open → finished → closed, or open → closed) and the sink (none: bytes
+/// are kept; attached: bytes go through), under one lock.
 public final class ResponseStream: Sendable {
+    /// Where the connection is.
+    private enum Phase {
+        /// The producer may write.
+        case open
+        /// The producer ended the stream; the sink finishes after what was queued.
+        case finished
+        /// The client went away: writes are dropped, the close callbacks ran.
+        case closed
+    }
+
+    /// Everything the lock guards.
     private struct State {
+        var phase = Phase.open
         var pending: [[UInt8]] = []
         var sink: (any StreamSink)?
-        var finished = false
-        var closed = false
         var onClose: [@Sendable () -> Void] = []
         var finishWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -42,7 +56,7 @@ public final class ResponseStream: Sendable {
         // Handed to the sink under the lock, so that writes, the flush of pending bytes on attach and
         // finish() reach the sink in exactly the order they happened (the sink never blocks).
         state.withLock { s in
-            guard !s.closed, !s.finished else { return false }
+            guard case .open = s.phase else { return false }
             if let sink = s.sink { sink.write(bytes) } else { s.pending.append(bytes) }
             return true
         }
@@ -51,12 +65,11 @@ public final class ResponseStream: Sendable {
     /// Ends the stream after everything written so far. Idempotent.
     public func finish() {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
-            guard !s.finished else { return [] }
-            s.finished = true
-            if !s.closed { s.sink?.finish() }
-            let waiters = s.finishWaiters
-            s.finishWaiters = []
-            return waiters
+            guard case .open = s.phase else { return [] }
+            s.phase = .finished
+            s.sink?.finish()
+            defer { s.finishWaiters = [] }
+            return s.finishWaiters
         }
         for waiter in waiters { waiter.resume() }
     }
@@ -67,24 +80,25 @@ public final class ResponseStream: Sendable {
             s.sink = sink
             for chunk in s.pending { sink.write(chunk) }
             s.pending = []
-            if s.finished, !s.closed { sink.finish() }
+            if case .finished = s.phase { sink.finish() }
         }
     }
 
     /// Records that the client went away: later writes are dropped and the close callbacks run once.
     public func clientDisconnected() {
         let (callbacks, waiters): ([@Sendable () -> Void], [CheckedContinuation<Void, Never>]) = state.withLock { s in
-            guard !s.closed else { return ([], []) }
-            s.closed = true
-            let callbacks = s.onClose
-            s.onClose = []
-            var waiters: [CheckedContinuation<Void, Never>] = []
-            if !s.finished {
-                s.finished = true
-                waiters = s.finishWaiters
+            let wasOpen: Bool
+            switch s.phase {
+            case .closed: return ([], [])
+            case .open: wasOpen = true
+            case .finished: wasOpen = false
+            }
+            s.phase = .closed
+            defer {
+                s.onClose = []
                 s.finishWaiters = []
             }
-            return (callbacks, waiters)
+            return (s.onClose, wasOpen ? s.finishWaiters : [])
         }
         for callback in callbacks { callback() }
         for waiter in waiters { waiter.resume() }
@@ -93,7 +107,7 @@ public final class ResponseStream: Sendable {
     /// Runs `callback` when the client goes away (at once when it already has).
     public func onClose(_ callback: @escaping @Sendable () -> Void) {
         let runNow = state.withLock { s in
-            if s.closed { return true }
+            if case .closed = s.phase { return true }
             s.onClose.append(callback)
             return false
         }
@@ -101,18 +115,30 @@ public final class ResponseStream: Sendable {
     }
 
     /// Whether the client went away.
-    public var isClosed: Bool { state.withLock { $0.closed } }
+    public var isClosed: Bool {
+        state.withLock { s in
+            if case .closed = s.phase { return true }
+            return false
+        }
+    }
 
     /// Whether the producer finished (or the client went away).
-    public var isFinished: Bool { state.withLock { $0.finished } }
+    public var isFinished: Bool {
+        state.withLock { s in
+            if case .open = s.phase { return false }
+            return true
+        }
+    }
 
     /// Waits until the stream is finished or the client went away.
     public func waitUntilFinished() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s in
-                if s.finished { return true }
-                s.finishWaiters.append(continuation)
-                return false
+                if case .open = s.phase {
+                    s.finishWaiters.append(continuation)
+                    return false
+                }
+                return true
             }
             if done { continuation.resume() }
         }

@@ -3,8 +3,8 @@ import MCPHandlers
 import MCPHTTP
 
 /// Why an `/mcp` request was refused; each kind maps to one status and one `WWW-Authenticate` challenge
-/// (RFC 6750 §3, RFC 9728 §5.1).
-public struct BearerAuthenticationError: Error, Sendable, Equatable {
+/// (RFC 6750 §3, RFC 9728 §5.1). An ``MCPHTTP/HTTPResponseError``: ``MCPHTTP/HTTPErrorBoundary`` renders it.
+public struct BearerAuthenticationError: Error, Sendable, Equatable, HTTPResponseError {
     /// The kind of refusal.
     public enum Kind: Sendable, Equatable {
         /// No bearer token: 401, challenge without an error code.
@@ -68,16 +68,23 @@ public struct BearerAuthenticationError: Error, Sendable, Equatable {
         return "Bearer " + params.joined(separator: ", ")
     }
 
-    /// The response: status, `WWW-Authenticate`, and `{"error": …, "error_description": …}`.
-    public var response: HTTPServerResponse {
+    /// `WWW-Authenticate` (``challenge``), `Cache-Control: no-store`, and `Retry-After: 5` for ``Kind/unavailable``.
+    public var headers: HTTPFields {
         var fields = HTTPFields()
         fields[.wwwAuthenticate] = challenge
         fields[.cacheControl] = "no-store"
         if kind == .unavailable { fields[.retryAfter] = "5" }
-        return .json(
+        return fields
+    }
+
+    /// The response: ``status``, ``headers``, and `{"error": …, "error_description": …}` (`error` is
+    /// `unauthorized` when the challenge has no code).
+    /// - Parameter request: the request being answered.
+    public func response(for request: HTTPServerRequest) -> HTTPServerResponse {
+        .json(
             status,
             ["error": .string(code ?? "unauthorized"), "error_description": .string(errorDescription)],
-            headerFields: fields)
+            headerFields: headers)
     }
 
     private static func quoted(_ text: String) -> String {

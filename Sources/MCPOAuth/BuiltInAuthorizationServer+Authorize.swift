@@ -112,7 +112,7 @@ extension BuiltInAuthorizationServer {
         if configuration.clientIDMetadataDocuments != nil, Self.metadataDocumentURL(clientID) != nil,
             let limited = rateLimited("metadata-document", request)
         {
-            return .page(limited)
+            return .page(HTTPErrorBoundary.response(for: limited, request: request, logger: logger))
         }
         let client: OAuthClient
         switch await resolveClientOrError(clientID) {

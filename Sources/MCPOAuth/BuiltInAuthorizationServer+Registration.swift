@@ -5,8 +5,9 @@ import MCPHTTP
 extension BuiltInAuthorizationServer {
     /// `POST /oauth/register` (RFC 7591): validates the metadata and answers 201 with the client. Anonymous callers
     /// may register clients for user-delegated grants only; `client_credentials` needs the initial access token.
-    func register(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let limited = rateLimited("register", request) { return limited }
+    /// - Throws: the ``OAuthError`` to answer with (rendered by ``respond(to:)``'s error boundary).
+    func register(_ request: HTTPServerRequest) async throws(OAuthError) -> HTTPServerResponse {
+        if let limited = rateLimited("register", request) { throw limited }
         let policy = configuration.clientRegistration
         do throws(OAuthError) {
             let privileged = try initialAccessTokenPresented(request)
@@ -24,16 +25,13 @@ extension BuiltInAuthorizationServer {
                     client, maximumClients: policy.maximumClients, evictableBefore: evictable)
             }
             guard saved else {
-                metrics.refused(.register, .temporarilyUnavailable)
                 logger.warning(
                     "OAuth client registration refused: the client store is full",
                     metadata: ["oauth.maximum_clients": .stringConvertible(policy.maximumClients)])
-                var response = OAuthError(
+                throw OAuthError(
                     .temporarilyUnavailable,
-                    "The server holds its maximum of registered clients; retry later or reuse a registered client"
-                ).response()
-                response.head.headerFields[.retryAfter] = String(policy.minimumAgeBeforeEviction)
-                return response
+                    "The server holds its maximum of registered clients; retry later or reuse a registered client",
+                    retryAfter: policy.minimumAgeBeforeEviction)
             }
             metrics.registered(privileged ? .initialAccessToken : .open)
             var body = client.metadata
@@ -47,12 +45,7 @@ extension BuiltInAuthorizationServer {
             return .json(.created, .object(body), headerFields: .noStore)
         } catch {
             metrics.refused(.register, error.code)
-            var response = error.response()
-            if error.code == .invalidToken {
-                response.head.headerFields[.wwwAuthenticate] =
-                    "Bearer error=\"invalid_token\", error_description=\"\(error.errorDescription)\""
-            }
-            return response
+            throw error
         }
     }
 

@@ -6,16 +6,9 @@ import MCPHTTP
 extension BuiltInAuthorizationServer {
     /// `POST /oauth/revoke` (RFC 7009): client-authenticated; 200 for unknown tokens too. Revoking a refresh token
     /// revokes its whole grant (its access tokens too).
-    func revoke(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let limited = rateLimited("revoke", request) { return limited }
-        let params = FormParameters(body: request.body)
-        var usedBasic = false
-        do throws(OAuthError) {
-            try requireForm(request)
-            let credentials = try ClientCredentials(request, params)
-            usedBasic = credentials.method == .clientSecretBasic
-            let client = try await credentials.authenticate(with: self)
-            if let limited = rateLimited("revoke", request, authenticated: client) { return limited }
+    /// - Throws: the ``OAuthError`` to answer with (rendered by ``respond(to:)``'s error boundary).
+    func revoke(_ request: HTTPServerRequest) async throws(OAuthError) -> HTTPServerResponse {
+        try await answerAuthenticatedClient(request, endpoint: .revoke) { (client, params) throws(OAuthError) in
             guard let token = params.nonEmpty("token") else { throw OAuthError.invalidRequest("token is required") }
             if let record = try await stored({ try await storage.refreshToken(digest: OAuthCrypto.digest(token)) }) {
                 if record.clientID == client.clientID {
@@ -27,24 +20,14 @@ extension BuiltInAuthorizationServer {
                 metrics.revoked()
             }
             return HTTPServerResponse(status: .ok, headerFields: .noStore)
-        } catch {
-            metrics.refused(.revoke, error.code)
-            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
         }
     }
 
     /// `POST /oauth/introspect` (RFC 7662): for authenticated confidential clients; `{"active": false}` for anything
     /// not valid, and for another client's token unless the caller ``OAuthClient/mayIntrospectAnyToken``.
-    func introspect(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        let params = FormParameters(body: request.body)
-        if let limited = rateLimited("introspect", request) { return limited }
-        var usedBasic = false
-        do throws(OAuthError) {
-            try requireForm(request)
-            let credentials = try ClientCredentials(request, params)
-            usedBasic = credentials.method == .clientSecretBasic
-            let client = try await credentials.authenticate(with: self)
-            if let limited = rateLimited("introspect", request, authenticated: client) { return limited }
+    /// - Throws: the ``OAuthError`` to answer with (rendered by ``respond(to:)``'s error boundary).
+    func introspect(_ request: HTTPServerRequest) async throws(OAuthError) -> HTTPServerResponse {
+        try await answerAuthenticatedClient(request, endpoint: .introspect) { (client, params) throws(OAuthError) in
             guard client.isConfidential else {
                 throw OAuthError.invalidClient("Introspection is for confidential clients")
             }
@@ -67,9 +50,30 @@ extension BuiltInAuthorizationServer {
                 body = ["active": false]
             }
             return .json(.ok, .object(body), headerFields: .noStore)
+        }
+    }
+
+    /// The frame of the client-authenticated endpoints (revoke, introspect): the rate limit by address, a form body,
+    /// the client's credentials, the rate limit by client, then `answer`. A refusal is counted at `endpoint` (a rate
+    /// limit, the one error with Retry-After here, is counted where it is charged) and carries the Basic challenge
+    /// when the client authenticated with HTTP Basic.
+    private func answerAuthenticatedClient(
+        _ request: HTTPServerRequest, endpoint: OAuthMetrics.Endpoint,
+        _ answer: (OAuthClient, FormParameters) async throws(OAuthError) -> HTTPServerResponse
+    ) async throws(OAuthError) -> HTTPServerResponse {
+        if let limited = rateLimited(endpoint.rawValue, request) { throw limited }
+        let params = FormParameters(body: request.body)
+        var usedBasic = false
+        do throws(OAuthError) {
+            try requireForm(request)
+            let credentials = try ClientCredentials(request, params)
+            usedBasic = credentials.method == .clientSecretBasic
+            let client = try await credentials.authenticate(with: self)
+            if let limited = rateLimited(endpoint.rawValue, request, authenticated: client) { throw limited }
+            return try await answer(client, params)
         } catch {
-            metrics.refused(.introspect, error.code)
-            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
+            if error.retryAfter == nil { metrics.refused(endpoint, error.code) }
+            throw error.clientUsedBasic(usedBasic)
         }
     }
 }

@@ -5,9 +5,10 @@ import MCPHTTP
 
 extension BuiltInAuthorizationServer {
     /// `POST /oauth/token`.
-    func token(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+    /// - Throws: the ``OAuthError`` to answer with (rendered by ``respond(to:)``'s error boundary).
+    func token(_ request: HTTPServerRequest) async throws(OAuthError) -> HTTPServerResponse {
         let params = FormParameters(body: request.body)
-        if let limited = rateLimited("token", request) { return limited }
+        if let limited = rateLimited("token", request) { throw limited }
         var usedBasic = (try? ClientCredentials(request, params))?.method == .clientSecretBasic
         do throws(OAuthError) {
             try requireForm(request)
@@ -21,7 +22,7 @@ extension BuiltInAuthorizationServer {
             let credentials = try ClientCredentials(request, params)
             usedBasic = credentials.method == .clientSecretBasic
             let client = try await credentials.authenticate(with: self)
-            if let limited = rateLimited("token", request, authenticated: client) { return limited }
+            if let limited = rateLimited("token", request, authenticated: client) { throw limited }
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError(.unauthorizedClient, "The client may not use the \(grantType) grant")
             }
@@ -37,11 +38,14 @@ extension BuiltInAuthorizationServer {
             metrics.tokenIssued(grantType: grantType)
             return .json(.ok, body, headerFields: .noStore)
         } catch {
-            metrics.refused(.token, error.code)
-            logger.info(
-                "OAuth token request refused",
-                metadata: ["oauth.error": .string(error.code.rawValue), "http.request.id": .string(request.requestID)])
-            return error.response(basicChallenge: usedBasic && error.code == .invalidClient)
+            // A rate limit (the one error with Retry-After here) is counted and logged where it is charged.
+            if error.retryAfter == nil {
+                metrics.refused(.token, error.code)
+                logger.info(
+                    "OAuth token request refused",
+                    metadata: ["oauth.error": .string(error.code.rawValue), "http.request.id": .string(request.requestID)])
+            }
+            throw error.clientUsedBasic(usedBasic)
         }
     }
 

@@ -156,18 +156,33 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         return c.host != nil && c.query == nil && c.fragment == nil
     }
 
+    /// What answers one route.
+    private typealias Endpoint = @Sendable (BuiltInAuthorizationServer, HTTPServerRequest) async throws(OAuthError) ->
+        HTTPServerResponse
+
+    /// The one table of routes and their endpoints, behind ``routes``, ``addRoutes(to:)``, ``route(_:)`` and
+    /// ``respond(to:)``.
+    private var endpoints: [(method: HTTPRequest.Method, path: String, endpoint: Endpoint)] {
+        var out: [(method: HTTPRequest.Method, path: String, endpoint: Endpoint)] = metadataPaths.map { path in
+            (.get, path, { server, _ in server.metadata() })
+        }
+        out.append((.get, basePath + "/oauth/jwks", { server, _ in server.jwks() }))
+        out.append((.get, basePath + "/oauth/authorize", { server, request in await server.authorize(request) }))
+        out.append((.post, basePath + "/oauth/authorize", { server, request in await server.decide(request) }))
+        out.append((.post, basePath + "/oauth/token", { server, request throws(OAuthError) in try await server.token(request) }))
+        out.append((.post, basePath + "/oauth/revoke", { server, request throws(OAuthError) in try await server.revoke(request) }))
+        out.append(
+            (.post, basePath + "/oauth/introspect", { server, request throws(OAuthError) in try await server.introspect(request) }))
+        if !configuration.disableDynamicClientRegistration {
+            out.append(
+                (.post, basePath + "/oauth/register", { server, request throws(OAuthError) in try await server.register(request) }))
+        }
+        return out
+    }
+
     /// The routes: (method, path) pairs, to add to a ``Router`` or to check before ``route(_:)``.
     public var routes: [(method: HTTPRequest.Method, path: String)] {
-        var out: [(HTTPRequest.Method, String)] = []
-        for path in metadataPaths { out.append((.get, path)) }
-        out.append((.get, basePath + "/oauth/jwks"))
-        out.append((.get, basePath + "/oauth/authorize"))
-        out.append((.post, basePath + "/oauth/authorize"))
-        out.append((.post, basePath + "/oauth/token"))
-        out.append((.post, basePath + "/oauth/revoke"))
-        out.append((.post, basePath + "/oauth/introspect"))
-        if !configuration.disableDynamicClientRegistration { out.append((.post, basePath + "/oauth/register")) }
-        return out.map { (method: $0.0, path: $0.1) }
+        endpoints.map { (method: $0.method, path: $0.path) }
     }
 
     /// Adds every route to a router (the router answers 405 for other methods on them).
@@ -176,45 +191,34 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         for route in routes { router.add(route.method, route.path, responder: self) }
     }
 
+    /// Its own routes on a ``MCPHTTP/Router``: 404 for another path, 405 with `Allow` for another method, `HEAD` by
+    /// `GET`. The OAuth errors the endpoints throw are rendered by ``MCPHTTP/HTTPErrorBoundary`` (``OAuthError`` is
+    /// an ``MCPHTTP/HTTPResponseError``).
+    private var router: Router {
+        var router = Router()
+        for route in endpoints {
+            router.add(route.method, route.path) { request in
+                await HTTPErrorBoundary.respond(to: request, logger: self.logger) { request in
+                    await self.sweepIfDue()
+                    return try await route.endpoint(self, request)
+                }
+            }
+        }
+        return router
+    }
+
     /// Answers a request on one of its routes, or nil when the path is not one of them.
     /// - Parameter request: any request.
     /// - Returns: the response, or nil for another path. A wrong method on a known path is 405 with `Allow`.
     public func route(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
-        let path = String(request.path)
-        let methods = routes.filter { $0.path == path }.map(\.method)
-        guard !methods.isEmpty else { return nil }
-        if methods.contains(request.head.method) { return await respond(to: request) }
-        if request.head.method == .head && methods.contains(.get) {
-            var get = request
-            get.head.method = .get
-            var response = await respond(to: get)
-            response.body = []
-            return response
-        }
-        var response = HTTPServerResponse.error(
-            .methodNotAllowed, code: "method_not_allowed", message: "\(request.head.method.rawValue) is not allowed")
-        response.head.headerFields[.allow] = methods.map(\.rawValue).joined(separator: ", ")
-        return response
+        let router = router
+        guard router.hasRoute(at: request.path) else { return nil }
+        return await router.respond(to: request)
     }
 
-    /// Answers a request addressed to one of its routes (404 JSON otherwise).
+    /// Answers a request addressed to one of its routes (404 JSON otherwise, 405 with `Allow` for another method).
     public func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
-        await sweepIfDue()
-        let path = String(request.path.dropFirst(basePath.count))
-        let isPost = request.head.method == .post
-        if metadataPaths.contains(String(request.path)) { return metadata() }
-        switch (path, isPost) {
-        case ("/oauth/jwks", false): return jwks()
-        case ("/oauth/authorize", false): return await authorize(request)
-        case ("/oauth/authorize", true): return await decide(request)
-        case ("/oauth/token", true): return await token(request)
-        case ("/oauth/revoke", true): return await revoke(request)
-        case ("/oauth/introspect", true): return await introspect(request)
-        case ("/oauth/register", true) where !configuration.disableDynamicClientRegistration:
-            return await register(request)
-        default:
-            return .error(.notFound, code: "not_found", message: "No route for \(request.path)")
-        }
+        await router.respond(to: request)
     }
 
     /// Drops expired codes, tokens and revocations, and registered clients unused for
@@ -263,26 +267,26 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     var now: Date { configuration.now() }
     var nowSeconds: Int { Int(now.timeIntervalSince1970) }
 
-    /// Refuses with 429 when the caller's address exceeded its rate limit at this endpoint. Charged before the
-    /// request is read further; a `client_id` the request merely claims charges nothing (anyone could otherwise keep
-    /// another client at 429).
-    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest) -> HTTPServerResponse? {
+    /// The 429 `temporarily_unavailable` (with `Retry-After`) when the caller's address exceeded its rate limit at
+    /// this endpoint, counted in the metrics; nil when it may go on. Charged before the request is read further; a
+    /// `client_id` the request merely claims charges nothing (anyone could otherwise keep another client at 429).
+    func rateLimited(_ endpoint: String, _ request: HTTPServerRequest) -> OAuthError? {
         // An IPv6 caller is charged by its /64 (one host usually has the whole prefix), like the session quotas.
         limited(
             endpoint, request, key: "\(endpoint)|addr:\(ClientAddress.quotaKey(request.remoteAddress) ?? "-")",
             bucket: .address)
     }
 
-    /// Refuses with 429 when a client that has just authenticated exceeded its own rate limit at this endpoint
-    /// (from every address together).
+    /// The 429 `temporarily_unavailable` (with `Retry-After`) when a client that has just authenticated exceeded
+    /// its own rate limit at this endpoint (from every address together), counted in the metrics; nil otherwise.
     func rateLimited(_ endpoint: String, _ request: HTTPServerRequest, authenticated client: OAuthClient)
-        -> HTTPServerResponse?
+        -> OAuthError?
     {
         limited(endpoint, request, key: "\(endpoint)|client:\(client.clientID)", bucket: .client)
     }
 
     private func limited(_ endpoint: String, _ request: HTTPServerRequest, key: String, bucket: RateLimitBucket)
-        -> HTTPServerResponse?
+        -> OAuthError?
     {
         guard let wait = limiter.take([key]) else { return nil }
         metrics.rateLimited(bucket)
@@ -291,8 +295,6 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         logger.info(
             "OAuth rate limit exceeded",
             metadata: ["oauth.endpoint": .string(endpoint), "http.request.id": .string(request.requestID)])
-        var response = OAuthError(.temporarilyUnavailable, "Too many requests; retry later").response()
-        response.head.headerFields[.retryAfter] = String(wait)
-        return response
+        return OAuthError(.temporarilyUnavailable, "Too many requests; retry later", retryAfter: wait)
     }
 }

@@ -47,7 +47,7 @@ public final class ExternalTokenVerifier: AccessTokenVerifier {
 
     private func verifyJWT(_ token: String) async throws(BearerAuthenticationError) -> AuthenticatedUser {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = OAuthCrypto.base64URLDecode(parts[0]),
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
             let header = try? JSONParser().parse(headerBytes)
         else { throw invalid("The access token is malformed") }
         guard let alg = header["alg"]?.stringValue, configuration.allowedAlgorithms.contains(alg) else {

@@ -10,7 +10,7 @@ import MCPHTTP
 /// auth.addRoutes(to: &router)                       // or: if let r = await auth.route(request) { return r }
 /// switch await auth.authenticate(request) {         // on /mcp
 /// case .success(let user): …
-/// case .failure(let refusal): return refusal.response
+/// case .failure(let refusal): return HTTPErrorBoundary.response(for: refusal, request: request, logger: logger)
 /// }
 /// ```
 public struct MCPAuthorization: Sendable {
@@ -67,18 +67,12 @@ public struct MCPAuthorization: Sendable {
 
     /// Answers a request on one of its routes, or nil when the path is not one of them.
     /// - Parameter request: any request.
+    /// - Returns: the response, or nil for another path; a wrong method on one of its paths is 405 with `Allow`.
     public func route(_ request: HTTPServerRequest) async -> HTTPServerResponse? {
-        if let resourceMetadata, resourceMetadata.paths.contains(String(request.path)) {
-            guard request.head.method == .get || request.head.method == .head else {
-                var response = HTTPServerResponse.error(
-                    .methodNotAllowed, code: "method_not_allowed",
-                    message: "\(request.head.method.rawValue) is not allowed")
-                response.head.headerFields[.allow] = "GET"
-                return response
-            }
-            return await resourceMetadata.respond(to: request)
-        }
-        return await authorizationServer?.route(request)
+        var router = Router()
+        addRoutes(to: &router)
+        guard router.hasRoute(at: request.path) else { return nil }
+        return await router.respond(to: request)
     }
 
     /// The OAuth side of one more MCP endpoint (one mounted at its own path): its protected resource metadata and
@@ -135,7 +129,7 @@ public struct MCPAuthorization: Sendable {
 
     /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.
     /// - Parameter request: the `/mcp` request.
-    /// - Returns: the user, or the refusal whose ``BearerAuthenticationError/response`` answers the request.
+    /// - Returns: the user, or the refusal that answers the request (rendered by ``MCPHTTP/HTTPErrorBoundary``).
     public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
     {
         guard let resourceServer else { return .success(.anonymous) }

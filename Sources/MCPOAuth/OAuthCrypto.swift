@@ -1,19 +1,20 @@
 import Crypto
 import Foundation
 import MCPHTTP
+import MCPHandlers
 
 /// The small cryptographic helpers of the authorization server, all on swift-crypto: random tokens, SHA-256
-/// digests for storage, constant-time comparison and base64url.
+/// digests for storage and constant-time comparison (base64url is ``Base64URL``, shared with the protocol core).
 enum OAuthCrypto {
     /// A random token of `bytes` bytes (256 bits by default), base64url without padding.
     static func randomToken(bytes: Int = 32) -> String {
         let key = SymmetricKey(size: SymmetricKeySize(bitCount: bytes * 8))
-        return key.withUnsafeBytes { base64URL(Array($0)) }
+        return key.withUnsafeBytes { Base64URL.encode(Array($0)) }
     }
 
     /// The SHA-256 digest of `text`, base64url: how secrets, codes and refresh tokens are stored.
     static func digest(_ text: String) -> String {
-        base64URL(Array(SHA256.hash(data: Array(text.utf8))))
+        Base64URL.encode(Array(SHA256.hash(data: Array(text.utf8))))
     }
 
     /// Whether `secret` hashes to `storedDigest`, compared in constant time (HMAC verification under a fresh key).
@@ -30,20 +31,6 @@ enum OAuthCrypto {
 
     /// The S256 PKCE challenge of a verifier (RFC 7636 §4.2).
     static func s256Challenge(of verifier: String) -> String {
-        base64URL(Array(SHA256.hash(data: Array(verifier.utf8))))
-    }
-
-    /// Base64url without padding.
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    /// Decodes base64url with or without padding.
-    static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while s.count % 4 != 0 { s += "=" }
-        return Data(base64Encoded: s).map { Array($0) }
+        Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
     }
 }

@@ -3,7 +3,10 @@ import MCPHandlers
 import MCPHTTP
 
 /// An OAuth 2.x error answered as `{"error": …, "error_description": …}` (RFC 6749 §5.2, RFC 7591 §3.2.2,
-/// RFC 8707 §2). Each ``Code`` maps to exactly one HTTP status.
+/// RFC 8707 §2). Each ``Code`` maps to exactly one HTTP status; the headers are `Cache-Control: no-store` and
+/// `Pragma: no-cache`, plus `WWW-Authenticate` for `invalid_client` after HTTP Basic and for `invalid_token`,
+/// and `Retry-After` when ``retryAfter`` is set. An ``MCPHTTP/HTTPResponseError``: handlers throw it and
+/// ``MCPHTTP/HTTPErrorBoundary`` renders it.
 public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An OAuth error code. The set may grow, so it is a struct with static members.
     public struct Code: RawRepresentable, Hashable, Sendable {
@@ -58,14 +61,30 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     /// A human-readable explanation (`error_description`), never containing secrets.
     public var errorDescription: String
+    /// Seconds the client should wait before retrying (`Retry-After`), for `temporarily_unavailable`; nil: none.
+    public var retryAfter: Int?
+    /// Whether the client authenticated with HTTP Basic: an `invalid_client` then carries
+    /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    public var clientUsedBasic: Bool
 
     /// Creates an error.
     /// - Parameters:
     ///   - code: the OAuth error code.
     ///   - description: the `error_description`.
-    public init(_ code: Code, _ description: String) {
+    ///   - retryAfter: the `Retry-After` seconds, if any. Default nil.
+    public init(_ code: Code, _ description: String, retryAfter: Int? = nil) {
         self.code = code
         self.errorDescription = description
+        self.retryAfter = retryAfter
+        self.clientUsedBasic = false
+    }
+
+    /// The same error, recording whether the client authenticated with HTTP Basic.
+    /// - Parameter usedBasic: whether it did.
+    public func clientUsedBasic(_ usedBasic: Bool) -> OAuthError {
+        var error = self
+        error.clientUsedBasic = usedBasic
+        return error
     }
 
     /// `code: description`.
@@ -74,13 +93,6 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The JSON body.
     public var json: Value { ["error": .string(code.rawValue), "error_description": .string(errorDescription)] }
 
-    /// The JSON response with `Cache-Control: no-store` and `Pragma: no-cache`.
-    /// - Parameter basicChallenge: whether to add `WWW-Authenticate: Basic` (an `invalid_client` after HTTP Basic).
-    public func response(basicChallenge: Bool = false) -> HTTPServerResponse {
-        var fields = HTTPFields.noStore
-        if basicChallenge { fields[.wwwAuthenticate] = "Basic realm=\"oauth\", charset=\"UTF-8\"" }
-        return .json(code.status, json, headerFields: fields)
-    }
 
     static func invalidRequest(_ message: String) -> OAuthError { OAuthError(.invalidRequest, message) }
     static func invalidGrant(_ message: String) -> OAuthError { OAuthError(.invalidGrant, message) }
@@ -100,4 +112,30 @@ extension HTTPFields {
 
 extension HTTPField.Name {
     static let pragma = HTTPField.Name("Pragma")!
+}
+
+extension OAuthError: HTTPResponseError {
+    /// The status of ``code``.
+    public var status: HTTPResponse.Status { code.status }
+
+    /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1); `WWW-Authenticate: Basic` for an
+    /// `invalid_client` after HTTP Basic, `WWW-Authenticate: Bearer error="invalid_token"` for `invalid_token`;
+    /// `Retry-After` when ``retryAfter`` is set.
+    public var headers: HTTPFields {
+        var fields = HTTPFields.noStore
+        if code == .invalidClient, clientUsedBasic {
+            fields[.wwwAuthenticate] = "Basic realm=\"oauth\", charset=\"UTF-8\""
+        }
+        if code == .invalidToken {
+            fields[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(errorDescription)\""
+        }
+        if let retryAfter { fields[.retryAfter] = String(retryAfter) }
+        return fields
+    }
+
+    /// The JSON body ``json`` with ``status`` and ``headers``.
+    /// - Parameter request: the request being answered.
+    public func response(for request: HTTPServerRequest) -> HTTPServerResponse {
+        .json(status, json, headerFields: headers)
+    }
 }

@@ -8,7 +8,7 @@ import MCPHTTP
 /// ```swift
 /// switch await resourceServer.authenticate(request) {
 /// case .success(let user): …                       // serve the request as `user`
-/// case .failure(let error): return error.response  // 400/401/403/503 with WWW-Authenticate
+/// case .failure(let error): return HTTPErrorBoundary.response(for: error, request: request, logger: logger)
 /// }
 /// ```
 public struct ResourceServer: Sendable {
@@ -42,7 +42,8 @@ public struct ResourceServer: Sendable {
     /// Authenticates a request; a refusal is counted in `mcpfcgi_bearer_refusals_total` (except a 503 when the
     /// authorization server that checks the token cannot be reached).
     /// - Parameter request: the `/mcp` request.
-    /// - Returns: the user, or the refusal whose ``BearerAuthenticationError/response`` answers the request.
+    /// - Returns: the user, or the refusal that answers the request (400/401/403/503 with `WWW-Authenticate`,
+    ///   rendered by ``MCPHTTP/HTTPErrorBoundary``).
     public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
     {
         let result = await check(request)

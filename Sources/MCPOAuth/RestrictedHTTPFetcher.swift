@@ -2,6 +2,7 @@ import CCurl
 import Foundation
 import Synchronization
 import MCPHTTP
+import MCPHandlers
 
 #if canImport(Glibc)
     import Glibc
@@ -292,8 +293,7 @@ public struct RestrictedHTTPFetcher: Sendable {
     private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int? {
         let left = ContinuousClock.now.duration(to: deadline)
         guard left > .zero else { return nil }
-        let (seconds, attoseconds) = left.components
-        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        return max(1, Int(left.wholeMilliseconds))
     }
 }
 

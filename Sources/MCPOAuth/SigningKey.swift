@@ -37,7 +37,7 @@ final class SigningKey: Sendable {
         }
         guard let (x, y) = key.parameters else { throw .invalidSigningKey("no public key parameters") }
         let canonical = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"\(x)\",\"y\":\"\(y)\"}"
-        kid = OAuthCrypto.base64URL(Array(SHA256.hash(data: Array(canonical.utf8))))
+        kid = Base64URL.encode(Array(SHA256.hash(data: Array(canonical.utf8))))
         publicJWK = [
             "kty": "EC", "crv": "P-256", "x": .string(x), "y": .string(y), "kid": .string(kid), "use": "sig",
             "alg": "ES256",
@@ -74,7 +74,7 @@ final class SigningKey: Sendable {
     /// Checks the header (`alg` ES256 only, `typ` at+jwt, our `kid`) and the signature, and decodes the claims.
     func verify(_ token: String) async throws(VerificationFailure) -> AccessTokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = OAuthCrypto.base64URLDecode(parts[0]),
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
             let header = try? JSONParser().parse(headerBytes)
         else { throw .malformed }
         let typ = header["typ"]?.stringValue?.lowercased()

@@ -101,8 +101,8 @@ public struct MCPApplication: HTTPResponder {
     public let configuration: Configuration
     /// The MCP endpoint.
     public let endpoint: MCPEndpoint
-    /// Removes idle sessions; started by ``init(server:configuration:logger:)`` when
-    /// ``Configuration/sessionExpiry`` has an idle timeout.
+    /// Removes idle sessions; its background sweep starts with ``willStart()`` (the server calls it when it starts)
+    /// when ``Configuration/sessionExpiry`` has an idle timeout, and stops with ``didStop()``.
     public let sweeper: SessionSweeper
     /// The management API, or nil when no ``Configuration/managementToken`` is set.
     public let management: ManagementEndpoint?
@@ -140,7 +140,6 @@ public struct MCPApplication: HTTPResponder {
         self.endpoint = endpoint
         let sweeper = SessionSweeper(endpoint: endpoint, configuration: configuration.sessionExpiry, logger: logger)
         self.sweeper = sweeper
-        sweeper.start()
         let health = HealthEndpoint(nodeID: configuration.nodeID)
         var router = Router()
         if let token = configuration.managementToken, !token.isEmpty {
@@ -253,9 +252,8 @@ public struct MCPApplication: HTTPResponder {
         settings.originPolicy = originPolicy
         if settings.metricsFactory == nil { settings.metricsFactory = configuration.metricsFactory }
         let mountedEndpoint = MCPEndpoint(server: server, configuration: settings, logger: logger)
-        let sweeper = SessionSweeper(endpoint: mountedEndpoint, configuration: configuration.sessionExpiry, logger: logger)
-        sweeper.start()
-        mountedSweepers.append(sweeper)
+        mountedSweepers.append(
+            SessionSweeper(endpoint: mountedEndpoint, configuration: configuration.sessionExpiry, logger: logger))
         metricsEndpoint?.track(mountedEndpoint, at: path)
         mounted[path] = mountedEndpoint
         router.add(.post, path) { await mountedEndpoint.post($0) }
@@ -269,6 +267,19 @@ public struct MCPApplication: HTTPResponder {
     /// - Parameter path: the path given to ``mount(_:at:endpoint:resourceURL:)``.
     public func protectedResource(mountedAt path: String) -> MCPAuthorization.ProtectedResource? {
         mountedResources[path]
+    }
+
+    /// Starts the background session sweeps (the main endpoint's and every mount's) when the server starts; the
+    /// initializer and ``mount(_:at:endpoint:resourceURL:)`` start nothing. Mount before the server starts.
+    public func willStart() {
+        sweeper.start()
+        for sweeper in mountedSweepers { sweeper.start() }
+    }
+
+    /// Stops the background session sweeps when the server has stopped.
+    public func didStop() {
+        sweeper.stop()
+        for sweeper in mountedSweepers { sweeper.stop() }
     }
 
     /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains.
@@ -350,9 +361,7 @@ public struct MCPApplication: HTTPResponder {
         }
         switch outcome {
         case .failure(let refusal):
-            var response = refusal.response
-            response.head.headerFields[.cacheControl] = "no-store"
-            return response
+            return HTTPErrorBoundary.response(for: refusal, request: request, logger: logger)
         case .success(let user):
             var request = request
             if user != .anonymous {

@@ -153,11 +153,34 @@ struct DemoCommand: ParsableCommand {
         var logger = Logger(label: "mcp-fcgi-demo")
         logger.logLevel = level
 
-        let node = self.node
-        // Metrics and tracing backends are bootstrapped before the server and the application are built: their
-        // components read MetricsSystem.factory and InstrumentationSystem.tracer when they are created.
-        let metrics = try bootstrapMetrics(logger: logger)
-        let stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
+        var fcgi = FastCGIServer.Configuration(
+            socketPath: socketPath, socketMode: UInt16(socketMode, radix: 8) ?? 0o660,
+            drainTimeout: .seconds(drainTimeout),
+            exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
+        if let threads = threadCount { fcgi.threads = threads }
+        // Spans of the drained requests are flushed once the server has drained (or failed to start).
+        var stopTracing: (() -> Void)?
+        defer { stopTracing?() }
+        do {
+            // The one entry point: SIGTERM/SIGINT are blocked before anything below starts a thread (swift-otel's
+            // background task included), then the worker serves until a signal and drains.
+            try FastCGIServer.run(configuration: fcgi, logger: logger) {
+                // Metrics and tracing backends are bootstrapped before the application is built (and the server,
+                // which is made after this returns): their components read MetricsSystem.factory and
+                // InstrumentationSystem.tracer when they are created.
+                let metrics = try bootstrapMetrics(logger: logger)
+                stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
+                return try makeApplication(metrics: metrics, logger: logger)
+            }
+        } catch let error as FastCGIServer.StartupError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The demo's application: the fixtures at `/mcp`, two tenants, OAuth and management as configured.
+    /// - Throws: `ValidationError` or `ExitCode(1)` (logged) when the configuration is unusable.
+    func makeApplication(metrics: MetricsEndpoint.Configuration?, logger: Logger) throws -> MCPApplication {
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
         let stateKey = try (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).map(Self.requestStateKey(at:))
@@ -257,20 +280,7 @@ struct DemoCommand: ParsableCommand {
         if token != nil {
             logger.info("management API on", metadata: ["peers": "\(peers.count)"])
         }
-        var fcgi = FastCGIServer.Configuration(
-            socketPath: socketPath, socketMode: UInt16(socketMode, radix: 8) ?? 0o660,
-            drainTimeout: .seconds(drainTimeout),
-            exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
-        if let threads = threadCount { fcgi.threads = threads }
-        let front = FastCGIServer(configuration: fcgi, responder: app, logger: logger)
-        // Spans of the drained requests are flushed once the server has drained (or failed to start).
-        defer { stopTracing?() }
-        do {
-            try front.run()
-        } catch {
-            logger.critical("cannot start: \(error)")
-            throw ExitCode(1)
-        }
+        return app
     }
 
     /// The latency buckets of every duration histogram (seconds): they resolve 0.5 to 50 ms, where a worker's

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MCPHandlers
 
 #if OTLPTracing
     import OTel
     // swift-otel's background work is a ServiceLifecycle service: the demo runs it and stops it gracefully
     // (flushing the spans of the drained requests) when the worker drains.
     import ServiceLifecycle
+    import Synchronization
 #endif
 
 /// The demo's trace export: swift-otel, traces only, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
@@ -44,6 +46,7 @@ enum DemoTracing {
                 "tracing on: spans exported over OTLP",
                 metadata: ["endpoint": "\(environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "")"])
             let running = TracingService(service, logger: logger)
+            running.start()
             return { running.shutDown(timeout: .seconds(5), logger: logger) }
         }
     #else
@@ -64,31 +67,45 @@ enum DemoTracing {
     /// gracefully — the spans still buffered are exported — when the worker has drained.
     final class TracingService: Sendable {
         private let group: ServiceGroup
-        private let task: Task<Void, Never>
+        private let logger: Logger
+        private let task = Mutex<Task<Void, Never>?>(nil)
 
-        /// Starts `service` (what `OTel.bootstrap` returned) in the background.
+        /// Wraps `service` (what `OTel.bootstrap` returned); nothing runs until ``start()``.
         init(_ service: any Service, logger: Logger) {
-            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
-            self.group = group
-            self.task = Task {
-                do { try await group.run() } catch {
-                    logger.error("OpenTelemetry service failed", metadata: ["error": "\(error)"])
+            self.group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+            self.logger = logger
+        }
+
+        /// Runs the service in a task of its own.
+        func start() {
+            let group = self.group
+            let logger = self.logger
+            task.withLock { task in
+                guard task == nil else { return }
+                task = Task {
+                    do { try await group.run() } catch {
+                        logger.error("OpenTelemetry service failed", metadata: ["error": "\(error)"])
+                    }
                 }
             }
         }
 
         /// Shuts the service down gracefully (exporting the buffered spans) and waits at most `timeout` for it.
+        ///
+        /// The wait is woken by the end of the flush (the semaphore is signalled when the service's task has
+        /// returned); the bound is the design: it runs on the main thread after the drain, as the process exits,
+        /// and an OTLP collector that does not answer must not keep a stopped worker alive (the supervisor waits
+        /// for it). The service is cancelled when the bound passes.
         func shutDown(timeout: Duration, logger: Logger) {
+            guard let task = self.task.withLock({ $0 }) else { return }
             let done = DispatchSemaphore(value: 0)
             let group = self.group
-            let task = self.task
             Task {
                 await group.triggerGracefulShutdown()
                 await task.value
                 done.signal()
             }
-            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-            if done.wait(timeout: .now() + seconds) == .timedOut {
+            if done.wait(timeout: .now() + timeout.secondsValue) == .timedOut {
                 logger.warning(
                     "OpenTelemetry did not shut down in time; spans may be lost", metadata: ["timeout": "\(timeout)"])
                 task.cancel()

@@ -1,5 +1,3 @@
-import MCPFCGI
-
-// Block SIGTERM/SIGINT before anything starts a thread: the server takes them with sigwait to drain.
-FastCGIServer.blockTerminationSignals()
+// DemoCommand.run goes through FastCGIServer.run(configuration:logger:makeResponder:), which blocks SIGTERM/SIGINT
+// before anything starts a thread; argument parsing starts none.
 DemoCommand.main()

@@ -87,15 +87,3 @@ import MCPFCGITesting
         #expect(streamed == "Status: 200 OK\r\n\r\n")
     }
 }
-
-@Suite struct FastCGIRecordTests {
-    @Test func fastCGIRecords() {
-        let small = FastCGIRecord.stdout(requestID: 258, [1, 2, 3])
-        #expect(small == [1, 6, 1, 2, 0, 3, 0, 0, 1, 2, 3])
-        let big = FastCGIRecord.stdout(requestID: 1, [UInt8](repeating: 7, count: 40_000))
-        #expect(big.count == 40_000 + 16)
-        #expect(big[4] == 0x80 && big[5] == 0)
-        #expect(FastCGIRecord.stdout(requestID: 1, []) == [1, 6, 0, 1, 0, 0, 0, 0])
-        #expect(FastCGIRecord.end(requestID: 1) == [1, 6, 0, 1, 0, 0, 0, 0, 1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-    }
-}

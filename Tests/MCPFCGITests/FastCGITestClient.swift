@@ -1,5 +1,7 @@
 import Foundation
 
+@testable import MCPFCGI
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -9,11 +11,7 @@ import Foundation
 struct FastCGITestClient: Sendable {
     let socketPath: String
 
-    struct Response: Sendable {
-        var status: Int
-        var headers: [String: String]
-        var body: [UInt8]
-    }
+    typealias Response = FastCGIClient.Response
 
     /// Sends a request, reads until the response contains `marker`, then closes the connection.
     func sendAndHangUp(params: [(String, String)], until marker: String) throws {
@@ -53,74 +51,25 @@ struct FastCGITestClient: Sendable {
             throw POSIXError(.ECONNREFUSED)
         }
 
-        var out: [UInt8] = []
-        out += record(type: 1, id: requestID, content: [0, 1, 0, 0, 0, 0, 0, 0])
-        var encoded: [UInt8] = []
-        for (name, value) in params {
-            encoded += length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
-        }
-        out += record(type: 4, id: requestID, content: encoded)
-        out += record(type: 4, id: requestID, content: [])
-        var offset = 0
-        while offset < body.count {
-            let chunk = Array(body[offset..<min(body.count, offset + 60_000)])
-            out += record(type: 5, id: requestID, content: chunk)
-            offset += chunk.count
-        }
-        out += record(type: 5, id: requestID, content: [])
+        let out = FastCGIClient.request(requestID: requestID, params: params, body: body)
         try writeAll(fd, out)
         return fd
     }
 
     private func readResponse(_ fd: Int32) throws -> Response {
         var stdout: [UInt8] = []
-        var received: [UInt8] = []
+        var decoder = FastCGIRecord.Decoder()
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        var ended = false
-        while !ended {
+        reading: while true {
             let n = read(fd, &buffer, buffer.count)
             if n <= 0 { break }
-            received += buffer[0..<n]
-            while received.count >= 8 {
-                let contentLength = Int(received[4]) << 8 | Int(received[5])
-                let total = 8 + contentLength + Int(received[6])
-                guard received.count >= total else { break }
-                let type = received[1]
-                if type == 6 { stdout += received[8..<(8 + contentLength)] }
-                if type == 3 { ended = true }
-                received.removeFirst(total)
+            decoder.append(buffer[0..<n])
+            while let record = try decoder.next() {
+                if record.kind == .stdout { stdout += record.content }
+                if record.kind == .endRequest { break reading }
             }
         }
-        return parse(stdout)
-    }
-
-    private func parse(_ stdout: [UInt8]) -> Response {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        var split = stdout.count
-        for i in 0..<max(0, stdout.count - 3) where Array(stdout[i..<(i + 4)]) == separator {
-            split = i
-            break
-        }
-        let head = String(decoding: stdout[0..<split], as: UTF8.self)
-        let body = split + 4 <= stdout.count ? Array(stdout[(split + 4)...]) : []
-        var status = 200
-        var headers: [String: String] = [:]
-        for line in head.components(separatedBy: "\r\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon]).lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            if name == "status" { status = Int(value.prefix(3)) ?? 0 } else { headers[name] = value }
-        }
-        return Response(status: status, headers: headers, body: body)
-    }
-
-    private func record(type: UInt8, id: UInt16, content: [UInt8]) -> [UInt8] {
-        [1, type, UInt8(id >> 8), UInt8(id & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0]
-            + content
-    }
-
-    private func length(_ n: Int) -> [UInt8] {
-        n < 128 ? [UInt8(n)] : [UInt8((n >> 24) | 0x80), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)]
+        return try FastCGIClient.parse(stdout)
     }
 
     private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {

@@ -25,20 +25,7 @@ func makeApp() -> MCPApplication {
     let server = MCPServer(
         configuration: .init(
             serverInfo: .init(name: "test", version: "1"), sessionIDGenerator: SessionIDGenerator(nodeID: "t1")))
-    server.registerTool(
-        Tool(name: "echo", inputSchema: ["type": "object", "properties": ["text": ["type": "string"]]])
-    ) { args, _ in .text(args["text"]?.stringValue ?? "") }
-    server.registerTool(Tool(name: "slow")) { _, _ in
-        try await Task.sleep(for: .milliseconds(200))
-        return .text("done")
-    }
-    server.registerTool(Tool(name: "log3")) { _, context in
-        for i in 1...3 {
-            await context.log(.info, .string("step \(i)"))
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return .text("logged")
-    }
+    server.registerTransportProbeTools()
     return MCPApplication(
         server: server, configuration: .init(nodeID: "t1", endpoint: .init(streamingThreshold: .seconds(60))),
         logger: Logger(label: "test"))

@@ -100,7 +100,7 @@ private func makeLimitsServer(_ limits: IdentifierLimits = IdentifierLimits()) -
         let server = makeLimitsServer()
         let read = await server.handleStateless(
             Stateless.request("resources/read", ["uri": .string(Self.longURI)]), headers: nil, user: nil)
-        #expect(read.httpStatus == 400)
+        #expect(read.disposition == .rejected)
         #expect(failure(read.result)?.code == -32602)
         #expect(failure(read.result)?.message.contains("maxURIBytes") == true)
         let listen = await server.handleStateless(

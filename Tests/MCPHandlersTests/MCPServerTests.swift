@@ -74,9 +74,9 @@ func context(
         #expect(session.clientInfo == Implementation(name: "c", version: "2"))
         #expect(session.clientSupports("sampling"))
         #expect(!session.clientSupports("roots"))
-        #expect(!session.isInitialized)
+        #expect(session.phase == .created)
         server.handle(JSONRPCNotification(method: "notifications/initialized"), session: session)
-        #expect(session.isInitialized)
+        #expect(session.phase == .initialized)
         server.handle(JSONRPCNotification(method: "notifications/unknown"), session: session)
     }
 

@@ -12,7 +12,7 @@ import Testing
     @Test func discoverAdvertisesVersionsCapabilitiesAndIdentity() async throws {
         let server = Stateless.server()
         let outcome = await server.handleStateless(Stateless.request("server/discover"), headers: nil, user: nil)
-        #expect(outcome.httpStatus == 200)
+        #expect(outcome.disposition == .result)
         let result = try Stateless.value(outcome)
         #expect(result["supportedVersions"] == ["2026-07-28"])
         #expect(result["capabilities"]?["tools"] != nil)
@@ -47,7 +47,7 @@ import Testing
         let outcome = await server.handleStateless(
             JSONRPCRequest(id: .number(3), method: "tools/list", params: params), headers: nil, user: nil)
         #expect(Stateless.error(outcome)?.code == MCPError.Code.invalidParams)
-        #expect(outcome.httpStatus == 400)
+        #expect(outcome.disposition == .rejected)
     }
 
     @Test func unsupportedVersionListsSupported() async {
@@ -58,7 +58,7 @@ import Testing
         #expect(error?.code == -32022)
         #expect(error?.data?["supported"] == ["2026-07-28"])
         #expect(error?.data?["requested"] == "1900-01-01")
-        #expect(outcome.httpStatus == 400)
+        #expect(outcome.disposition == .rejected)
         // A session-era version in _meta is not served statelessly either.
         let legacy = await server.handleStateless(
             Stateless.request("tools/list", meta: Stateless.meta(version: "2025-11-25")), headers: nil, user: nil)
@@ -82,7 +82,7 @@ import Testing
             Stateless.request("tools/call", ["name": "echo", "arguments": ["text": "hi"]]), headers: headers,
             user: nil)
         #expect(Stateless.error(outcome)?.code == code)
-        #expect(outcome.httpStatus == (code == nil ? 200 : 400))
+        #expect(outcome.disposition == (code == nil ? .result : .rejected))
     }
 
     @Test(arguments: [
@@ -120,7 +120,7 @@ import Testing
             Stateless.request("resources/read", ["uri": "test://doc"]),
             headers: StatelessHeaders(protocolVersion: "2026-07-28", method: "resources/read", name: "test://doc"),
             user: nil)
-        #expect(ok.httpStatus == 200)
+        #expect(ok.disposition == .result)
         let wrong = await server.handleStateless(
             Stateless.request("resources/read", ["uri": "test://doc"]),
             headers: StatelessHeaders(protocolVersion: "2026-07-28", method: "resources/read", name: "test://x"),
@@ -133,7 +133,7 @@ import Testing
         let server = Stateless.server()
         let outcome = await server.handleStateless(Stateless.request(method), headers: nil, user: nil)
         #expect(Stateless.error(outcome)?.code == MCPError.Code.methodNotFound)
-        #expect(outcome.httpStatus == 404)
+        #expect(outcome.disposition == .unknownMethod)
     }
 
     @Test func toolCallCompletesWithResultType() async throws {
@@ -175,7 +175,7 @@ import Testing
         let outcome = await server.handleStateless(
             Stateless.request("resources/read", ["uri": "test://missing"]), headers: nil, user: nil)
         #expect(Stateless.error(outcome)?.code == MCPError.Code.invalidParams)
-        #expect(outcome.httpStatus == 400)
+        #expect(outcome.disposition == .rejected)
     }
 
     @Test func missingCapabilityIs32021() async throws {
@@ -186,7 +186,7 @@ import Testing
         let error = Stateless.error(outcome)
         #expect(error?.code == -32021)
         #expect(error?.data?["requiredCapabilities"] == ["sampling": [:]])
-        #expect(outcome.httpStatus == 400)
+        #expect(outcome.disposition == .rejected)
         let ok = await server.handleStateless(
             Stateless.request("tools/call", ["name": "needs_sampling"]), headers: nil, user: nil)
         #expect(try Stateless.value(ok)["content"]?[0]?["text"] == "ok")

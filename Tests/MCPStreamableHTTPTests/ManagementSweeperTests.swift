@@ -94,6 +94,8 @@ import MCPFCGITesting
     @Test func backgroundSweepUsesTheTimer() async throws {
         let clock = ManagementTestClock()
         let app = makeManagedApp(clock: clock, expiry: .init(idleTimeout: .seconds(10), interval: .milliseconds(20)))
+        #expect(!app.sweeper.isRunning, "an initializer starts nothing")
+        app.willStart()  // what the server calls when it starts
         #expect(app.sweeper.isRunning)
         _ = try await openUserSession(app, user: nil)
         try await Task.sleep(for: .milliseconds(60))
@@ -101,13 +103,14 @@ import MCPFCGITesting
         clock.advance(by: 11)
         try await eventually { try await app.activeSessionCount == 0 }
         #expect(try await app.activeSessionCount == 0)
-        app.sweeper.stop()
+        app.didStop()  // what the server calls when it has stopped
         #expect(!app.sweeper.isRunning)
     }
 
     @Test func noIdleTimeoutMeansNoBackgroundSweep() async throws {
         let clock = ManagementTestClock()
         let app = makeManagedApp(clock: clock, expiry: .init(idleTimeout: nil))
+        app.willStart()
         #expect(!app.sweeper.isRunning)
         _ = try await openUserSession(app, user: nil)
         clock.advance(by: 365 * 86400)

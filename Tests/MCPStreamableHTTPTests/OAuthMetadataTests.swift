@@ -134,7 +134,7 @@ import MCPFCGITesting
 
 extension Result where Failure == BearerAuthenticationError {
     var failureResponse: HTTPServerResponse? {
-        if case .failure(let error) = self { return error.response }
+        if case .failure(let error) = self { return error.response(for: .test(.post, "/mcp")) }
         return nil
     }
 }

@@ -37,7 +37,7 @@ import MCPFCGITesting
     /// The token's `aud` claim (a string when there is one audience, RFC 7519 §4.1.3).
     func audience(_ token: String) -> Value? {
         let parts = token.split(separator: ".")
-        guard parts.count == 3, let data = OAuthCrypto.base64URLDecode(parts[1]) else { return nil }
+        guard parts.count == 3, let data = Base64URL.decode(parts[1]) else { return nil }
         return (try? JSONParser().parse(data))?["aud"]
     }
 

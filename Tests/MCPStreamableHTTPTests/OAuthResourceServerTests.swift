@@ -76,9 +76,9 @@ import MCPFCGITesting
 
     @Test func algNoneIsRejected() async throws {
         let fixture = OAuthFixture()
-        let header = OAuthCrypto.base64URL(
+        let header = Base64URL.encode(
             Array(#"{"alg":"none","typ":"at+jwt","kid":"\#(fixture.server.key.kid)"}"#.utf8))
-        let payload = OAuthCrypto.base64URL(
+        let payload = Base64URL.encode(
             Array(try JSONEncoder().encode(claims(fixture))))
         await expectInvalidToken(fixture, "\(header).\(payload).")
         // And with a real signature but alg changed in the header.

@@ -44,7 +44,7 @@ import MCPFCGITesting
         #expect(body["refresh_token"]?.stringValue?.isEmpty == false)
         let token = try #require(body["access_token"]?.stringValue)
 
-        let header = try JSONParser().parse(try #require(OAuthCrypto.base64URLDecode(token.split(separator: ".")[0])))
+        let header = try JSONParser().parse(try #require(Base64URL.decode(token.split(separator: ".")[0])))
         #expect(header["typ"] == "at+jwt")
         #expect(header["alg"] == "ES256")
         #expect(header["kid"]?.stringValue == fixture.server.key.kid)

@@ -133,8 +133,8 @@ import MCPFCGITesting
             Issue.record("verification passed without the storage")
         } catch {
             #expect(error.kind == .unavailable)
-            #expect(error.response.head.status == .serviceUnavailable)
-            #expect(error.response.head.headerFields[.retryAfter] != nil)
+            #expect(error.response(for: .test(.post, "/mcp")).head.status == .serviceUnavailable)
+            #expect(error.response(for: .test(.post, "/mcp")).head.headerFields[.retryAfter] != nil)
         }
     }
 }

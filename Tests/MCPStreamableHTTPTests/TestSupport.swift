@@ -33,22 +33,7 @@ func makeApp(
             serverInfo: .init(name: "test", version: "1"),
             sessionStore: InMemorySessionStore(capacity: capacity),
             sessionIDGenerator: SessionIDGenerator(nodeID: nodeID)))
-    server.registerTool(
-        Tool(
-            name: "echo",
-            inputSchema: ["type": "object", "properties": ["text": ["type": "string"]], "required": ["text"]])
-    ) { args, _ in .text(args["text"]?.stringValue ?? "") }
-    server.registerTool(Tool(name: "slow")) { _, _ in
-        try await Task.sleep(for: .milliseconds(200))
-        return .text("done")
-    }
-    server.registerTool(Tool(name: "log3")) { _, context in
-        for i in 1...3 {
-            await context.log(.info, .string("step \(i)"))
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return .text("logged")
-    }
+    server.registerTransportProbeTools()
     server.registerTool(Tool(name: "ask")) { _, context in
         let reply = try await context.createMessage(["messages": [], "maxTokens": 10])
         return .text("reply: \(reply["content"]?["text"]?.stringValue ?? "")")

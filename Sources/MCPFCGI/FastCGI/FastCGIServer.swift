@@ -2,7 +2,9 @@ import CFCGI
 import Foundation
 import Logging
 import Metrics
+import ServiceLifecycle
 import Synchronization
+import UnixSignals
 import MCPHTTP
 import MCPStreamableHTTP
 import MCPHandlers
@@ -14,16 +16,38 @@ import MCPHandlers
 /// The FastCGI front: a pool of accept threads on libfcgi, each taking a request from nginx, handing it
 /// to an ``HTTPResponder`` and writing the answer back.
 ///
+/// The one entry point of an executable masks the termination signals before any thread exists, builds the
+/// responder, serves until SIGTERM/SIGINT and drains:
+///
 /// ```swift
-/// FastCGIServer.blockTerminationSignals()   // first thing in main, before any thread exists
-/// let server = FastCGIServer(configuration: .init(socketPath: "/run/mcp/app.sock"), responder: app, logger: logger)
-/// try server.run()                            // returns after SIGTERM/SIGINT and a clean drain
+/// try FastCGIServer.run(configuration: .init(socketPath: "/run/mcp/app.sock"), logger: logger) {
+///     MCPApplication(server: server, configuration: .init(publicURL: "https://mcp.example.com"), logger: logger)
+/// }
 /// ```
 ///
+/// The server is also a swift-service-lifecycle `Service`, to run in a `ServiceGroup` beside other services:
+/// its ``run()`` returns after a drain started by the group's graceful shutdown, by cancellation, or (with
+/// ``Configuration/handlesTerminationSignals``) by SIGTERM/SIGINT.
+///
+/// **Signals.** libfcgi wants SIGTERM/SIGINT blocked in every thread (a signal that lands on a thread with libfcgi's
+/// handler, or with the default action, is lost or kills the process without a drain). The static
+/// ``run(configuration:logger:makeResponder:)`` blocks them first and takes them with `sigwait`. Every thread
+/// this server starts (accept threads, the hub, the drain) blocks them itself, whoever started the server. Under
+/// ``run()`` the signals are taken through libdispatch's signal sources (`UnixSignalsSequence`, the mechanism a
+/// `ServiceGroup`'s `gracefulShutdownSignals` use too): on Linux those read a `signalfd`, and libdispatch's
+/// handler moves a signal that lands on a thread which did not block it over to its own thread, so the group and
+/// the server may both trap SIGTERM — each is told, the group shuts its services down gracefully, and this server
+/// drains once whichever asks first. Set ``Configuration/handlesTerminationSignals`` to false to leave the signals
+/// to the group alone. Only a signal that arrives before any signal source is registered is not covered: call
+/// ``blockTerminationSignals()`` first thing in `main` when the process may be signalled that early.
+///
+/// **Lifecycle.** One state machine (``ServerLifecycle``: idle → starting → running → draining(step, deadline) →
+/// stopped) decides every step; its waits are woken by the events themselves (the last accept thread returning,
+/// the last streamed answer finishing, the last stream closing) and bounded by the drain's deadline.
+///
 /// Facts it relies on (see README, Architecture): `FCGX_Init` once before any thread; many threads may
-/// call `FCGX_Accept_r` at once without a mutex; parameters are copied before `FCGX_Finish_r`;
-/// SIGTERM/SIGINT are blocked in every thread and taken by `sigwait` in the thread that runs ``run()``.
-public final class FastCGIServer: Sendable {
+/// call `FCGX_Accept_r` at once without a mutex; parameters are copied before `FCGX_Finish_r`.
+public final class FastCGIServer: Service, Sendable {
     /// Settings of the FastCGI front.
     public struct Configuration: Sendable {
         /// Unix socket path to create and listen on; nil to use the listening socket spawn-fcgi passes as fd 0.
@@ -44,7 +68,12 @@ public final class FastCGIServer: Sendable {
         /// sends new requests to the other workers. Leave false under `spawn-fcgi -F n`. A socket this
         /// process creates itself is always unlinked on drain. Default false.
         public var exclusiveInheritedSocket: Bool
-        /// Settings of the thread that serves streamed (SSE) responses. Default ``StreamHub/Configuration/init(pingInterval:stallTimeout:maxQueuedBytes:)``.
+        /// Whether ``FastCGIServer/run()`` (the `Service` entry) drains on SIGTERM/SIGINT by itself, besides a
+        /// graceful shutdown of its `ServiceGroup`. Set it to false when the group's `gracefulShutdownSignals`
+        /// should be the only way the signals act. The static ``FastCGIServer/run(configuration:logger:makeResponder:)``
+        /// always waits for them. Default true.
+        public var handlesTerminationSignals: Bool
+        /// Settings of the thread that serves streamed (SSE) responses. Default ``StreamHub/Configuration/init(pingInterval:stallTimeout:maxQueuedBytes:metricsFactory:)``.
         public var streaming: StreamHub.Configuration
         /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
         /// server is created, so bootstrap `MetricsSystem` first. Also the stream hub's when
@@ -64,7 +93,8 @@ public final class FastCGIServer: Sendable {
             socketPath: String? = nil, socketMode: UInt16 = 0o660, backlog: Int32 = 1024,
             threads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
             maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30),
-            exclusiveInheritedSocket: Bool = false, streaming: StreamHub.Configuration = StreamHub.Configuration(),
+            exclusiveInheritedSocket: Bool = false, handlesTerminationSignals: Bool = true,
+            streaming: StreamHub.Configuration = StreamHub.Configuration(),
             metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.socketPath = socketPath
@@ -75,6 +105,7 @@ public final class FastCGIServer: Sendable {
             self.drainTimeout = drainTimeout
             self.streaming = streaming
             self.exclusiveInheritedSocket = exclusiveInheritedSocket
+            self.handlesTerminationSignals = handlesTerminationSignals
             self.metricsFactory = metricsFactory
         }
     }
@@ -89,7 +120,12 @@ public final class FastCGIServer: Sendable {
     public let configuration: Configuration
     let responder: any HTTPResponder
     let logger: Logger
-    private let state = Mutex(State())
+    /// The lifecycle and who waits for its end.
+    private let control = Mutex(Control())
+    /// Signalled on every lifecycle event, and on every accept while the queued connections are served.
+    private let changed = ChangeSignal()
+    /// The accept threads' bookkeeping (taken twice per request).
+    private let pool = Mutex(Pool())
     /// Requests being served by the accept threads (an atomic: every request changes it twice, from every thread).
     private let inFlightRequests = Atomic<Int>(0)
     /// The thread that serves streamed responses.
@@ -111,14 +147,27 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    private struct State {
-        var started = false
-        var threads: [pthread_t] = []
-        var running = 0
-        var listenFD: Int32 = -1
+    private struct Control {
+        var lifecycle = ServerLifecycle()
+        /// Set once the stop's work is done (hub shut down, responder told): ``run()`` and ``drain()`` return then.
+        var stopCompleted = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// Creates the front end; nothing happens until ``start()`` or ``run()``.
+    private struct Pool {
+        var listenFD: Int32 = -1
+        var threads: [pthread_t] = []
+        /// Which threads are in (or about to enter) `FCGX_Accept_r`: the ones a drain wakes with SIGUSR1.
+        var accepting: [Bool] = []
+        /// Set by the drain: a thread that comes back from a request returns instead of accepting again.
+        var stopAccepting = false
+        /// Set by the drain: every accept signals ``FastCGIServer/changed``.
+        var watched = false
+        /// Connections accepted so far.
+        var accepted: UInt64 = 0
+    }
+
+    /// Creates the front end; nothing starts (no thread, no socket) until ``start()`` or ``run()``.
     /// - Parameters:
     ///   - configuration: socket and pool settings.
     ///   - responder: the application that answers requests.
@@ -134,95 +183,281 @@ public final class FastCGIServer: Sendable {
         self.hub = StreamHub(configuration: streaming, logger: logger)
     }
 
-    /// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts later), so that
-    /// ``run()`` can take them with `sigwait`. Call it first thing in `main`, before anything starts a thread.
-    public static func blockTerminationSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
-
-    /// Starts the server, waits for SIGTERM or SIGINT, then drains: stops accepting, lets in-flight requests
-    /// finish (bounded by ``Configuration/drainTimeout``) and returns.
-    /// - Throws: ``StartupError`` when the socket cannot be opened.
-    public func run() throws {
-        Self.blockTerminationSignals()
-        try start()
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
+    /// The one entry point of an executable: blocks SIGTERM and SIGINT in the calling thread before anything
+    /// starts a thread (so every later thread inherits the mask), builds the responder, starts the server, waits
+    /// for SIGTERM or SIGINT with `sigwait`, drains (bounded by ``Configuration/drainTimeout``) and returns.
+    ///
+    /// Call it from `main` before anything starts a thread or a task, and build everything that might (metrics
+    /// and tracing backends, the application) in `makeResponder`.
+    /// - Parameters:
+    ///   - configuration: socket and pool settings.
+    ///   - logger: where the front end logs.
+    ///   - makeResponder: builds the application; runs after the signals are blocked. Its errors are rethrown.
+    /// - Throws: what `makeResponder` throws, or ``StartupError`` when the socket cannot be opened.
+    public static func run(
+        configuration: Configuration, logger: Logger, makeResponder: () throws -> any HTTPResponder
+    ) throws {
+        blockTerminationSignals()
+        let server = FastCGIServer(configuration: configuration, responder: try makeResponder(), logger: logger)
+        try server.start()
+        var set = terminationSignals
         var signal: Int32 = 0
         sigwait(&set, &signal)
         logger.info("signal received; draining", metadata: ["signal": "\(signal)"])
-        drain()
+        server.drain()
     }
 
-    /// Opens the socket and starts the accept threads, then returns.
-    /// - Throws: ``StartupError`` when libfcgi cannot initialise or the socket cannot be opened.
-    public func start() throws {
-        guard FCGX_Init() == 0 else { throw StartupError(description: "FCGX_Init failed") }
-        let fd = try openListeningSocket()
-        let count = max(1, configuration.threads)
-        state.withLock {
-            $0.listenFD = fd
-            $0.started = true
+    /// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts later). The static
+    /// ``run(configuration:logger:makeResponder:)`` calls it first; call it yourself first thing in `main` when
+    /// you run the server as a `Service` and the process may be signalled before the signal sources exist.
+    public static func blockTerminationSignals() {
+        var set = terminationSignals
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// SIGTERM and SIGINT.
+    private static var terminationSignals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        return set
+    }
+
+    /// Runs the server as a swift-service-lifecycle `Service`: starts it, then drains and returns when the
+    /// `ServiceGroup` shuts down gracefully, when the task is cancelled, or on SIGTERM/SIGINT when
+    /// ``Configuration/handlesTerminationSignals`` is set (see the type's discussion of signals). The drain
+    /// runs on a thread of its own, so no cooperative thread waits for it.
+    /// - Throws: ``StartupError`` when the socket cannot be opened.
+    public func run() async throws {
+        let signals = configuration.handlesTerminationSignals ? await UnixSignalsSequence(trapping: .sigterm, .sigint) : nil
+        try start()
+        await withTaskGroup(of: Void.self) { group in
+            if let signals {
+                group.addTask { [self] in
+                    for await signal in signals {
+                        logger.info("signal received; draining", metadata: ["signal": "\(signal)"])
+                        requestShutdown()
+                        return
+                    }
+                }
+            }
+            await withGracefulShutdownHandler {
+                await withTaskCancellationHandler {
+                    await stopped()
+                } onCancel: {
+                    self.requestShutdown()
+                }
+            } onGracefulShutdown: {
+                self.logger.info("graceful shutdown; draining")
+                self.requestShutdown()
+            }
+            group.cancelAll()
         }
+    }
+
+    /// Opens the socket and starts the stream hub and the accept threads, then returns.
+    /// - Throws: ``StartupError`` when libfcgi cannot initialise, the socket cannot be opened, or the server was
+    ///   started before.
+    public func start() throws {
+        switch handle({ $0.startRequested() }) {
+        case .openSocketAndStartThreads:
+            break
+        case .refuseStart(.alreadyStarted):
+            throw StartupError(description: "the server was started already")
+        default:
+            throw StartupError(description: "the server has stopped; a stopped server does not start again")
+        }
+        let fd: Int32
+        do {
+            guard FCGX_Init() == 0 else { throw StartupError(description: "FCGX_Init failed") }
+            fd = try openListeningSocket()
+        } catch {
+            _ = handle { $0.startFailed() }
+            completeStop()
+            throw error
+        }
+        let count = max(1, configuration.threads)
+        hub.start()
+        responder.willStart()
+        pool.withLock {
+            $0.listenFD = fd
+            $0.accepting = Array(repeating: false, count: count)
+        }
+        // Reported before the threads exist, so that a thread that returns early is counted off a known total.
+        let action = handle { $0.started(acceptThreads: count) }
         metrics.acceptThreads.set(count)
         for index in 0..<count {
             let tid = Self.startThread { [self] in self.acceptLoop(listenFD: fd, index: index) }
-            state.withLock {
-                $0.threads.append(tid)
-                $0.running += 1
-            }
+            pool.withLock { $0.threads.append(tid) }
         }
         logger.info(
             "FastCGI worker listening",
             metadata: ["socket": "\(configuration.socketPath ?? "fd 0 (spawn-fcgi)")", "threads": "\(count)"])
+        if case .beginDrain(let deadline) = action {
+            // A shutdown was requested while the server started: the drain starts now.
+            Self.detachThread { [self] in performDrain(until: deadline) }
+        }
     }
 
-    /// Stops accepting and waits for in-flight requests, at most ``Configuration/drainTimeout``.
+    /// Stops accepting and waits for in-flight requests, at most ``Configuration/drainTimeout``, on the calling
+    /// thread; returns when the server has stopped (also when another caller's drain stopped it).
     /// libfcgi's shutdown flag is process-wide: a drained server cannot be started again in this process.
     public func drain() {
-        let deadline = ContinuousClock.now + configuration.drainTimeout
+        switch handle({ $0.shutdownRequested(deadline: .now + configuration.drainTimeout) }) {
+        case .beginDrain(let deadline): performDrain(until: deadline)
+        case .stop: completeStop()
+        default: break
+        }
+        _ = changed.wait(until: .now + .seconds(365 * 86_400)) { !control.withLock { $0.stopCompleted } }
+    }
+
+    /// Whether the server has stopped and finished its stop (drained, or failed to start).
+    public var isStopped: Bool { control.withLock { $0.stopCompleted } }
+
+    /// The lifecycle's state (for tests).
+    var lifecycleState: ServerLifecycle.State { control.withLock { $0.lifecycle.state } }
+
+    /// Asks for a drain without waiting for it: it runs on a thread of its own.
+    private func requestShutdown() {
+        switch handle({ $0.shutdownRequested(deadline: .now + configuration.drainTimeout) }) {
+        case .beginDrain(let deadline): Self.detachThread { [self] in performDrain(until: deadline) }
+        case .stop: completeStop()
+        default: break
+        }
+    }
+
+    /// Returns once the stop's work is done.
+    private func stopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = control.withLock { control in
+                if control.stopCompleted { return true }
+                control.stopWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Applies one lifecycle event and wakes every wait on the lifecycle.
+    private func handle(_ event: (inout ServerLifecycle) -> ServerLifecycle.Action) -> ServerLifecycle.Action {
+        let action = control.withLock { event(&$0.lifecycle) }
+        changed.signal()
+        return action
+    }
+
+    /// Marks the stop done and wakes whoever waits for it.
+    private func completeStop() {
+        let waiters = control.withLock { control in
+            control.stopCompleted = true
+            defer { control.stopWaiters = [] }
+            return control.stopWaiters
+        }
+        changed.signal()
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// The drain, step by step as the lifecycle decides: serve the queued connections, stop the accept threads,
+    /// wait for the streamed answers in progress, close the remaining streams; each wait ends with its event or at
+    /// `deadline`. Then the hub shuts down and the responder is told.
+    private func performDrain(until deadline: ContinuousClock.Instant) {
         metrics.drains.increment()
         metrics.draining.set(1)
-        defer { metrics.draining.set(0) }
-        let listenFD = state.withLock { $0.listenFD }
+        let listenFD = pool.withLock {
+            $0.watched = true
+            return $0.listenFD
+        }
         // 1. No new connections: remove the socket's name (nginx then uses the other workers).
         if let path = configuration.socketPath ?? (configuration.exclusiveInheritedSocket ? Self.boundPath(of: listenFD) : nil) {
             unlink(path)
         }
-        // 2. Serve the connections already queued on the socket: they reached this worker and must not be reset.
-        var quietChecks = 0
-        while quietChecks < 3, ContinuousClock.now < deadline {
-            var descriptor = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-            quietChecks = poll(&descriptor, 1, 0) > 0 ? 0 : quietChecks + 1
-            usleep(10_000)
-        }
-        // 3. End long-lived streams (listen), then stop the accept threads once their current request is done.
-        responder.willDrain()
-        FCGX_ShutdownPending()
-        while true {
-            let (threads, running) = state.withLock { ($0.threads, $0.running) }
-            let inFlight = inFlightRequests.load(ordering: .relaxed)
-            if running == 0, hub.activeRequestStreamCount == 0 { break }
-            if ContinuousClock.now >= deadline {
-                logger.error(
-                    "drain timeout reached; exiting with requests in flight",
-                    metadata: ["inFlight": "\(inFlight)", "streams": "\(hub.activeRequestStreamCount)"])
-                hub.finishAll()
-                return
+        var forced: ServerLifecycle.DrainStep?
+        while let step = control.withLock({ $0.lifecycle.drainStep }) {
+            let done: Bool
+            switch step {
+            case .servingQueuedConnections:
+                // 2. Serve the connections already queued on the socket: they reached this worker and must not be reset.
+                serveQueuedConnections(listenFD: listenFD, until: deadline)
+                // 3. End long-lived streams (listen), then stop the accept threads once their request is done
+                // (`.stopAcceptThreads`; `.waitForAnswers` when no accept thread is left).
+                _ = handle { $0.queuedConnectionsServed() }
+                responder.willDrain()
+                FCGX_ShutdownPending()
+                done = true
+            case .stoppingAcceptThreads:
+                done = waitForAcceptThreads(until: deadline)
+            case .finishingAnswers:
+                // 4. Streamed answers still being produced finish on their own.
+                done = hub.waitForActiveRequestStreams(until: deadline)
+                if done, handle({ $0.answersFinished() }) == .closeStreams { hub.finishAll() }
+            case .closingStreams:
+                // 5. The other streams (GET streams, what is left) were told to finish; the hub closes them.
+                done = hub.waitForOpenStreams(until: deadline)
+                if done { _ = handle { $0.streamsClosed() } }
             }
-            // Wake threads blocked in accept(): SIGUSR1 makes it fail with EINTR (FCGI_FAIL_ACCEPT_ON_INTR).
-            for tid in threads { pthread_kill(tid, SIGUSR1) }
-            usleep(10_000)
+            if !done, case .forceStop(let step) = handle({ $0.deadlineReached() }) { forced = step }
         }
-        hub.finishAll()
-        for _ in 0..<100 where hub.openStreamCount > 0 { usleep(10_000) }
-        logger.info("drained; all accept threads stopped")
+        if let forced {
+            logger.error(
+                "drain timeout reached; exiting with requests in flight",
+                metadata: [
+                    "step": "\(forced)", "inFlight": "\(inFlightCount)", "streams": "\(hub.activeRequestStreamCount)",
+                ])
+            hub.finishAll()
+        }
+        hub.shutdown()
+        responder.didStop()
+        metrics.draining.set(0)
+        if forced == nil { logger.info("drained; all accept threads stopped") }
+        completeStop()
+    }
+
+    /// Returns when no connection has been waiting on the socket for a short quiet window, or at `deadline`.
+    /// Waits on the socket itself (`poll`) while it is empty, and on the accept threads' progress while it is not.
+    private func serveQueuedConnections(listenFD: Int32, until deadline: ContinuousClock.Instant) {
+        while ContinuousClock.now < deadline {
+            let accepted = pool.withLock { $0.accepted }
+            var descriptor = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 0) <= 0 {
+                // Empty: done unless a connection arrives within the quiet window (poll wakes when one does).
+                let window = min(Self.quietWindow, deadline - ContinuousClock.now)
+                if poll(&descriptor, 1, Int32(max(0, window / .milliseconds(1)))) <= 0 { return }
+                continue
+            }
+            // A connection waits: sleep until an accept thread takes it (every accept signals `changed`). Under
+            // `spawn-fcgi -F` a sibling process may take it instead, which signals nothing here: the socket is
+            // looked at again after a quiet window at the latest.
+            _ = changed.wait(until: min(deadline, .now + Self.quietWindow)) { pool.withLock { $0.accepted } == accepted }
+        }
+    }
+
+    /// How long the socket must stay empty before the queued connections count as served.
+    static let quietWindow: Duration = .milliseconds(30)
+
+    /// Wakes the accept threads and waits until the last one returned, at most until `deadline`.
+    ///
+    /// The wait is woken by the last thread's return. SIGUSR1 is sent again now and then to the threads still
+    /// in `FCGX_Accept_r`: libfcgi checks its shutdown flag just before `accept()`, so a signal landing between
+    /// that check and the call is lost (libfcgi's own comment: "There's a window here"); a resend is the only
+    /// way out of it, as nothing else wakes a thread blocked in `accept()` (shutting the socket down would stop
+    /// spawn-fcgi's sibling processes).
+    /// - Returns: false when the deadline came first.
+    private func waitForAcceptThreads(until deadline: ContinuousClock.Instant) -> Bool {
+        var resend = Duration.milliseconds(10)
+        while true {
+            let blocked = pool.withLock { pool in
+                pool.stopAccepting = true
+                return pool.threads.indices.filter { pool.accepting[$0] }.map { pool.threads[$0] }
+            }
+            // SIGUSR1 makes accept() fail with EINTR (FCGI_FAIL_ACCEPT_ON_INTR).
+            for tid in blocked { pthread_kill(tid, SIGUSR1) }
+            let until = min(deadline, .now + resend)
+            if changed.wait(until: until, while: { control.withLock { $0.lifecycle.drainStep == .stoppingAcceptThreads } }) {
+                return true
+            }
+            if ContinuousClock.now >= deadline { return false }
+            resend = min(resend * 2, .milliseconds(200))
+        }
     }
 
     /// The path a unix listening socket is bound to, if any.
@@ -273,19 +508,31 @@ public final class FastCGIServer: Sendable {
     }
 
     private func acceptLoop(listenFD: Int32, index: Int) {
-        defer { state.withLock { $0.running -= 1 } }
+        defer { _ = handle { $0.acceptThreadReturned() } }
         let executor = AcceptThreadExecutor()
         let plainClose = Self.isUnixSocket(listenFD)
         var request = Self.newRequest(listenFD: listenFD)
+        defer {
+            FCGX_Free(request, 1)
+            request.deallocate()
+        }
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
         defer { buffer.deallocate() }
         while true {
-            let rc = FCGX_Accept_r(request)
-            if rc < 0 {
-                FCGX_Free(request, 1)
-                request.deallocate()
-                break
+            let proceed = pool.withLock { pool in
+                guard !pool.stopAccepting else { return false }
+                pool.accepting[index] = true
+                return true
             }
+            guard proceed else { break }
+            let rc = FCGX_Accept_r(request)
+            let watched = pool.withLock { pool in
+                pool.accepting[index] = false
+                if rc >= 0 { pool.accepted &+= 1 }
+                return pool.watched
+            }
+            if watched { changed.signal() }
+            if rc < 0 { break }
             inFlightRequests.add(1, ordering: .relaxed)
             metrics.busyThreads.increment()
             let handedOff = serve(request, buffer: buffer, executor: executor)
@@ -409,17 +656,31 @@ public final class FastCGIServer: Sendable {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
+    /// Starts a thread running `body`; SIGTERM and SIGINT are blocked in it and SIGUSR1 (the drain's wake-up of a
+    /// thread in `accept()`) is unblocked before `body` runs, whoever calls this. A thread inherits its creator's
+    /// mask, and the cooperative pool's threads (where `run()` as a `Service` starts the server) block every
+    /// signal: an accept thread started from one would never see the drain's SIGUSR1.
     static func startThread(_ body: @escaping () -> Void) -> pthread_t {
         var tid = pthread_t()
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         let rc = pthread_create(
             &tid, nil,
             { raw in
+                FastCGIServer.blockTerminationSignals()
+                var wake = sigset_t()
+                sigemptyset(&wake)
+                sigaddset(&wake, SIGUSR1)
+                pthread_sigmask(SIG_UNBLOCK, &wake, nil)
                 let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
                 body.body()
                 return nil
             }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         return tid
+    }
+
+    /// Starts a thread nobody joins.
+    static func detachThread(_ body: @escaping () -> Void) {
+        pthread_detach(startThread(body))
     }
 }

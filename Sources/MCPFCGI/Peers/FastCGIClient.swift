@@ -56,45 +56,34 @@ public struct FastCGIClient: Sendable {
     /// - Returns: the answer.
     /// - Throws: ``Failure`` when the socket cannot be reached, the time runs out, or the answer is malformed.
     public func send(params: [(String, String)], body: [UInt8] = []) async throws -> Response {
-        let params = params.map { Pair(name: $0.0, value: $0.1) }
+        // Encoded here: tuples are not Sendable.
+        let request = Self.request(requestID: 1, params: params, body: body)
         return try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
-                continuation.resume(with: Result { try self.exchange(params: params, body: body) })
+                continuation.resume(with: Result { try self.exchange(request) })
             }
             thread.name = "mcpfcgi-peer"
             thread.start()
         }
     }
 
-    private struct Pair: Sendable {
-        var name: String
-        var value: String
-    }
-
-    private enum RecordType: UInt8 {
-        case beginRequest = 1, endRequest = 3, params = 4, stdin = 5, stdout = 6, stderr = 7
+    /// The records of one request: `BEGIN_REQUEST` (responder role; the worker closes the connection after
+    /// answering), the `PARAMS` stream, the `STDIN` stream.
+    package static func request(requestID: UInt16, params: [(String, String)], body: [UInt8]) -> [UInt8] {
+        FastCGIRecord.beginRequest(requestID: requestID)
+            + FastCGIRecord.stream(.params, requestID: requestID, FastCGIRecord.nameValuePairs(params))
+            + FastCGIRecord.stream(.stdin, requestID: requestID, body)
     }
 
     /// The blocking exchange: connect, write every record, read until `END_REQUEST`.
-    private func exchange(params: [Pair], body: [UInt8]) throws(Failure) -> Response {
+    private func exchange(_ request: [UInt8]) throws(Failure) -> Response {
         let deadline = ContinuousClock.now + timeout
         let fd = try connectSocket(deadline: deadline)
         defer { close(fd) }
-
-        var out: [UInt8] = []
-        // Role 1 (responder), flags 0: the worker closes the connection after answering.
-        out += Self.record(.beginRequest, [0, 1, 0, 0, 0, 0, 0, 0])
-        var encoded: [UInt8] = []
-        for pair in params {
-            encoded += Self.length(pair.name.utf8.count) + Self.length(pair.value.utf8.count)
-            encoded += Array(pair.name.utf8) + Array(pair.value.utf8)
-        }
-        out += Self.stream(.params, encoded)
-        out += Self.stream(.stdin, body)
-        try writeAll(fd, out, deadline: deadline)
+        try writeAll(fd, request, deadline: deadline)
 
         var stdout: [UInt8] = []
-        var pending: [UInt8] = []
+        var decoder = FastCGIRecord.Decoder()
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             try setTimeout(fd, option: SO_RCVTIMEO, deadline: deadline)
@@ -104,27 +93,29 @@ public struct FastCGIClient: Sendable {
                 throw Failure(description: errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : "read: \(Self.error())")
             }
             if n == 0 { throw Failure(description: "connection closed before END_REQUEST") }
-            pending += buffer[0..<n]
-            var start = 0
-            while pending.count - start >= 8 {
-                let contentLength = Int(pending[start + 4]) << 8 | Int(pending[start + 5])
-                let total = 8 + contentLength + Int(pending[start + 6])
-                guard pending.count - start >= total else { break }
-                let content = pending[(start + 8)..<(start + 8 + contentLength)]
-                switch RecordType(rawValue: pending[start + 1]) {
-                case .stdout: stdout += content
+            decoder.append(buffer[0..<n])
+            while let record = try Self.next(&decoder) {
+                switch record.kind {
+                case .stdout: stdout += record.content
                 case .endRequest:
-                    // Protocol status (byte 4 of the body): 0 = request complete; else refused or overloaded.
-                    if content.count >= 5, content[content.startIndex + 4] != 0 {
-                        throw Failure(description: "request refused (protocol status \(content[content.startIndex + 4]))")
+                    // Protocol status: 0 = request complete; else refused or overloaded.
+                    if let status = record.protocolStatus, status != 0 {
+                        throw Failure(description: "request refused (protocol status \(status))")
                     }
                     return try Self.parse(stdout)
                 default: break
                 }
-                start += total
             }
-            pending.removeFirst(start)
             if ContinuousClock.now >= deadline { throw Failure(description: "timed out") }
+        }
+    }
+
+    /// The next whole record of the answer, or nil when more bytes must be read.
+    private static func next(_ decoder: inout FastCGIRecord.Decoder) throws(Failure) -> FastCGIRecord? {
+        do {
+            return try decoder.next()
+        } catch {
+            throw Failure(description: "malformed answer: \(error)")
         }
     }
 
@@ -181,40 +172,15 @@ public struct FastCGIClient: Sendable {
     private func setTimeout(_ fd: Int32, option: Int32, deadline: ContinuousClock.Instant) throws(Failure) {
         let left = deadline - ContinuousClock.now
         guard left > .zero else { throw Failure(description: "timed out") }
-        let (seconds, attoseconds) = left.components
-        let microseconds = seconds == 0 ? max(1000, attoseconds / 1_000_000_000_000) : attoseconds / 1_000_000_000_000
-        var value = timeval(tv_sec: .init(seconds), tv_usec: .init(microseconds))
+        let microseconds = max(1000, left.wholeMicroseconds)
+        var value = timeval(tv_sec: .init(microseconds / 1_000_000), tv_usec: .init(microseconds % 1_000_000))
         guard setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
             throw Failure(description: "setsockopt: \(Self.error())")
         }
     }
 
-    /// One record with its header; content is at most 65,535 bytes.
-    private static func record(_ type: RecordType, _ content: ArraySlice<UInt8>) -> [UInt8] {
-        [1, type.rawValue, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0] + content
-    }
-
-    private static func record(_ type: RecordType, _ content: [UInt8]) -> [UInt8] { record(type, content[...]) }
-
-    /// A stream (`PARAMS`, `STDIN`): records of at most 65,535 bytes, then the empty record that ends it.
-    private static func stream(_ type: RecordType, _ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        var offset = 0
-        while offset < bytes.count {
-            let end = min(bytes.count, offset + 0xFFFF)
-            out += record(type, bytes[offset..<end])
-            offset = end
-        }
-        return out + record(type, [])
-    }
-
-    /// A name-value pair length: 1 byte below 128, else 4 bytes with the high bit set.
-    private static func length(_ n: Int) -> [UInt8] {
-        n < 128 ? [UInt8(n)] : [UInt8((n >> 24) & 0x7F | 0x80), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)]
-    }
-
     /// Splits the CGI answer into `Status`, header fields and body.
-    private static func parse(_ stdout: [UInt8]) throws(Failure) -> Response {
+    package static func parse(_ stdout: [UInt8]) throws(Failure) -> Response {
         var headEnd: Int?
         var bodyStart = 0
         var i = 0

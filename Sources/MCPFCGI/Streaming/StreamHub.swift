@@ -19,6 +19,11 @@ import MCPHandlers
 /// queue (a client that stops reading stalls only its own stream, and is cut after
 /// ``Configuration/stallTimeout``), sends `: ping` comments on idle streams, and notices at once when nginx
 /// closes the connection (the client went away) through epoll.
+///
+/// Creating a hub starts nothing: ``FastCGIServer`` calls ``start()`` when it starts (the epoll and wake-up
+/// descriptors are made and the thread starts) and ``shutdown()`` at the end of its drain (the remaining streams
+/// are closed, the thread returns and is joined, the descriptors are closed). A hub that shut down does not start
+/// again.
 public final class StreamHub: Sendable {
     /// Settings of the hub.
     public struct Configuration: Sendable {
@@ -70,14 +75,28 @@ public final class StreamHub: Sendable {
         var slices = [Set<UInt64>](repeating: [], count: StreamHub.sweepSlices)
         var nextKey: UInt64 = 1
         var signalled = false
-        var running = true
+        var phase = Phase.idle
+        /// The epoll descriptor (-1 unless running).
+        var epollFD: Int32 = -1
+        /// The eventfd that wakes the thread (-1 unless running).
+        var wakeFD: Int32 = -1
+        /// Set by a drain's wait: the changes it waits for are then signalled on ``StreamHub/changes``.
+        var watched = false
+    }
+
+    /// The hub's lifecycle: idle → running → stopping (the thread was asked to return) → stopped.
+    private enum Phase: Equatable {
+        case idle
+        case running(pthread_t)
+        case stopping
+        case stopped
     }
 
     /// The settings.
     public let configuration: Configuration
     private let state = Mutex(State())
-    private let epollFD: Int32
-    private let wakeFD: Int32
+    /// Signalled when a stream closes or its producer finishes while a drain waits (``State/watched``).
+    private let changes = ChangeSignal()
     private let logger: Logger
     private let metrics: HubMetrics
 
@@ -96,7 +115,7 @@ public final class StreamHub: Sendable {
         }
     }
 
-    /// Creates the hub and starts its thread.
+    /// Creates the hub; nothing starts until ``start()``.
     /// - Parameters:
     ///   - configuration: ping, stall and queue limits.
     ///   - logger: where stream events are logged.
@@ -104,13 +123,55 @@ public final class StreamHub: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = HubMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = 0
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
-        _ = FastCGIServer.startThread { [self] in self.loop() }
+    }
+
+    /// Makes the epoll and wake-up descriptors and starts the hub's thread; does nothing unless the hub is new.
+    public func start() {
+        state.withLock { s in
+            guard s.phase == .idle else { return }
+            let epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+            let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+            precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            event.data.u64 = 0
+            epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+            s.epollFD = epollFD
+            s.wakeFD = wakeFD
+            s.phase = .running(FastCGIServer.startThread { [self] in self.loop(epollFD: epollFD, wakeFD: wakeFD) })
+        }
+    }
+
+    /// Stops the hub: its thread returns and is joined, the streams still open are closed (their producers are
+    /// told the client went away) and the descriptors are closed. Returns when all that is done; does nothing
+    /// when the hub is not running.
+    public func shutdown() {
+        let (thread, wakeFD): (pthread_t?, Int32) = state.withLock { s in
+            guard case .running(let thread) = s.phase else { return (nil, -1) }
+            s.phase = .stopping
+            return (thread, s.wakeFD)
+        }
+        guard let thread else { return }
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+        pthread_join(thread, nil)
+        let streams: [ResponseStream] = state.withLock { s in
+            let open = s.entries.filter { !$0.value.finishing }.map(\.value.stream)
+            for key in Array(s.entries.keys) { close(&s, key: key) }
+            Glibc.close(s.epollFD)
+            Glibc.close(s.wakeFD)
+            s.epollFD = -1
+            s.wakeFD = -1
+            s.phase = .stopped
+            return open
+        }
+        for stream in streams { stream.clientDisconnected() }
+        if !streams.isEmpty { logger.notice("stream hub stopped with streams open; they were cut", metadata: ["streams": "\(streams.count)"]) }
+    }
+
+    /// Whether the hub's thread runs (between ``start()`` and ``shutdown()``).
+    public var isRunning: Bool {
+        state.withLock { if case .running = $0.phase { return true } else { return false } }
     }
 
     /// Streams currently open.
@@ -126,7 +187,8 @@ public final class StreamHub: Sendable {
     func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream) {
         let fd = request.pointee.ipcFd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let key: UInt64 = state.withLock { s in
+        let adopted: (key: UInt64, epollFD: Int32)? = state.withLock { s in
+            guard case .running = s.phase else { return nil }
             let key = s.nextKey
             s.nextKey += 1
             s.entries[key] = Entry(
@@ -134,7 +196,16 @@ public final class StreamHub: Sendable {
                 request: OwnedRequest(pointer: request),
                 stream: stream, lastWrite: .now)
             s.slices[Self.slice(of: key)].insert(key)
-            return key
+            return (key, s.epollFD)
+        }
+        guard let (key, epollFD) = adopted else {
+            // A forced stop left an accept thread serving after the hub shut down: the answer cannot go on.
+            Glibc.close(fd)
+            request.pointee.ipcFd = -1
+            FCGX_Free(request, 0)
+            request.deallocate()
+            stream.clientDisconnected()
+            return
         }
         metrics.opened.increment()
         metrics.open.increment()
@@ -143,6 +214,22 @@ public final class StreamHub: Sendable {
         event.data.u64 = key
         epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
         stream.attach(Sink(hub: self, key: key))
+    }
+
+    /// Waits until no stream's producer is still answering a request (``activeRequestStreamCount`` is 0), woken
+    /// by the change itself, at most until `deadline`.
+    /// - Returns: false when the deadline came first.
+    func waitForActiveRequestStreams(until deadline: ContinuousClock.Instant) -> Bool {
+        state.withLock { $0.watched = true }
+        return changes.wait(until: deadline) { activeRequestStreamCount > 0 }
+    }
+
+    /// Waits until every stream is closed (``openStreamCount`` is 0), woken by the last close, at most until
+    /// `deadline`.
+    /// - Returns: false when the deadline came first.
+    func waitForOpenStreams(until deadline: ContinuousClock.Instant) -> Bool {
+        state.withLock { $0.watched = true }
+        return changes.wait(until: deadline) { openStreamCount > 0 }
     }
 
     /// Finishes every open stream (used when the worker shuts down).
@@ -166,42 +253,44 @@ public final class StreamHub: Sendable {
 
     private func enqueue(_ key: UInt64, bytes: [UInt8], finish: Bool) {
         var cut: ResponseStream?
-        let wake: Bool = state.withLock { s in
-            guard var entry = s.entries[key], !entry.finishing else { return false }
+        let wakeFD: Int32? = state.withLock { s in
+            guard var entry = s.entries[key], !entry.finishing else { return nil }
             if !bytes.isEmpty { entry.out += FastCGIRecord.stdout(requestID: entry.requestID, bytes) }
             if finish {
                 entry.out += FastCGIRecord.end(requestID: entry.requestID)
                 entry.finishing = true
+                if s.watched { changes.signal() }
             }
             if entry.out.count - entry.offset > configuration.maxQueuedBytes {
                 cut = entry.stream
                 metrics.stalledCuts.increment()
                 close(&s, key: key)
-                return false
+                return nil
             }
             s.entries[key] = entry
             s.dirty.insert(key)
-            let wake = !s.signalled
+            guard !s.signalled else { return nil }
             s.signalled = true
-            return wake
+            return s.wakeFD
         }
         if let cut {
             logger.notice("stream cut: client not reading (queue limit)")
             // Not inline: the producer may hold the stream's lock while it writes.
             DispatchQueue.global().async { cut.clientDisconnected() }
         }
-        if wake {
+        if let wakeFD {
             var one: UInt64 = 1
             _ = Glibc.write(wakeFD, &one, 8)
         }
     }
 
-    private func loop() {
+    /// The hub's thread: returns once ``shutdown()`` moved the phase on from running (it writes the wake-up fd).
+    private func loop(epollFD: Int32, wakeFD: Int32) {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var lastTick = ContinuousClock.now
         var nextSlice = 0
         var scratch = [UInt8](repeating: 0, count: 4096)
-        while state.withLock({ $0.running }) {
+        while state.withLock({ if case .running = $0.phase { return true } else { return false } }) {
             let n = epoll_wait(epollFD, &events, Int32(events.count), Self.tickMilliseconds)
             var gone: [ResponseStream] = []
             state.withLock { s in
@@ -267,7 +356,7 @@ public final class StreamHub: Sendable {
             }
             if written < 0, errno == EAGAIN || errno == EWOULDBLOCK {
                 if entry.stalledSince == nil { entry.stalledSince = .now }
-                if !entry.watchingOut { watch(&entry, out: true, key: key) }
+                if !entry.watchingOut { watch(&s, &entry, out: true, key: key) }
                 s.entries[key] = entry
                 return nil
             }
@@ -278,7 +367,7 @@ public final class StreamHub: Sendable {
         entry.out.removeAll(keepingCapacity: true)
         entry.offset = 0
         entry.stalledSince = nil
-        if entry.watchingOut { watch(&entry, out: false, key: key) }
+        if entry.watchingOut { watch(&s, &entry, out: false, key: key) }
         if entry.finishing {
             close(&s, key: key)
             return nil
@@ -322,11 +411,11 @@ public final class StreamHub: Sendable {
         return gone
     }
 
-    private func watch(_ entry: inout Entry, out: Bool, key: UInt64) {
+    private func watch(_ s: inout State, _ entry: inout Entry, out: Bool, key: UInt64) {
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (out ? EPOLLOUT.rawValue : 0)
         event.data.u64 = key
-        epoll_ctl(epollFD, EPOLL_CTL_MOD, entry.fd, &event)
+        epoll_ctl(s.epollFD, EPOLL_CTL_MOD, entry.fd, &event)
         entry.watchingOut = out
     }
 
@@ -337,10 +426,11 @@ public final class StreamHub: Sendable {
         metrics.open.decrement()
         s.dirty.remove(key)
         s.slices[Self.slice(of: key)].remove(key)
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
+        epoll_ctl(s.epollFD, EPOLL_CTL_DEL, entry.fd, nil)
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1
         FCGX_Free(entry.request.pointer, 0)
         entry.request.pointer.deallocate()
+        if s.watched { changes.signal() }
     }
 }

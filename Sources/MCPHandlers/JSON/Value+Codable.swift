@@ -47,11 +47,11 @@ extension Value: Codable {
         self = try JSONParser().parse(data)
     }
 
-    /// Decodes this value as `T`.
+    /// Decodes this value as `T`, straight from the value (``ValueDecoder``, with `JSONDecoder`'s conventions).
     /// - Parameter type: the type to decode.
     /// - Returns: the decoded value.
     /// - Throws: `DecodingError` when the value does not have `T`'s shape.
     public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(JSONWriter.encode(self)))
+        try ValueDecoder().decode(T.self, from: self)
     }
 }

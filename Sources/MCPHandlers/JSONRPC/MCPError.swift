@@ -58,12 +58,12 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// -32020 (2026-07-28): the `MCP-Protocol-Version`, `Mcp-Method` or `Mcp-Name` header is missing or does not
-    /// match the body. HTTP 400.
+    /// match the body.
     /// - Parameter detail: what did not match.
     public static func headerMismatch(_ detail: String) -> MCPError {
         MCPError(code: Code.headerMismatch, message: "Header mismatch: \(detail)")
     }
-    /// -32021 (2026-07-28): the request needs client capabilities the request's `_meta` did not declare. HTTP 400.
+    /// -32021 (2026-07-28): the request needs client capabilities the request's `_meta` did not declare.
     /// - Parameter capabilities: the missing capabilities as a `ClientCapabilities` object, e.g. `["sampling": [:]]`.
     public static func missingRequiredClientCapability(_ capabilities: Value) -> MCPError {
         let names = capabilities.objectValue.map { $0.keys.sorted().joined(separator: ", ") } ?? ""
@@ -72,7 +72,7 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
             message: "Missing required client capability: \(names)",
             data: ["requiredCapabilities": capabilities])
     }
-    /// -32022 (2026-07-28): the request's protocol version is not served; `data` lists the supported ones. HTTP 400.
+    /// -32022 (2026-07-28): the request's protocol version is not served; `data` lists the supported ones.
     /// - Parameters:
     ///   - requested: the version the request named.
     ///   - supported: the versions the server serves statelessly, newest first.
@@ -80,21 +80,6 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
         MCPError(
             code: Code.unsupportedProtocolVersion, message: "Unsupported protocol version",
             data: ["supported": .array(supported.map { .string($0.rawValue) }), "requested": .string(requested)])
-    }
-
-    /// The HTTP status a stateless (2026-07-28) response carrying this error uses: 400 for -32700, -32600,
-    /// -32602, -32020, -32021 and -32022; 404 for -32601; 200 otherwise (the error is then a JSON-RPC answer
-    /// to a well-formed request).
-    public var statelessHTTPStatus: Int {
-        switch code {
-        case Code.parseError, Code.invalidRequest, Code.invalidParams, Code.headerMismatch,
-            Code.missingRequiredClientCapability, Code.unsupportedProtocolVersion:
-            return 400
-        case Code.methodNotFound:
-            return 404
-        default:
-            return 200
-        }
     }
 
     /// The error codes, by name.

@@ -61,9 +61,7 @@ extension MCPServer {
         _ request: JSONRPCRequest, user: String?, round: InputRound, pending: [(key: String, request: InputRequest)]
     ) -> Value {
         let (name, digest) = Self.binding(request)
-        let lifetime = configuration.requestStateLifetime.components
-        let expiry =
-            configuration.wallClock() + Double(lifetime.seconds) + Double(lifetime.attoseconds) / 1e18
+        let expiry = configuration.wallClock() + configuration.requestStateLifetime.secondsValue
         var payload: [String: Value] = [
             "v": 1, "m": .string(request.method), "n": name, "a": digest, "u": user.map(Value.string) ?? .null,
             "r": .int(round.number), "x": .double(expiry), "i": .object(round.answers),

@@ -86,10 +86,9 @@ extension MCPServer {
                     case MCPError.Code.requestCancelled?: .cancelled
                     default: .protocolError
                     }
-                let elapsed = (ContinuousClock.now - start).components
                 metrics.recordToolCall(
                     tool: tool ?? "unknown", outcome: toolOutcome,
-                    nanoseconds: elapsed.seconds &* 1_000_000_000 &+ elapsed.attoseconds / 1_000_000_000)
+                    nanoseconds: (ContinuousClock.now - start).wholeNanoseconds)
             }
             if span.isRecording {
                 if let code = observed.errorCode {

@@ -155,6 +155,8 @@ extension MCPServer {
                 "This session holds \(limit) resource subscriptions, the most allowed; unsubscribe from one first")
         }
         subscriptions.withLock { $0.add(uri: uri, sessionID: session.id) }
+        // The session ended meanwhile: its end may have read its subscriptions before this one (see `end`).
+        if session.isEnded { subscriptions.withLock { $0.remove(uri: uri, sessionID: session.id) } }
         return [:]
     }
 

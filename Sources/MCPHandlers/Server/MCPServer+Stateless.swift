@@ -18,7 +18,7 @@ extension MCPServer {
     /// `server/discover`, `subscriptions/listen` (a long-lived stream, see below), `tools/*`, `resources/list`,
     /// `resources/templates/list`, `resources/read`, `prompts/*` and `completion/complete`. Any other method —
     /// including the session-era `initialize`, `ping`, `logging/setLevel` and `resources/subscribe` — is
-    /// -32601 (HTTP 404).
+    /// -32601 (``StatelessDisposition/unknownMethod``).
     ///
     /// Results get `resultType`, `_meta["io.modelcontextprotocol/serverInfo"]`, and for cacheable methods
     /// `ttlMs`/`cacheScope` (``Configuration/cacheHints``). A tool, prompt or resource handler that asks for
@@ -37,7 +37,7 @@ extension MCPServer {
     ///     request, headers: StatelessHeaders(protocolVersion: h["mcp-protocol-version"],
     ///                                        method: h["mcp-method"], name: h["mcp-name"]),
     ///     outbound: stream, user: token?.subject)
-    /// if !outcome.isCancelled { respond(status: outcome.httpStatus, body: outcome.body) }
+    /// if !outcome.isCancelled { respond(status: myStatus(for: outcome.disposition), body: outcome.body) }
     /// ```
     /// - Parameters:
     ///   - request: the JSON-RPC request.
@@ -48,7 +48,7 @@ extension MCPServer {
     ///
     /// Observed as ``handle(_:context:)`` is: a span per request, `mcpfcgi_jsonrpc_requests_total` (and the
     /// tool metrics for `tools/call`); an `input_required` result counts as a result (a tool's `success`).
-    /// - Returns: the response and its HTTP status.
+    /// - Returns: the response and how the request ended (``StatelessOutcome/disposition``).
     public func handleStateless(
         _ request: JSONRPCRequest, headers: StatelessHeaders?, outbound: any ServerOutbound = DiscardingOutbound(),
         user: String?

@@ -155,8 +155,7 @@ public final class MCPServer: Sendable {
 
     /// Seconds on the system's continuous (monotonic) clock.
     @Sendable public static func monotonicSeconds() -> Double {
-        let d = ContinuousClock.now - Self.epoch
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (ContinuousClock.now - Self.epoch).secondsValue
     }
     private static let epoch = ContinuousClock.now
 
@@ -275,9 +274,8 @@ public final class MCPServer: Sendable {
     /// ``Configuration/sessionLimits`` (evicting an idle session when the store is full), then calls
     /// ``Configuration/onSessionInitialized`` in its own task.
     ///
-    /// What the server held for an evicted session is ended here (``sessionEnded(_:reason:)``, reason
-    /// ``SessionEndReason/evicted``); the transport closes its streams (the evicted sessions are returned for
-    /// that).
+    /// An evicted session is ended here (``end(_:reason:)``, reason ``SessionEndReason/evicted``); the
+    /// transport closes its streams (the evicted sessions are returned for that).
     ///
     /// Observed like every request (a span, `mcpfcgi_jsonrpc_requests_total{method="initialize"}`); a stored
     /// session counts in `mcpfcgi_sessions_created_total`, a refusal for capacity, store or quota in
@@ -378,7 +376,7 @@ public final class MCPServer: Sendable {
             break
         } while true
         for session in evicted {
-            sessionEnded(session, reason: .evicted)
+            end(session, reason: .evicted)
             configuration.logger.info(
                 "idle session evicted to make room", metadata: ["mcp.session.id": "\(session.id)"])
         }
@@ -435,6 +433,10 @@ public final class MCPServer: Sendable {
         // cancels the child alone, through the handle it registers while it runs.
         let canceller = ChildTaskCanceller()
         let token = inFlight.begin(key) { canceller.cancel() }
+        // A request that got its session just before the session ended: registered before this check, so either
+        // the end's `cancelAll` sees it or this check sees the end. Either way it is cancelled, like every request
+        // in flight when a session ends.
+        if let session = context.session, session.isEnded { inFlight.cancel(key, reason: "session ended") }
         async let work = canceller.run { await self.dispatch(request, context: context) }
         let result = await work
         let outcome = inFlight.end(key, token: token)
@@ -555,18 +557,63 @@ public final class MCPServer: Sendable {
         ) { try await send(request) }
     }
 
-    /// Forgets what the server keeps for a session that ended (deleted, expired, cleaned up or evicted): its
-    /// resource subscriptions, and its requests in flight, which are cancelled. Call it once after removing the
-    /// session from the store; it counts in `mcpfcgi_sessions_ended_total{reason}`.
+    // MARK: Ending sessions
+
+    /// Ends a session in one step: removes it from the store, then ends it (``end(_:reason:)``). DELETE uses it;
+    /// the transport closes the session's streams when it returns the session.
     /// - Parameters:
-    ///   - session: the session that was removed.
-    ///   - reason: why it ended. Default ``SessionEndReason/deleted`` (removed on purpose, by its client or the
-    ///     application).
-    public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) {
+    ///   - id: the session's id.
+    ///   - reason: why it ends. Default ``SessionEndReason/deleted``.
+    /// - Returns: the session when this call ended it; nil when no live session has that id (unknown, or ended
+    ///   already by a racing path: DELETE while the sweeper expires it).
+    /// - Throws: what the store throws when it cannot be reached; then nothing changed.
+    public func endSession(id: String, reason: SessionEndReason = .deleted) async throws -> Session? {
+        guard let removed = try await sessions.remove(id: id) else { return nil }
+        return end(removed, reason: reason) ? removed : nil
+    }
+
+    /// Ends every session idle for at least `seconds` (nothing in flight, see
+    /// ``Session/isIdle(forAtLeast:now:)``): removes them from the store, then ends each (``end(_:reason:)``).
+    /// The idle sweep (reason ``SessionEndReason/expired``) and the management cleanup
+    /// (``SessionEndReason/cleanedUp``) use it.
+    /// - Parameters:
+    ///   - seconds: the inactivity threshold.
+    ///   - reason: why they end. Default ``SessionEndReason/expired``.
+    /// - Returns: the sessions this call ended (not those a racing path ended first).
+    /// - Throws: what the store throws when it cannot be reached; then nothing changed.
+    public func endIdleSessions(olderThan seconds: Double, reason: SessionEndReason = .expired) async throws
+        -> [Session]
+    {
+        let removed = try await sessions.removeIdle(olderThan: seconds, now: configuration.now())
+        return removed.filter { end($0, reason: reason) }
+    }
+
+    /// The end of a session that is out of the store, the one step every path takes (DELETE, idle sweep,
+    /// management cleanup, eviction): moves it to `ended(reason)` (``SessionLifecycle``) and, only when this call
+    /// did, cleans up: counts `mcpfcgi_sessions_ended_total{reason}`, forgets its resource subscriptions and
+    /// cancels its requests in flight. Two paths racing to end it clean up once: the second gets false.
+    /// - Parameters:
+    ///   - session: the session, removed from the store.
+    ///   - reason: why it ends.
+    /// - Returns: whether this call ended it (the transport then closes its streams).
+    @discardableResult public func end(_ session: Session, reason: SessionEndReason) -> Bool {
+        guard case .cleanUp = session.end(reason: reason) else { return false }
         metrics.recordSessionEnded(reason)
+        // After the phase changed: a racing `resources/subscribe` either is in this set or sees the end.
         let uris = session.subscriptions
         subscriptions.withLock { index in index.removeSession(session.id, uris: uris) }
         inFlight.cancelAll(sessionID: session.id, reason: "session ended")
+        return true
+    }
+
+    /// ``end(_:reason:)`` under its older name, with reason ``SessionEndReason/deleted`` by default.
+    /// - Parameters:
+    ///   - session: the session, removed from the store.
+    ///   - reason: why it ended. Default ``SessionEndReason/deleted`` (removed on purpose, by its client or the
+    ///     application).
+    /// - Returns: whether this call ended it.
+    @discardableResult public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) -> Bool {
+        end(session, reason: reason)
     }
 
     private func listTools(_ params: Value?) throws(MCPError) -> Value {

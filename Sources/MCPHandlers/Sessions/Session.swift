@@ -3,8 +3,24 @@ import Synchronization
 /// One MCP session of the session era (2025-11-25 and older): what the server negotiated with one client,
 /// and what it needs to continue serving it.
 ///
-/// Immutable facts are plain properties; what changes (log level, activity) sits behind a `Mutex`, so a
-/// session can be shared by every worker thread of its process.
+/// Immutable facts are plain properties; what changes (phase, log level, activity) sits behind a `Mutex`, so
+/// a session can be shared by every worker thread of its process.
+///
+/// ## Phases
+///
+/// A session's phase (``phase``) is a ``SessionLifecycle``: `created` when ``MCPServer`` stores it (answering
+/// `initialize`), `initialized` after `notifications/initialized`, `ended(reason)` once it left the store
+/// (``SessionEndReason``: DELETE, idle expiry, management cleanup, eviction). Every end goes through one step,
+/// ``MCPServer/endSession(id:reason:)`` (or ``MCPServer/end(_:reason:)`` for a session already out of the
+/// store): the first caller cleans up, a racing second one does nothing. A request that still holds an
+/// ended session is answered as for an unknown one (404) by the transport; one that was past that check
+/// when the session ended completes (its handler is cancelled).
+///
+/// ```text
+/// created ──notifications/initialized──▶ initialized
+///    │                                        │
+///    └──────────── end(reason) ───────────────┴──▶ ended(reason)   (terminal; a second end is a no-op)
+/// ```
 public final class Session: Sendable {
     /// The session id, sent by the client as `Mcp-Session-Id`.
     public let id: String
@@ -23,7 +39,7 @@ public final class Session: Sendable {
     public let createdAt: Double
 
     private struct State {
-        var initialized = false
+        var lifecycle = SessionLifecycle()
         var logLevel: LoggingLevel? = nil
         var lastActivity: Double
         var inFlight = 0
@@ -55,11 +71,25 @@ public final class Session: Sendable {
         self.state = Mutex(State(lastActivity: now))
     }
 
-    /// Whether the client has sent `notifications/initialized`.
-    public var isInitialized: Bool { state.withLock { $0.initialized } }
+    /// Where the session is in its life: created, initialized (the client sent `notifications/initialized`) or
+    /// ended (and why). See ``SessionLifecycle``.
+    public var phase: SessionLifecycle.State { state.withLock { $0.lifecycle.state } }
 
-    /// Records `notifications/initialized`.
-    public func markInitialized() { state.withLock { $0.initialized = true } }
+    /// Whether the session has ended (it is out of the store; a request naming it gets 404).
+    public var isEnded: Bool { state.withLock { $0.lifecycle.isEnded } }
+
+    /// Records `notifications/initialized` (ignored once the session has ended).
+    /// - Returns: what changed.
+    @discardableResult public func markInitialized() -> SessionLifecycle.InitializedAction {
+        state.withLock { $0.lifecycle.initialized() }
+    }
+
+    /// Moves the session to `ended(reason)`; only the first call returns ``SessionLifecycle/EndAction/cleanUp(_:)``,
+    /// and only its caller cleans up. Called by ``MCPServer/end(_:reason:)`` alone.
+    /// - Parameter reason: why it ends.
+    func end(reason: SessionEndReason) -> SessionLifecycle.EndAction {
+        state.withLock { $0.lifecycle.end(reason: reason) }
+    }
 
     /// The minimum level of `notifications/message` the client asked for; nil until `logging/setLevel`.
     public var logLevel: LoggingLevel? {
@@ -105,8 +135,9 @@ public final class Session: Sendable {
     public func beginActivity() {
         state.withLock { s in
             s.inFlight += 1
-            // Under the session's lock, so the observer sees transitions in the order they happen.
-            if s.inFlight == 1 { s.observer?.sessionBecameBusy(self) }
+            // Under the session's lock, so the observer sees transitions in the order they happen. An ended
+            // session is out of its store: nothing to tell.
+            if s.inFlight == 1, !s.lifecycle.isEnded { s.observer?.sessionBecameBusy(self) }
         }
     }
 
@@ -116,7 +147,7 @@ public final class Session: Sendable {
         state.withLock { s in
             s.inFlight = max(0, s.inFlight - 1)
             s.lastActivity = now
-            if s.inFlight == 0 { s.observer?.sessionBecameIdle(self, at: now) }
+            if s.inFlight == 0, !s.lifecycle.isEnded { s.observer?.sessionBecameIdle(self, at: now) }
         }
     }
 

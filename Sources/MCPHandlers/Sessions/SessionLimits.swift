@@ -44,9 +44,6 @@ public struct SessionLimits: Sendable, Equatable {
 
     /// ``minimumIdleBeforeEviction`` in seconds of the store's clock, nil when eviction is off.
     public var minimumIdleSecondsBeforeEviction: Double? {
-        minimumIdleBeforeEviction.map { duration in
-            let (seconds, attoseconds) = duration.components
-            return Double(seconds) + Double(attoseconds) / 1e18
-        }
+        minimumIdleBeforeEviction?.secondsValue
     }
 }

@@ -11,6 +11,23 @@
 /// concurrent `initialize` requests (on several threads or several hosts sharing a database) cannot overshoot.
 /// A store keeps recency without scanning by observing its sessions (``SessionActivityObserver``); a database
 /// store can keep an indexed last-activity column instead.
+///
+/// ## The store and a session's phases
+///
+/// A store holds the live sessions, those in phase `created` or `initialized` (``Session/phase``,
+/// ``SessionLifecycle``). Leaving the store is the first half of a session's end; the second half,
+/// ``MCPServer/end(_:reason:)``, moves the removed session to `ended(reason)` and cleans up once:
+///
+/// ```text
+///   insert ─▶ [in the store: created ─▶ initialized] ─▶ remove(id:) / removeIdle / eviction ─▶ end(reason) ─▶ ended
+///             (a lookup finds it: requests are served)   (one of racing removers gets it)       (cleans up once)
+/// ```
+///
+/// A removal returns the sessions it removed, so the caller ends exactly those
+/// (``MCPServer/endSession(id:reason:)``, ``MCPServer/endIdleSessions(olderThan:reason:)``; evicted sessions
+/// come back in ``SessionInsertion/inserted(evicted:)``). Two removals racing for one session should hand it to
+/// one of them; should a store hand it to both, the phase still lets only one clean up. A store never ends a
+/// session itself and never sees an ended one again.
 public protocol SessionStore: Sendable {
     /// Adds a session with no quota and no eviction.
     /// - Returns: false when a session with that id already exists or the store is full.
@@ -31,15 +48,16 @@ public protocol SessionStore: Sendable {
     func session(id: String) async throws -> Session?
     /// Whether a session with that id is live.
     func contains(id: String) async throws -> Bool
-    /// Removes a session; returns it when it was live.
+    /// Removes a session; returns it when it was live (and only to one of several racing callers). The caller
+    /// ends it: ``MCPServer/endSession(id:reason:)`` does both.
     @discardableResult func remove(id: String) async throws -> Session?
     /// The number of live sessions.
     var count: Int { get async throws }
     /// Removes every session idle for at least `seconds` (see ``Session/isIdle(forAtLeast:now:)``: a session
     /// with a request or stream in flight is never removed); returns the removed sessions.
     ///
-    /// The caller ends what else the sessions held (requests, subscriptions, streams): `MCPFCGI`'s
-    /// `SessionSweeper` does.
+    /// The caller ends the removed sessions (requests, subscriptions, streams):
+    /// ``MCPServer/endIdleSessions(olderThan:reason:)`` does both, for `SessionSweeper`.
     /// - Parameters:
     ///   - seconds: the inactivity threshold.
     ///   - now: the current time on the store's clock.

@@ -18,14 +18,15 @@ struct RequestStateCodec: Sendable {
     func seal(_ payload: Value) -> String {
         let bytes = JSONWriter.encode(payload)
         let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: key)
-        return "v1." + Self.base64URL(Data(bytes)) + "." + Self.base64URL(Data(mac))
+        return "v1." + Base64URL.encode(bytes) + "." + Base64URL.encode(Array(mac))
     }
 
     /// The payload of a token this codec sealed, unmodified; nil for anything else.
     func open(_ token: String) -> Value? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "v1", let payload = Self.decodeBase64URL(parts[1]),
-            let mac = Self.decodeBase64URL(parts[2])
+        // Unpadded, as sealed: a padded token is not one this codec wrote.
+        guard parts.count == 3, parts[0] == "v1", !token.contains("="), let payload = Base64URL.decode(parts[1]),
+            let mac = Base64URL.decode(parts[2])
         else { return nil }
         guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key) else { return nil }
         return try? JSONParser().parse(payload)
@@ -70,17 +71,4 @@ struct RequestStateCodec: Sendable {
         }
     }
 
-    private static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    private static func decodeBase64URL(_ text: Substring) -> Data? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        if text.contains("=") { return nil }
-        while s.count % 4 != 0 { s.append("=") }
-        return Data(base64Encoded: s)
-    }
 }

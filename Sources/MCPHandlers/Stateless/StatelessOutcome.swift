@@ -1,32 +1,25 @@
-/// What ``MCPServer/handleStateless(_:headers:outbound:user:)`` answers: the JSON-RPC response and the HTTP
-/// status to send it with.
+/// What ``MCPServer/handleStateless(_:headers:outbound:user:)`` answers: the JSON-RPC response and how the
+/// request ended (``disposition``), which a transport maps to its own status.
 public struct StatelessOutcome: Sendable {
     /// The request's id.
     public var id: RequestID
     /// The result (with `resultType`) or the error.
     public var result: Result<Value, MCPError>
-    /// 200 for results (including `input_required`); for errors ``MCPError/statelessHTTPStatus``: 400 for
-    /// -32602/-32020/-32021/-32022, 404 for -32601 (unknown method), 200 for others.
-    public var httpStatus: Int
+    /// How the request ended, from ``result``: a result, a rejected request, an unknown method, a failure or a
+    /// cancellation.
+    public var disposition: StatelessDisposition { StatelessDisposition(result) }
 
-    /// Creates an outcome; the status follows from the result.
+    /// Creates an outcome.
     /// - Parameters:
     ///   - id: the request's id.
     ///   - result: the result or error.
     public init(id: RequestID, result: Result<Value, MCPError>) {
         self.id = id
         self.result = result
-        switch result {
-        case .success: httpStatus = 200
-        case .failure(let error): httpStatus = error.statelessHTTPStatus
-        }
     }
 
     /// True when the request was cancelled (the client closed its stream): send nothing.
-    public var isCancelled: Bool {
-        if case .failure(let error) = result { return error.code == MCPError.Code.requestCancelled }
-        return false
-    }
+    public var isCancelled: Bool { disposition == .cancelled }
 
     /// True for an `input_required` result.
     public var isInputRequired: Bool {

@@ -1,8 +1,6 @@
 import HTTPTypes
 import MCPHandlers
-import Synchronization
 import MCPHTTP
-import MCPOAuth
 
 /// The 2026-07-28 (stateless) revision on the same endpoint: no session, every request carries its
 /// protocol version, client info and capabilities, so any worker process can answer it.
@@ -20,20 +18,22 @@ extension MCPEndpoint {
     }
 
     /// Answers a stateless POST: JSON, or SSE when the handler sends progress or logs first (and always for
-    /// `subscriptions/listen`).
+    /// `subscriptions/listen`). The JSON answer's status follows the outcome's
+    /// ``MCPHandlers/StatelessDisposition`` (``MCPHandlers/StatelessDisposition/httpStatus``).
+    /// - Throws: ``TransportError/invalidMessage(_:)``, ``TransportError/listenNeedsEventStream``.
     func postStateless(
         _ parsed: Value, request: HTTPServerRequest, accepted: (json: Bool, sse: Bool), user: String?
-    ) async -> HTTPServerResponse {
+    ) async throws(TransportRefusal) -> HTTPServerResponse {
         let fields = request.head.headerFields
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(parsed)
         } catch {
-            return .jsonBytes(.badRequest, JSONRPCResponse.failure(id: error.id, error: error.error))
+            throw TransportError.invalidMessage(error.error.message).answering(error.id)
         }
         guard case .request(let rpc) = message else {
             // Notifications and responses have no session to act on in this revision.
-            return HTTPServerResponse(status: .accepted)
+            return self.accepted()
         }
         var params: [String: String] = [:]
         for field in fields where field.name.canonicalName.hasPrefix("mcp-param-") {
@@ -44,24 +44,19 @@ extension MCPEndpoint {
             name: fields.value(.mcpName), params: params)
         let sse = accepted.sse
         let needsStream = MCPServer.statelessMethodNeedsStream(rpc.method)
-        if needsStream, !sse {
-            return transportError(.notAcceptable, "subscriptions/listen needs Accept: text/event-stream")
-        }
+        if needsStream, !sse { throw TransportError.listenNeedsEventStream.answering(nil) }
         let canStream = sse && (configuration.responseMode.streams || needsStream)
-        let streams = self.streams
-        var openStream: (@Sendable () -> EventStream)? = nil
-        if canStream { openStream = { streams.detachedStream() } }
-        let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: nil)
-        let status = Mutex(200)
+        let exchange = PostExchange(
+            requestID: rpc.id, stream: canStream ? streams.statelessStreamOptions() : nil, server: server,
+            sessionID: nil)
         let server = self.server
         let task = Task(executorPreference: RequestExecutor.current) {
             let outcome = await server.handleStateless(rpc, headers: headers, outbound: exchange, user: user)
-            status.withLock { $0 = outcome.httpStatus }
             exchange.complete(outcome.result)
         }
-        exchange.connection.onClose { task.cancel() }
+        exchange.setHandler(task)  // cancelled when the client leaves (a stateless stream cannot be resumed)
         // subscriptions/listen switches to SSE with its acknowledgement; an invalid one is answered as JSON.
         if !needsStream, canStream, !exchange.isDecided { deadlines?.watch(exchange) }
-        return await httpAnswer(exchange, id: rpc.id, status: { HTTPResponse.Status(code: status.withLock { $0 }) })
+        return await httpAnswer(exchange, id: rpc.id, stateless: true)
     }
 }

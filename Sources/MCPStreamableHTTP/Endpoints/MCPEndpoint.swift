@@ -156,53 +156,45 @@ public struct MCPEndpoint: Sendable {
     ///   - reason: why it ended (the `reason` of `mcpfcgi_sessions_ended_total`). Default
     ///     ``MCPHandlers/SessionEndReason/deleted`` (removed on purpose, by its client or the application).
     public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) {
+        guard server.end(session, reason: reason) else { return }
         streams.remove(sessionID: session.id)
-        server.sessionEnded(session, reason: reason)
     }
 
-    /// Answers `POST /mcp`: one JSON-RPC message.
+    /// Answers `POST /mcp`: one JSON-RPC message (or a batch, in sessions of 2025-03-26). A refusal is a
+    /// ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
     public func post(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let refusal = checkOrigin(request) { return refusal }
-        let user: String?
-        switch await resolveUser(of: request) {
-        case .success(let resolved): user = resolved
-        case .failure(let refusal): return refusal.response
-        }
+        await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handlePost($0) }
+    }
+
+    private func handlePost(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let user = try await admit(request)
         let fields = request.head.headerFields
-        guard Self.isJSONContentType(fields.value(.contentType)) else {
-            return transportError(.unsupportedMediaType, "Content-Type must be application/json")
-        }
+        guard Self.isJSONContentType(fields.value(.contentType)) else { throw TransportError.unsupportedMediaType }
         // Parsed once per request; the answer's form (JSON or SSE) depends on it.
         let acceptedTypes = Self.acceptedTypes(fields.value(.accept))
-        guard acceptedTypes.json || acceptedTypes.sse else {
-            return transportError(.notAcceptable, "Accept must allow application/json or text/event-stream")
-        }
+        guard acceptedTypes.json || acceptedTypes.sse else { throw TransportError.notAcceptable }
         let parsed: Value
         do {
             parsed = try JSONParser().parse(request.body)
         } catch {
-            return rpcError(.badRequest, id: nil, .parseError("Parse error: \(error)"))
+            throw TransportError.parseError("\(error)")
         }
         if isStateless(request, message: parsed) {
-            return await postStateless(parsed, request: request, accepted: acceptedTypes, user: user)
+            return try await postStateless(parsed, request: request, accepted: acceptedTypes, user: user)
         }
         if case .array(let batch) = parsed {
-            return await postBatch(batch, request: request, user: user)
+            return try await postBatch(batch, request: request, user: user)
         }
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(parsed)
         } catch {
-            return rpcError(.badRequest, id: error.id, error.error)
+            throw TransportError.invalidMessage(error.error.message).answering(error.id)
         }
         if case .request(let r) = message, r.method == "initialize" {
-            return await initialize(r, request: request, owner: user)
+            return try await initialize(r, request: request, owner: user)
         }
-        let session: Session
-        switch await lookUpSession(request, user: user, id: message.requestID) {
-        case .success(let found): session = found
-        case .failure(let refusal): return refusal.response
-        }
+        let session = try await lookUpSession(request, user: user, id: message.requestID)
         switch message {
         case .notification(let notification):
             server.handle(notification, session: session)
@@ -221,19 +213,13 @@ public struct MCPEndpoint: Sendable {
     {
         let (json, sse) = accepted
         let canStream = configuration.responseMode.streams && sse
-        let handler = TaskHandle()
-        let grace = configuration.resumeGracePeriod
-        let streams = self.streams
-        var openStream: (@Sendable () -> EventStream)? = nil
-        if canStream {
-            openStream = {
-                let stream = streams.streams(for: session.id).open(isStandalone: false)
-                // A client that left and did not resume in time has nobody to answer: cancel the handler.
-                stream.onAbandoned(after: grace) { handler.cancel() }
-                return stream
-            }
-        }
-        let exchange = PostExchange(requestID: rpc.id, openStream: openStream, server: server, sessionID: session.id)
+        // A client that left and did not resume within the grace period has nobody to answer: the exchange
+        // cancels the handler.
+        let options =
+            canStream
+            ? streams.answerStreamOptions(session: session, resumeGracePeriod: configuration.resumeGracePeriod)
+            : nil
+        let exchange = PostExchange(requestID: rpc.id, stream: options, server: server, sessionID: session.id)
         let context = requestContext(rpc, session: session, outbound: exchange)
         let server = self.server
         guard canStream else {
@@ -244,33 +230,33 @@ public struct MCPEndpoint: Sendable {
             let outcome = await server.handle(rpc, context: context)
             session.endActivity(now: server.configuration.now())
             exchange.complete(outcome)
-            return await httpAnswer(exchange, id: rpc.id, status: { .ok })
+            return await httpAnswer(exchange, id: rpc.id)
         }
         // A client that takes only SSE gets a stream, decided before the handler runs (it could finish first).
         if !json { exchange.streamIfPossible() }
         session.beginActivity()
         // Runs on the accept thread while the answer is being decided (no thread hop for a quick handler),
         // on the global executor after it (a streamed answer's handler outlives the accept thread's turn).
-        handler.set(
+        exchange.setHandler(
             Task(executorPreference: RequestExecutor.current) {
                 let outcome = await server.handle(rpc, context: context)
                 session.endActivity(now: server.configuration.now())
                 exchange.complete(outcome)
             })
         if json, !exchange.isDecided { deadlines?.watch(exchange) }
-        return await httpAnswer(exchange, id: rpc.id, status: { .ok })
+        return await httpAnswer(exchange, id: rpc.id)
     }
 
-    /// The HTTP form of an answer once decided: the JSON-RPC response as JSON with `status`, or the SSE
-    /// stream (shared by both protocol eras).
-    func httpAnswer(_ exchange: PostExchange, id: RequestID, status: () -> HTTPResponse.Status) async
-        -> HTTPServerResponse
-    {
+    /// The HTTP form of an answer once decided: the JSON-RPC response as JSON, or the SSE stream (shared by
+    /// both protocol eras). A session's JSON answer is 200; a stateless one has the status of its
+    /// ``MCPHandlers/StatelessDisposition`` (200, 400 or 404).
+    func httpAnswer(_ exchange: PostExchange, id: RequestID, stateless: Bool = false) async -> HTTPServerResponse {
         switch await exchange.decision() {
         case .json(.success(let result)):
-            return .jsonBytes(status(), JSONRPCResponse.success(id: id, result: result), headerFields: noStore)
+            return .jsonBytes(.ok, JSONRPCResponse.success(id: id, result: result), headerFields: noStore)
         case .json(.failure(let error)):
-            return .jsonBytes(status(), JSONRPCResponse.failure(id: id, error: error), headerFields: noStore)
+            let status = stateless ? StatelessDisposition(.failure(error)).httpStatus : .ok
+            return .jsonBytes(status, JSONRPCResponse.failure(id: id, error: error), headerFields: noStore)
         case .stream:
             return .eventStream(exchange.connection, headerFields: noStore)
         }
@@ -288,27 +274,17 @@ public struct MCPEndpoint: Sendable {
     }
 
     /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26; answered with a JSON array.
-    private func postBatch(_ batch: [Value], request: HTTPServerRequest, user: String?) async -> HTTPServerResponse {
-        let session: Session
-        switch await lookUpSession(request, user: user, id: nil) {
-        case .success(let found): session = found
-        case .failure(let refusal):
-            if request.head.headerFields.value(.mcpSessionID) == nil {
-                return rpcError(.badRequest, id: nil, .invalidRequest("JSON-RPC batches are not supported"))
-            }
-            return refusal.response
-        }
+    private func postBatch(_ batch: [Value], request: HTTPServerRequest, user: String?) async throws
+        -> HTTPServerResponse
+    {
+        guard request.head.headerFields.value(.mcpSessionID) != nil else { throw TransportError.batchWithoutSession }
+        let session = try await lookUpSession(request, user: user, id: nil)
         guard session.protocolVersion.allowsBatches else {
-            return rpcError(
-                .badRequest, id: nil,
-                .invalidRequest("JSON-RPC batches are not supported in protocol \(session.protocolVersion)"))
+            throw TransportError.batchNotSupported(version: "\(session.protocolVersion)")
         }
-        guard !batch.isEmpty else { return rpcError(.badRequest, id: nil, .invalidRequest("Empty batch")) }
+        guard !batch.isEmpty else { throw TransportError.emptyBatch }
         guard batch.count <= configuration.maxBatchSize else {
-            return rpcError(
-                .badRequest, id: nil,
-                .invalidRequest(
-                    "A batch of \(batch.count) messages exceeds the limit of \(configuration.maxBatchSize); send fewer"))
+            throw TransportError.batchTooLarge(count: batch.count, limit: configuration.maxBatchSize)
         }
         var responses: [Value] = []
         for element in batch {
@@ -345,54 +321,51 @@ public struct MCPEndpoint: Sendable {
 
     /// Answers `GET /mcp`: a stream for server-initiated messages, or the resumption of a stream
     /// (`Last-Event-ID`), replaying exactly the events after that id.
+    /// A refusal is a ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let refusal = checkOrigin(request) { return refusal }
-        let user: String?
-        switch await resolveUser(of: request) {
-        case .success(let resolved): user = resolved
-        case .failure(let refusal): return refusal.response
-        }
+        await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handleGet($0) }
+    }
+
+    private func handleGet(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let user = try await admit(request)
         let statelessVersion = request.head.headerFields.value(.mcpProtocolVersion).map {
             !ProtocolVersion.sessionEra.contains(ProtocolVersion(rawValue: $0))
         } ?? false
         guard configuration.allowsStandaloneStreams, configuration.responseMode.streams, !statelessVersion else {
-            var response = HTTPServerResponse.error(
-                .methodNotAllowed, code: "method_not_allowed", message: "This server offers no GET stream")
-            response.head.headerFields[.allow] = "DELETE, POST"
-            return response
+            throw TransportError.standaloneStreamsUnavailable
         }
         let fields = request.head.headerFields
         guard Self.acceptedTypes(fields.value(.accept)).sse, fields.value(.accept) != nil else {
-            return transportError(.notAcceptable, "Accept must include text/event-stream")
+            throw TransportError.eventStreamNotAccepted
         }
-        let session: Session
-        switch await lookUpSession(request, user: user, id: nil) {
-        case .success(let found): session = found
-        case .failure(let refusal): return refusal.response
-        }
+        let session = try await lookUpSession(request, user: user, id: nil)
         let sessionStreams = streams.streams(for: session.id)
+        // Ended after the lookup: the end closes the session's streams after its phase changed, so an entry made
+        // now would outlive it. Answer as for a session that is gone.
+        if session.isEnded {
+            streams.remove(sessionID: session.id)
+            throw TransportError.sessionNotFound
+        }
         let connection = ResponseStream(isStandalone: true)
         var resuming: (stream: Int, sequence: Int)? = nil
         let lastEventID = fields[HTTPField.Name("Last-Event-ID")!]
         if let lastEventID {
             guard let parsed = SessionStreams.parseEventID(lastEventID) else {
-                return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID)")
+                throw TransportError.unknownLastEventID(lastEventID)
             }
             resuming = parsed
         }
         switch sessionStreams.attachStandalone(connection, resuming: resuming) {
         case .attached: break
         case .unknownStream:
-            return transportError(.badRequest, "Unknown Last-Event-ID: \(lastEventID ?? "")")
+            throw TransportError.unknownLastEventID(lastEventID ?? "")
         case .cannotResume:
-            return transportError(.badRequest, "Cannot resume after Last-Event-ID \(lastEventID ?? "")")
+            throw TransportError.cannotResume(lastEventID ?? "")
         case .tooManyStreams(let limit):
             logger.notice(
                 "GET stream refused: too many open on the session",
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
-            return transportError(
-                .tooManyRequests,
-                "This session has \(limit) GET streams open, the most allowed; close one before opening another")
+            throw TransportError.tooManyStreams(limit: limit)
         }
         // The stream is activity until it ends, whichever side ends it (client gone, stream resumed on
         // another connection, session ended): only then may the session become idle and expire.
@@ -423,116 +396,99 @@ public struct MCPEndpoint: Sendable {
         }
     }
 
-    /// The response that ends a request before its handler runs (403, 404, …).
-    struct Refusal: Error {
-        var response: HTTPServerResponse
+    /// The prologue of every request: the `Origin` check (DNS-rebinding protection), then the request's user,
+    /// resolved once: ``Configuration/resolveUserID`` when set, else ``Configuration/resolveUser``.
+    /// - Parameter request: the request.
+    /// - Returns: the request's user, nil for an anonymous request.
+    /// - Throws: ``TransportError/originNotAllowed``; ``TransportError/userNotAccepted`` when
+    ///   ``Configuration/resolveUserID`` returns nil.
+    func admit(_ request: HTTPServerRequest) async throws(TransportError) -> String? {
+        let origin = request.head.headerFields.value(.origin)
+        guard configuration.originPolicy.allows(origin) else {
+            logger.notice("request from a foreign origin refused", metadata: ["origin": "\(origin ?? "")"])
+            throw .originNotAllowed
+        }
+        guard let resolveUserID = configuration.resolveUserID else {
+            return await configuration.resolveUser(request)
+        }
+        if let user = await resolveUserID(UserContext(request)) { return user }
+        logger.notice("request refused by resolveUserID", metadata: ["http.request.id": "\(request.requestID)"])
+        throw .userNotAccepted
     }
 
-    /// The session named by `Mcp-Session-Id`, or the 400/404 to answer with; then checks that the session
-    /// belongs to the request's user (401/403) and `MCP-Protocol-Version` (400).
-    private func lookUpSession(_ request: HTTPServerRequest, user: String?, id: RequestID?) async
-        -> Result<Session, Refusal>
+    /// The prologue of every request on an existing session (session-era POST, GET, DELETE), after
+    /// ``admit(_:)``: the session named by `Mcp-Session-Id`, whether it belongs to the request's user, and
+    /// `MCP-Protocol-Version`.
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - user: the request's user (from ``admit(_:)``).
+    ///   - id: the JSON-RPC id the refusal answers, when the request is a JSON-RPC request.
+    /// - Returns: the session.
+    /// - Throws: ``TransportError/sessionIDRequired`` (400), ``TransportError/storeUnavailable(retryAfter:)``
+    ///   (503), ``TransportError/sessionNotFound`` (404), ``TransportError/authenticationRequired`` (401),
+    ///   ``TransportError/sessionOwnedByAnotherUser`` (403), ``TransportError/unsupportedProtocolVersion(_:)``
+    ///   (400), answering `id`.
+    func lookUpSession(_ request: HTTPServerRequest, user: String?, id: RequestID?) async throws(TransportRefusal)
+        -> Session
     {
         let fields = request.head.headerFields
         guard let sessionID = fields.value(.mcpSessionID) else {
-            return .failure(Refusal(response: rpcError(
-                .badRequest, id: id,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))))
+            throw TransportError.sessionIDRequired.answering(id)
         }
         let found: Session?
         do { found = try await server.sessions.session(id: sessionID) } catch {
-            return .failure(Refusal(response: storeUnavailable(request, id: id, error)))
+            throw storeUnavailable(request, id: id, error)
         }
-        guard let session = found else {
-            return .failure(Refusal(response: rpcError(
-                .notFound, id: id, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))))
-        }
-        if let refusal = checkOwner(of: session, user: user, request: request, id: id) {
-            return .failure(Refusal(response: refusal))
-        }
+        guard let session = found else { throw TransportError.sessionNotFound.answering(id) }
+        if let refusal = checkOwner(of: session, user: user, request: request) { throw refusal.answering(id) }
         if let version = fields.value(.mcpProtocolVersion),
             !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))
         {
-            return .failure(Refusal(response: rpcError(
-                .badRequest, id: id,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Unsupported MCP-Protocol-Version: \(version)"))))
+            throw TransportError.unsupportedProtocolVersion(version).answering(id)
         }
-        return .success(session)
+        return session
     }
 
-    /// The request's user, resolved once per request: ``Configuration/resolveUserID`` when set (nil refuses the
-    /// request with 403), else ``Configuration/resolveUser``.
-    func resolveUser(of request: HTTPServerRequest) async -> Result<String?, Refusal> {
-        guard let resolveUserID = configuration.resolveUserID else {
-            return .success(await configuration.resolveUser(request))
-        }
-        if let user = await resolveUserID(UserContext(request)) { return .success(user) }
-        logger.notice("request refused by resolveUserID", metadata: ["http.request.id": "\(request.requestID)"])
-        return .failure(Refusal(response: rpcError(
-            .forbidden, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: user not accepted here"))))
-    }
-
-    /// Whether the request's user may use the session: 401 when the session has an owner and the request
-    /// is anonymous, 403 when it comes from another user, nil when it may.
-    private func checkOwner(of session: Session, user: String?, request: HTTPServerRequest, id: RequestID?)
-        -> HTTPServerResponse?
-    {
+    /// Why the request's user may not use the session: ``TransportError/authenticationRequired`` when the
+    /// session has an owner and the request is anonymous, ``TransportError/sessionOwnedByAnotherUser`` when it
+    /// comes from another user; nil when it may.
+    private func checkOwner(of session: Session, user: String?, request: HTTPServerRequest) -> TransportError? {
         guard let owner = session.owner else { return nil }
         guard let user else {
             logger.notice(
                 "anonymous request on an owned session refused",
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
-            return rpcError(
-                .unauthorized, id: id,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Unauthorized: this session requires authentication"))
+            return .authenticationRequired
         }
         guard user == owner else {
             logger.notice(
                 "request by another user on an owned session refused",
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
-            return rpcError(
-                .forbidden, id: id,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: the session belongs to another user"))
+            return .sessionOwnedByAnotherUser
         }
         return nil
     }
 
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).
+    /// A refusal is a ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
-        if let refusal = checkOrigin(request) { return refusal }
-        let user: String?
-        switch await resolveUser(of: request) {
-        case .success(let resolved): user = resolved
-        case .failure(let refusal): return refusal.response
+        await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handleDelete($0) }
+    }
+
+    private func handleDelete(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let user = try await admit(request)
+        let session = try await lookUpSession(request, user: user, id: nil)
+        let ended: Session?
+        do { ended = try await endSession(id: session.id, reason: .deleted) } catch {
+            throw storeUnavailable(request, id: nil, error)
         }
-        guard let sessionID = request.head.headerFields.value(.mcpSessionID) else {
-            return rpcError(
-                .badRequest, id: nil,
-                MCPError(code: MCPError.Code.connectionClosed, message: "Bad Request: Mcp-Session-Id header is required"))
-        }
-        let found: Session?
-        do { found = try await server.sessions.session(id: sessionID) } catch {
-            return storeUnavailable(request, id: nil, error)
-        }
-        guard let session = found else {
-            return rpcError(
-                .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
-        }
-        if let refusal = checkOwner(of: session, user: user, request: request, id: nil) { return refusal }
-        let removed: Session?
-        do { removed = try await server.sessions.remove(id: sessionID) } catch {
-            return storeUnavailable(request, id: nil, error)
-        }
-        guard let removed else {
-            return rpcError(
-                .notFound, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Session not found"))
-        }
-        sessionEnded(removed, reason: .deleted)
-        logger.debug("session ended by client", metadata: ["mcp.session.id": "\(sessionID)"])
+        // Another end (the idle sweep) won the race: the session is gone all the same.
+        guard ended != nil else { throw TransportError.sessionNotFound }
+        logger.debug("session ended by client", metadata: ["mcp.session.id": "\(session.id)"])
         return HTTPServerResponse(status: .ok, headerFields: noStore)
     }
 
-    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) async
+    private func initialize(_ rpc: JSONRPCRequest, request: HTTPServerRequest, owner: String?) async throws
         -> HTTPServerResponse
     {
         let address = configuration.clientAddressKey(request)
@@ -549,83 +505,56 @@ public struct MCPEndpoint: Sendable {
         } catch {
             switch error {
             case .capacityReached:
-                var response = rpcError(
-                    .serviceUnavailable, id: rpc.id,
-                    .internalError("Too many live sessions and none idle long enough to end; try again later"))
-                response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
                 logger.warning(
                     "session store full; initialize refused", metadata: ["http.request.id": "\(request.requestID)"])
-                return response
+                throw TransportError.sessionCapacityReached(retryAfter: configuration.retryAfterWhenFull)
+                    .answering(rpc.id)
             case .storeUnavailable(let reason):
-                return storeUnavailable(request, id: rpc.id, reason)
+                throw storeUnavailable(request, id: rpc.id, reason)
             case .addressQuotaReached(let limit):
-                return quotaReached(
-                    request, id: rpc.id, address: address,
-                    "Too many sessions from your address: at most \(limit) may be live at once; end unused ones "
-                        + "(DELETE /mcp with their Mcp-Session-Id) or retry once they have expired")
+                throw quotaReached(
+                    request, address: address,
+                    .addressQuotaReached(limit: limit, retryAfter: configuration.retryAfterWhenQuotaReached)
+                ).answering(rpc.id)
             case .userQuotaReached(let limit):
-                return quotaReached(
-                    request, id: rpc.id, address: address,
-                    "Too many sessions for your user: at most \(limit) may be live at once; end unused ones "
-                        + "(DELETE /mcp with their Mcp-Session-Id) or retry once they have expired")
+                throw quotaReached(
+                    request, address: address,
+                    .userQuotaReached(limit: limit, retryAfter: configuration.retryAfterWhenQuotaReached)
+                ).answering(rpc.id)
             case .clientMetadataTooLarge(let limit):
-                return rpcError(
-                    .badRequest, id: rpc.id,
-                    .invalidParams("clientInfo and capabilities take more than \(limit) bytes of JSON; send less"))
+                throw TransportError.clientMetadataTooLarge(limit: limit).answering(rpc.id)
             }
         }
     }
 
-    /// 429 with `Retry-After` and -32000 when the client's address or user holds its session quota.
-    private func quotaReached(_ request: HTTPServerRequest, id: RequestID, address: String?, _ message: String)
-        -> HTTPServerResponse
+    /// Logs a session quota's refusal and returns it.
+    private func quotaReached(_ request: HTTPServerRequest, address: String?, _ refusal: TransportError)
+        -> TransportError
     {
         logger.notice(
             "session quota reached; initialize refused",
             metadata: ["http.request.id": "\(request.requestID)", "http.remote.address": "\(address ?? "unknown")"])
-        var response = rpcError(.tooManyRequests, id: id, MCPError(code: MCPError.Code.connectionClosed, message: message))
-        response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenQuotaReached)
-        return response
+        return refusal
     }
 
-    /// 503 with `Retry-After` when the session store cannot be reached: the session may exist, so never 404.
-    func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ error: any Error) -> HTTPServerResponse {
+    /// ``TransportError/storeUnavailable(retryAfter:)`` (503 with `Retry-After`) answering `id`, logged with
+    /// the store's error (which never reaches the client): the session may exist, so never 404.
+    func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ error: any Error) -> TransportRefusal {
         storeUnavailable(request, id: id, String(describing: error))
     }
 
-    private func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ reason: String) -> HTTPServerResponse {
+    private func storeUnavailable(_ request: HTTPServerRequest, id: RequestID?, _ reason: String) -> TransportRefusal {
         logger.error(
             "session store unavailable", metadata: ["http.request.id": "\(request.requestID)", "error": "\(reason)"])
-        var response = rpcError(
-            .serviceUnavailable, id: id, .internalError("The session store cannot be reached; try again later"))
-        response.head.headerFields[.retryAfter] = String(configuration.retryAfterWhenFull)
-        return response
+        return TransportError.storeUnavailable(retryAfter: configuration.retryAfterWhenFull).answering(id)
     }
 
     /// `Cache-Control: no-store`, the header of every answer (built once, copied on write).
     var noStore: HTTPFields { Self.noStoreFields }
     private static let noStoreFields: HTTPFields = [.cacheControl: "no-store"]
 
-    private func accepted() -> HTTPServerResponse {
+    func accepted() -> HTTPServerResponse {
         HTTPServerResponse(status: .accepted, headerFields: noStore)
-    }
-
-    private func checkOrigin(_ request: HTTPServerRequest) -> HTTPServerResponse? {
-        let origin = request.head.headerFields.value(.origin)
-        guard configuration.originPolicy.allows(origin) else {
-            logger.notice("request from a foreign origin refused", metadata: ["origin": "\(origin ?? "")"])
-            return rpcError(
-                .forbidden, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: "Forbidden: origin not allowed"))
-        }
-        return nil
-    }
-
-    func transportError(_ status: HTTPResponse.Status, _ message: String) -> HTTPServerResponse {
-        rpcError(status, id: nil, MCPError(code: MCPError.Code.connectionClosed, message: message))
-    }
-
-    func rpcError(_ status: HTTPResponse.Status, id: RequestID?, _ error: MCPError) -> HTTPServerResponse {
-        .jsonBytes(status, JSONRPCResponse.failure(id: id, error: error), headerFields: noStore)
     }
 
     static func isJSONContentType(_ value: String?) -> Bool {

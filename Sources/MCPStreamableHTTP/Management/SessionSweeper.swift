@@ -9,10 +9,13 @@ import MCPOAuth
 ///
 /// A session is idle when nothing is in flight on it (no request being answered, no open GET stream) and
 /// its last activity ended long enough ago, on the clock of ``MCPHandlers/MCPServer/Configuration/now``.
-/// For each removed session the sweeper ends what it held: its requests are cancelled, its subscriptions
-/// forgotten and its SSE streams closed (``MCPEndpoint/sessionEnded(_:reason:)``). The id then gets 404.
+/// Each removed session ends through the one end step that `DELETE` takes too
+/// (``MCPHandlers/MCPServer/endIdleSessions(olderThan:reason:)``, then its SSE streams are closed): its requests
+/// are cancelled, its subscriptions forgotten, its streams closed and its end counted once, even when a `DELETE`
+/// races with the sweep. The id then gets 404.
 ///
-/// ``MCPApplication`` makes one and starts it when ``Configuration/idleTimeout`` is set.
+/// ``MCPApplication`` makes one per endpoint and starts it in ``MCPApplication/willStart()`` (when the server
+/// starts; nothing starts in an initializer) when ``Configuration/idleTimeout`` is set.
 public final class SessionSweeper: Sendable {
     /// When sessions expire.
     public struct Configuration: Sendable {
@@ -65,22 +68,19 @@ public final class SessionSweeper: Sendable {
     ///   - reason: why they end (the `reason` of `mcpfcgi_sessions_ended_total`): default
     ///     ``MCPHandlers/SessionEndReason/expired``; the management API's cleanup passes
     ///     ``MCPHandlers/SessionEndReason/cleanedUp``.
-    /// - Returns: the ids of the removed sessions.
+    /// - Returns: the ids of the sessions this sweep ended.
     /// - Throws: what the session store throws when it cannot be reached.
     @discardableResult public func sweep(idleFor timeout: Duration, reason: SessionEndReason = .expired)
         async throws -> [String]
     {
-        let server = endpoint.server
-        let removed = try await server.sessions.removeIdle(
-            olderThan: Self.seconds(timeout), now: server.configuration.now())
+        let removed = try await endpoint.endIdleSessions(olderThan: timeout.secondsValue, reason: reason)
         for session in removed {
-            endpoint.sessionEnded(session, reason: reason)
-            logger.debug("session expired", metadata: ["mcp.session.id": "\(session.id)"])
+            logger.debug("session expired", metadata: ["mcp.session.id": "\(session.id)", "reason": "\(reason.rawValue)"])
         }
         if !removed.isEmpty {
             logger.info(
                 "idle sessions removed",
-                metadata: ["count": "\(removed.count)", "idleSeconds": "\(Self.seconds(timeout))"])
+                metadata: ["count": "\(removed.count)", "idleSeconds": "\(timeout.secondsValue)"])
         }
         return removed.map(\.id)
     }
@@ -114,9 +114,4 @@ public final class SessionSweeper: Sendable {
 
     /// Whether the background sweep runs.
     public var isRunning: Bool { timer.withLock { $0 != nil } }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

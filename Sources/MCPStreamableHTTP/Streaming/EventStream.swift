@@ -4,18 +4,91 @@ import Synchronization
 import MCPHTTP
 import MCPOAuth
 
-/// One logical SSE stream of a session: the events of one POST's answer, or of one GET stream.
+/// What ``SessionStreams`` needs of a session's stream to number it, resume it and forget it: a `GET`
+/// stream (``EventStream``) or a POST's answer that became a stream (``PostExchange``).
+protocol SessionStream: AnyObject, Sendable {
+    /// Whether this is a GET stream (server-initiated messages) rather than one request's answer.
+    var isStandalone: Bool { get }
+    /// Whether an HTTP connection currently carries the stream.
+    var isConnected: Bool { get }
+    /// Connects `connection` to the stream: the priming event, the buffered events after `lastSequence`
+    /// (all of them when nil), then the rest as they come.
+    /// - Returns: false (and attaches nothing) when the client cannot get exactly what it missed.
+    func attach(_ connection: ResponseStream, after lastSequence: Int?) -> Bool
+    /// Whether the stream has ended (a resumption still gets its buffered events).
+    var isFinished: Bool { get }
+    /// Ends the stream (its session ended).
+    func finish()
+}
+
+/// The events of one logical SSE stream: their numbering and the bounded buffer a resumption replays from.
 ///
-/// Events get ids `<stream>-<sequence>`, unique within the session, and are kept in a bounded replay
-/// buffer. The HTTP connection carrying the stream can go away and a GET with `Last-Event-ID` can take
-/// it over: it receives exactly the events after that id, then the rest as they come.
-public final class EventStream: Sendable {
+/// Events get ids `<stream>-<sequence>`, unique within the session. The last ``EventStream/Limits/maxEvents``
+/// are kept for ``EventStream/Limits/maxAge``. A plain value: its owner's lock guards it.
+struct ReplayBuffer {
+    /// One numbered event and when it was sent.
+    private struct Event {
+        var sequence: Int
+        var bytes: [UInt8]
+        var time: ContinuousClock.Instant
+    }
+
+    /// The stream's number within its session.
+    var streamID: Int
+    private let limits: EventStream.Limits
+    /// The sequence number of the latest event (0 before the first).
+    private(set) var sequence = 0
+    private var history: [Event] = []
+
+    init(streamID: Int, limits: EventStream.Limits) {
+        self.streamID = streamID
+        self.limits = limits
+    }
+
+    /// Numbers and keeps one JSON-RPC message.
+    /// - Returns: the event's bytes.
+    mutating func append(_ message: Value, now: ContinuousClock.Instant) -> [UInt8] {
+        sequence += 1
+        let bytes = ServerSentEvent.message(message, id: "\(streamID)-\(sequence)")
+        history.append(Event(sequence: sequence, bytes: bytes, time: now))
+        if history.count > limits.maxEvents { history.removeFirst(history.count - limits.maxEvents) }
+        while let first = history.first, now - first.time > limits.maxAge { history.removeFirst() }
+        return bytes
+    }
+
+    /// Whether the events after `lastSequence` (all when nil) are all still buffered and the id was issued.
+    func canReplay(after lastSequence: Int?) -> Bool {
+        let after = lastSequence ?? 0
+        let oldestKept = history.first?.sequence ?? (sequence + 1)
+        return after <= sequence && (lastSequence == nil || after + 1 >= oldestKept)
+    }
+
+    /// Writes the priming event (its id, `retry:`, empty data) and the buffered events after `lastSequence`
+    /// to `connection`, counting a resumption's events in `mcpfcgi_sse_replayed_events_total`.
+    func replay(to connection: ResponseStream, after lastSequence: Int?) {
+        let after = lastSequence ?? 0
+        connection.write(ServerSentEvent.event(id: "\(streamID)-\(after)", data: [], retry: limits.retryMilliseconds))
+        var replayed = 0
+        for event in history where event.sequence > after {
+            connection.write(event.bytes)
+            replayed += 1
+        }
+        // A resumption replays what the client missed; a first attachment delivers what was sent before it.
+        if lastSequence != nil, replayed > 0 { limits.replayedEvents.increment(by: replayed) }
+    }
+}
+
+/// A session's `GET` stream: server-initiated messages (`list_changed`, `resources/updated`), numbered and
+/// buffered like every stream, so a `GET` with `Last-Event-ID` takes it over on a new connection: exactly the
+/// events after that id, then the rest as they come. It has no handler and no timers; it is connected or not,
+/// until its session ends it.
+public final class EventStream: SessionStream {
     /// The stream's number within its session.
     public let id: Int
-    /// Whether this is a GET stream (server-initiated messages) rather than one request's answer.
-    public let isStandalone: Bool
-    private let limits: Limits
+    /// Always true: a request's answer is a ``PostExchange``.
+    public var isStandalone: Bool { true }
 
+    /// The replay buffer's bounds, the `retry:` announced in priming events, and the replay counter.
     struct Limits: Sendable {
         var maxEvents: Int
         var maxAge: Duration
@@ -27,55 +100,28 @@ public final class EventStream: Sendable {
     /// The name of the counter of events replayed on resumption.
     static let replayedEventsLabel = "mcpfcgi_sse_replayed_events_total"
 
-    private struct Event {
-        var sequence: Int
-        var bytes: [UInt8]
-        var time: ContinuousClock.Instant
-    }
-
-    private struct Abandonment {
-        var grace: Duration
-        var action: @Sendable () -> Void
-    }
-
+    /// Everything the lock guards.
     private struct State {
-        var sequence = 0
-        var history: [Event] = []
+        var buffer: ReplayBuffer
         var connection: ResponseStream?
         var finished = false
-        var generation = 0
-        var abandonment: Abandonment?
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(id: Int, isStandalone: Bool, limits: Limits) {
+    init(id: Int, limits: Limits) {
         self.id = id
-        self.isStandalone = isStandalone
-        self.limits = limits
+        self.state = Mutex(State(buffer: ReplayBuffer(streamID: id, limits: limits)))
     }
 
-    /// Connects an HTTP response to the stream: sends the priming event (an id and `retry:`, empty data),
-    /// replays the buffered events after `lastSequence` (all of them when nil), and routes later events to
-    /// it. A connection the stream had before is finished.
-    /// - Returns: false (and attaches nothing) when `lastSequence` was never issued on this stream or the
-    ///   events after it are no longer buffered: the client cannot get exactly what it missed.
+    /// Connects an HTTP response to the stream (see ``SessionStream/attach(_:after:)``); the connection the
+    /// stream had before is finished.
     @discardableResult func attach(_ connection: ResponseStream, after lastSequence: Int?) -> Bool {
         let previous: ResponseStream?? = state.withLock { s in
-            let after = lastSequence ?? 0
-            let oldestKept = s.history.first?.sequence ?? (s.sequence + 1)
-            guard after <= s.sequence, lastSequence == nil || after + 1 >= oldestKept else { return .none }
+            guard s.buffer.canReplay(after: lastSequence) else { return .none }
             let previous = s.connection
             s.connection = connection
-            s.generation &+= 1
             // Written under the lock, so no concurrent event can overtake the priming event or the replay.
-            connection.write(ServerSentEvent.event(id: "\(id)-\(after)", data: [], retry: limits.retryMilliseconds))
-            var replayed = 0
-            for event in s.history where event.sequence > after {
-                connection.write(event.bytes)
-                replayed += 1
-            }
-            // A resumption replays what the client missed; a first attachment delivers what was sent before it.
-            if lastSequence != nil, replayed > 0 { limits.replayedEvents.increment(by: replayed) }
+            s.buffer.replay(to: connection, after: lastSequence)
             if s.finished { connection.finish() }
             return .some(previous)
         }
@@ -91,20 +137,10 @@ public final class EventStream: Sendable {
         let now = ContinuousClock.now
         return state.withLock { s in
             guard !s.finished else { return false }
-            s.sequence += 1
-            let bytes = ServerSentEvent.message(message, id: "\(id)-\(s.sequence)")
-            s.history.append(Event(sequence: s.sequence, bytes: bytes, time: now))
-            if s.history.count > limits.maxEvents { s.history.removeFirst(s.history.count - limits.maxEvents) }
-            while let first = s.history.first, now - first.time > limits.maxAge { s.history.removeFirst() }
+            let bytes = s.buffer.append(message, now: now)
             s.connection?.write(bytes)
             return true
         }
-    }
-
-    /// Calls `action` when the stream loses its client and no connection resumes it within `grace`
-    /// (counted from the latest disconnect), unless the stream finished first.
-    func onAbandoned(after grace: Duration, _ action: @escaping @Sendable () -> Void) {
-        state.withLock { $0.abandonment = Abandonment(grace: grace, action: action) }
     }
 
     /// Ends the stream: its connection is finished; a later resume gets the buffered events and ends.
@@ -115,15 +151,6 @@ public final class EventStream: Sendable {
         }
     }
 
-    /// Closes the HTTP connection now without finishing the stream (the client may resume it).
-    func closeConnection() {
-        state.withLock { s in
-            s.connection?.finish()
-            s.connection = nil
-            s.generation &+= 1
-        }
-    }
-
     /// Whether an HTTP connection currently carries the stream.
     var isConnected: Bool { state.withLock { $0.connection != nil } }
 
@@ -131,21 +158,8 @@ public final class EventStream: Sendable {
     var isFinished: Bool { state.withLock { $0.finished } }
 
     private func detach(_ connection: ResponseStream) {
-        let watch: (Int, Abandonment)? = state.withLock { s in
-            guard s.connection === connection else { return nil }
-            s.connection = nil
-            s.generation &+= 1
-            guard !s.finished, let abandonment = s.abandonment else { return nil }
-            return (s.generation, abandonment)
-        }
-        guard let (generation, abandonment) = watch else { return }
-        Task { [weak self] in
-            try? await Task.sleep(for: abandonment.grace)
-            guard let self else { return }
-            let abandoned = self.state.withLock { s in
-                s.generation == generation && s.connection == nil && !s.finished
-            }
-            if abandoned { abandonment.action() }
+        state.withLock { s in
+            if s.connection === connection { s.connection = nil }
         }
     }
 }

@@ -6,7 +6,14 @@ import MCPOAuth
 /// The answer to one POSTed request: plain JSON when the handler finishes before sending anything, an
 /// SSE stream as soon as it sends a notification or a request to the client (or runs longer than the
 /// streaming threshold), with the result as the stream's last event.
-final class PostExchange: ServerOutbound {
+///
+/// It holds the answer's ``PostAnswerStateMachine`` under one lock, together with what the machine's
+/// actions act on: the replay buffer, the handler's task, the waiting HTTP answer and the two timers
+/// (threshold and resume grace, both entries of the process's ``DeadlineScheduler``). Every event — from the
+/// handler, the front end (a client disconnect), a resumption, a timer — goes through the machine; the
+/// actions are executed under the same lock (writes to a ``MCPHTTP/ResponseStream`` never block), except
+/// resuming the HTTP answer and cancelling the task, which run after it.
+final class PostExchange: ServerOutbound, SessionStream {
     /// How the HTTP response goes out.
     enum Decision: Sendable {
         /// One JSON body.
@@ -15,46 +22,89 @@ final class PostExchange: ServerOutbound {
         case stream
     }
 
+    /// Where a streamed answer is numbered and how it can be resumed.
+    struct StreamOptions: Sendable {
+        /// Registers the answer with its session's streams and returns its number; nil for an answer that
+        /// belongs to no session (stateless requests): numbered 1, never resumable, and a disconnect cancels
+        /// its handler at once.
+        var register: (@Sendable (PostExchange) -> Int)?
+        /// The replay buffer's limits.
+        var limits: EventStream.Limits
+        /// How long a stream whose client left waits for a resumption before its handler is cancelled.
+        var resumeGracePeriod: Duration
+        /// Where the threshold and grace timers are scheduled.
+        var scheduler: DeadlineScheduler = .shared
+    }
+
+    /// The machine and what its actions act on, under the one lock.
     private struct State {
+        var machine: PostAnswerStateMachine<ResponseStream>
+        var buffer: ReplayBuffer?
         var decision: Decision?
         var waiter: CheckedContinuation<Decision, Never>?
-        var stream: EventStream?
+        var handler: Task<Void, Never>?
+        var handlerCancelled = false
+        var thresholdTimer: DeadlineScheduler.Timer?
+        var graceTimer: DeadlineScheduler.Timer?
     }
-    private let state = Mutex(State())
-    let requestID: RequestID
-    /// Opens the logical stream on the first switch to SSE; nil when the client cannot take SSE.
-    private let openStream: (@Sendable () -> EventStream)?
-    let connection = ResponseStream()
 
-    /// The logical stream, once the answer switched to SSE.
-    var stream: EventStream? { state.withLock { $0.stream } }
+    /// What must run after the lock is released.
+    private struct Deferred {
+        var resume: (CheckedContinuation<Decision, Never>, Decision)?
+        var cancel: Task<Void, Never>?
+        var onClose: ResponseStream?
+
+        /// Adds what `other` defers (the later of two decisions cannot happen: the machine decides once).
+        mutating func merge(_ other: Deferred) {
+            resume = resume ?? other.resume
+            cancel = cancel ?? other.cancel
+            onClose = onClose ?? other.onClose
+        }
+
+        func run(for exchange: PostExchange) {
+            if let (waiter, decision) = resume { waiter.resume(returning: decision) }
+            cancel?.cancel()
+            if let connection = onClose {
+                connection.onClose { [weak exchange] in exchange?.clientDisconnected(connection) }
+            }
+        }
+    }
+
+    private let state: Mutex<State>
+    let requestID: RequestID
+    private let options: StreamOptions?
+    /// The POST's own HTTP response, which carries the stream when the answer becomes one.
+    let connection = ResponseStream()
     private let server: MCPServer
     private let sessionID: String?
+    /// Always false: this is one request's answer.
+    var isStandalone: Bool { false }
 
     /// - Parameters:
     ///   - requestID: the request being answered.
-    ///   - openStream: opens the session's logical stream for this answer when it switches to SSE; nil
-    ///     when the client cannot take SSE (then notifications are dropped and requests to the client fail).
-    ///     Called at most once, so answers that stay JSON cost no stream.
+    ///   - stream: how the answer streams; nil when the client cannot take SSE (then notifications are
+    ///     dropped and requests to the client fail). The stream is registered on the first switch to SSE, so
+    ///     answers that stay JSON cost no stream.
     ///   - server: whose pending requests route the client's answers back.
     ///   - sessionID: the session the client's answers must come from.
-    init(
-        requestID: RequestID, openStream: (@Sendable () -> EventStream)?, server: MCPServer, sessionID: String?
-    ) {
+    init(requestID: RequestID, stream: StreamOptions?, server: MCPServer, sessionID: String?) {
         self.requestID = requestID
-        self.openStream = openStream
+        self.options = stream
         self.server = server
         self.sessionID = sessionID
+        let grace: Duration? = stream?.register == nil ? nil : stream?.resumeGracePeriod
+        self.state = Mutex(State(machine: PostAnswerStateMachine(canStream: stream != nil, resumeGracePeriod: grace)))
     }
 
+    // MARK: ServerOutbound (the handler)
+
     func send(_ notification: JSONRPCNotification) async {
-        guard openStream != nil else { return }
-        switchToStream()
-        stream?.send(notification.value)
+        guard options != nil else { return }
+        sendEvent(notification.value)
     }
 
     func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
-        guard openStream != nil else {
+        guard options != nil else {
             throw MCPError(
                 code: MCPError.Code.internalError,
                 message: "\(method) needs a response stream, but the client does not accept text/event-stream")
@@ -64,49 +114,70 @@ final class PostExchange: ServerOutbound {
         return try await server.pendingRequests.request(
             id: id, timeout: server.configuration.clientRequestTimeout, sessionID: sessionID
         ) {
-            self.switchToStream()
-            self.stream?.send(message)
+            self.sendEvent(message)
         }
     }
 
     func closeStream() async {
-        guard openStream != nil else { return }
-        switchToStream()
-        stream?.closeConnection()
+        guard options != nil else { return }
+        let now = ContinuousClock.now
+        perform { s in
+            var deferred = Self.execute(s.machine.streamNeeded(on: connection), in: &s, exchange: self)
+            deferred.merge(Self.execute(s.machine.serverClosedConnection(now: now), in: &s, exchange: self))
+            return deferred
+        }
     }
 
-    /// Whether the answer's form (JSON or SSE) is decided.
-    var isDecided: Bool { state.withLock { $0.decision != nil } }
+    // MARK: Events from the endpoint, the front end and the timers
 
-    /// Switches to SSE now (the handler is taking long), when the client can take it.
+    /// Gives the exchange the task that runs the handler, which a disconnect without resumption or the end of
+    /// the session cancels (at once when that happened already).
+    func setHandler(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { s in
+            s.handler = task
+            return s.handlerCancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    /// Switches to SSE now (the client accepts only SSE), when the client can take it.
     func streamIfPossible() {
-        if openStream != nil { switchToStream() }
+        perform { s in Self.execute(s.machine.streamNeeded(on: connection), in: &s, exchange: self) }
+    }
+
+    /// Switches to SSE when still undecided after `threshold`.
+    func watchThreshold(_ threshold: Duration) {
+        guard let scheduler = options?.scheduler else { return }
+        state.withLock { s in
+            guard !s.machine.isDecided, s.thresholdTimer == nil else { return }
+            s.thresholdTimer = scheduler.schedule(after: threshold) { [weak self] in self?.thresholdPassed() }
+        }
+    }
+
+    /// The streaming threshold passed.
+    func thresholdPassed() {
+        perform { s in
+            s.thresholdTimer = nil
+            return Self.execute(s.machine.thresholdPassed(on: connection), in: &s, exchange: self)
+        }
     }
 
     /// Delivers the handler's outcome: as the JSON body, or as the stream's last event.
     func complete(_ outcome: Result<Value, MCPError>) {
-        let (stream, waiter): (EventStream?, CheckedContinuation<Decision, Never>?) = state.withLock { s in
-            if case .stream = s.decision { return (s.stream, nil) }
-            s.decision = .json(outcome)
-            let w = s.waiter
-            s.waiter = nil
-            return (nil, w)
-        }
-        if let stream {
-            if case .failure(let error) = outcome, error.code == MCPError.Code.requestCancelled {
-                // The client cancelled: no response is sent for a cancelled request.
-                stream.finish()
-                return
-            }
-            let message: Value
-            switch outcome {
-            case .success(let result): message = ["jsonrpc": "2.0", "id": requestID.value, "result": result]
-            case .failure(let error): message = ["jsonrpc": "2.0", "id": requestID.value, "error": error.value]
-            }
-            stream.send(message)
-            stream.finish()
-        } else {
-            waiter?.resume(returning: .json(outcome))
+        perform { s in Self.execute(s.machine.resultReady(outcome), in: &s, exchange: self) }
+    }
+
+    /// The client behind `connection` went away.
+    func clientDisconnected(_ connection: ResponseStream) {
+        let now = ContinuousClock.now
+        perform { s in Self.execute(s.machine.clientDisconnected(connection, now: now), in: &s, exchange: self) }
+    }
+
+    /// The resume grace period of the detachment at `since` is over.
+    func gracePeriodOver(since: ContinuousClock.Instant) {
+        perform { s in
+            s.graceTimer = nil
+            return Self.execute(s.machine.gracePeriodOver(since: since), in: &s, exchange: self)
         }
     }
 
@@ -122,20 +193,128 @@ final class PostExchange: ServerOutbound {
         }
     }
 
-    private func switchToStream() {
-        let waiter: CheckedContinuation<Decision, Never>?? = state.withLock { s in
-            guard s.decision == nil else { return .none }
-            guard let openStream else { return .none }
-            s.decision = .stream
-            // Attached before the decision is visible to `complete`, so the result cannot miss the connection.
-            let stream = openStream()
-            stream.attach(connection, after: nil)
-            s.stream = stream
-            let w = s.waiter
-            s.waiter = nil
-            return .some(w)
+    /// Whether the answer's form (JSON or SSE) is decided.
+    var isDecided: Bool { state.withLock { $0.machine.isDecided } }
+
+    /// The answer's state (for tests).
+    var answerState: PostAnswerStateMachine<ResponseStream>.State { state.withLock { $0.machine.state } }
+
+    // MARK: SessionStream (resumption, session end)
+
+    /// Whether an HTTP connection currently carries the stream.
+    var isConnected: Bool { state.withLock { $0.machine.attachedConnection != nil } }
+
+    /// Whether the answer went out as JSON, or its stream ended (its handler finished, was cancelled or
+    /// abandoned).
+    var isFinished: Bool {
+        state.withLock { s in
+            switch s.machine.state {
+            case .undecided, .streaming(.attached), .streaming(.detached): false
+            case .json, .streaming(.replaying), .finished: true
+            }
         }
-        guard case .some(let w) = waiter else { return }
-        w?.resume(returning: .stream)
+    }
+
+    /// Resumes the stream on `connection` (a `GET` with `Last-Event-ID`).
+    func attach(_ connection: ResponseStream, after lastSequence: Int?) -> Bool {
+        var attached = false
+        perform { s in
+            guard let buffer = s.buffer, buffer.canReplay(after: lastSequence) else { return Deferred() }
+            let action = s.machine.resumed(on: connection)
+            guard case .replay = action else { return Deferred() }
+            attached = true
+            return Self.execute(action, in: &s, exchange: self, replayAfter: lastSequence)
+        }
+        return attached
+    }
+
+    /// The session ended: cancels the handler and ends the stream.
+    func finish() {
+        perform { s in Self.execute(s.machine.cancel(), in: &s, exchange: self) }
+    }
+
+    // MARK: Executing the machine's actions
+
+    private func sendEvent(_ message: Value) {
+        let now = ContinuousClock.now
+        perform { s in
+            let deferred = Self.execute(s.machine.streamNeeded(on: connection), in: &s, exchange: self)
+            if s.machine.acceptsEvents, s.buffer != nil {
+                let bytes = s.buffer!.append(message, now: now)
+                s.machine.attachedConnection?.write(bytes)
+            }
+            return deferred
+        }
+    }
+
+    private func perform(_ body: (inout State) -> Deferred) {
+        let deferred = state.withLock { s in body(&s) }
+        deferred.run(for: self)
+    }
+
+    private static func execute(
+        _ action: PostAnswerStateMachine<ResponseStream>.Action, in s: inout State, exchange: PostExchange,
+        replayAfter lastSequence: Int? = nil
+    ) -> Deferred {
+        var deferred = Deferred()
+        switch action {
+        case .none, .refuse:
+            break
+        case .answerJSON(let outcome):
+            disarm(&s.thresholdTimer, exchange)
+            deferred.resume = decide(.json(outcome), in: &s)
+        case .startStream(let connection):
+            disarm(&s.thresholdTimer, exchange)
+            guard let options = exchange.options else { break }
+            // Numbered and primed before the decision is visible, so the result cannot miss the connection.
+            let id = options.register?(exchange) ?? 1
+            let buffer = ReplayBuffer(streamID: id, limits: options.limits)
+            buffer.replay(to: connection, after: nil)
+            s.buffer = buffer
+            deferred.onClose = connection
+            deferred.resume = decide(.stream, in: &s)
+        case .endStream(let result, let connection, let disarmGraceTimer):
+            if disarmGraceTimer { disarm(&s.graceTimer, exchange) }
+            if let result, s.buffer != nil {
+                let message: Value
+                switch result {
+                case .success(let value): message = ["jsonrpc": "2.0", "id": exchange.requestID.value, "result": value]
+                case .failure(let error): message = ["jsonrpc": "2.0", "id": exchange.requestID.value, "error": error.value]
+                }
+                let bytes = s.buffer!.append(message, now: .now)
+                connection?.write(bytes)
+            }
+            connection?.finish()
+        case .armGraceTimer(let since, let deadline):
+            disarm(&s.graceTimer, exchange)
+            s.graceTimer = exchange.options?.scheduler.schedule(at: deadline) { [weak exchange] in
+                exchange?.gracePeriodOver(since: since)
+            }
+        case .closeConnection(let connection):
+            connection.finish()
+        case .replay(let connection, let thenFinish, let replacing, let disarmGraceTimer):
+            if disarmGraceTimer { disarm(&s.graceTimer, exchange) }
+            // Written under the lock, so no concurrent event can overtake the priming event or the replay.
+            s.buffer?.replay(to: connection, after: lastSequence)
+            if thenFinish { connection.finish() } else { deferred.onClose = connection }
+            replacing?.finish()
+        case .cancelHandler(let connection, let disarmGraceTimer):
+            if disarmGraceTimer { disarm(&s.graceTimer, exchange) }
+            connection?.finish()
+            s.handlerCancelled = true
+            deferred.cancel = s.handler
+        }
+        return deferred
+    }
+
+    private static func disarm(_ timer: inout DeadlineScheduler.Timer?, _ exchange: PostExchange) {
+        if let entry = timer { exchange.options?.scheduler.cancel(entry) }
+        timer = nil
+    }
+
+    private static func decide(_ decision: Decision, in s: inout State) -> (CheckedContinuation<Decision, Never>, Decision)? {
+        s.decision = decision
+        defer { s.waiter = nil }
+        return s.waiter.map { ($0, decision) }
     }
 }

@@ -8,12 +8,13 @@ import MCPOAuth
 public final class SessionStreams: Sendable {
     private struct State {
         var nextID = 1
-        var streams: [Int: EventStream] = [:]
+        var streams: [Int: any SessionStream] = [:]
         var order: [Int] = []
         var roundRobin = 0
     }
     private let state = Mutex(State())
-    private let limits: EventStream.Limits
+    /// The replay buffer limits of the session's streams.
+    let limits: EventStream.Limits
     private let maxStreams: Int
 
     init(limits: EventStream.Limits, maxStreams: Int) {
@@ -21,25 +22,25 @@ public final class SessionStreams: Sendable {
         self.maxStreams = maxStreams
     }
 
-    /// A new stream; the oldest finished or unconnected streams are forgotten beyond the limit.
-    func open(isStandalone: Bool) -> EventStream {
-        state.withLock { s in Self.open(isStandalone: isStandalone, in: &s, limits: limits, maxStreams: maxStreams) }
+    /// Numbers a POST's answer that became a stream and keeps it for resumption; the oldest finished or
+    /// unconnected streams are forgotten beyond the limit.
+    /// - Returns: the stream's number.
+    func register(_ answer: PostExchange) -> Int {
+        state.withLock { s in Self.register(answer, in: &s, maxStreams: maxStreams) }
     }
 
-    private static func open(isStandalone: Bool, in s: inout State, limits: EventStream.Limits, maxStreams: Int)
-        -> EventStream
-    {
-        let stream = EventStream(id: s.nextID, isStandalone: isStandalone, limits: limits)
+    private static func register(_ stream: any SessionStream, in s: inout State, maxStreams: Int) -> Int {
+        let id = s.nextID
         s.nextID += 1
-        s.streams[stream.id] = stream
-        s.order.append(stream.id)
+        s.streams[id] = stream
+        s.order.append(id)
         // The new stream (not connected yet) is never the one forgotten.
         while s.order.count > maxStreams,
             let index = s.order.dropLast().firstIndex(where: { s.streams[$0]?.isConnected == false })
         {
             s.streams.removeValue(forKey: s.order.remove(at: index))
         }
-        return stream
+        return id
     }
 
     /// What became of a GET stream request.
@@ -66,26 +67,28 @@ public final class SessionStreams: Sendable {
     {
         state.withLock { s in
             if let resuming, s.streams[resuming.stream] == nil { return .unknownStream }
-            let connected = s.streams.values.lazy.filter {
-                $0.isStandalone && $0.id != resuming?.stream && $0.isConnected
+            let connected = s.streams.lazy.filter {
+                $0.value.isStandalone && $0.key != resuming?.stream && $0.value.isConnected
             }.count
             guard connected < maxStreams else { return .tooManyStreams(limit: maxStreams) }
             if let resuming, let stream = s.streams[resuming.stream] {
                 return stream.attach(connection, after: resuming.sequence) ? .attached : .cannotResume
             }
-            Self.open(isStandalone: true, in: &s, limits: limits, maxStreams: maxStreams).attach(connection, after: nil)
+            let stream = EventStream(id: s.nextID, limits: limits)
+            _ = Self.register(stream, in: &s, maxStreams: maxStreams)
+            stream.attach(connection, after: nil)
             return .attached
         }
     }
 
     /// The stream with that number, if still known.
-    func stream(id: Int) -> EventStream? { state.withLock { $0.streams[id] } }
+    func stream(id: Int) -> (any SessionStream)? { state.withLock { $0.streams[id] } }
 
     /// Sends a server-initiated message on one connected GET stream.
     /// - Returns: false when no GET stream is open.
     @discardableResult func sendOnStandalone(_ message: Value) -> Bool {
         let target: EventStream? = state.withLock { s in
-            let candidates = s.order.compactMap { s.streams[$0] }.filter { $0.isStandalone && $0.isConnected }
+            let candidates = s.order.compactMap { s.streams[$0] as? EventStream }.filter { $0.isConnected }
             guard !candidates.isEmpty else { return nil }
             s.roundRobin &+= 1
             return candidates[s.roundRobin % candidates.count]
@@ -134,9 +137,26 @@ public final class StreamRegistry: Sendable {
         }
     }
 
-    /// A stream that belongs to no session (stateless requests): numbered 1, never resumable.
-    func detachedStream() -> EventStream {
-        EventStream(id: 1, isStandalone: false, limits: limits)
+    /// How a session's POST answer streams: registered with the session's streams on its first switch to SSE
+    /// (so answers that stay JSON cost no stream), resumable within `resumeGracePeriod`.
+    ///
+    /// A session that ended while the answer was being decided gets no lasting entry: the phase changes before the
+    /// end closes the session's streams, so an answer registered after that is closed here instead of staying in
+    /// the registry.
+    func answerStreamOptions(session: Session, resumeGracePeriod: Duration) -> PostExchange.StreamOptions {
+        let sessionID = session.id
+        return PostExchange.StreamOptions(
+            register: { [self] answer in
+                let number = streams(for: sessionID).register(answer)
+                if session.isEnded { remove(sessionID: sessionID) }
+                return number
+            }, limits: limits, resumeGracePeriod: resumeGracePeriod)
+    }
+
+    /// How a POST answer that belongs to no session (stateless requests) streams: numbered 1, never
+    /// resumable, its handler cancelled as soon as its client leaves.
+    func statelessStreamOptions() -> PostExchange.StreamOptions {
+        PostExchange.StreamOptions(register: nil, limits: limits, resumeGracePeriod: .zero)
     }
 
     /// The session's streams, if it has any.
