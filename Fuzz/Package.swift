@@ -30,8 +30,8 @@ let package = Package(
         fuzzTarget("FuzzJSONRPC", [handlers]),
         fuzzTarget("FuzzURITemplate", [handlers]),
         fuzzTarget("FuzzRequestState", [handlers]),
-        fuzzTarget("FuzzCGI", [fcgi, handlers]),
-        fuzzTarget("FuzzOAuthForm", [oauth, http, handlers]),
+        fuzzTarget("FuzzCGI", [fcgi, http, handlers]),
+        fuzzTarget("FuzzOAuthForm", [fcgi, oauth, http, handlers]),
         fuzzTarget("FuzzOAuthJSON", [oauth, http, handlers, logging]),
     ],
     swiftLanguageModes: [.v6]

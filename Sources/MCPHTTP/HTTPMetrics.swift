@@ -111,7 +111,7 @@ package final class RouteMetrics: Sendable {
 /// Header names are matched case-insensitively; a key that is not a valid header name finds nothing. nginx
 /// passes a client's `traceparent` as the FastCGI parameter `HTTP_TRACEPARENT`, which becomes the field
 /// `traceparent` of ``HTTPServerRequest/head``.
-public struct HTTPFieldsExtractor: Extractor {
+package struct HTTPFieldsExtractor: Extractor {
     /// Creates the extractor.
     public init() {}
 

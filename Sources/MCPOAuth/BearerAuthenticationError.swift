@@ -87,7 +87,9 @@ public struct BearerAuthenticationError: Error, Sendable, Equatable, HTTPRespons
             headerFields: headers)
     }
 
-    private static func quoted(_ text: String) -> String {
+    /// `text` made safe inside a quoted header parameter: quotes, backslashes and line breaks (header injection)
+    /// are dropped.
+    static func quoted(_ text: String) -> String {
         String(text.filter { $0 != "\"" && $0 != "\\" && !$0.isNewline })
     }
 }

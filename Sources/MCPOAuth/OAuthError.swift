@@ -127,7 +127,7 @@ extension OAuthError: HTTPResponseError {
             fields[.wwwAuthenticate] = "Basic realm=\"oauth\", charset=\"UTF-8\""
         }
         if code == .invalidToken {
-            fields[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(errorDescription)\""
+            fields[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(BearerAuthenticationError.quoted(errorDescription))\""
         }
         if let retryAfter { fields[.retryAfter] = String(retryAfter) }
         return fields

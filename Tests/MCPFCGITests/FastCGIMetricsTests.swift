@@ -156,7 +156,13 @@ struct ProbeServer {
                 responder: ProbeResponder(gate: TestGate()), logger: Logger(label: "test.drain"))
             try server.start()
             let drainingBefore = try metrics.expectMeter("mcpfcgi_draining").values
-            server.drain()
+            // drain() blocks its thread: on a thread of its own, as the standalone entry point runs it.
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Thread {
+                    server.drain()
+                    done.resume()
+                }.start()
+            }
             let drains = try metrics.expectCounter("mcpfcgi_drains_total").totalValue
             let draining = try metrics.expectMeter("mcpfcgi_draining").values
             exit(drains == 1 && drainingBefore.isEmpty && draining == [1, 0] ? EXIT_SUCCESS : EXIT_FAILURE)

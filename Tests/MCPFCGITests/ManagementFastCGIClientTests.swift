@@ -132,4 +132,14 @@ import MCPFCGITesting
         #expect(page.contains(#"mcpfcgi_scrape_peer_up{worker="w9"} 0"#))
         #expect(page.contains(#"mcpfcgi_scrape_peer_up{worker="w1"} 1"#))
     }
+
+    /// A peer's `Status` must be an HTTP status: `HTTPResponse.Status(code:)` traps outside 0…999, so a hostile or
+    /// broken peer answering `Status: -1` would otherwise crash the worker that asked.
+    @Test(arguments: ["Status: -1", "Status: 099 Low", "Status: 42", "Status: abc"])
+    func aPeerStatusOutsideHTTPIsAFailure(line: String) throws {
+        #expect(throws: FastCGIClient.Failure.self) {
+            _ = try FastCGIClient.parse(Array((line + "\r\nContent-Type: text/plain\r\n\r\nbody").utf8))
+        }
+        #expect(try FastCGIClient.parse(Array("Status: 503 Busy\r\n\r\n".utf8)).status == 503)
+    }
 }

@@ -136,6 +136,15 @@ import Testing
         #expect((decoded != nil) == fits)
     }
 
+    /// The parser keeps integers above `Int.max` as doubles, rounded: `9223372036854775809` would decode as
+    /// `…808` in a `UInt64`. Integral doubles are integers only below 2^53, where every integer is exact.
+    @Test func integersBeyondTwoToThe53AreRefusedRatherThanRounded() throws {
+        let parsed = try JSONParser().parse("9223372036854775809")
+        #expect(throws: DecodingError.self) { try decoder.decode(UInt64.self, from: parsed) }
+        #expect(try decoder.decode(UInt64.self, from: .double(9_007_199_254_740_991)) == 9_007_199_254_740_991)
+        #expect(throws: DecodingError.self) { try decoder.decode(Int64.self, from: .double(-0x1p53)) }
+    }
+
     @Test func doublesAcceptIntegers() throws {
         #expect(try decoder.decode(Double.self, from: 3) == 3.0)
         #expect(try decoder.decode(Float.self, from: 0.25) == 0.25)

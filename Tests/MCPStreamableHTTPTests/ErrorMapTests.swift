@@ -189,6 +189,12 @@ import Testing
             #expect(body["error"]?.stringValue == code.rawValue)
             #expect(body["error_description"] == "why")
         }
+        // A description with quotes or line breaks cannot break out of the invalid_token challenge's parameter.
+        let hostile = HTTPErrorBoundary.response(
+            for: OAuthError(.invalidToken, "bad\"\r\nSet-Cookie: x=1"), request: request, logger: logger)
+        #expect(
+            hostile.head.headerFields[.wwwAuthenticate]
+                == "Bearer error=\"invalid_token\", error_description=\"badSet-Cookie: x=1\"")
         // invalid_client after HTTP Basic challenges Basic; without it, no challenge.
         let basic = HTTPErrorBoundary.response(
             for: OAuthError(.invalidClient, "bad secret").clientUsedBasic(true), request: request, logger: logger)

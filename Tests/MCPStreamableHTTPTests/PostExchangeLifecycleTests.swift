@@ -16,10 +16,10 @@ import Testing
             id: sessionID, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: nil, now: 0)
     }
 
-    func makeExchange(resumable: Bool = true, grace: Duration = .seconds(2)) -> PostExchange {
+    func makeExchange(resumable: Bool = true, grace: Duration = .seconds(2), session: Session? = nil) -> PostExchange {
         var options =
             resumable
-            ? app.endpoint.streams.answerStreamOptions(session: session, resumeGracePeriod: grace)
+            ? app.endpoint.streams.answerStreamOptions(session: session ?? self.session, resumeGracePeriod: grace)
             : app.endpoint.streams.statelessStreamOptions()
         options.scheduler = scheduler
         return PostExchange(requestID: .number(7), stream: options, server: app.endpoint.server, sessionID: sessionID)
@@ -35,6 +35,21 @@ import Testing
     func isStream(_ decision: PostExchange.Decision) -> Bool {
         if case .stream = decision { return true }
         return false
+    }
+
+    /// A session that ended while its answer was undecided: the switch to SSE registers the stream and then closes
+    /// it, outside the exchange's lock (closing takes that lock: inside it, the non-recursive Mutex would trap), and
+    /// the session keeps no stream entry.
+    @Test(arguments: [false, true]) func aSessionEndedBeforeTheSwitchLeavesNoStream(byThreshold: Bool) async throws {
+        let ended = session
+        app.endpoint.server.end(ended, reason: .deleted)
+        let exchange = makeExchange(session: ended)
+        let handler = runForever(exchange)
+        if byThreshold { exchange.thresholdPassed() } else { exchange.streamIfPossible() }
+        #expect(isStream(await exchange.decision()))
+        #expect(exchange.isFinished)
+        #expect(handler.isCancelled)
+        #expect(app.endpoint.streams.existingStreams(for: sessionID) == nil)
     }
 
     @Test func theHandlerIsCancelledOnlyWhenTheGracePeriodIsOver() async throws {

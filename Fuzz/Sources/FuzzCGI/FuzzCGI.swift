@@ -8,6 +8,7 @@
 // Checked properties: no crash; `copyParams` keeps exactly the entries that have `=` and a read name, in order;
 // a decoded request's path is never empty and its query, when present, is what follows the first `?`.
 @testable import MCPFCGI
+@testable import MCPHTTP
 import MCPHandlers
 
 @_cdecl("LLVMFuzzerTestOneInput")

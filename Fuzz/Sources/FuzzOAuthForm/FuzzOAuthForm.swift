@@ -7,6 +7,7 @@
 // - parsing never crashes;
 // - the parameters form-encoded again parse to the same parameters;
 // - credentials read from a Basic header have a non-empty client id.
+@testable import MCPFCGI
 @testable import MCPHTTP
 @testable import MCPOAuth
 import MCPHandlers

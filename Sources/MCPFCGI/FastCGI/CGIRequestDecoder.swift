@@ -14,7 +14,7 @@ import MCPHandlers
 /// ``HTTPServerRequest/isPeerRequest``. `REQUEST_ID` (nginx's `$request_id`, set by `deploy/mcp_fastcgi.conf`)
 /// becomes ``HTTPServerRequest/requestID``, so nginx's access log and the worker's log name a request alike; a
 /// client cannot set it (its headers arrive as `HTTP_*` parameters).
-public enum CGIRequestDecoder {
+package enum CGIRequestDecoder {
     /// Why the parameters do not describe a request.
     public enum Failure: Error, Equatable, Sendable {
         /// `REQUEST_METHOD` is missing or not a valid token.

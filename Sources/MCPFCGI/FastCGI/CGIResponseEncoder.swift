@@ -5,7 +5,7 @@ import MCPHandlers
 
 /// Writes an ``HTTPServerResponse`` head in the CGI response form nginx reads from FastCGI:
 /// `Status: 200 OK`, the header fields, and `Content-Length`.
-public enum CGIResponseEncoder {
+package enum CGIResponseEncoder {
     /// The head bytes, ending with the empty line; `Content-Length` is set from `bodyLength`.
     /// - Parameters:
     ///   - response: status and header fields.

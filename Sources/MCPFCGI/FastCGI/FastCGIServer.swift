@@ -73,11 +73,12 @@ public final class FastCGIServer: Service, Sendable {
         /// should be the only way the signals act. The static ``FastCGIServer/run(configuration:logger:makeResponder:)``
         /// always waits for them. Default true.
         public var handlesTerminationSignals: Bool
-        /// Settings of the thread that serves streamed (SSE) responses. Default ``StreamHub/Configuration/init(pingInterval:stallTimeout:maxQueuedBytes:metricsFactory:)``.
-        public var streaming: StreamHub.Configuration
+        /// Settings of the thread that serves streamed (SSE) responses. Default
+        /// ``FastCGIServer/StreamingConfiguration/init(pingInterval:stallTimeout:maxQueuedBytes:metricsFactory:)``.
+        public var streaming: StreamingConfiguration
         /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
         /// server is created, so bootstrap `MetricsSystem` first. Also the stream hub's when
-        /// ``StreamHub/Configuration/metricsFactory`` is nil.
+        /// ``FastCGIServer/StreamingConfiguration/metricsFactory`` is nil.
         ///
         /// The server records `mcpfcgi_fastcgi_accept_threads` (gauge: the accept threads started),
         /// `mcpfcgi_fastcgi_accept_threads_busy` (gauge: accept threads serving a request now, which is also
@@ -94,7 +95,7 @@ public final class FastCGIServer: Service, Sendable {
             threads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
             maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30),
             exclusiveInheritedSocket: Bool = false, handlesTerminationSignals: Bool = true,
-            streaming: StreamHub.Configuration = StreamHub.Configuration(),
+            streaming: StreamingConfiguration = StreamingConfiguration(),
             metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.socketPath = socketPath
@@ -129,7 +130,7 @@ public final class FastCGIServer: Service, Sendable {
     /// Requests being served by the accept threads (an atomic: every request changes it twice, from every thread).
     private let inFlightRequests = Atomic<Int>(0)
     /// The thread that serves streamed responses.
-    public let hub: StreamHub
+    package let hub: StreamHub
     private let metrics: FrontMetrics
 
     /// The front's metric handles, made once.
@@ -303,6 +304,7 @@ public final class FastCGIServer: Service, Sendable {
     /// Stops accepting and waits for in-flight requests, at most ``Configuration/drainTimeout``, on the calling
     /// thread; returns when the server has stopped (also when another caller's drain stopped it).
     /// libfcgi's shutdown flag is process-wide: a drained server cannot be started again in this process.
+    @available(*, noasync, message: "drain() blocks its thread until the drain ends: from async code, cancel run() or shut its ServiceGroup down")
     public func drain() {
         switch handle({ $0.shutdownRequested(deadline: .now + configuration.drainTimeout) }) {
         case .beginDrain(let deadline): performDrain(until: deadline)
@@ -406,10 +408,26 @@ public final class FastCGIServer: Service, Sendable {
             hub.finishAll()
         }
         hub.shutdown()
+        releaseAcceptThreads(joining: forced == nil)
         responder.didStop()
         metrics.draining.set(0)
         if forced == nil { logger.info("drained; all accept threads stopped") }
         completeStop()
+    }
+
+    /// Joins the accept threads (every one returned) or detaches them (a forced stop: some may still be in a
+    /// request), and closes a listening socket this process opened itself, so that a server stopped inside a
+    /// longer-lived process (a `ServiceGroup`) leaves no thread or descriptor behind. spawn-fcgi's inherited socket
+    /// (fd 0) stays open: it belongs to the process that passed it.
+    private func releaseAcceptThreads(joining: Bool) {
+        let (threads, listenFD) = pool.withLock { pool in
+            defer { pool.threads = [] }
+            return (pool.threads, pool.listenFD)
+        }
+        for thread in threads {
+            if joining { pthread_join(thread, nil) } else { pthread_detach(thread) }
+        }
+        if joining, configuration.socketPath != nil, listenFD >= 0 { close(listenFD) }
     }
 
     /// Returns when no connection has been waiting on the socket for a short quiet window, or at `deadline`.

@@ -18,7 +18,7 @@ import MCPHandlers
 /// let client = FastCGIClient(socketPath: "/run/mcp/w2.sock")
 /// let response = try await client.send(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/health")])
 /// ```
-public struct FastCGIClient: Sendable {
+package struct FastCGIClient: Sendable {
     /// The answer: the CGI `Status`, the other header fields (names lowercased), the body.
     public struct Response: Sendable {
         /// The HTTP status (`Status:` header; 200 when absent).
@@ -96,7 +96,11 @@ public struct FastCGIClient: Sendable {
             decoder.append(buffer[0..<n])
             while let record = try Self.next(&decoder) {
                 switch record.kind {
-                case .stdout: stdout += record.content
+                case .stdout:
+                    guard stdout.count + record.content.count <= Self.maxAnswerSize else {
+                        throw Failure(description: "answer larger than \(Self.maxAnswerSize) bytes")
+                    }
+                    stdout += record.content
                 case .endRequest:
                     // Protocol status: 0 = request complete; else refused or overloaded.
                     if let status = record.protocolStatus, status != 0 {
@@ -179,6 +183,10 @@ public struct FastCGIClient: Sendable {
         }
     }
 
+    /// The largest answer read from a peer (a metrics page of many workers is the largest legitimate one); a
+    /// peer sending more is answered with a ``Failure``, not buffered.
+    static let maxAnswerSize = 16 << 20
+
     /// Splits the CGI answer into `Status`, header fields and body.
     package static func parse(_ stdout: [UInt8]) throws(Failure) -> Response {
         var headEnd: Int?
@@ -203,7 +211,9 @@ public struct FastCGIClient: Sendable {
             let name = line[..<colon].lowercased()
             let value = line[line.index(after: colon)...].drop(while: { $0 == " " || $0 == "\t" })
             if name == "status" {
-                guard let code = Int(value.prefix(3)) else { throw Failure(description: "bad Status: \(value)") }
+                guard let code = Int(value.prefix(3)), (100...599).contains(code) else {
+                    throw Failure(description: "bad Status: \(value.prefix(40))")
+                }
                 status = code
             } else if let existing = headers[name] {
                 headers[name] = existing + ", " + value

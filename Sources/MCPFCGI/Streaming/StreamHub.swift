@@ -24,36 +24,9 @@ import MCPHandlers
 /// descriptors are made and the thread starts) and ``shutdown()`` at the end of its drain (the remaining streams
 /// are closed, the thread returns and is joined, the descriptors are closed). A hub that shut down does not start
 /// again.
-public final class StreamHub: Sendable {
-    /// Settings of the hub.
-    public struct Configuration: Sendable {
-        /// Idle time after which a stream gets a `: ping` comment. Default 15 s (below nginx's read timeout).
-        public var pingInterval: Duration
-        /// How long a stream may stay unwritable before it is cut. Default 30 s.
-        public var stallTimeout: Duration
-        /// Most bytes queued for one stream; a stream over it is cut. Default 4 MiB.
-        public var maxQueuedBytes: Int
-        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
-        /// hub is created, so bootstrap `MetricsSystem` first. ``FastCGIServer`` sets its own
-        /// ``FastCGIServer/Configuration/metricsFactory`` here when this is nil.
-        ///
-        /// The hub records `mcpfcgi_sse_streams_open` (gauge), `mcpfcgi_sse_streams_opened_total`,
-        /// `mcpfcgi_sse_bytes_total` (bytes written to nginx on streams, FastCGI framing and pings included)
-        /// and `mcpfcgi_sse_stalled_cuts_total` (streams cut because the client stopped reading: queue over
-        /// ``maxQueuedBytes`` or unwritable for ``stallTimeout``).
-        public var metricsFactory: (any MetricsFactory)?
-
-        /// Creates a configuration; every parameter has the default documented on its property.
-        public init(
-            pingInterval: Duration = .seconds(15), stallTimeout: Duration = .seconds(30), maxQueuedBytes: Int = 4 << 20,
-            metricsFactory: (any MetricsFactory)? = nil
-        ) {
-            self.pingInterval = pingInterval
-            self.stallTimeout = stallTimeout
-            self.maxQueuedBytes = maxQueuedBytes
-            self.metricsFactory = metricsFactory
-        }
-    }
+package final class StreamHub: Sendable {
+    /// Settings of the hub (``FastCGIServer/StreamingConfiguration``).
+    package typealias Configuration = FastCGIServer.StreamingConfiguration
 
     private struct Entry {
         let fd: Int32
@@ -187,7 +160,7 @@ public final class StreamHub: Sendable {
     func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream) {
         let fd = request.pointee.ipcFd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let adopted: (key: UInt64, epollFD: Int32)? = state.withLock { s in
+        let adopted: UInt64? = state.withLock { s in
             guard case .running = s.phase else { return nil }
             let key = s.nextKey
             s.nextKey += 1
@@ -196,9 +169,15 @@ public final class StreamHub: Sendable {
                 request: OwnedRequest(pointer: request),
                 stream: stream, lastWrite: .now)
             s.slices[Self.slice(of: key)].insert(key)
-            return (key, s.epollFD)
+            // Registered under the lock: shutdown() closes the epoll descriptor under it too, so it is never
+            // closed (or its number reused) between the check above and this call.
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+            event.data.u64 = key
+            epoll_ctl(s.epollFD, EPOLL_CTL_ADD, fd, &event)
+            return key
         }
-        guard let (key, epollFD) = adopted else {
+        guard let key = adopted else {
             // A forced stop left an accept thread serving after the hub shut down: the answer cannot go on.
             Glibc.close(fd)
             request.pointee.ipcFd = -1
@@ -209,10 +188,6 @@ public final class StreamHub: Sendable {
         }
         metrics.opened.increment()
         metrics.open.increment()
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        event.data.u64 = key
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
         stream.attach(Sink(hub: self, key: key))
     }
 
@@ -432,5 +407,37 @@ public final class StreamHub: Sendable {
         FCGX_Free(entry.request.pointer, 0)
         entry.request.pointer.deallocate()
         if s.watched { changes.signal() }
+    }
+}
+
+extension FastCGIServer {
+    /// Settings of the thread that serves streamed (SSE) responses: ping interval, stall cut-off, queue bound.
+    public struct StreamingConfiguration: Sendable {
+        /// Idle time after which a stream gets a `: ping` comment. Default 15 s (below nginx's read timeout).
+        public var pingInterval: Duration
+        /// How long a stream may stay unwritable before it is cut. Default 30 s.
+        public var stallTimeout: Duration
+        /// Most bytes queued for one stream; a stream over it is cut. Default 4 MiB.
+        public var maxQueuedBytes: Int
+        /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
+        /// hub is created, so bootstrap `MetricsSystem` first. ``FastCGIServer`` sets its own
+        /// ``FastCGIServer/Configuration/metricsFactory`` here when this is nil.
+        ///
+        /// The hub records `mcpfcgi_sse_streams_open` (gauge), `mcpfcgi_sse_streams_opened_total`,
+        /// `mcpfcgi_sse_bytes_total` (bytes written to nginx on streams, FastCGI framing and pings included)
+        /// and `mcpfcgi_sse_stalled_cuts_total` (streams cut because the client stopped reading: queue over
+        /// ``maxQueuedBytes`` or unwritable for ``stallTimeout``).
+        public var metricsFactory: (any MetricsFactory)?
+
+        /// Creates a configuration; every parameter has the default documented on its property.
+        public init(
+            pingInterval: Duration = .seconds(15), stallTimeout: Duration = .seconds(30), maxQueuedBytes: Int = 4 << 20,
+            metricsFactory: (any MetricsFactory)? = nil
+        ) {
+            self.pingInterval = pingInterval
+            self.stallTimeout = stallTimeout
+            self.maxQueuedBytes = maxQueuedBytes
+            self.metricsFactory = metricsFactory
+        }
     }
 }

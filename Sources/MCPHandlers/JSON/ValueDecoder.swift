@@ -77,7 +77,10 @@ private struct ValueDecoding: Decoder, SingleValueDecodingContainer {
             guard let exact = I(exactly: i) else { throw corrupted("Number \(i) is not representable in \(I.self).") }
             return exact
         case .double(let d):
-            guard let exact = I(exactly: d) else { throw corrupted("Number \(d) is not representable in \(I.self).") }
+            // Beyond 2^53 a double no longer holds every integer: the parser's rounding would pass unnoticed.
+            guard d.magnitude < 0x1p53, let exact = I(exactly: d) else {
+                throw corrupted("Number \(d) is not representable in \(I.self).")
+            }
             return exact
         default: throw mismatch(I.self)
         }

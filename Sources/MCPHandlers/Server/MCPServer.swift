@@ -122,7 +122,7 @@ public final class MCPServer: Sendable {
     /// The configuration this server was made with.
     public let configuration: Configuration
     /// The server→client requests waiting for the client's response; see ``handleResponse(_:session:)``.
-    public let pendingRequests = PendingRequests()
+    package let pendingRequests = PendingRequests()
     let tools = Mutex(ToolRegistry())
     let resources = Mutex(ResourceRegistry())
     let prompts = Mutex(PromptRegistry())

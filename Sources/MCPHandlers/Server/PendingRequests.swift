@@ -10,7 +10,7 @@ import Synchronization
 ///     try await stream.send(JSONRPCRequest(id: id, method: "roots/list").value)
 /// }
 /// ```
-public final class PendingRequests: Sendable {
+package final class PendingRequests: Sendable {
     private typealias Continuation = CheckedContinuation<Result<Value, MCPError>, Never>
 
     private struct Waiter {

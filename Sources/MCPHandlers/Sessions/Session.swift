@@ -78,6 +78,9 @@ public final class Session: Sendable {
     /// Whether the session has ended (it is out of the store; a request naming it gets 404).
     public var isEnded: Bool { state.withLock { $0.lifecycle.isEnded } }
 
+    /// Whether a request naming this session is served (``SessionLifecycle/request()``): refused once it ended.
+    public var requestAction: SessionLifecycle.RequestAction { state.withLock { $0.lifecycle.request() } }
+
     /// Records `notifications/initialized` (ignored once the session has ended).
     /// - Returns: what changed.
     @discardableResult public func markInitialized() -> SessionLifecycle.InitializedAction {

@@ -29,7 +29,7 @@ public struct HealthEndpoint: Sendable {
 }
 
 /// ISO 8601 timestamps with milliseconds in UTC (`2025-01-15T10:30:00.000Z`), as the seed's endpoints send them.
-public enum ISO8601 {
+package enum ISO8601 {
     /// The current time.
     public static func now() -> String { string(from: Date()) }
 

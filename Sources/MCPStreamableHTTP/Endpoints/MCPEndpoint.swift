@@ -439,7 +439,10 @@ public struct MCPEndpoint: Sendable {
         do { found = try await server.sessions.session(id: sessionID) } catch {
             throw storeUnavailable(request, id: id, error)
         }
-        guard let session = found else { throw TransportError.sessionNotFound.answering(id) }
+        // A session ended (by another request, the sweeper, MCPServer.end) but still found is gone all the same.
+        guard let session = found, session.requestAction == .serve else {
+            throw TransportError.sessionNotFound.answering(id)
+        }
         if let refusal = checkOwner(of: session, user: user, request: request) { throw refusal.answering(id) }
         if let version = fields.value(.mcpProtocolVersion),
             !server.configuration.supportedVersions.contains(ProtocolVersion(rawValue: version))

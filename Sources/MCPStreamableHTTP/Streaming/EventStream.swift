@@ -82,7 +82,7 @@ struct ReplayBuffer {
 /// buffered like every stream, so a `GET` with `Last-Event-ID` takes it over on a new connection: exactly the
 /// events after that id, then the rest as they come. It has no handler and no timers; it is connected or not,
 /// until its session ends it.
-public final class EventStream: SessionStream {
+package final class EventStream: SessionStream {
     /// The stream's number within its session.
     public let id: Int
     /// Always true: a request's answer is a ``PostExchange``.

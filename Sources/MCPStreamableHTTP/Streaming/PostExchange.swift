@@ -28,6 +28,9 @@ final class PostExchange: ServerOutbound, SessionStream {
         /// belongs to no session (stateless requests): numbered 1, never resumable, and a disconnect cancels
         /// its handler at once.
         var register: (@Sendable (PostExchange) -> Int)?
+        /// Runs after a registration, once the exchange's lock is released (it may call back into the exchange:
+        /// the session's end closes its streams). Default none.
+        var afterRegister: (@Sendable () -> Void)? = nil
         /// The replay buffer's limits.
         var limits: EventStream.Limits
         /// How long a stream whose client left waits for a resumption before its handler is cancelled.
@@ -53,12 +56,14 @@ final class PostExchange: ServerOutbound, SessionStream {
         var resume: (CheckedContinuation<Decision, Never>, Decision)?
         var cancel: Task<Void, Never>?
         var onClose: ResponseStream?
+        var afterRegister: (@Sendable () -> Void)?
 
         /// Adds what `other` defers (the later of two decisions cannot happen: the machine decides once).
         mutating func merge(_ other: Deferred) {
             resume = resume ?? other.resume
             cancel = cancel ?? other.cancel
             onClose = onClose ?? other.onClose
+            afterRegister = afterRegister ?? other.afterRegister
         }
 
         func run(for exchange: PostExchange) {
@@ -67,6 +72,7 @@ final class PostExchange: ServerOutbound, SessionStream {
             if let connection = onClose {
                 connection.onClose { [weak exchange] in exchange?.clientDisconnected(connection) }
             }
+            afterRegister?()
         }
     }
 
@@ -201,8 +207,11 @@ final class PostExchange: ServerOutbound, SessionStream {
 
     // MARK: SessionStream (resumption, session end)
 
-    /// Whether an HTTP connection currently carries the stream.
-    var isConnected: Bool { state.withLock { $0.machine.attachedConnection != nil } }
+    /// Whether an HTTP connection currently carries the stream. Read without the exchange's lock (the session's
+    /// streams read it under theirs, and a switch to SSE registers with them under this one: taking both in the
+    /// two orders could deadlock); set under the lock after every event.
+    var isConnected: Bool { connected.load(ordering: .acquiring) }
+    private let connected = Atomic<Bool>(false)
 
     /// Whether the answer went out as JSON, or its stream ended (its handler finished, was cancelled or
     /// abandoned).
@@ -248,7 +257,11 @@ final class PostExchange: ServerOutbound, SessionStream {
     }
 
     private func perform(_ body: (inout State) -> Deferred) {
-        let deferred = state.withLock { s in body(&s) }
+        let deferred = state.withLock { s in
+            let deferred = body(&s)
+            connected.store(s.machine.attachedConnection != nil, ordering: .releasing)
+            return deferred
+        }
         deferred.run(for: self)
     }
 
@@ -268,6 +281,7 @@ final class PostExchange: ServerOutbound, SessionStream {
             guard let options = exchange.options else { break }
             // Numbered and primed before the decision is visible, so the result cannot miss the connection.
             let id = options.register?(exchange) ?? 1
+            deferred.afterRegister = options.afterRegister
             let buffer = ReplayBuffer(streamID: id, limits: options.limits)
             buffer.replay(to: connection, after: nil)
             s.buffer = buffer

@@ -3,7 +3,7 @@ import MCPHTTP
 import MCPOAuth
 
 /// Server-Sent Events wire format (`text/event-stream`).
-public enum ServerSentEvent {
+package enum ServerSentEvent {
     /// `id: <id>\n[retry: <ms>\n]data: <json>\n\n`; `data` empty for a priming event.
     /// - Parameters:
     ///   - id: the event id (no newlines).

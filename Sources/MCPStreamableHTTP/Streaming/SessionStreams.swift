@@ -5,7 +5,7 @@ import MCPOAuth
 
 /// The SSE streams of one session: numbering, lookup for `Last-Event-ID`, and the choice of the GET
 /// stream that carries each server-initiated message (exactly one, round robin).
-public final class SessionStreams: Sendable {
+package final class SessionStreams: Sendable {
     private struct State {
         var nextID = 1
         var streams: [Int: any SessionStream] = [:]
@@ -117,7 +117,7 @@ public final class SessionStreams: Sendable {
 }
 
 /// Every session's streams in this worker.
-public final class StreamRegistry: Sendable {
+package final class StreamRegistry: Sendable {
     private let sessions = Mutex<[String: SessionStreams]>([:])
     private let limits: EventStream.Limits
     private let maxStreamsPerSession: Int
@@ -141,16 +141,14 @@ public final class StreamRegistry: Sendable {
     /// (so answers that stay JSON cost no stream), resumable within `resumeGracePeriod`.
     ///
     /// A session that ended while the answer was being decided gets no lasting entry: the phase changes before the
-    /// end closes the session's streams, so an answer registered after that is closed here instead of staying in
-    /// the registry.
+    /// end closes the session's streams, so an answer registered after that is closed right after its registration
+    /// (once the exchange's lock is released: closing it takes that lock).
     func answerStreamOptions(session: Session, resumeGracePeriod: Duration) -> PostExchange.StreamOptions {
         let sessionID = session.id
         return PostExchange.StreamOptions(
-            register: { [self] answer in
-                let number = streams(for: sessionID).register(answer)
-                if session.isEnded { remove(sessionID: sessionID) }
-                return number
-            }, limits: limits, resumeGracePeriod: resumeGracePeriod)
+            register: { [self] answer in streams(for: sessionID).register(answer) },
+            afterRegister: { [self] in if session.isEnded { remove(sessionID: sessionID) } },
+            limits: limits, resumeGracePeriod: resumeGracePeriod)
     }
 
     /// How a POST answer that belongs to no session (stateless requests) streams: numbered 1, never
