@@ -12,20 +12,28 @@ import MCPFCGITesting
 /// The transport's three ways of ending a session reach `mcpfcgi_sessions_ended_total` with their own reason:
 /// DELETE → `deleted`, the idle sweep → `expired`, `POST /management/cleanup` → `cleaned_up`.
 @Suite struct SessionEndMetricsTests {
-    @Test func deleteSweepAndCleanupAreCountedByReason() async throws {
-        let metrics = TestMetrics()
-        let clock = ManagementTestClock()
+    /// One `ping` tool, sessions on node w1 expiring after 60 s idle (swept only when a test asks), metrics into
+    /// `metrics`, the management API on.
+    static func meteredApp(
+        _ metrics: TestMetrics, now: @escaping @Sendable () -> Double = MCPServer.monotonicSeconds
+    ) -> MCPApplication {
         let server = MCPServer(
             configuration: .init(
                 serverInfo: .init(name: "test", version: "1"), sessionStore: InMemorySessionStore(capacity: 100),
-                sessionIDGenerator: SessionIDGenerator(nodeID: "w1"), now: { clock.now }, metricsFactory: metrics))
+                sessionIDGenerator: SessionIDGenerator(nodeID: "w1"), now: now, metricsFactory: metrics))
         server.registerTool(Tool(name: "ping")) { _, _ in .text("pong") }
-        let app = MCPApplication(
+        return MCPApplication(
             server: server,
             configuration: .init(
                 nodeID: "w1", endpoint: .inProcessTests,
                 sessionExpiry: .init(idleTimeout: .seconds(60), interval: .seconds(3600)), managementToken: "s3cret"),
             logger: Logger(label: "test.session-end"))
+    }
+
+    @Test func deleteSweepAndCleanupAreCountedByReason() async throws {
+        let metrics = TestMetrics()
+        let clock = ManagementTestClock()
+        let app = Self.meteredApp(metrics, now: { clock.now })
         func ended(_ reason: String) throws -> Int64 {
             try metrics.expectCounter("mcpfcgi_sessions_ended_total", [("reason", reason)]).totalValue
         }
@@ -58,17 +66,7 @@ import MCPFCGITesting
     /// ends once (one 200 or one sweep entry, one count), and every request either completes or gets 404.
     @Test func deleteRacingTheSweepEndsEachSessionOnce() async throws {
         let metrics = TestMetrics()
-        let server = MCPServer(
-            configuration: .init(
-                serverInfo: .init(name: "test", version: "1"), sessionStore: InMemorySessionStore(capacity: 100),
-                sessionIDGenerator: SessionIDGenerator(nodeID: "w1"), metricsFactory: metrics))
-        server.registerTool(Tool(name: "ping")) { _, _ in .text("pong") }
-        let app = MCPApplication(
-            server: server,
-            configuration: .init(
-                nodeID: "w1", endpoint: .inProcessTests,
-                sessionExpiry: .init(idleTimeout: .seconds(60), interval: .seconds(3600)), managementToken: "s3cret"),
-            logger: Logger(label: "test.session-end-race"))
+        let app = Self.meteredApp(metrics)
         var sessions: [String] = []
         for _ in 0..<40 { sessions.append(try await openUserSession(app, user: nil)) }
 
