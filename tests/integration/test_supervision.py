@@ -59,22 +59,23 @@ def control(stack, command: str, timeout: float = 120) -> subprocess.CompletedPr
     return subprocess.run(["bash", str(RUN_SH), command], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def signal_one_worker_under_load(stack, sig: int) -> tuple[list, Load, float]:
-    """Sends ``sig`` to worker w2 while stateless load runs; returns the failed outcomes, the load and the
-    seconds until w2 serves again (at most 2 s)."""
+def signal_one_worker_under_load(stack, sig: int) -> tuple[list, Load, float, float]:
+    """Sends ``sig`` to worker w2 while stateless load runs; returns the failed outcomes, the load, the
+    seconds until w2 serves again (at most 2 s) and the monotonic time of the signal."""
     load = Load(stack.port).start()
     load.wait_for(200)
     old = stack.worker_pid(2)
+    signalled_at = time.monotonic()
     os.kill(old, sig)
     back = worker_back(stack, 2, old, timeout=2.0)
     time.sleep(0.5)
     outcomes = load.stop()
-    return [o.result for o in outcomes if o.result != 200], load, back
+    return [o for o in outcomes if o.result != 200], load, back, signalled_at
 
 
 def test_sigterm_of_one_worker_under_load_fails_no_request(make_stack):
     stack = make_stack(workers=3, threads=THREADS)
-    failures, load, back = signal_one_worker_under_load(stack, signal.SIGTERM)
+    failures, load, back, _ = signal_one_worker_under_load(stack, signal.SIGTERM)
     figure(f"(a) SIGTERM 1 of 3 workers: {len(load.outcomes)} answers, {len(failures)} failed, back in {back:.2f} s")
     assert failures == [], load.summary()
     assert back < 2.0
@@ -85,11 +86,18 @@ def test_sigterm_of_one_worker_under_load_fails_no_request(make_stack):
 
 def test_kill_9_of_one_worker_under_load_fails_at_most_its_in_flight_requests(make_stack):
     stack = make_stack(workers=3, threads=THREADS)
-    failures, load, back = signal_one_worker_under_load(stack, signal.SIGKILL)
+    failures, load, back, killed_at = signal_one_worker_under_load(stack, signal.SIGKILL)
     figure(f"(b) kill -9 1 of 3 workers: {len(load.outcomes)} answers, {len(failures)} failed "
-           f"({sorted(set(map(str, failures)))}), back in {back:.2f} s")
-    # Only requests the killed worker was serving can fail: at most one per accept thread.
-    assert len(failures) <= THREADS, load.summary()
+           f"({sorted(set(str(o.result) for o in failures))}), back in {back:.2f} s")
+    # Only requests the killed worker held while it died can fail: those its accept threads were serving and
+    # those queued in its socket's listen backlog (nginx had written them, so it cannot pass a POST on). Each
+    # was sent before the process was gone (the kernel tears it down a few ms after the signal; 50 ms is the
+    # margin) and answered after the signal; no client thread loses two, and nginx passes every later
+    # request to a live worker while w2 is gone.
+    assert len(failures) <= load.threads, load.summary()
+    assert all(o.start <= killed_at + 0.05 and o.end >= killed_at for o in failures), \
+        [(o.start - killed_at, o.end - killed_at, o.result) for o in failures]
+    assert all(o.result == 502 for o in failures), load.summary()
     assert back < 2.0
     assert "killed by signal 9" in stack.log()
     assert health_ok(stack)
