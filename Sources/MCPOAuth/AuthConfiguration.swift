@@ -9,6 +9,9 @@ import MCPHTTP
 ///     .init(issuer: "https://mcp.example.com", supportedScopes: ["mcp:read", "mcp:write"]),
 ///     requiredScopes: ["mcp:read"])
 /// ```
+///
+/// Given to `MCPApplication(server:configuration:authorization:logger:)`, the issuer can be left out: the
+/// application's public URL is used.
 public struct AuthConfiguration: Sendable {
     /// The authentication mode.
     public enum Mode: Sendable {
@@ -45,6 +48,28 @@ public struct AuthConfiguration: Sendable {
 
     /// No authentication.
     public static let anonymous = AuthConfiguration()
+
+    /// This configuration with the deployment's facts filled in where it left them open: a nil resource URL
+    /// becomes `publicURL + mcpPath`, and in built-in mode a nil issuer `publicURL`.
+    /// - Parameters:
+    ///   - publicURL: the deployment's public base URL.
+    ///   - mcpPath: the path of its MCP endpoint.
+    package func completed(publicURL: String, mcpPath: String) -> AuthConfiguration {
+        let base = BuiltInAuthorizationServer.Configuration.normalize(publicURL)
+        var out = self
+        switch mode {
+        case .anonymous:
+            break
+        case .builtIn(var builtIn):
+            if builtIn.issuer == nil { builtIn.issuer = base }
+            if builtIn.resourceURL == nil { builtIn.resourceURL = base + mcpPath }
+            out.mode = .builtIn(builtIn)
+        case .external(var external):
+            if external.resourceURL == nil { external.resourceURL = base + mcpPath }
+            out.mode = .external(external)
+        }
+        return out
+    }
 
     /// The built-in authorization server.
     /// - Parameters:

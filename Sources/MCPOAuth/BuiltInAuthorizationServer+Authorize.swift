@@ -166,8 +166,8 @@ extension BuiltInAuthorizationServer {
         if let resource, !issuesTokens(for: resource) {
             return fail(.invalidTarget, "This server does not issue tokens for \(resource)")
         }
-        if let allowed = client.resources, !allowed.contains(resource ?? configuration.resourceURL) {
-            return fail(.invalidTarget, "The client may not get tokens for \(resource ?? configuration.resourceURL)")
+        if let allowed = client.resources, !allowed.contains(resource ?? resourceURL) {
+            return fail(.invalidTarget, "The client may not get tokens for \(resource ?? resourceURL)")
         }
         let scopes: [String]
         switch grantedScopes(params["scope"], client: client) {
@@ -261,7 +261,7 @@ extension BuiltInAuthorizationServer {
         let body = """
             <p>Signed in as <strong>\(HTMLPage.escape(subject))</strong>.</p>
             <p>The application <strong>\(HTMLPage.escape(name))</strong> asks for access to \
-            <code>\(HTMLPage.escape(request.resource ?? configuration.resourceURL))</code> with these permissions:</p>
+            <code>\(HTMLPage.escape(request.resource ?? resourceURL))</code> with these permissions:</p>
             <ul>\(scopes)</ul>
             <p>After your answer you will be sent to <strong>\(HTMLPage.escape(RedirectURI.displayHost(request.redirectURI)))</strong>.</p>
             <form method="post" action="\(HTMLPage.escape(basePath + "/oauth/authorize"))">

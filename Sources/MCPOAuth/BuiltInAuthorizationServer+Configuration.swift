@@ -18,10 +18,13 @@ extension BuiltInAuthorizationServer {
         }
 
         /// The issuer: the public base URL, from configuration only (never from request headers). Normalised
-        /// without a trailing slash so that it is byte-identical in metadata, tokens and redirects.
-        public var issuer: String
-        /// The MCP resource URL, the tokens' audience. Default `issuer + "/mcp"`.
-        public var resourceURL: String
+        /// without a trailing slash so that it is byte-identical in metadata, tokens and redirects. Default nil:
+        /// the public URL of the application it is given to (`MCPApplication(server:configuration:authorization:logger:)`
+        /// fills it in from `MCPApplication.Configuration.publicURL`); a server built directly needs it.
+        public var issuer: String?
+        /// The MCP resource URL, the tokens' audience. Default nil: the application's public URL and MCP path
+        /// when given to an application, else `issuer + "/mcp"`.
+        public var resourceURL: String?
         /// Client, code and token storage. Default a new ``InMemoryOAuthStorage``.
         public var storage: any OAuthStorage
         /// Lifetimes. Default 10 minutes / 30 days / 60 s.
@@ -63,7 +66,7 @@ extension BuiltInAuthorizationServer {
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
-            issuer: String, resourceURL: String? = nil, storage: any OAuthStorage = InMemoryOAuthStorage(),
+            issuer: String? = nil, resourceURL: String? = nil, storage: any OAuthStorage = InMemoryOAuthStorage(),
             tokenExpiry: TokenExpiry = TokenExpiry(), disableDynamicClientRegistration: Bool = false,
             supportedGrantTypes: [String] = ["authorization_code", "refresh_token", "client_credentials"],
             supportedResponseTypes: [String] = ["code"], supportedScopes: [String] = ["mcp:read", "mcp:write"],
@@ -73,9 +76,8 @@ extension BuiltInAuthorizationServer {
             rateLimit: RateLimit = RateLimit(), clientIDMetadataDocuments: ClientIDMetadataDocuments? = nil,
             now: @escaping @Sendable () -> Date = { Date() }, metricsFactory: (any MetricsFactory)? = nil
         ) {
-            let issuer = Self.normalize(issuer)
-            self.issuer = issuer
-            self.resourceURL = resourceURL ?? issuer + "/mcp"
+            self.issuer = issuer.map(Self.normalize)
+            self.resourceURL = resourceURL
             self.storage = storage
             self.tokenExpiry = tokenExpiry
             self.disableDynamicClientRegistration = disableDynamicClientRegistration

@@ -86,7 +86,7 @@ extension BuiltInAuthorizationServer {
         else { throw .invalidGrant("The code_verifier does not match the code_challenge") }
         // A code is bound to the resource of its authorization request; one asked without `resource` is bound to the
         // main resource, never redeemable for another.
-        let audience = record.resource ?? configuration.resourceURL
+        let audience = record.resource ?? resourceURL
         if let requested = params["resource"], requested != audience {
             throw OAuthError(.invalidTarget, "resource differs from the authorization request")
         }
@@ -100,7 +100,7 @@ extension BuiltInAuthorizationServer {
         let digest = OAuthCrypto.digest(token)
         // A request for another resource is refused before the token is rotated, so the client keeps it.
         if let requested = params["resource"], let known = try await stored({ try await storage.refreshToken(digest: digest) }),
-            requested != known.resource ?? configuration.resourceURL
+            requested != known.resource ?? resourceURL
         {
             throw OAuthError(.invalidTarget, "A refresh token only gets tokens for its own resource")
         }
@@ -119,7 +119,7 @@ extension BuiltInAuthorizationServer {
         guard record.clientID == client.clientID else {
             throw .invalidGrant("The refresh token belongs to another client")
         }
-        let audience = record.resource ?? configuration.resourceURL
+        let audience = record.resource ?? resourceURL
         if let requested = params["resource"], requested != audience {
             throw OAuthError(.invalidTarget, "A refresh token only gets tokens for its own resource")
         }
@@ -151,7 +151,7 @@ extension BuiltInAuthorizationServer {
         }
         return try await issueTokens(
             subject: client.clientID, client: client, scopes: scopes, familyID: nil,
-            audience: params["resource"] ?? configuration.resourceURL)
+            audience: params["resource"] ?? resourceURL)
     }
 
     /// Signs an access token for one resource (its only audience) and, for a grant family whose client may

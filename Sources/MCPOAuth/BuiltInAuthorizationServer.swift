@@ -40,7 +40,10 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     ///   - logger: where to log (info and below).
     /// - Throws: ``OAuthConfigurationError`` for an unreadable key or a bad issuer/resource URL.
     public init(configuration: Configuration, logger: Logger) throws(OAuthConfigurationError) {
-        for (name, value) in [("issuer", configuration.issuer), ("resourceURL", configuration.resourceURL)] {
+        guard let givenIssuer = configuration.issuer else { throw .missingIssuer }
+        let issuer = Configuration.normalize(givenIssuer)
+        let resourceURL = configuration.resourceURL ?? issuer + "/mcp"
+        for (name, value) in [("issuer", issuer), ("resourceURL", resourceURL)] {
             guard Self.isResourceURL(value) else { throw .invalidURL(name, value) }
         }
         for client in configuration.preregisteredClients {
@@ -58,13 +61,15 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
             }
         }
         self.configuration = configuration
+        self.issuer = issuer
+        self.resourceURL = resourceURL
         self.storage = configuration.storage
         self.key = try SigningKey(configuration.signingKey)
         self.consent = ConsentToken(key: key.derivedSecret(label: "consent-csrf"))
         self.limiter = RateLimiter(limit: configuration.rateLimit, now: configuration.now)
         self.metrics = OAuthMetrics(factory: configuration.metricsFactory)
         self.logger = logger
-        self.basePath = URLComponents(string: configuration.issuer)?.path ?? ""
+        self.basePath = URLComponents(string: issuer)?.path ?? ""
         self.preregistered = Dictionary(
             configuration.preregisteredClients.map { ($0.clientID, $0) }, uniquingKeysWith: { _, last in last })
         switch configuration.signingKey {
@@ -84,11 +89,14 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         (try? SigningKey(.generated))?.privateKeyPEM ?? ""
     }
 
-    /// The issuer (no trailing slash).
-    public var issuer: String { configuration.issuer }
+    /// The issuer (``Configuration/issuer`` without a trailing slash).
+    public let issuer: String
+    /// The main resource URL, the audience of tokens issued without a `resource` parameter
+    /// (``Configuration/resourceURL``, else `issuer + "/mcp"`).
+    public let resourceURL: String
 
     /// The verifier of this server's access tokens for the main resource (``Configuration/resourceURL``).
-    public var tokenVerifier: BuiltInTokenVerifier { tokenVerifier(audience: configuration.resourceURL) }
+    public var tokenVerifier: BuiltInTokenVerifier { tokenVerifier(audience: resourceURL) }
 
     /// The verifier of this server's access tokens for one resource: it refuses tokens issued for another.
     /// - Parameter audience: the resource URL the tokens must name in `aud`.
@@ -103,7 +111,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
 
     /// The main MCP endpoint's protected resource metadata, pointing at this server.
     public var protectedResourceMetadata: ProtectedResourceMetadata {
-        protectedResourceMetadata(for: configuration.resourceURL)
+        protectedResourceMetadata(for: resourceURL)
     }
 
     /// The protected resource metadata of one resource this server issues tokens for, pointing at this server.
@@ -116,7 +124,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// A resource server for the main `/mcp` endpoint that accepts this server's tokens for it.
     /// - Parameter requiredScopes: scopes every request needs.
     public func resourceServer(requiredScopes: [String] = []) -> ResourceServer {
-        resourceServer(for: configuration.resourceURL, requiredScopes: requiredScopes)
+        resourceServer(for: resourceURL, requiredScopes: requiredScopes)
     }
 
     /// A resource server for one resource: it accepts only tokens issued for that resource, and its challenges
@@ -136,17 +144,17 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     /// - Throws: ``OAuthConfigurationError`` for anything else.
     public func addResource(_ resource: String) throws(OAuthConfigurationError) {
         guard Self.isResourceURL(resource) else { throw .invalidURL("resource", resource) }
-        let main = configuration.resourceURL
+        let main = resourceURL
         additionalResources.withLock { if resource != main, !$0.contains(resource) { $0.append(resource) } }
     }
 
     /// Every resource URL this server issues tokens for: ``Configuration/resourceURL`` first, then those added
     /// with ``addResource(_:)``.
-    public var resourceURLs: [String] { [configuration.resourceURL] + additionalResources.withLock { $0 } }
+    public var resourceURLs: [String] { [resourceURL] + additionalResources.withLock { $0 } }
 
     /// Whether tokens may be issued for `resource`.
     func issuesTokens(for resource: String) -> Bool {
-        resource == configuration.resourceURL || additionalResources.withLock { $0.contains(resource) }
+        resource == resourceURL || additionalResources.withLock { $0.contains(resource) }
     }
 
     static func isResourceURL(_ value: String) -> Bool {

@@ -14,10 +14,12 @@ extension ExternalAuthorization {
 
         /// The external issuer's URL (no trailing slash); tokens' `iss` must equal it.
         public var issuer: String
-        /// The MCP resource URL (the `/mcp` endpoint's public URL).
-        public var resourceURL: String
-        /// Audiences accepted in tokens. Default: the resource URL only.
-        public var acceptedAudiences: [String]
+        /// The MCP resource URL (the `/mcp` endpoint's public URL). Default nil: the application's public URL and
+        /// MCP path when given to `MCPApplication(server:configuration:authorization:logger:)`; an
+        /// `MCPAuthorization` built on its own needs it.
+        public var resourceURL: String?
+        /// Audiences accepted in tokens. Default nil: the resource URL only.
+        public var acceptedAudiences: [String]?
         /// Scopes advertised in the protected resource metadata. Default none.
         public var supportedScopes: [String]
         /// How tokens are validated. Default `.jwt`.
@@ -36,9 +38,12 @@ extension ExternalAuthorization {
         /// The clock (tests move it). Default the system clock.
         public var now: @Sendable () -> Date
 
+        /// The audiences accepted in tokens: ``acceptedAudiences``, else the resource URL.
+        var audiences: [String] { acceptedAudiences ?? resourceURL.map { [$0] } ?? [] }
+
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
-            issuer: String, resourceURL: String, acceptedAudiences: [String]? = nil, supportedScopes: [String] = [],
+            issuer: String, resourceURL: String? = nil, acceptedAudiences: [String]? = nil, supportedScopes: [String] = [],
             validation: Validation = .jwt,
             allowedAlgorithms: Set<String> = [
                 "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -48,7 +53,7 @@ extension ExternalAuthorization {
         ) {
             self.issuer = BuiltInAuthorizationServer.Configuration.normalize(issuer)
             self.resourceURL = resourceURL
-            self.acceptedAudiences = acceptedAudiences ?? [resourceURL]
+            self.acceptedAudiences = acceptedAudiences
             self.supportedScopes = supportedScopes
             self.validation = validation
             self.allowedAlgorithms = allowedAlgorithms.filter { !$0.hasPrefix("HS") && $0.lowercased() != "none" }

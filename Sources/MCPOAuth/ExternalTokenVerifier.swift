@@ -161,7 +161,7 @@ public final class ExternalTokenVerifier: AccessTokenVerifier {
         let audiences: [String] =
             claims["aud"]?.stringValue.map { [$0] } ?? claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if requireExpiry || claims["aud"] != nil || !configuration.acceptsIntrospectionWithoutAudience {
-            guard audiences.contains(where: configuration.acceptedAudiences.contains) else {
+            guard audiences.contains(where: configuration.audiences.contains) else {
                 throw invalid("The access token is not meant for this resource")
             }
         }

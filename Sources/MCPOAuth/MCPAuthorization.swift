@@ -42,8 +42,9 @@ public struct MCPAuthorization: Sendable {
             resourceMetadata = server.protectedResourceMetadata
             resourceServer = server.resourceServer(requiredScopes: configuration.requiredScopes)
         case .external(let external):
+            guard let resourceURL = external.resourceURL else { throw .missingResourceURL }
             authorizationServer = nil
-            let resource = Self.externalResource(external, configuration)
+            let resource = Self.externalResource(external, resourceURL: resourceURL, configuration)
             resourceMetadata = resource.metadata
             resourceServer = resource.resourceServer
         }
@@ -107,16 +108,16 @@ public struct MCPAuthorization: Sendable {
             }
             external.resourceURL = resourceURL
             external.acceptedAudiences = [resourceURL]
-            return Self.externalResource(external, configuration)
+            return Self.externalResource(external, resourceURL: resourceURL, configuration)
         }
     }
 
     /// The metadata and guard of the resource an external configuration describes.
     private static func externalResource(
-        _ external: ExternalAuthorization.Configuration, _ configuration: AuthConfiguration
+        _ external: ExternalAuthorization.Configuration, resourceURL: String, _ configuration: AuthConfiguration
     ) -> ProtectedResource {
         let metadata = ProtectedResourceMetadata(
-            resource: external.resourceURL, authorizationServers: [external.issuer],
+            resource: resourceURL, authorizationServers: [external.issuer],
             scopesSupported: external.supportedScopes)
         return ProtectedResource(
             metadata: metadata,

@@ -6,6 +6,16 @@ public struct OAuthConfigurationError: Error, Sendable, Equatable, CustomStringC
 
     /// The signing key cannot be loaded.
     static func invalidSigningKey(_ detail: String) -> Self { Self(message: "signing key: \(detail)") }
+    /// A built-in authorization server without an issuer.
+    static let missingIssuer = Self(
+        message: "the built-in authorization server has no issuer: set BuiltInAuthorizationServer.Configuration.issuer "
+            + "to the public base URL, or give the configuration to MCPApplication(server:configuration:authorization:logger:), "
+            + "which takes MCPApplication.Configuration.publicURL")
+    /// An external authorization configuration without the resource URL its tokens must name.
+    static let missingResourceURL = Self(
+        message: "external authorization has no resource URL: set ExternalAuthorization.Configuration.resourceURL "
+            + "to the MCP endpoint's public URL, or give the configuration to MCPApplication(server:configuration:authorization:logger:), "
+            + "which takes MCPApplication.Configuration.publicURL and mcpPath")
     /// A URL setting is not an absolute http(s) URL.
     static func invalidURL(_ name: String, _ value: String) -> Self {
         Self(message: "\(name) must be an absolute http(s) URL, got \(value)")

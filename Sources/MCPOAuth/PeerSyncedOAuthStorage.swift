@@ -25,7 +25,10 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
 
     /// The storage that holds the state.
     public let base: InMemoryOAuthStorage
-    private let peers: [ManagementPeer]
+    /// The peers revocations are pushed to: the ones given to the initializer, else the application's.
+    private let peerList: Mutex<[ManagementPeer]>
+    /// Whether the initializer named the peers (then the application's are not adopted).
+    private let peersGiven: Bool
     /// The longest a revoking request waits for the peers' acknowledgements.
     public let acknowledgementWait: Duration
     /// How many times a revocation is sent to a peer that does not acknowledge it (the first send included).
@@ -37,23 +40,35 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     /// Creates the storage.
     /// - Parameters:
     ///   - base: where the state is kept. Default a new in-memory store.
-    ///   - peers: the deployment's other workers.
+    ///   - peers: the deployment's other workers. Default nil: those of the application whose authorization
+    ///     server uses this storage (`MCPApplication.Configuration.peers`, given once there).
     ///   - acknowledgementWait: how long a revoking request waits for the peers' acknowledgements. Default 500 ms.
     ///   - deliveryAttempts: sends per peer until one is acknowledged, at least 1. Default 4 (pauses of 0.25, 0.5
     ///     and 1 s between them).
     ///   - peerTimeout: the longest one send to a peer may take. Default 2 s.
     ///   - logger: where undelivered revocations are reported. Default `mcpfcgi.oauth`.
     public init(
-        base: InMemoryOAuthStorage = InMemoryOAuthStorage(), peers: [ManagementPeer],
+        base: InMemoryOAuthStorage = InMemoryOAuthStorage(), peers: [ManagementPeer]? = nil,
         acknowledgementWait: Duration = .milliseconds(500), deliveryAttempts: Int = 4,
         peerTimeout: Duration = .seconds(2), logger: Logger = Logger(label: "mcpfcgi.oauth")
     ) {
         self.base = base
-        self.peers = peers
+        self.peerList = Mutex(peers ?? [])
+        self.peersGiven = peers != nil
         self.acknowledgementWait = acknowledgementWait
         self.deliveryAttempts = max(1, deliveryAttempts)
         self.peerTimeout = peerTimeout
         self.logger = logger
+    }
+
+    /// The peers revocations are pushed to.
+    public var peers: [ManagementPeer] { peerList.withLock { $0 } }
+
+    /// Takes the application's peers when the initializer was given none.
+    /// - Parameter peers: the deployment's other workers.
+    package func adoptPeers(_ peers: [ManagementPeer]) {
+        guard !peersGiven else { return }
+        peerList.withLock { $0 = peers }
     }
 
     /// See ``OAuthStorage/client(id:)``.
@@ -108,6 +123,7 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     /// Sends the revoked ids to every peer, each in a task of its own that retries, and waits until every peer
     /// acknowledged or ``acknowledgementWait`` passed, whichever comes first.
     private func broadcast(_ jtis: [String]) async {
+        let peers = self.peers
         guard !jtis.isEmpty, !peers.isEmpty else { return }
         let body = JSONWriter.encode(["jtis": .array(jtis.map(Value.string))])
         let request = HTTPServerRequest(

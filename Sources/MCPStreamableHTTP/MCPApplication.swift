@@ -13,12 +13,15 @@ import MCPOAuth
 public struct MCPApplication: HTTPResponder {
     /// Application settings.
     public struct Configuration: Sendable {
-        /// The public base URL clients use (`https://mcp.example.com`): origin checks, HSTS, and later the
-        /// OAuth issuer and resource URL. Default `http://127.0.0.1:8080`.
+        /// The public base URL clients use (`https://mcp.example.com`): origin checks, HSTS, the allowed hosts,
+        /// the resource URLs of mounted endpoints and, through ``MCPApplication/init(server:configuration:authorization:logger:)``,
+        /// the built-in authorization server's issuer and resource URL. Default `http://127.0.0.1:8080`.
         public var publicURL: String
         /// Path of the MCP endpoint. Default `/mcp`.
         public var mcpPath: String
-        /// This worker's node id (prefix of its session ids, reported by `/health`). Default nil.
+        /// This worker's node id: reported by `/health`, management and metrics, and the prefix of the session ids
+        /// of every server the application serves (its own and mounted ones) unless a server's
+        /// `SessionIDGenerator` names its own. Default nil.
         public var nodeID: String?
         /// Security headers added to every response. Default ``SecurityHeaders/init()``.
         public var securityHeaders: SecurityHeaders
@@ -45,7 +48,10 @@ public struct MCPApplication: HTTPResponder {
         /// Middleware run in order for every request, before any route's handler. Default none.
         public var middleware: [any HTTPMiddleware]
         /// OAuth 2.1: the authorization server's routes and the bearer-token check of the MCP endpoints.
-        /// nil: anonymous. Build it with `try MCPAuthorization(configuration: .builtIn(…), logger:)`. Default nil.
+        /// nil: anonymous. ``MCPApplication/init(server:configuration:authorization:logger:)`` builds it from an
+        /// `AuthConfiguration` completed with this configuration's public URL; or build it yourself with
+        /// `try MCPAuthorization(configuration: .builtIn(.init(issuer: …)), logger:)`. A `PeerSyncedOAuthStorage`
+        /// made without peers pushes revocations to ``peers``. Default nil.
         public var authorization: MCPAuthorization?
         /// Which `Host` values are answered (others get 421 Misdirected Request, on every path). Default
         /// ``HostPolicy/publicURL``: the public URL's host plus `localhost`, `127.0.0.1` and `[::1]`;
@@ -128,6 +134,12 @@ public struct MCPApplication: HTTPResponder {
     public init(server: MCPServer, configuration: Configuration = Configuration(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        Self.adoptNodeID(of: configuration, by: server, logger: logger)
+        if let storage = configuration.authorization?.authorizationServer?.configuration.storage
+            as? PeerSyncedOAuthStorage
+        {
+            storage.adoptPeers(configuration.peers)
+        }
         self.httpMetrics = HTTPMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.isHTTPS = configuration.publicURL.lowercased().hasPrefix("https://")
         self.allowedHosts = configuration.hostPolicy.allowedHosts(publicURL: configuration.publicURL)
@@ -183,6 +195,51 @@ public struct MCPApplication: HTTPResponder {
         router.add(.get, configuration.mcpPath) { await endpoint.get($0) }
         self.router = router
         self.routeMetrics = httpMetrics.adding(routes: router.registeredRoutes, to: [:])
+    }
+
+    /// Builds the application with OAuth 2.1 set up from `authorization`, each deployment fact given once: in
+    /// built-in mode the authorization server's issuer defaults to ``Configuration/publicURL`` and its resource
+    /// URL to `publicURL + mcpPath`, and a `PeerSyncedOAuthStorage` made without peers pushes revocations to
+    /// ``Configuration/peers``. It replaces ``Configuration/authorization``.
+    ///
+    /// ```swift
+    /// let app = try MCPApplication(
+    ///     server: server, configuration: .init(publicURL: "https://mcp.example.com", nodeID: "w1"),
+    ///     authorization: .builtIn(.init(signingKey: .pemFile("/etc/mcp/oauth.pem")), requiredScopes: ["mcp:read"]),
+    ///     logger: logger)
+    /// ```
+    /// - Parameters:
+    ///   - server: the MCP server to serve at ``Configuration/mcpPath``.
+    ///   - configuration: the settings.
+    ///   - authorization: the OAuth mode and its settings.
+    ///   - logger: where the HTTP layer logs.
+    /// - Throws: ``OAuthConfigurationError`` when the authorization server cannot start (an unreadable signing
+    ///   key, a public URL that is not an absolute http(s) URL).
+    public init(
+        server: MCPServer, configuration: Configuration = Configuration(), authorization: AuthConfiguration,
+        logger: Logger
+    ) throws(OAuthConfigurationError) {
+        var configuration = configuration
+        if case .anonymous = authorization.mode {
+            configuration.authorization = nil
+        } else {
+            configuration.authorization = try MCPAuthorization(
+                configuration: authorization.completed(publicURL: configuration.publicURL, mcpPath: configuration.mcpPath),
+                logger: logger)
+        }
+        self.init(server: server, configuration: configuration, logger: logger)
+    }
+
+    /// Gives `server` the configuration's node id, or logs that the server's session-id generator names another
+    /// (which it keeps using).
+    private static func adoptNodeID(of configuration: Configuration, by server: MCPServer, logger: Logger) {
+        guard !server.adoptNodeID(configuration.nodeID) else { return }
+        logger.warning(
+            "the server's SessionIDGenerator names another node id than MCPApplication.Configuration.nodeID: its session ids keep its own; leave the generator's nodeID nil to use the application's",
+            metadata: [
+                "server": .string(server.configuration.serverInfo.name),
+                "nodeID": .string(configuration.nodeID ?? ""), "generatorNodeID": .string(server.nodeID ?? ""),
+            ])
     }
 
     /// The peer-only route on which a worker receives access-token revocations from the worker that
@@ -248,6 +305,7 @@ public struct MCPApplication: HTTPResponder {
                 router.add(.get, resource.metadata.wellKnownPath, responder: resource.metadata)
             }
         }
+        Self.adoptNodeID(of: configuration, by: server, logger: logger)
         var settings = endpoint ?? configuration.endpoint
         settings.originPolicy = originPolicy
         if settings.metricsFactory == nil { settings.metricsFactory = configuration.metricsFactory }

@@ -191,7 +191,6 @@ struct DemoCommand: ParsableCommand {
             configuration: .init(
                 serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
                 sessionStore: sessionStore,
-                sessionIDGenerator: SessionIDGenerator(nodeID: node),
                 sessionLimits: sessionLimits,
                 logger: logger,
                 requestStateKey: stateKey))
@@ -199,10 +198,11 @@ struct DemoCommand: ParsableCommand {
 
         let token = managementToken ?? env("MCPFCGI_MANAGEMENT_TOKEN")
         let peers = Self.peers(from: peerSockets ?? env("MCPFCGI_PEER_SOCKETS"), excluding: ownSocketPath)
-        var authorization: MCPAuthorization?
+        // The OAuth mode; its issuer, resource URL and peers come from the application's configuration below.
+        var authorization = AuthConfiguration.anonymous
         switch auth ?? env("MCPFCGI_AUTH") ?? "anonymous" {
         case "anonymous":
-            authorization = nil
+            break
         case "builtin":
             let keyFile = oauthKeyFile ?? env("MCPFCGI_OAUTH_KEY_FILE")
             if keyFile == nil {
@@ -216,23 +216,15 @@ struct DemoCommand: ParsableCommand {
             }
             let registrationToken = try (oauthRegistrationTokenFile ?? env("MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE"))
                 .map(Self.registrationToken(at:))
-            do {
-                authorization = try MCPAuthorization(
-                    configuration: .builtIn(
-                        .init(
-                            issuer: url,
-                            // Revocations reach every worker (nginx sends /oauth/* to one of them).
-                            storage: PeerSyncedOAuthStorage(peers: peers.map { .fastCGI(socketPath: $0) }, logger: logger),
-                            supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
-                            preregisteredClients: clients,
-                            clientRegistration: ClientRegistrationPolicy(initialAccessToken: registrationToken),
-                            signingKey: keyFile.map { .pemFile($0) } ?? .generated),
-                        requiredScopes: ["mcp:read"]),
-                    logger: logger)
-            } catch {
-                logger.critical("cannot configure OAuth: \(error)")
-                throw ExitCode(1)
-            }
+            authorization = .builtIn(
+                .init(
+                    // Revocations reach every worker (nginx sends /oauth/* to one of them): the application's peers.
+                    storage: PeerSyncedOAuthStorage(logger: logger),
+                    supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
+                    preregisteredClients: clients,
+                    clientRegistration: ClientRegistrationPolicy(initialAccessToken: registrationToken),
+                    signingKey: keyFile.map { .pemFile($0) } ?? .generated),
+                requiredScopes: ["mcp:read"])
         case let other:
             logger.critical("unknown auth mode \(other) (anonymous or builtin)")
             throw ExitCode(1)
@@ -244,23 +236,29 @@ struct DemoCommand: ParsableCommand {
             middleware.append(RateLimitMiddleware(limit: RateLimit(burst: perMinute, perMinute: perMinute)))
             logger.info("rate limit on", metadata: ["requestsPerMinute": "\(perMinute)"])
         }
-        var app = MCPApplication(
-            server: server,
-            configuration: .init(
-                publicURL: url, nodeID: node,
-                sessionExpiry: .init(
-                    idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
-                    interval: .seconds(sessionSweepInterval)),
-                managementToken: token, peers: peers.map { .fastCGI(socketPath: $0) }, middleware: middleware, authorization: authorization,
-                metrics: metrics),
-            logger: logger)
+        var app: MCPApplication
+        do {
+            app = try MCPApplication(
+                server: server,
+                configuration: .init(
+                    publicURL: url, nodeID: node,
+                    sessionExpiry: .init(
+                        idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
+                        interval: .seconds(sessionSweepInterval)),
+                    managementToken: token, peers: peers.map { .fastCGI(socketPath: $0) }, middleware: middleware,
+                    metrics: metrics),
+                authorization: authorization, logger: logger)
+        } catch {
+            logger.critical("cannot configure OAuth: \(error)")
+            throw ExitCode(1)
+        }
         // The seed's "Multi-tenant Setup": one MCP server per tenant, each at its own path with its own
         // sessions (and, with OAuth, its own resource metadata and token audience); resolveUserID binds sessions
         // to the token's subject (or nginx's user) and refuses a request that reached another tenant's path.
         // Anonymous callers of a tenant all resolve to "anonymous@<tenant>": a per-user quota would make that one
         // pool for everybody, so without authentication only the per-address quota applies.
         var tenantLimits = sessionLimits
-        if authorization == nil { tenantLimits.maxSessionsPerUser = nil }
+        if app.configuration.authorization == nil { tenantLimits.maxSessionsPerUser = nil }
         for tenant in ["tenant-a", "tenant-b"] {
             var settings = MCPEndpoint.Configuration()
             settings.resolveUserID = { context in
@@ -270,7 +268,7 @@ struct DemoCommand: ParsableCommand {
             do {
                 try app.mount(
                     Fixtures.tenantServer(
-                        tenant, nodeID: node, sessionStore: sessionStore, sessionLimits: tenantLimits, logger: logger),
+                        tenant, sessionStore: sessionStore, sessionLimits: tenantLimits, logger: logger),
                     at: "/\(tenant)/mcp", endpoint: settings)
             } catch {
                 logger.critical("cannot mount /\(tenant)/mcp: \(error)")

@@ -10,18 +10,17 @@ enum Fixtures {
     /// A tenant's own MCP server (the multi-tenant example): a `whoami` tool naming the tenant and user.
     /// - Parameters:
     ///   - tenant: the tenant's name (its path is `/<tenant>/mcp`).
-    ///   - nodeID: the session-id prefix of this worker.
     ///   - sessionStore: the tenant's own session store.
     ///   - sessionLimits: its session quotas.
     ///   - logger: where to log.
     static func tenantServer(
-        _ tenant: String, nodeID: String?, sessionStore: any SessionStore = InMemorySessionStore(),
+        _ tenant: String, sessionStore: any SessionStore = InMemorySessionStore(),
         sessionLimits: SessionLimits = SessionLimits(), logger: Logger
     ) -> MCPServer {
         let server = MCPServer(
             configuration: .init(
                 serverInfo: Implementation(name: tenant, version: "0.1.0"), sessionStore: sessionStore,
-                sessionIDGenerator: SessionIDGenerator(nodeID: nodeID), sessionLimits: sessionLimits, logger: logger))
+                sessionLimits: sessionLimits, logger: logger))
         server.registerTool(Tool(name: "whoami", description: "Names the tenant and the session's user")) { _, context in
             .text("\(tenant):\(context.user ?? "anonymous")")
         }

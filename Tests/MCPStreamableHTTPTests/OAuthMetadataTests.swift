@@ -125,10 +125,15 @@ import MCPFCGITesting
         }
     }
 
-    @Test func issuerIsNormalised() {
+    @Test func issuerIsNormalised() throws {
         let config = BuiltInAuthorizationServer.Configuration(issuer: "https://a.example.com//")
         #expect(config.issuer == "https://a.example.com")
-        #expect(config.resourceURL == "https://a.example.com/mcp")
+        #expect(config.resourceURL == nil)
+        var assigned = BuiltInAuthorizationServer.Configuration()
+        assigned.issuer = "https://b.example.com/"
+        let server = try BuiltInAuthorizationServer(configuration: assigned, logger: Logger(label: "t"))
+        #expect(server.issuer == "https://b.example.com")
+        #expect(server.resourceURL == "https://b.example.com/mcp")
     }
 }
 

@@ -124,7 +124,7 @@ import MCPFCGITesting
         #expect(oauthJSON(token)["error"] == "server_error")
         // The resource server cannot check revocation: 503 with Retry-After, not 401 (the token may be fine).
         let claims = AccessTokenClaims(
-            issuer: server.issuer, subject: "alice", audience: [server.configuration.resourceURL], clientID: "svc",
+            issuer: server.issuer, subject: "alice", audience: [server.resourceURL], clientID: "svc",
             scope: "mcp:read", expiresAt: Int(Date().timeIntervalSince1970) + 600,
             issuedAt: Int(Date().timeIntervalSince1970), notBefore: nil, tokenID: "jti-1")
         let signed = try await server.key.sign(claims)

@@ -133,6 +133,9 @@ public final class MCPServer: Sendable {
     let metrics: ServerMetrics
     /// The open `subscriptions/listen` streams (stateless era); change notifications are published to it.
     public let subscriptionHub = SubscriptionHub()
+    /// The node id of the deployment that serves this server (its application's), used when
+    /// ``Configuration/sessionIDGenerator`` has none of its own; see ``adoptNodeID(_:)``.
+    private let deploymentNodeID = Mutex<String?>(nil)
 
     /// Creates a server.
     /// - Parameter configuration: identity and session settings.
@@ -152,6 +155,21 @@ public final class MCPServer: Sendable {
 
     /// The session store.
     public var sessions: any SessionStore { configuration.sessionStore }
+
+    /// The node id this server's session ids start with: its generator's own, else the one adopted from the
+    /// application that serves it, else nil.
+    public var nodeID: String? { configuration.sessionIDGenerator.nodeID ?? deploymentNodeID.withLock { $0 } }
+
+    /// Takes the deployment's node id (the application's `Configuration.nodeID`, given once there) for the ids of
+    /// sessions created from now on, unless ``Configuration/sessionIDGenerator`` names its own.
+    /// - Parameter nodeID: the deployment's node id (nil leaves the server as it is).
+    /// - Returns: false when the generator names a different node id (which stays in use), true otherwise.
+    @discardableResult package func adoptNodeID(_ nodeID: String?) -> Bool {
+        guard let nodeID else { return true }
+        if let own = configuration.sessionIDGenerator.nodeID { return own == nodeID }
+        deploymentNodeID.withLock { $0 = nodeID }
+        return true
+    }
 
     /// Seconds on the system's continuous (monotonic) clock.
     @Sendable public static func monotonicSeconds() -> Double {
@@ -351,7 +369,9 @@ public final class MCPServer: Sendable {
             let id: String
             let rejection: SessionIDGenerator.Rejection?
             do {
-                (id, rejection) = try await configuration.sessionIDGenerator.next(isTaken: { try await store.contains(id: $0) })
+                var generator = configuration.sessionIDGenerator
+                if generator.nodeID == nil { generator.nodeID = deploymentNodeID.withLock { $0 } }
+                (id, rejection) = try await generator.next(isTaken: { try await store.contains(id: $0) })
             } catch { throw .storeUnavailable(String(describing: error)) }
             if let rejection {
                 configuration.logger.warning(
