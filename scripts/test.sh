@@ -3,7 +3,8 @@
 #   1. installs what is missing (apt packages; a Python venv with the official MCP client),
 #   2. runs the in-process Swift tests with code coverage and reports line coverage of Sources/,
 #   3. builds the libFuzzer targets (Fuzz/) and runs each for a few seconds,
-#   4. builds the release demo and runs the integration tests through real nginx, spawn-fcgi and libfcgi.
+#   4. runs the integration tests through real nginx, spawn-fcgi and libfcgi with the demo binary step 2 built
+#      (one debug build serves both suites; bench/run.sh measures a release build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,15 +16,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/integration/requirements.txt
 
-echo "== in-process tests (swift test --enable-code-coverage --disable-default-traits)"
-# Without the default trait OTLPTracing: the demo's OTLP exporter (swift-otel with its HTTP client, NIO and
-# BoringSSL) is not built in debug; the release demo below has it, and test_tracing.py exercises it.
-swift test --enable-code-coverage --disable-default-traits
+echo "== in-process tests (swift test --enable-code-coverage)"
+# With the default trait OTLPTracing: the demo this build makes is the one the integration tests run
+# (test_tracing.py exercises its OTLP exporter), so the whole package is compiled once.
+swift test --enable-code-coverage
 ./scripts/coverage.sh
 
 echo "== fuzzing, short pass (FUZZ_SECONDS=5 per target; scripts/fuzz.sh runs long campaigns)"
 FUZZ_SECONDS=5 ./scripts/fuzz.sh
 
 echo "== integration tests (nginx → spawn-fcgi → libfcgi → Swift)"
-swift build -c release --product mcp-fcgi-demo
-.venv/bin/python -m pytest -q tests/integration
+MCPFCGI_DEMO_BINARY="$(swift build --show-bin-path)/mcp-fcgi-demo" .venv/bin/python -m pytest -q tests/integration

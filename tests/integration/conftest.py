@@ -3,8 +3,10 @@
 * ``stack``       session scope, WORKERS=3, shared by the read-mostly tests.
 * ``make_stack``  factory for dedicated, function-scoped stacks (the SIGTERM drain tests).
 
-The release binary must exist at .build/release/mcp-fcgi-demo (run.sh is started with SKIP_BUILD=1 and
-SKIP_INSTALL=1); build it with ``swift build -c release --product mcp-fcgi-demo``.
+The demo binary must exist (run.sh is started with SKIP_BUILD=1 and SKIP_INSTALL=1): MCPFCGI_DEMO_BINARY names
+it (scripts/test.sh passes the debug build `swift test` made, so one build serves both suites), else
+.build/release/mcp-fcgi-demo (``swift build -c release --product mcp-fcgi-demo``). A binary built with coverage
+instrumentation writes its profile into the stack's own directory, never into the working directory.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from mcphttp import MCPHTTP, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_SH = ROOT / "deploy" / "run.sh"
-BINARY = ROOT / ".build" / "release" / "mcp-fcgi-demo"
+BINARY = Path(os.environ.get("MCPFCGI_DEMO_BINARY") or ROOT / ".build" / "release" / "mcp-fcgi-demo")
 READY_MARKER = "MCPFCGI demo ready:"
 READY_TIMEOUT = 60.0
 STOP_GRACE = 15.0
@@ -72,10 +74,11 @@ def wait_until(predicate, timeout: float, interval: float = 0.02, what: str = "c
 
 
 def check_binary() -> None:
-    """The stack runs the prebuilt release binary: refuse a missing or stale one (run.sh gets SKIP_BUILD=1)."""
-    build = "cd /work/main && swift build -c release --product mcp-fcgi-demo"
+    """The stack runs the prebuilt binary: refuse a missing or stale one (run.sh gets SKIP_BUILD=1)."""
+    build = (f"cd {ROOT} && swift build -c release --product mcp-fcgi-demo" if "MCPFCGI_DEMO_BINARY" not in os.environ
+             else f"cd {ROOT} && swift build --product mcp-fcgi-demo")
     if not BINARY.exists():
-        pytest.fail(f"no release binary at {BINARY}: run `{build}`")
+        pytest.fail(f"no demo binary at {BINARY}: run `{build}`")
     built = BINARY.stat().st_mtime
     sources = [ROOT / "Package.swift", *sorted((ROOT / "Sources").rglob("*.swift"))]
     newer = [str(p.relative_to(ROOT)) for p in sources if p.stat().st_mtime > built]
@@ -105,6 +108,13 @@ class Stack:
             PORT=str(self.port), TLS_PORT=str(self.tls_port), WORKERS=str(workers),
             THREADS="" if threads is None else str(threads), LOG_LEVEL="info",
         )
+        # The binary under test (run.sh copies it into RUN_DIR/bin). An instrumented (coverage) build writes its
+        # profile where the workers — possibly the unprivileged "mcpfcgi" user — may write.
+        self.env["WORKER_BIN"] = str(BINARY)
+        profiles = self.base / "profiles"
+        profiles.mkdir()
+        profiles.chmod(0o1777)
+        self.env["LLVM_PROFILE_FILE"] = str(profiles / "%p.profraw")
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self._log = None

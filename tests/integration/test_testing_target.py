@@ -15,12 +15,14 @@ TEST_BINARY = ROOT / ".build" / "debug" / "MCPFCGIPackageTests.xctest"
 
 def test_fixture_tool_suite_passes_through_nginx(stack):
     if not TEST_BINARY.exists():
-        pytest.fail(f"{TEST_BINARY} is missing: build the Swift tests first (swift build --build-tests --disable-default-traits)")
+        pytest.fail(f"{TEST_BINARY} is missing: build the Swift tests first (swift build --build-tests)")
     access_log = stack.run_dir / "access.log"
     before = len(access_log.read_text().splitlines()) if access_log.exists() else 0
-    env = dict(os.environ, MCPFCGI_TEST_URL=stack.base_url)
+    # A test binary built with coverage writes its profile next to the stack's, not into the working directory.
+    env = dict(os.environ, MCPFCGI_TEST_URL=stack.base_url,
+               LLVM_PROFILE_FILE=str(stack.base / "profiles" / "swift-test-%p.profraw"))
     run = subprocess.run(
-        ["swift", "test", "--skip-build", "--disable-default-traits", "--filter", "FixtureToolTests"],
+        ["swift", "test", "--skip-build", "--filter", "FixtureToolTests"],
         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
