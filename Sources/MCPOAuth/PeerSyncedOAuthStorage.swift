@@ -27,8 +27,8 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     public let base: InMemoryOAuthStorage
     /// The peers revocations are pushed to: the ones given to the initializer, else the application's.
     private let peerList: Mutex<[ManagementPeer]>
-    /// Whether the initializer named the peers (then the application's are not adopted).
-    private let peersGiven: Bool
+    /// Whether the peers are settled: named by the initializer, or adopted from the first application.
+    private let peersSettled: Mutex<Bool>
     /// The longest a revoking request waits for the peers' acknowledgements.
     public let acknowledgementWait: Duration
     /// How many times a revocation is sent to a peer that does not acknowledge it (the first send included).
@@ -54,7 +54,7 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     ) {
         self.base = base
         self.peerList = Mutex(peers ?? [])
-        self.peersGiven = peers != nil
+        self.peersSettled = Mutex(peers != nil)
         self.acknowledgementWait = acknowledgementWait
         self.deliveryAttempts = max(1, deliveryAttempts)
         self.peerTimeout = peerTimeout
@@ -64,11 +64,14 @@ public final class PeerSyncedOAuthStorage: OAuthStorage {
     /// The peers revocations are pushed to.
     public var peers: [ManagementPeer] { peerList.withLock { $0 } }
 
-    /// Takes the application's peers when the initializer was given none.
+    /// Takes the application's peers when the initializer was given none and no application gave them first.
     /// - Parameter peers: the deployment's other workers.
     package func adoptPeers(_ peers: [ManagementPeer]) {
-        guard !peersGiven else { return }
-        peerList.withLock { $0 = peers }
+        let adopt = peersSettled.withLock { settled in
+            defer { settled = true }
+            return !settled
+        }
+        if adopt { peerList.withLock { $0 = peers } }
     }
 
     /// See ``OAuthStorage/client(id:)``.

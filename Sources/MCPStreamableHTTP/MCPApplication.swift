@@ -235,7 +235,7 @@ public struct MCPApplication: HTTPResponder {
     private static func adoptNodeID(of configuration: Configuration, by server: MCPServer, logger: Logger) {
         guard !server.adoptNodeID(configuration.nodeID) else { return }
         logger.warning(
-            "the server's SessionIDGenerator names another node id than MCPApplication.Configuration.nodeID: its session ids keep its own; leave the generator's nodeID nil to use the application's",
+            "the server keeps another node id than MCPApplication.Configuration.nodeID (its SessionIDGenerator's, or the one of an application it was given to first): its session ids keep it; give each server to one application and leave the generator's nodeID nil",
             metadata: [
                 "server": .string(server.configuration.serverInfo.name),
                 "nodeID": .string(configuration.nodeID ?? ""), "generatorNodeID": .string(server.nodeID ?? ""),

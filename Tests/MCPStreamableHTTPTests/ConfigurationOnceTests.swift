@@ -58,6 +58,28 @@ import MCPFCGITesting
         #expect(warning.metadata["generatorNodeID"] == "own")
     }
 
+    @Test func aServerGivenToTwoApplicationsKeepsTheFirstNodeID() async throws {
+        let recorder = ManagementLogRecorder()
+        let server = Self.plainServer()
+        let first = MCPApplication(server: server, configuration: .init(nodeID: "w1", endpoint: .inProcessTests), logger: recorder.logger)
+        _ = MCPApplication(server: server, configuration: .init(nodeID: "w2"), logger: recorder.logger)
+        #expect(server.nodeID == "w1")
+        #expect(try await Self.openSession(first).hasPrefix("w1."))
+        #expect(recorder.all.contains { $0.message.contains("another node id") && $0.metadata["nodeID"] == "w2" })
+    }
+
+    @Test func aPeerSyncedStorageKeepsTheFirstApplicationsPeers() throws {
+        let a = ManagementPeer(name: "a") { _, _ in HTTPServerResponse(status: .ok) }
+        let b = ManagementPeer(name: "b") { _, _ in HTTPServerResponse(status: .ok) }
+        let storage = PeerSyncedOAuthStorage()
+        for peer in [a, b] {
+            _ = try MCPApplication(
+                server: Self.plainServer(), configuration: .init(peers: [peer]),
+                authorization: .builtIn(.init(storage: storage)), logger: Logger(label: "t"))
+        }
+        #expect(storage.peers.map(\.name) == ["a"])
+    }
+
     @Test func theSameNodeIDOnBothSidesIsNoConflict() async throws {
         let recorder = ManagementLogRecorder()
         let server = Self.plainServer(nodeID: "w1")

@@ -5,7 +5,7 @@
   rates the service; the hardening settings are present.
 * ``nginx -t`` accepts the site file (inside a minimal main configuration) and deploy/run.sh's full
   configuration, both rendered from the same template.
-* The worker under the socket-activation contract (only with the release binary): the harness does what
+* The worker under the socket-activation contract (only with a demo binary): the harness does what
   systemd does for mcpfcgi@.socket/.service — binds each worker's unix socket, passes it as fd 0 to the
   unit's ExecStart with the unit's environment, with MemoryDenyWriteExecute= and
   RestrictAddressFamilies= emulated by the same seccomp rules — and checks /health and /management over
@@ -53,7 +53,7 @@ UNITS = ["mcpfcgi@.socket", "mcpfcgi@.service", "mcpfcgi.target", "mcpfcgi-alert
 needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                            reason="systemd-analyze missing (apt-get install systemd)")
 needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx missing")
-needs_binary = pytest.mark.skipif(not BINARY.is_file(), reason=f"no release binary at {BINARY}")
+needs_binary = pytest.mark.skipif(not BINARY.is_file(), reason=f"no demo binary at {BINARY}")
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
@@ -544,6 +544,13 @@ class Deployment:
         env.update({k: self.reroot(v) for k, v in parse_env_file(Path(self.env_file)).items()})
         for name in self.unset:
             env.pop(name, None)
+        # A coverage-instrumented build (scripts/test.sh's) writes its profile where the harness says, never
+        # into the working directory; a real unit's worker runs in / with no such file either.
+        if "LLVM_PROFILE_FILE" in os.environ:
+            profiles = self.log_dir / "profiles"
+            profiles.mkdir(exist_ok=True)
+            profiles.chmod(0o1777)
+            env["LLVM_PROFILE_FILE"] = str(profiles / "%p.profraw")
         return env
 
     def listen_socket(self, i: int) -> None:
@@ -558,7 +565,7 @@ class Deployment:
         log = open(self.log_dir / f"w{i}.{self.starts}.log", "wb")
         argv = [*(self.wrapper or []), *self.exec_start]
         proc = subprocess.Popen(argv, stdin=self.sockets[i].fileno(), stdout=log, stderr=subprocess.STDOUT,
-                                env=self.env(i), close_fds=True, start_new_session=True,
+                                env=self.env(i), cwd=str(self.log_dir), close_fds=True, start_new_session=True,
                                 preexec_fn=restricted(self.program))
         log.close()
         self.procs[i] = proc

@@ -161,14 +161,18 @@ public final class MCPServer: Sendable {
     public var nodeID: String? { configuration.sessionIDGenerator.nodeID ?? deploymentNodeID.withLock { $0 } }
 
     /// Takes the deployment's node id (the application's `Configuration.nodeID`, given once there) for the ids of
-    /// sessions created from now on, unless ``Configuration/sessionIDGenerator`` names its own.
+    /// sessions created from now on, unless ``Configuration/sessionIDGenerator`` names its own or another
+    /// application adopted one first (nginx routes a session by its id's prefix, so the first one stays).
     /// - Parameter nodeID: the deployment's node id (nil leaves the server as it is).
-    /// - Returns: false when the generator names a different node id (which stays in use), true otherwise.
+    /// - Returns: false when the server keeps a different node id, true otherwise.
     @discardableResult package func adoptNodeID(_ nodeID: String?) -> Bool {
         guard let nodeID else { return true }
         if let own = configuration.sessionIDGenerator.nodeID { return own == nodeID }
-        deploymentNodeID.withLock { $0 = nodeID }
-        return true
+        return deploymentNodeID.withLock { adopted in
+            if let adopted { return adopted == nodeID }
+            adopted = nodeID
+            return true
+        }
     }
 
     /// Seconds on the system's continuous (monotonic) clock.
