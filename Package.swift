@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "MCPOAuth", targets: ["MCPOAuth"]),
         .library(name: "MCPStreamableHTTP", targets: ["MCPStreamableHTTP"]),
         .library(name: "MCPFCGI", targets: ["MCPFCGI"]),
+        .library(name: "MCPPostgres", targets: ["MCPPostgres"]),
         .library(name: "MCPFCGITesting", targets: ["MCPFCGITesting"]),
         .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
     ],
@@ -33,6 +34,8 @@ let package = Package(
         // The OTLP exporter of the demo (traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set): HTTP only, no gRPC stack.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // State shared by deployments (STORE=postgres): OAuth storage, sessions, revocations by LISTEN/NOTIFY.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         .systemLibrary(
@@ -115,6 +118,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // PostgreSQL storage (STORE=postgres): the OAuth storage and the schema migrations, on postgres-nio. No libfcgi.
+        .target(
+            name: "MCPPostgres",
+            dependencies: [
+                "MCPHandlers",
+                "MCPHTTP",
+                "MCPOAuth",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // In-process testing of servers built on the framework: request builders, an MCP test client, a sink for
         // streamed answers. No libfcgi.
         .target(
@@ -131,13 +145,14 @@ let package = Package(
             dependencies: [
                 "MCPFCGI",
                 "MCPHandlers",
+                "MCPPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                // Only with the OTLPTracing trait (default): the in-process test run builds without it, leaving
-                // swift-otel's HTTP client, NIO and BoringSSL out of its debug build.
+                // Only with the OTLPTracing trait (default; scripts/test.sh builds with it, and
+                // --disable-default-traits leaves swift-otel's HTTP client, NIO and BoringSSL out of a quick build).
                 .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLPTracing"])),
                 .product(
                     name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["OTLPTracing"])),
@@ -161,6 +176,16 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // PostgreSQL storage against a real server: a private cluster (initdb, pg_ctl) per test run.
+        .testTarget(
+            name: "MCPPostgresTests",
+            dependencies: [
+                "MCPPostgres", "MCPOAuth", "MCPHandlers", "MCPHTTP",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The FastCGI front against the real libfcgi: accept threads, CGI codecs, the stream hub, the peer client.

@@ -6,8 +6,9 @@ set -euo pipefail
 packages=(libfcgi-dev libcurl4-openssl-dev nginx spawn-fcgi openssl curl pkg-config)
 # systemd: systemd-analyze for tests/integration/test_systemd.py; strace: its system-call check;
 # chromium + chromium-driver: tests/integration/test_browser.py (chromium-headless-shell: test_oauth's screenshot);
-# logrotate: tests/integration/test_nginx_conventions.py's check of deploy/logrotate/mcpfcgi.
-[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium chromium-driver chromium-headless-shell systemd strace logrotate)
+# logrotate: tests/integration/test_nginx_conventions.py's check of deploy/logrotate/mcpfcgi;
+# postgresql: the private clusters of Tests/MCPPostgresTests (deploy/postgres-cluster.sh).
+[ "${MCPFCGI_TEST_DEPS:-0}" = 1 ] && packages+=(python3-venv wrk chromium chromium-driver chromium-headless-shell systemd strace logrotate postgresql)
 
 missing=()
 for p in "${packages[@]}"; do

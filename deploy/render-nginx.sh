@@ -7,6 +7,7 @@
 #   SOCKET_DIR    directory of the workers' sockets w1.sock … w<WORKERS>.sock (required)
 #   RUN_DIR       nginx's pid file and temporary files (required unless SITE_ONLY=1)
 #   WORKERS       number of workers (required)
+#   STORE         memory (default: OAuth routes to worker 1, which holds the OAuth state) or postgres (any worker)
 #   HOST PORT TLS_PORT TLS_CERT TLS_KEY MAX_BODY    listeners, certificate, client_max_body_size (required)
 #   USER_LINE     "user <user> <group>;" or empty (full configuration only)
 #   AUTHORIZE_AUTH  nginx directives in front of /oauth/authorize (the login step) or empty
@@ -134,7 +135,13 @@ for i in $(seq 1 "$WORKERS"); do
   any_servers+=" server unix:$SOCKET_DIR/w$i.sock max_fails=0;"
 done
 upstreams+="upstream mcp_any {$any_servers }"$'\n'
-upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
+# OAuth state in one worker's memory (STORE=memory): /oauth/ and /.well-known/ go to worker 1. In PostgreSQL
+# (STORE=postgres) any worker serves them.
+if [ "${STORE:-memory}" = postgres ]; then
+  upstreams+="upstream mcp_oauth {$any_servers }"
+else
+  upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
+fi
 
 # Values go through the environment (awk -v would interpret the backslashes of the map's regexes) and are
 # substituted literally (gsub would treat "&" in a value as the match).

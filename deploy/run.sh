@@ -32,6 +32,15 @@
 #   OAUTH_REGISTRATION_TOKEN_FILE=             (builtin) the RFC 7591 initial access token that lets
 #                                              /oauth/register create client_credentials clients; unset: random,
 #                                              in RUN_DIR/oauth-registration-token
+#   STORE=memory                               memory: state in each worker's memory (OAuth state in worker 1, to
+#                                              which nginx sends /oauth/); postgres: OAuth state in PostgreSQL, every
+#                                              worker serves /oauth/ (sessions stay in their worker's memory for now)
+#   DATABASE_URL=                              (postgres) postgres://user:password@host:port/db or
+#                                              postgres://user@/db?host=/socket/dir; unset: a private cluster in
+#                                              RUN_DIR/postgres on a unix socket, started here and stopped on exit
+#   OAUTH_KEY_FILE= REQUEST_STATE_KEY_FILE=    keys to use instead of generating them: deployments sharing a
+#                                              database must share them (the access-token signing key, the
+#                                              2026-07-28 request-state key)
 #   MANAGEMENT_TOKEN=                          token of /management/cleanup and /management/sessions (unset: off)
 #   MANAGEMENT_ALLOW="127.0.0.1 ::1"           addresses/CIDR ranges nginx lets reach /management/ (others: 403)
 #   METRICS_TOKEN=                             bearer token of GET /metrics, the Prometheus page of the whole
@@ -92,6 +101,7 @@ TLS_PORT=${TLS_PORT:-8443}
 WORKERS=${WORKERS:-2}
 THREADS=${THREADS:-}
 AUTH=${AUTH:-anonymous}
+STORE=${STORE:-memory}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
@@ -109,6 +119,10 @@ root=$(cd "$here/.." && pwd)
 case "$HOST" in *:*) url_host="[$HOST]" ;; *) url_host="$HOST" ;; esac
 PUBLIC_URL=${PUBLIC_URL:-http://$url_host:$PORT}
 
+case "$STORE" in
+  memory|postgres) ;;
+  *) echo "STORE=$STORE: use memory or postgres" >&2; exit 2 ;;
+esac
 case "$AUTH" in
   anonymous|builtin) ;;
   *) echo "AUTH=$AUTH: use anonymous or builtin (external mode is configured in code, see README)" >&2; exit 2 ;;
@@ -140,6 +154,7 @@ hard_fds=$(ulimit -Hn)
 [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$want_fds" ] && { ulimit -Sn "$want_fds" 2>/dev/null || true; }
 
 created_run_dir=0
+private_cluster=0
 if [ -z "${RUN_DIR:-}" ]; then
   RUN_DIR=$(mktemp -d /tmp/mcpfcgi.XXXXXX)
   created_run_dir=1
@@ -171,17 +186,27 @@ fi
 
 # The key that protects 2026-07-28 request state, shared by every worker so that a multi-round request
 # can continue on any of them.
-STATE_KEY_FILE="$RUN_DIR/request-state.key"
-head -c 32 /dev/urandom > "$STATE_KEY_FILE"
-chmod 0640 "$STATE_KEY_FILE"
-[ "$(id -u)" -eq 0 ] && chown mcpfcgi:mcpfcgi "$STATE_KEY_FILE"
+if [ -n "${REQUEST_STATE_KEY_FILE:-}" ]; then
+  [ -r "$REQUEST_STATE_KEY_FILE" ] || { echo "REQUEST_STATE_KEY_FILE=$REQUEST_STATE_KEY_FILE is not readable" >&2; exit 2; }
+  STATE_KEY_FILE=$REQUEST_STATE_KEY_FILE
+else
+  STATE_KEY_FILE="$RUN_DIR/request-state.key"
+  head -c 32 /dev/urandom > "$STATE_KEY_FILE"
+  chmod 0640 "$STATE_KEY_FILE"
+  [ "$(id -u)" -eq 0 ] && chown mcpfcgi:mcpfcgi "$STATE_KEY_FILE"
+fi
 
 # AUTH=builtin: a shared signing key for access tokens, and nginx auth_basic as the login step.
 authorize_auth=""
 if [ "$AUTH" = builtin ]; then
-  OAUTH_KEY_FILE="$RUN_DIR/oauth-signing-key.pem"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$OAUTH_KEY_FILE" 2>/dev/null
-  chmod 0640 "$OAUTH_KEY_FILE"
+  generated=()
+  if [ -n "${OAUTH_KEY_FILE:-}" ]; then
+    [ -r "$OAUTH_KEY_FILE" ] || { echo "OAUTH_KEY_FILE=$OAUTH_KEY_FILE is not readable" >&2; exit 2; }
+  else
+    OAUTH_KEY_FILE="$RUN_DIR/oauth-signing-key.pem"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$OAUTH_KEY_FILE" 2>/dev/null
+    generated+=("$OAUTH_KEY_FILE")
+  fi
   DEMO_USER=${DEMO_USER:-demo}
   if [ -z "${DEMO_PASSWORD:-}" ]; then
     DEMO_PASSWORD=$(openssl rand -hex 12)
@@ -191,7 +216,7 @@ if [ "$AUTH" = builtin ]; then
   # client_credentials clients are never registered anonymously: the demo's service client is pre-provisioned
   # (OAUTH_CLIENTS_FILE, generated when unset), and registrations that present the RFC 7591 initial access token
   # (OAUTH_REGISTRATION_TOKEN_FILE, generated when unset) may create more.
-  generated=("$OAUTH_KEY_FILE" "$RUN_DIR/htpasswd")
+  generated+=("$RUN_DIR/htpasswd")
   if [ -z "${OAUTH_CLIENTS_FILE:-}" ]; then
     OAUTH_CLIENTS_FILE="$RUN_DIR/oauth-clients.json"
     printf '[{"client_id": "demo-service", "client_secret": "%s", "grant_types": ["client_credentials"], "scope": "mcp:read mcp:write"}]\n' \
@@ -217,7 +242,7 @@ OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WOR
   AUTHORIZE_AUTH="$authorize_auth" STREAMS_PER_ADDRESS="$STREAMS_PER_ADDRESS" MANAGEMENT_ALLOW="${MANAGEMENT_ALLOW:-}" PUBLIC_URL="$PUBLIC_URL" \
   METRICS_ALLOW="${METRICS_ALLOW:-}" \
   REAL_IP_FROM="${REAL_IP_FROM:-}" OCSP_STAPLING="${OCSP_STAPLING:-0}" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
-  RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" "$here/render-nginx.sh"
+  RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" STORE="$STORE" "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 RESTART_LIMIT=${RESTART_LIMIT:-5}
@@ -251,6 +276,7 @@ start_worker() {
     MCPFCGI_OAUTH_CLIENTS_FILE="${OAUTH_CLIENTS_FILE:-}" \
     MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE="${OAUTH_REGISTRATION_TOKEN_FILE:-}" \
     MCPFCGI_METRICS_TOKEN="${METRICS_TOKEN:-}" MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" \
+    MCPFCGI_STORE="$STORE" MCPFCGI_DATABASE_URL="${DATABASE_URL:-}" \
     "${extra[@]}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
   pid_of[w$i]=$!
@@ -370,6 +396,8 @@ cleanup() {
   for name in "${!pid_of[@]}"; do [ "$name" = nginx ] || kill -TERM "${pid_of[$name]}" 2>/dev/null || true; done
   for pid in "${!retired[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The private database stops after the workers that used it.
+  [ "$private_cluster" = 1 ] && { "$here/postgres-cluster.sh" stop "$RUN_DIR/postgres" || log "PostgreSQL did not stop cleanly"; }
   rm -f "$RUN_DIR/run.pid"
   [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
   exit "$status"
@@ -379,6 +407,15 @@ trap 'stopping=1' INT TERM
 trap 'reload_requested=1' HUP
 fail() { echo "$*" >&2; status=1; exit 1; }
 all_alive() { local n; for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || return 1; done; }
+
+# STORE=postgres without DATABASE_URL: a private cluster in RUN_DIR, on a unix socket only (stopped in cleanup).
+if [ "$STORE" = postgres ] && [ -z "${DATABASE_URL:-}" ]; then
+  # As root the server runs as "postgres", which must traverse RUN_DIR (others may traverse, not list it).
+  [ "$(id -u)" -eq 0 ] && chmod 0751 "$RUN_DIR"
+  private_cluster=1
+  DATABASE_URL=$("$here/postgres-cluster.sh" start "$RUN_DIR/postgres") || fail "the private PostgreSQL cluster did not start"
+  log "private PostgreSQL cluster in $RUN_DIR/postgres ($DATABASE_URL)"
+fi
 
 for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
 

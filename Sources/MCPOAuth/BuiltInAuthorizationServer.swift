@@ -249,13 +249,18 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
     }
 
     /// Runs one storage operation; a failure of the storage itself (a database that cannot be reached) is logged
-    /// and answered as `server_error`, never as the client's mistake.
+    /// and answered 503 `server_error` with `Retry-After`, never as the client's mistake.
     func stored<T: Sendable>(_ operation: () async throws -> T) async throws(OAuthError) -> T {
         do { return try await operation() } catch {
             logger.error("OAuth storage failed", metadata: ["error": .string("\(error)")])
-            throw OAuthError(.serverError, "The authorization server cannot reach its storage; retry later")
+            throw OAuthError(
+                .serverError, "The authorization server cannot reach its storage; retry later",
+                retryAfter: Self.storageRetryAfter)
         }
     }
+
+    /// The `Retry-After` seconds of an answer refused because the storage could not be reached.
+    static let storageRetryAfter = 5
 
     /// Records a use of a registered client (a code or a token): the first one always, later ones at most every
     /// five minutes, so that the store is not written on every token request.

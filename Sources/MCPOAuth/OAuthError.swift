@@ -61,7 +61,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     /// A human-readable explanation (`error_description`), never containing secrets.
     public var errorDescription: String
-    /// Seconds the client should wait before retrying (`Retry-After`), for `temporarily_unavailable`; nil: none.
+    /// Seconds the client should wait before retrying (`Retry-After`), for `temporarily_unavailable` and an
+    /// unreachable storage's `server_error`; nil: none.
     public var retryAfter: Int?
     /// Whether the client authenticated with HTTP Basic: an `invalid_client` then carries
     /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
@@ -115,8 +116,11 @@ extension HTTPField.Name {
 }
 
 extension OAuthError: HTTPResponseError {
-    /// The status of ``code``.
-    public var status: HTTPResponse.Status { code.status }
+    /// The status of ``code``; a `server_error` with ``retryAfter`` (the storage cannot be reached, a passing
+    /// condition) is 503 Service Unavailable.
+    public var status: HTTPResponse.Status {
+        code == .serverError && retryAfter != nil ? .serviceUnavailable : code.status
+    }
 
     /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1); `WWW-Authenticate: Basic` for an
     /// `invalid_client` after HTTP Basic, `WWW-Authenticate: Bearer error="invalid_token"` for `invalid_token`;

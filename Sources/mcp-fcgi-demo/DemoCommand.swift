@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MCPFCGI
 import MCPHandlers
+import MCPPostgres
 import Metrics
 import Prometheus
 import Tracing
@@ -70,6 +71,12 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Authentication: anonymous, or builtin (the OAuth 2.1 authorization server). [MCPFCGI_AUTH]")
     var auth: String?
+
+    @Option(help: "Where shared state lives: memory (this worker), or postgres (DATABASE_URL; OAuth state). [MCPFCGI_STORE]")
+    var store: String?
+
+    @Option(help: "postgres://user:password@host:port/database, or ?host=/socket/directory; prefer the variable. [MCPFCGI_DATABASE_URL]")
+    var databaseURL: String?
 
     @Option(help: "PEM file of the P-256 key that signs access tokens; share it across workers. [MCPFCGI_OAUTH_KEY_FILE]")
     var oauthKeyFile: String?
@@ -158,9 +165,14 @@ struct DemoCommand: ParsableCommand {
             drainTimeout: .seconds(drainTimeout),
             exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
         if let threads = threadCount { fcgi.threads = threads }
-        // Spans of the drained requests are flushed once the server has drained (or failed to start).
+        // Spans of the drained requests are flushed once the server has drained (or failed to start); the
+        // database pool closes after that.
         var stopTracing: (() -> Void)?
-        defer { stopTracing?() }
+        var stopDatabase: (() -> Void)?
+        defer {
+            stopTracing?()
+            stopDatabase?()
+        }
         do {
             // The one entry point: SIGTERM/SIGINT are blocked before anything below starts a thread (swift-otel's
             // background task included), then the worker serves until a signal and drains.
@@ -170,7 +182,9 @@ struct DemoCommand: ParsableCommand {
                 // InstrumentationSystem.tracer when they are created.
                 let metrics = try bootstrapMetrics(logger: logger)
                 stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
-                return try makeApplication(metrics: metrics, logger: logger)
+                let database = try startDatabase(logger: logger)
+                stopDatabase = database.map { pool in { DemoDatabase.shutdown(pool) } }
+                return try makeApplication(metrics: metrics, database: database, logger: logger)
             }
         } catch let error as FastCGIServer.StartupError {
             logger.critical("cannot start: \(error)")
@@ -178,9 +192,34 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
+    /// The PostgreSQL pool when `--store postgres`, started and migrated; nil for the in-memory store.
+    /// - Throws: `ExitCode(1)` (logged) when the store or URL is unusable or the database cannot be reached.
+    func startDatabase(logger: Logger) throws -> PostgresPool? {
+        switch store ?? env("MCPFCGI_STORE") ?? "memory" {
+        case "memory":
+            return nil
+        case "postgres":
+            guard let text = databaseURL ?? env("MCPFCGI_DATABASE_URL"), !text.isEmpty else {
+                logger.critical("--store postgres needs --database-url (or MCPFCGI_DATABASE_URL)")
+                throw ExitCode(1)
+            }
+            let url: DatabaseURL
+            do { url = try DatabaseURL(text) } catch {
+                logger.critical("cannot use the database URL: \(error)")
+                throw ExitCode(1)
+            }
+            return try DemoDatabase.start(url: url, logger: logger)
+        case let other:
+            logger.critical("unknown store \(other) (memory or postgres)")
+            throw ExitCode(1)
+        }
+    }
+
     /// The demo's application: the fixtures at `/mcp`, two tenants, OAuth and management as configured.
     /// - Throws: `ValidationError` or `ExitCode(1)` (logged) when the configuration is unusable.
-    func makeApplication(metrics: MetricsEndpoint.Configuration?, logger: Logger) throws -> MCPApplication {
+    func makeApplication(
+        metrics: MetricsEndpoint.Configuration?, database: PostgresPool? = nil, logger: Logger
+    ) throws -> MCPApplication {
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
         let stateKey = try (requestStateKeyFile ?? env("MCPFCGI_REQUEST_STATE_KEY_FILE")).map(Self.requestStateKey(at:))
@@ -216,10 +255,13 @@ struct DemoCommand: ParsableCommand {
             }
             let registrationToken = try (oauthRegistrationTokenFile ?? env("MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE"))
                 .map(Self.registrationToken(at:))
+            // In memory, nginx sends /oauth/* to one worker and revocations are pushed to the application's peers;
+            // on PostgreSQL every worker serves /oauth/* and reads revocations from the database.
+            let storage: any OAuthStorage =
+                database.map { PostgresOAuthStorage(database: $0) } ?? PeerSyncedOAuthStorage(logger: logger)
             authorization = .builtIn(
                 .init(
-                    // Revocations reach every worker (nginx sends /oauth/* to one of them): the application's peers.
-                    storage: PeerSyncedOAuthStorage(logger: logger),
+                    storage: storage,
                     supportedScopes: ["mcp:read", "mcp:write", "mcp:admin"],
                     preregisteredClients: clients,
                     clientRegistration: ClientRegistrationPolicy(initialAccessToken: registrationToken),

@@ -112,7 +112,8 @@ import MCPFCGITesting
             body: #"{"redirect_uris":["http://127.0.0.1:9/cb"]}"#)
         register.remoteAddress = "192.0.2.1"
         let registered = try #require(await auth.route(register))
-        #expect(registered.head.status == .internalServerError)
+        #expect(registered.head.status == .serviceUnavailable)
+        #expect(registered.head.headerFields[.retryAfter] == "5")
         #expect(oauthJSON(registered)["error"] == "server_error")
         // A pre-registered client authenticates without the storage, but recording the issued token needs it.
         let token = try #require(
@@ -120,7 +121,8 @@ import MCPFCGITesting
                 oauthForm(
                     "/oauth/token", [("grant_type", "client_credentials")],
                     headers: [oauthBasic("svc", "secret-value")])))
-        #expect(token.head.status == .internalServerError)
+        #expect(token.head.status == .serviceUnavailable)
+        #expect(token.head.headerFields[.retryAfter] == "5")
         #expect(oauthJSON(token)["error"] == "server_error")
         // The resource server cannot check revocation: 503 with Retry-After, not 401 (the token may be fine).
         let claims = AccessTokenClaims(

@@ -246,8 +246,8 @@ class OAuthStack:
             assert r.status == 200, f"try {i + 1}: {r}"
 
 
-def start_oauth_stack() -> OAuthStack:
-    s = Stack(workers=2, extra_env={"AUTH": "builtin", "DEMO_USER": USER, "DEMO_PASSWORD": PASSWORD})
+def start_oauth_stack(store: str = "memory") -> OAuthStack:
+    s = Stack(workers=2, extra_env={"AUTH": "builtin", "DEMO_USER": USER, "DEMO_PASSWORD": PASSWORD, "STORE": store})
     try:
         s.start()
     except BaseException:
@@ -257,9 +257,9 @@ def start_oauth_stack() -> OAuthStack:
 
 
 @contextmanager
-def running_oauth_stack():
+def running_oauth_stack(store: str = "memory"):
     """A started AUTH=builtin stack, stopped on exit."""
-    o = start_oauth_stack()
+    o = start_oauth_stack(store)
     try:
         yield o
     finally:
@@ -267,9 +267,11 @@ def running_oauth_stack():
         o.stack.cleanup()
 
 
-@pytest.fixture(scope="class")
-def oauth():
-    with running_oauth_stack() as o:
+@pytest.fixture(scope="class", params=["memory", "postgres"])
+def oauth(request):
+    """Every test of a class runs against the in-memory store (OAuth state in worker 1) and PostgreSQL (run.sh's
+    private cluster; any worker serves /oauth/)."""
+    with running_oauth_stack(request.param) as o:
         yield o
 
 

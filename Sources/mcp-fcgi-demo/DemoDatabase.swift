@@ -1,0 +1,44 @@
+import ArgumentParser
+import Dispatch
+import Logging
+import MCPPostgres
+import Synchronization
+
+/// Starts and stops the demo's PostgreSQL pool from the synchronous start-up path (the main thread, before the
+/// accept threads exist, the way `FastCGIServer.run` itself waits for its signal): the pool's work runs on the
+/// cooperative pool while the main thread waits for its outcome.
+enum DemoDatabase {
+    /// Starts the pool and migrates the schema.
+    /// - Throws: `ExitCode(1)` (logged) when the database cannot be reached or migrated.
+    @available(*, noasync)
+    static func start(url: DatabaseURL, logger: Logger) throws -> PostgresPool {
+        let pool = PostgresPool(configuration: .init(url: url), logger: logger)
+        let outcome = Mutex<SchemaMigrations.Failure?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do throws(SchemaMigrations.Failure) { try await pool.start() } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        done.wait()
+        if let failure = outcome.withLock({ $0 }) {
+            logger.critical("cannot use the database: \(failure)", metadata: ["database": .string(url.description)])
+            shutdown(pool)
+            throw ExitCode(1)
+        }
+        logger.info(
+            "PostgreSQL store ready",
+            metadata: ["database": .string(url.description), "schema": .stringConvertible(SchemaMigrations.latestVersion)])
+        return pool
+    }
+
+    /// Closes the pool's connections.
+    @available(*, noasync)
+    static func shutdown(_ pool: PostgresPool) {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await pool.shutdown()
+            done.signal()
+        }
+        done.wait()
+    }
+}
