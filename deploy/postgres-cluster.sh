@@ -9,7 +9,10 @@
 #   deploy/postgres-cluster.sh stop DIR    stops it (fast shutdown: open connections are closed)
 #
 # As root, the server runs as the `postgres` user (initdb refuses root): DIR is given to it, and DIR's parent must be
-# traversable. PG_OPTIONS adds server options (e.g. "-c fsync=off" for throwaway test clusters).
+# traversable. Only the cluster's owner (and root) may reach its socket — trust authentication is safe because nobody
+# else can —, plus the members of PG_SOCKET_GROUP when set (run.sh: the workers' group), through the directory's
+# permissions. PG_OPTIONS adds
+# server options (e.g. "-c fsync=off" for throwaway test clusters).
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -49,9 +52,22 @@ socket=$dir/socket
 case $command in
   start)
     mkdir -p "$socket"
+    # The group is remembered: a later `start` by hand (after a `stop`) keeps the workers' access.
+    group=${PG_SOCKET_GROUP:-$(cat "$dir/socket-group" 2>/dev/null || true)}
+    [ -n "$group" ] && echo "$group" > "$dir/socket-group"
     if [ "$(id -u)" -eq 0 ]; then
       id postgres >/dev/null 2>&1 || { echo "no postgres user: install Debian's postgresql package" >&2; exit 1; }
       chown -R postgres: "$dir"
+    fi
+    if [ -n "$group" ]; then
+      # The socket directory decides who reaches the socket (the server cannot give its socket a group the
+      # postgres user is not in): its owner, root and the group.
+      chgrp "$group" "$dir" "$socket"
+      chmod 0750 "$dir" "$socket"
+      socket_options=""
+    else
+      chmod 0700 "$dir" "$socket"
+      socket_options="-c unix_socket_permissions=0700"
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
       as_owner "$bindir/initdb" -D "$data" -U mcpfcgi --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || {
@@ -61,7 +77,7 @@ case $command in
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 30 \
-        -o "-k $socket -c listen_addresses= -p 5432 ${PG_OPTIONS:-}" start >/dev/null || {
+        -o "-k $socket -c listen_addresses= -p 5432 $socket_options ${PG_OPTIONS:-}" start >/dev/null || {
         echo "PostgreSQL did not start; see $dir/postgres.log" >&2
         exit 1
       }

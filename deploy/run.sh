@@ -173,7 +173,8 @@ if [ "$(id -u)" -eq 0 ]; then
   id mcpfcgi >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin mcpfcgi
   user_line="user mcpfcgi mcpfcgi;"
   spawn_user=(-u mcpfcgi -g mcpfcgi -U mcpfcgi -G mcpfcgi)
-  chown -R mcpfcgi:mcpfcgi "$RUN_DIR"
+  # A private cluster's directory (RUN_DIR/postgres, from an earlier run) stays the postgres user's.
+  find "$RUN_DIR" -path "$RUN_DIR/postgres" -prune -o -exec chown mcpfcgi:mcpfcgi {} +
   chmod 0750 "$RUN_DIR"
 fi
 
@@ -265,9 +266,13 @@ start_worker() {
   # Settings a reload picks up: KEY=VALUE lines (MCPFCGI_* variables of the worker) in RUN_DIR/worker.env.
   local -a extra=()
   if [ -f "$env_file" ]; then mapfile -t extra < <(grep -E '^MCPFCGI_[A-Z0-9_]+=' "$env_file" || true); fi
+  # Secrets (tokens, the database URL's password) are prefix assignments: they reach the environment, never an
+  # argument list that ps shows. The settings of worker.env follow as env's arguments.
+  MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_METRICS_TOKEN="${METRICS_TOKEN:-}" \
+    MCPFCGI_DATABASE_URL="${DATABASE_URL:-}" \
   env MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
-    MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_PEER_SOCKETS="$peer_sockets" \
+    MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \
     MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" MCPFCGI_SESSIONS_PER_ADDRESS="$SESSIONS_PER_ADDRESS" \
     MCPFCGI_SESSIONS_PER_USER="$SESSIONS_PER_USER" MCPFCGI_SESSION_EVICTION_MIN_IDLE="$SESSION_EVICTION_MIN_IDLE" \
@@ -275,8 +280,7 @@ start_worker() {
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
     MCPFCGI_OAUTH_CLIENTS_FILE="${OAUTH_CLIENTS_FILE:-}" \
     MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE="${OAUTH_REGISTRATION_TOKEN_FILE:-}" \
-    MCPFCGI_METRICS_TOKEN="${METRICS_TOKEN:-}" MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" \
-    MCPFCGI_STORE="$STORE" MCPFCGI_DATABASE_URL="${DATABASE_URL:-}" \
+    MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" MCPFCGI_STORE="$STORE" \
     "${extra[@]}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
   pid_of[w$i]=$!
@@ -397,9 +401,13 @@ cleanup() {
   for pid in "${!retired[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   # The private database stops after the workers that used it.
-  [ "$private_cluster" = 1 ] && { "$here/postgres-cluster.sh" stop "$RUN_DIR/postgres" || log "PostgreSQL did not stop cleanly"; }
+  local cluster_stopped=1
+  if [ "$private_cluster" = 1 ] && ! "$here/postgres-cluster.sh" stop "$RUN_DIR/postgres"; then
+    cluster_stopped=0
+    log "PostgreSQL did not stop; its data stays in $RUN_DIR/postgres"
+  fi
   rm -f "$RUN_DIR/run.pid"
-  [ "$created_run_dir" = 1 ] && rm -rf "$RUN_DIR"
+  [ "$created_run_dir" = 1 ] && [ "$cluster_stopped" = 1 ] && rm -rf "$RUN_DIR"
   exit "$status"
 }
 trap cleanup EXIT
@@ -413,7 +421,10 @@ if [ "$STORE" = postgres ] && [ -z "${DATABASE_URL:-}" ]; then
   # As root the server runs as "postgres", which must traverse RUN_DIR (others may traverse, not list it).
   [ "$(id -u)" -eq 0 ] && chmod 0751 "$RUN_DIR"
   private_cluster=1
-  DATABASE_URL=$("$here/postgres-cluster.sh" start "$RUN_DIR/postgres") || fail "the private PostgreSQL cluster did not start"
+  # Room for every worker's pool (8 connections each) plus psql; only the workers' group may use the socket.
+  DATABASE_URL=$(PG_OPTIONS="-c max_connections=$((WORKERS * 8 + 10)) ${PG_OPTIONS:-}" \
+    PG_SOCKET_GROUP=$([ "$(id -u)" -eq 0 ] && echo mcpfcgi) \
+    "$here/postgres-cluster.sh" start "$RUN_DIR/postgres") || fail "the private PostgreSQL cluster did not start"
   log "private PostgreSQL cluster in $RUN_DIR/postgres ($DATABASE_URL)"
 fi
 

@@ -1,4 +1,5 @@
 import Logging
+import MCPHandlers
 import PostgresNIO
 import Synchronization
 
@@ -25,16 +26,22 @@ public final class PostgresPool: Sendable {
         /// ``PostgresUnavailable``: a database that is down or unreachable is an error within this time, never a
         /// request that hangs. Default 5 s.
         public var operationTimeout: Duration
+        /// Once the database is found unreachable (an operation timed out or lost its connection), every operation
+        /// fails at once with ``PostgresUnavailable`` — requests are answered 503 at once instead of each waiting
+        /// ``operationTimeout`` — while a background probe tries the database every interval; the first answer
+        /// ends the outage. Default 1 s.
+        public var retryInterval: Duration
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             url: DatabaseURL, maximumConnections: Int = 8, connectTimeout: Duration = .seconds(3),
-            operationTimeout: Duration = .seconds(5)
+            operationTimeout: Duration = .seconds(5), retryInterval: Duration = .seconds(1)
         ) {
             self.url = url
             self.maximumConnections = maximumConnections
             self.connectTimeout = connectTimeout
             self.operationTimeout = operationTimeout
+            self.retryInterval = retryInterval
         }
     }
 
@@ -43,9 +50,22 @@ public final class PostgresPool: Sendable {
     /// The postgres-nio pool (running between ``start()`` and ``shutdown()``).
     public let client: PostgresClient
     private let logger: Logger
-    private let runner = Mutex<Task<Void, Never>?>(nil)
+
+    /// The pool's lifecycle: a client runs once (postgres-nio's rule), so a stopped pool stays stopped.
+    private enum Phase {
+        case idle
+        case running(Task<Void, Never>)
+        case stopped
+    }
+    private let phase = Mutex<Phase>(.idle)
+    /// The probe of an outage: while it runs, the database was found unreachable and operations fail at once.
+    private let outageProbe = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates the pool; nothing connects before ``start()``.
+    ///
+    /// Every connection asks the server to end a statement after `statement_timeout` and a lock wait after
+    /// `lock_timeout` (both just under ``Configuration/operationTimeout``), so a query stuck on a lock or a slow
+    /// plan is ended by the server too, not only abandoned by the caller.
     /// - Parameters:
     ///   - configuration: the settings.
     ///   - logger: where the pool logs.
@@ -55,58 +75,196 @@ public final class PostgresPool: Sendable {
         var settings = configuration.url.clientConfiguration
         settings.options.maximumConnections = max(1, configuration.maximumConnections)
         settings.options.connectTimeout = configuration.connectTimeout
+        let serverLimit = max(100, Int(configuration.operationTimeout.wholeMilliseconds) - 100)
+        settings.options.additionalStartupParameters = [
+            ("statement_timeout", "\(serverLimit)"), ("lock_timeout", "\(serverLimit)"),
+            ("idle_in_transaction_session_timeout", "\(serverLimit * 2)"),
+        ]
         self.client = PostgresClient(configuration: settings, backgroundLogger: logger)
     }
 
     /// Runs the pool and brings the schema to the newest version (``SchemaMigrations``), within
     /// ``Configuration/operationTimeout``.
-    /// - Throws: ``SchemaMigrations/Failure`` when the database cannot be reached or migrated.
-    public func start() async throws(SchemaMigrations.Failure) {
-        runner.withLock { task in
-            guard task == nil else { return }
-            task = Task { [client] in await client.run() }
-        }
+    /// - Parameter waitingForTheDatabase: what to do when the database cannot be reached: false (default) throws;
+    ///   true starts in an outage — operations fail at once with ``PostgresUnavailable`` while a background
+    ///   probe tries the database every ``Configuration/retryInterval`` and migrates the schema when it answers —
+    ///   so a server can start (and answer 503 where it needs the database) before its database does.
+    /// - Throws: ``SchemaMigrations/Failure`` when the pool was shut down, or the database cannot be reached
+    ///   (``SchemaMigrations/Failure/isUnreachable``, unless `waitingForTheDatabase`) or migrated.
+    public func start(waitingForTheDatabase: Bool = false) async throws(SchemaMigrations.Failure) {
         do {
-            try await run { [client, logger] in try await SchemaMigrations.apply(on: client, logger: logger) }
+            try await startAndMigrate()
+        } catch let failure where failure.isUnreachable && waitingForTheDatabase {
+            logger.warning(
+                "starting without the database: requests that need it are answered 503 until it answers",
+                metadata: ["database": .string(configuration.url.description), "reason": .string(failure.message)])
+            beginOutage(migrating: true)
+        }
+    }
+
+    private func startAndMigrate() async throws(SchemaMigrations.Failure) {
+        let stopped = phase.withLock { phase -> Bool in
+            switch phase {
+            case .idle:
+                phase = .running(Task { [client] in await client.run() })
+                return false
+            case .running: return false
+            case .stopped: return true
+            }
+        }
+        if stopped { throw SchemaMigrations.Failure(message: "the pool was shut down; make a new PostgresPool") }
+        do {
+            _ = try await race { [client, logger] in try await SchemaMigrations.apply(on: client, logger: logger) }
         } catch let failure as SchemaMigrations.Failure {
             throw failure
         } catch {
             throw SchemaMigrations.Failure(
-                message: "cannot migrate the database schema: \(error); is the database up, and DATABASE_URL right?")
+                message: "cannot reach the database: \(error); is it up, and is DATABASE_URL right?", isUnreachable: true)
         }
     }
 
-    /// Runs one database operation, bounded by ``Configuration/operationTimeout``.
+    /// Runs one database operation, bounded by ``Configuration/operationTimeout``: the caller gets an answer in
+    /// that time whatever the database does — also when a query was sent and its answer never comes (a stopped
+    /// or partitioned server), which postgres-nio cannot cancel. The operation runs in a task of its own that is
+    /// cancelled at the deadline (and when the caller is cancelled); a query already sent ends when the server's
+    /// `statement_timeout` or the connection ends it.
     /// - Parameter operation: the queries (on ``client``).
     /// - Returns: what the operation returns.
-    /// - Throws: ``PostgresUnavailable`` when it did not finish in time (the database is down, unreachable or
-    ///   overloaded; the operation is cancelled), else what the operation throws.
+    /// - Throws: ``PostgresUnavailable`` when it did not finish in time (the database is down, unreachable,
+    ///   locked or overloaded), else what the operation throws.
     @discardableResult
     public func run<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = configuration.operationTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw PostgresUnavailable(
-                    message: "the database did not answer within \(timeout) (\(configuration.url))")
-            }
-            return value
+        if isInOutage {
+            throw PostgresUnavailable(
+                message: "the database is unreachable (\(configuration.url)); it is tried again every \(configuration.retryInterval)")
+        }
+        do {
+            return try await race(operation)
+        } catch {
+            if Self.isUnreachable(error) { beginOutage() }
+            throw error
         }
     }
 
-    /// Stops the pool: running queries fail, connections close.
+    /// Whether the database was found unreachable and has not answered since.
+    public var isInOutage: Bool { outageProbe.withLock { $0 != nil } }
+
+    /// Starts the outage's probe, unless one runs: it tries the database every ``Configuration/retryInterval``
+    /// (`SELECT 1`, or the schema migration when the pool started without the database) and ends the outage at
+    /// the first success.
+    private func beginOutage(migrating: Bool = false) {
+        outageProbe.withLock { probe in
+            guard probe == nil else { return }
+            if !migrating {
+                logger.error(
+                    "the database is unreachable: requests that need it are answered 503 until it answers again",
+                    metadata: ["database": .string(configuration.url.description)])
+            }
+            probe = Task { [weak self, client, logger, interval = configuration.retryInterval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    guard let self, !Task.isCancelled else { return }
+                    let answered: Void? = try? await self.race {
+                        if migrating {
+                            _ = try await SchemaMigrations.apply(on: client, logger: logger)
+                        } else {
+                            _ = try await client.query("SELECT 1")
+                        }
+                    }
+                    if answered != nil {
+                        self.outageProbe.withLock { $0 = nil }
+                        self.logger.notice("the database answers again", metadata: ["database": .string(self.configuration.url.description)])
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether an error says the database cannot be reached (rather than refusing a statement).
+    static func isUnreachable(_ error: any Error) -> Bool {
+        if error is PostgresUnavailable { return true }
+        guard let error = error as? PSQLError else { return false }
+        return [.connectionError, .serverClosedConnection, .uncleanShutdown].contains(error.code)
+    }
+
+    /// Runs `operation` against ``Configuration/operationTimeout`` and the caller's cancellation.
+    private func race<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = configuration.operationTimeout
+        let description = configuration.url.description
+        let race = OperationRace<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                race.begin(continuation)
+                let work = Task {
+                    do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+                }
+                race.attach(work)
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    race.finish(
+                        .failure(PostgresUnavailable(message: "the database did not answer within \(timeout) (\(description))")))
+                }
+            }
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// Stops the pool: running queries fail, connections close. The pool cannot be started again.
     public func shutdown() async {
-        let task = runner.withLock { task in
-            defer { task = nil }
-            return task
+        let probe = outageProbe.withLock { probe in
+            defer { probe = nil }
+            return probe
+        }
+        probe?.cancel()
+        let task = phase.withLock { phase -> Task<Void, Never>? in
+            defer { phase = .stopped }
+            if case .running(let task) = phase { return task }
+            return nil
         }
         task?.cancel()
         await task?.value
+    }
+}
+
+/// The first of an operation's outcome, its deadline and its caller's cancellation: resumes the caller once and
+/// cancels the operation's task when it did not win.
+private final class OperationRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var work: Task<Void, Never>?
+        var outcome: Result<T, any Error>?
+    }
+    private let state = Mutex(State())
+
+    func begin(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { s -> Result<T, any Error>? in
+            if let outcome = s.outcome { return outcome }  // cancelled before it began
+            s.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func attach(_ work: Task<Void, Never>) {
+        let finished = state.withLock { s -> Bool in
+            s.work = work
+            return s.outcome != nil
+        }
+        if finished { work.cancel() }
+    }
+
+    func finish(_ outcome: Result<T, any Error>) {
+        let (continuation, work) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+            guard s.outcome == nil else { return (nil, nil) }
+            s.outcome = outcome
+            defer { s.continuation = nil }
+            return (s.continuation, s.work)
+        }
+        guard let continuation else { return }
+        continuation.resume(with: outcome)
+        if case .failure = outcome { work?.cancel() }
     }
 }
 

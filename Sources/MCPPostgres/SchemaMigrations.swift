@@ -3,8 +3,8 @@ import PostgresNIO
 
 /// The database schema, as numbered migrations that every worker applies on start.
 ///
-/// Each migration runs once, in order, in one transaction with its row in `mcpfcgi_schema_migrations`; the
-/// transaction first takes a transaction-scoped advisory lock, so workers that start at the same moment (or
+/// Each migration runs once, in order, with its row in `mcpfcgi_schema_migrations`; the pending migrations run in
+/// one transaction, which first takes a transaction-scoped advisory lock, so workers that start at the same moment (or
 /// two deployments sharing the database) apply each migration exactly once and wait for each other. A
 /// database whose schema is newer than this build knows is refused.
 public enum SchemaMigrations {
@@ -22,6 +22,16 @@ public enum SchemaMigrations {
     public struct Failure: Error, Sendable, CustomStringConvertible {
         /// What went wrong, and what to do.
         public var message: String
+        /// Whether the database could not be reached (a passing condition: try again later), rather than refused
+        /// or failed the migration (a condition to fix).
+        public var isUnreachable: Bool
+
+        /// Creates a failure.
+        public init(message: String, isUnreachable: Bool = false) {
+            self.message = message
+            self.isUnreachable = isUnreachable
+        }
+
         /// The message.
         public var description: String { message }
     }

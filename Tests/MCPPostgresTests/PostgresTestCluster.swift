@@ -45,6 +45,34 @@ enum PostgresTestCluster {
         var description: String { message }
     }
 
+    /// A cluster of the caller's own (for tests that stop and start it): started in a new temporary directory.
+    /// - Returns: its directory (for ``stopCluster(_:)`` and ``restartCluster(_:)``) and the URL of its database.
+    static func startOwnCluster() async throws -> (directory: String, url: DatabaseURL) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("mcpfcgi-pg-own-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: base.path)
+        let directory = base.appendingPathComponent("cluster").path
+        let output = try await run("/bin/bash", [script, "start", directory], environment: ["PG_OPTIONS": "-c fsync=off"])
+        let url = try DatabaseURL(output.split(separator: "\n").last.map(String.init) ?? "")
+        return (directory, url)
+    }
+
+    /// Stops a cluster (fast shutdown: its connections are closed).
+    static func stopCluster(_ directory: String) async throws {
+        _ = try await run("/bin/bash", [script, "stop", directory])
+    }
+
+    /// Starts a stopped cluster again.
+    static func restartCluster(_ directory: String) async throws {
+        _ = try await run("/bin/bash", [script, "start", directory])
+    }
+
+    /// Stops a cluster of the caller's own and removes its directory.
+    static func removeOwnCluster(_ directory: String) async {
+        _ = try? await run("/bin/bash", [script, "stop", directory])
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: directory).deletingLastPathComponent().path)
+    }
+
     /// A new, empty database on the cluster (started on first use).
     static func freshDatabase() async throws -> DatabaseURL {
         let cluster = try await holder.cluster()

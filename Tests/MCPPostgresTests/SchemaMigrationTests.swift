@@ -41,9 +41,24 @@ import Testing
             await #expect {
                 try await SchemaMigrations.apply(on: database.client, logger: Logger(label: "t"))
             } throws: { error in
-                (error as? SchemaMigrations.Failure)?.message.contains("version 999, newer than this build") == true
+                guard let failure = error as? SchemaMigrations.Failure else { return false }
+            return !failure.isUnreachable && failure.message.contains("version 999, newer than this build")
             }
         }
+    }
+
+    @Test func waitingForTheDatabaseAnUnreachableOneStartsAnOutageInsteadOfFailing() async throws {
+        let url = try DatabaseURL("postgres://nobody@/nothing?host=/nonexistent-mcpfcgi-socket-dir")
+        let database = PostgresPool(
+            configuration: .init(url: url, connectTimeout: .milliseconds(300), operationTimeout: .seconds(1)),
+            logger: Logger(label: "t"))
+        try await database.start(waitingForTheDatabase: true)
+        #expect(database.isInOutage)
+        await #expect(throws: PostgresUnavailable.self) {
+            try await database.run { try await database.client.query("SELECT 1") }
+        }
+        await database.shutdown()
+        #expect(!database.isInOutage)
     }
 
     @Test func anUnreachableDatabaseFailsTheStartWithinTheConnectTimeout() async throws {
@@ -55,9 +70,11 @@ import Testing
         await #expect {
             try await database.start()
         } throws: { error in
-            (error as? SchemaMigrations.Failure)?.message.contains("cannot migrate the database schema") == true
+            guard let failure = error as? SchemaMigrations.Failure else { return false }
+            // A passing condition (run.sh retries a worker that exits 75 for it), told apart from a schema problem.
+            return failure.isUnreachable && failure.message.contains("cannot reach the database")
         }
-        #expect(clock.now - started < .seconds(4))
+        #expect(clock.now - started < .seconds(15), "bounded by the operation timeout (1 s) plus scheduling on a loaded machine, not a hang")
         await database.shutdown()
     }
 }

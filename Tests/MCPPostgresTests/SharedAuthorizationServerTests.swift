@@ -97,10 +97,19 @@ import Testing
             let registered = await Self.respond(a, registration)
             #expect(registered.head.status == .created)
             let id = try #require(try JSONParser().parse(registered.body)["client_id"]?.stringValue)
-            let onB = try await PostgresOAuthStorage(database: database).client(id: id)
-            #expect(onB?.clientName == "Shared")
-            #expect(onB?.redirectURIs == ["http://127.0.0.1:9999/cb"])
-            _ = b
+            // Worker B's authorization endpoint knows the client: its consent page names it.
+            let query =
+                "response_type=code&client_id=\(id)&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb"
+                + "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+                + "&scope=mcp%3Aread&state=s1"
+            let consent = await Self.respond(
+                b,
+                HTTPServerRequest(
+                    head: HTTPRequest(
+                        method: .get, scheme: "https", authority: "mcp.example.com", path: "/oauth/authorize?\(query)"),
+                    body: [], remoteAddress: "192.0.2.7", remoteUser: "alice"))
+            #expect(consent.head.status == .ok)
+            #expect(String(decoding: consent.body, as: UTF8.self).contains("Shared"))
         }
     }
 }

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import httpx2
@@ -99,13 +101,20 @@ def test_every_worker_serves_oauth_and_sees_the_clients_the_others_registered(pg
         http.close()
 
 
-def test_an_unreachable_database_stops_the_start_with_a_clear_message():
+def test_a_deployment_whose_database_is_not_up_starts_and_answers_503_where_it_needs_it():
     s = Stack(workers=1, extra_env={
-        "STORE": "postgres", "DATABASE_URL": "postgres://nobody@/nothing?host=/nonexistent-mcpfcgi-socket-dir"})
+        "STORE": "postgres", "AUTH": "builtin", "DEMO_USER": USER, "DEMO_PASSWORD": PASSWORD,
+        "DATABASE_URL": "postgres://nobody@/nothing?host=/nonexistent-mcpfcgi-socket-dir"})
     try:
-        with pytest.raises(RuntimeError) as failure:
-            s.start()
-        assert "cannot use the database" in str(failure.value), str(failure.value)[-2000:]
+        s.start()
+        assert "starting without the database" in s.log(), s.log()[-2000:]
+        assert s.get("/health").status == 200
+        [service] = json.loads((s.run_dir / "oauth-clients.json").read_text())
+        with httpx2.Client(base_url=s.base_url, timeout=30) as http:
+            r = http.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "mcp:read"},
+                          auth=(service["client_id"], service["client_secret"]))
+        assert r.status_code == 503, r.text
+        assert r.headers.get("Retry-After") == "5"
     finally:
         s.cleanup()
 
@@ -121,3 +130,83 @@ def test_a_bad_store_or_url_is_refused_before_anything_starts():
             assert message in str(failure.value), str(failure.value)[-2000:]
         finally:
             s.cleanup()
+
+
+def test_a_database_outage_is_answered_503_and_service_resumes_when_it_returns():
+    """The private cluster is stopped under a running deployment: the token endpoint and /mcp with a token (whose
+    revocation cannot be checked) answer 503 with Retry-After within the operation timeout, then at once while
+    the outage is known, and /health keeps answering; a worker killed meanwhile starts again without the database
+    (503, never a 502 or a restart loop); once the database is back every worker serves again by itself."""
+    s = Stack(workers=2, extra_env={"STORE": "postgres", "AUTH": "builtin", "DEMO_USER": USER,
+                                     "DEMO_PASSWORD": PASSWORD})
+    cluster = None
+    http = None
+    try:
+        s.start()
+        cluster = s.run_dir / "postgres"
+        [service] = json.loads((s.run_dir / "oauth-clients.json").read_text())
+        auth = (service["client_id"], service["client_secret"])
+        http = httpx2.Client(base_url=s.base_url, timeout=30, follow_redirects=False)
+
+        def token() -> httpx2.Response:
+            return http.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "mcp:read"}, auth=auth)
+
+        def initialize(access_token: str) -> httpx2.Response:
+            return http.post("/mcp", headers={"Authorization": f"Bearer {access_token}",
+                                              "Content-Type": "application/json",
+                                              "Accept": "application/json, text/event-stream"},
+                             json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                                 "protocolVersion": "2025-11-25", "capabilities": {},
+                                 "clientInfo": {"name": "outage", "version": "1"}}})
+
+        first = token()
+        assert first.status_code == 200, first.text
+        access = first.json()["access_token"]
+        assert initialize(access).status_code == 200
+        workers_before = [s.worker_pid(1), s.worker_pid(2)]
+
+        subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "deploy" / "postgres-cluster.sh"),
+                        "stop", str(cluster)], check=True, timeout=60)
+        # The first request on each worker finds the database gone within the operation timeout (5 s); the
+        # following ones, while it is known to be gone, are answered at once.
+        for call, bound in ((token, 12), (token, 12), (token, 3), (lambda: initialize(access), 3),
+                            (lambda: initialize(access), 3)):
+            started = time.monotonic()
+            r = call()
+            took = time.monotonic() - started
+            assert r.status_code == 503, (r.status_code, r.text[:300])
+            assert r.headers.get("Retry-After") == "5", r.headers
+            assert took < bound, f"answered after {took:.1f} s (bound {bound} s)"
+        assert s.get("/health").status == 200
+        # A worker that dies during the outage starts again without the database and answers 503 like the other.
+        os.kill(workers_before[1], 9)
+        deadline = time.monotonic() + 30
+        while "starting without the database" not in s.log():
+            assert time.monotonic() < deadline, s.log()[-3000:]
+            time.sleep(0.2)
+        answers = [token().status_code for _ in range(6)]
+        assert answers == [503] * 6, answers
+
+        subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "deploy" / "postgres-cluster.sh"),
+                        "start", str(cluster)], check=True, timeout=60, capture_output=True)
+        # Every worker's probe finds the database again (each within its retry interval plus reconnecting): wait
+        # for four answers in a row, which nginx spreads over both workers.
+        deadline = time.monotonic() + 30
+        in_a_row = 0
+        while True:
+            r = token()
+            in_a_row = in_a_row + 1 if r.status_code == 200 else 0
+            if in_a_row == 4:
+                break
+            assert time.monotonic() < deadline, \
+                f"still {r.status_code} 30 s after the database returned:\n" + s.log()[-4000:]
+            time.sleep(0.3)
+        assert initialize(r.json()["access_token"]).status_code == 200
+        # Both workers serve again by themselves: worker 1 without a restart, worker 2 restarted once (the kill).
+        assert s.worker_pid(1) == workers_before[0]
+        assert not re.search(r"run\.sh: w1 exited", s.log()), s.log()[-2000:]
+        assert len(re.findall(r"run\.sh: w2 exited", s.log())) == 1, s.log()[-3000:]
+    finally:
+        if http is not None:
+            http.close()
+        s.cleanup()
