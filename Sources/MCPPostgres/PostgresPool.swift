@@ -161,15 +161,27 @@ public final class PostgresPool: Sendable {
                     metadata: ["database": .string(configuration.url.description)])
             }
             probe = Task { [weak self, client, logger, interval = configuration.retryInterval] in
+                var refusalLogged = false
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard let self, !Task.isCancelled else { return }
-                    let answered: Void? = try? await self.race {
-                        if migrating {
-                            _ = try await SchemaMigrations.apply(on: client, logger: logger)
-                        } else {
-                            _ = try await client.query("SELECT 1")
+                    let answered: Void?
+                    do {
+                        answered = try await self.race {
+                            if migrating {
+                                _ = try await SchemaMigrations.apply(on: client, logger: logger)
+                            } else {
+                                _ = try await client.query("SELECT 1")
+                            }
                         }
+                    } catch let failure as SchemaMigrations.Failure where !failure.isUnreachable {
+                        // The database answers but refuses the schema (a newer one): say so once; retrying stays
+                        // harmless and ends the outage when the database is fixed.
+                        if !refusalLogged { logger.critical("the database refuses the schema: \(failure)") }
+                        refusalLogged = true
+                        answered = nil
+                    } catch {
+                        answered = nil
                     }
                     if answered != nil {
                         self.outageProbe.withLock { $0 = nil }
@@ -195,16 +207,16 @@ public final class PostgresPool: Sendable {
         let race = OperationRace<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                race.begin(continuation)
+                guard race.begin(continuation) else { return }
                 let work = Task {
                     do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
                 }
-                race.attach(work)
-                Task {
+                let timer = Task {
                     try? await Task.sleep(for: timeout)
                     race.finish(
                         .failure(PostgresUnavailable(message: "the database did not answer within \(timeout) (\(description))")))
                 }
+                race.attach(work: work, timer: timer)
             }
         } onCancel: {
             race.finish(.failure(CancellationError()))
@@ -228,43 +240,53 @@ public final class PostgresPool: Sendable {
     }
 }
 
-/// The first of an operation's outcome, its deadline and its caller's cancellation: resumes the caller once and
-/// cancels the operation's task when it did not win.
+/// The first of an operation's outcome, its deadline and its caller's cancellation: resumes the caller once,
+/// cancels the operation's task when it did not win and the deadline's sleeping task when it is no longer needed.
 private final class OperationRace<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var work: Task<Void, Never>?
+        var timer: Task<Void, Never>?
         var outcome: Result<T, any Error>?
     }
     private let state = Mutex(State())
 
-    func begin(_ continuation: CheckedContinuation<T, any Error>) {
+    /// Records the caller; returns false when the caller was cancelled before (it is resumed at once, and no task
+    /// is started).
+    func begin(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
         let early = state.withLock { s -> Result<T, any Error>? in
-            if let outcome = s.outcome { return outcome }  // cancelled before it began
+            if let outcome = s.outcome { return outcome }
             s.continuation = continuation
             return nil
         }
-        if let early { continuation.resume(with: early) }
+        guard let early else { return true }
+        continuation.resume(with: early)
+        return false
     }
 
-    func attach(_ work: Task<Void, Never>) {
-        let finished = state.withLock { s -> Bool in
+    func attach(work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let outcome = state.withLock { s -> Result<T, any Error>? in
             s.work = work
-            return s.outcome != nil
+            s.timer = timer
+            return s.outcome
         }
-        if finished { work.cancel() }
+        // Decided already (the operation finished or the caller was cancelled before the tasks were recorded).
+        guard let outcome else { return }
+        timer.cancel()
+        if case .failure = outcome { work.cancel() }
     }
 
     func finish(_ outcome: Result<T, any Error>) {
-        let (continuation, work) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
-            guard s.outcome == nil else { return (nil, nil) }
+        let (continuation, work, timer) = state.withLock {
+            s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?) in
+            guard s.outcome == nil else { return (nil, nil, nil) }
             s.outcome = outcome
             defer { s.continuation = nil }
-            return (s.continuation, s.work)
+            return (s.continuation, s.work, s.timer)
         }
-        guard let continuation else { return }
-        continuation.resume(with: outcome)
+        timer?.cancel()
         if case .failure = outcome { work?.cancel() }
+        continuation?.resume(with: outcome)
     }
 }
 

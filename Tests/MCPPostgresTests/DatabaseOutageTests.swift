@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MCPOAuth
 import MCPPostgres
+import Synchronization
 import Testing
 
 /// The database goes away and comes back: every operation meanwhile fails within the operation timeout (never
@@ -84,5 +85,29 @@ import Testing
         }
         await pool.shutdown()
         await PostgresTestCluster.removeOwnCluster(cluster.directory)
+    }
+
+    @Test func aCancelledCallerIsAnsweredAtOnceAndItsOperationCancelled() async throws {
+        try await PostgresTestCluster.withStartedDatabase { pool throws in
+            let operationCancelled = Mutex(false)
+            let caller = Task {
+                try await pool.run {
+                    do { try await Task.sleep(for: .seconds(30)) } catch {
+                        operationCancelled.withLock { $0 = true }
+                        throw error
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let clock = ContinuousClock()
+            let started = clock.now
+            caller.cancel()
+            await #expect(throws: CancellationError.self) { try await caller.value }
+            #expect(clock.now - started < .seconds(3))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(operationCancelled.withLock { $0 })
+            // A cancellation is no outage.
+            #expect(!pool.isInOutage)
+        }
     }
 }
