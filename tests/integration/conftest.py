@@ -150,6 +150,10 @@ class Stack:
             try:
                 self.proc.wait(STOP_GRACE)
             except subprocess.TimeoutExpired:
+                # Said on pytest's output (with -s) and in the warnings summary: a stack that does not stop in time
+                # is a finding of its own.
+                warnings.warn(f"run.sh in {self.run_dir} did not stop within {STOP_GRACE}s after SIGTERM; killing it:\n"
+                              + self.log()[-2000:], stacklevel=2)
                 self.proc.kill()
                 self.proc.wait(5)
                 # run.sh could not clean up: end everything in its session (nginx's worker processes too, which
@@ -165,7 +169,12 @@ class Stack:
                         continue
                     if proc_alive(pid) and str(self.run_dir) in self._cmdline(pid):
                         try:
-                            os.kill(pid, signal.SIGKILL)
+                            # nginx leads a process group of its own (run.sh starts it with setsid): killing the
+                            # group ends its worker processes too, which would otherwise stay on the ports.
+                            if name == "nginx.pid.run":
+                                os.killpg(pid, signal.SIGKILL)
+                            else:
+                                os.kill(pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
         if self._log is not None:
