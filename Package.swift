@@ -182,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "MCPPostgresTests",
             dependencies: [
-                "MCPPostgres", "MCPOAuth", "MCPHandlers", "MCPHTTP",
+                "MCPPostgres", "MCPOAuth", "MCPHandlers", "MCPHTTP", "MCPStreamableHTTP", "MCPFCGITesting",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -15,6 +15,11 @@
 #              behind its own nginx listener; token from client_credentials of a pre-provisioned client)
 #   5          scenario 1 while 1,000 and 10,000 idle GET SSE streams are held open; worker RSS
 #   6          worker RSS with 100,000 idle sessions (worker started with MCPFCGI_MAX_SESSIONS above that)
+#   1pg 2pg 4pg  scenarios 1, 2 and 4 again on PostgreSQL (PG=1, the default): a private cluster in the run
+#              directory (deploy/postgres-cluster.sh, unix socket only, stopped on exit), a second set of WORKERS
+#              workers and a second scenario 4 worker, all with MCPFCGI_STORE=postgres (OAuth state and sessions
+#              in the database), each set behind its own nginx listener; same wrk settings and scripts, scenario
+#              1pg and 4pg alternated with 1 and 4 in every round; the table adds pg/memory ratios
 # Prints a table with PASS/FAIL per target and writes it to bench/results/latest.md.
 #
 # Variables (all optional):
@@ -32,6 +37,11 @@
 #   PROFILE=0                  1: also record scenarios 1 and 4 under `perf record` (bench/results/perf-*.txt)
 #   PERF_KEEP=                 with PROFILE=1: also copy perf.data to this path (and scenario 4's to PATH.s4)
 #   SCRATCH=.build             SwiftPM scratch path to build into and take the binary from (relative to the repo)
+#   PG=1                       0: no PostgreSQL rows (no cluster, no postgres workers)
+#   PG_OPTIONS=                server options of the private cluster, added to max_connections (e.g.
+#                              "-c synchronous_commit=off"; default: PostgreSQL's defaults, fsync on)
+#   RESULTS=bench/results      where latest.md, raw/ and perf reports go (another directory keeps trial runs
+#                              from replacing the published results)
 #   SKIP_INSTALL=0 SKIP_BUILD=0
 # Exit status: 0 when every run completed without errors (targets may still FAIL: see the table),
 # 1 when a run saw errors or something could not start.
@@ -52,17 +62,19 @@ DELETE_LAG_MS=${DELETE_LAG_MS:-250}
 LOG_LEVEL=${LOG_LEVEL:-info}
 PROFILE=${PROFILE:-0}
 ROUNDS=${ROUNDS:-2}
+PG=${PG:-1}
 VENV=${VENV:-$root/.venv}
 SCRATCH=${SCRATCH:-.build}
 case "$SCRATCH" in /*) ;; *) SCRATCH="$root/$SCRATCH" ;; esac
 BIN="$SCRATCH/release/mcp-fcgi-demo"
 PY="$VENV/bin/python"
-RESULTS="$here/results"
+RESULTS=${RESULTS:-$here/results}
 mkdir -p "$RESULTS"
 
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$DURATION" -le 10 ] || die "DURATION must be at most 10 seconds"
+case "$PG" in 0|1) ;; *) die "PG must be 0 or 1" ;; esac
 
 # N distinct free loopback ports (all bound at once, so they differ).
 free_ports() {
@@ -75,7 +87,9 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 # ---------------------------------------------------------------------------------------------- install
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   missing=()
-  for p in wrk nginx spawn-fcgi libfcgi-dev gcc curl python3-venv; do
+  pkgs=(wrk nginx spawn-fcgi libfcgi-dev gcc curl python3-venv)
+  [ "$PG" = 0 ] || pkgs+=(postgresql)
+  for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -118,6 +132,9 @@ OUT="$RUN_DIR/out"
 # ---------------------------------------------------------------------------------------------- cleanup
 pids=()        # everything started here, killed on exit
 worker_pid=()  # index = worker number
+pg_worker_pid=()  # the PostgreSQL set's workers, index = worker number
+PG_DIR="$RUN_DIR/postgres"
+pg_cluster=0   # 1 once the private cluster may be running: stopped on exit, after the workers that use it
 cleanup() {
   local rc=$?
   trap - INT TERM EXIT
@@ -127,6 +144,10 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  if [ "$pg_cluster" = 1 ] && ! "$root/deploy/postgres-cluster.sh" stop "$PG_DIR" >/dev/null; then
+    log "PostgreSQL did not stop: its cluster stays in $PG_DIR (stop it with deploy/postgres-cluster.sh stop $PG_DIR)"
+    exit 1
+  fi
   rm -rf "$RUN_DIR"
   exit "$rc"
 }
@@ -147,62 +168,75 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-read -r port_a port_b port_c <<<"$(free_ports 3)"
+read -r port_a port_b port_c port_d port_e <<<"$(free_ports 5)"
 PORT=${PORT:-$port_a}
 SDK_PORT=${SDK_PORT:-$port_b}
 AUTH_PORT=${AUTH_PORT:-$port_c}
-[ "$PORT" != "$SDK_PORT" ] && [ "$PORT" != "$AUTH_PORT" ] && [ "$SDK_PORT" != "$AUTH_PORT" ] \
-  || die "PORT, SDK_PORT and AUTH_PORT must differ"
+PG_PORT=$port_d        # the PostgreSQL workers' listener
+PG_AUTH_PORT=$port_e   # the PostgreSQL scenario 4 worker's listener
+[ "$(printf '%s\n' "$PORT" "$SDK_PORT" "$AUTH_PORT" "$PG_PORT" "$PG_AUTH_PORT" | sort -u | wc -l)" = 5 ] \
+  || die "PORT, SDK_PORT and AUTH_PORT must differ (from each other and from the free ports picked)"
 BASE="http://127.0.0.1:$PORT"
 AUTH_BASE="http://127.0.0.1:$AUTH_PORT"
+PG_BASE="http://127.0.0.1:$PG_PORT"
+PG_AUTH_BASE="http://127.0.0.1:$PG_AUTH_PORT"
 
 # ---------------------------------------------------------------------------------------------- stack
 METRICS_TOKEN_ENV=""  # scenario 1m sets MCPFCGI_METRICS_TOKEN through it: the Prometheus registry on, /metrics served
 MAX_SESSIONS=""   # scenario 6 sets MCPFCGI_MAX_SESSIONS through it; empty: the store's default (10,000)
 # One load generator on one address holds thousands of sessions: the per-address and per-user quotas are off.
-start_worker() {  # $1 = worker number; the same environment deploy/run.sh gives its workers
-  local i=$1
-  rm -f "$RUN_DIR/w$i.sock"
-  MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$BASE" MCPFCGI_THREADS="$THREADS" \
+# The PostgreSQL set (second argument "pg"): workers p1… behind PG_PORT, the same environment plus
+# MCPFCGI_STORE=postgres and the private cluster's DATABASE_URL (sessions and OAuth state in the database).
+start_worker() {  # $1 = worker number, $2 = pg for the PostgreSQL set; the same environment deploy/run.sh gives its workers
+  local i=$1 set=${2:-} name="w$i" base="$BASE" log="$OUT/worker$i.log"
+  [ "$set" != pg ] || { name="p$i"; base="$PG_BASE"; log="$OUT/pgworker$i.log"; }
+  rm -f "$RUN_DIR/$name.sock"
+  MCPFCGI_NODE_ID="$name" MCPFCGI_PUBLIC_URL="$base" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT=text MCPFCGI_DRAIN_TIMEOUT=5 MCPFCGI_EXCLUSIVE_SOCKET=1 \
     MCPFCGI_MAX_SESSIONS="$MAX_SESSIONS" MCPFCGI_SESSIONS_PER_ADDRESS=0 MCPFCGI_SESSIONS_PER_USER=0 \
     MCPFCGI_METRICS_TOKEN="$METRICS_TOKEN_ENV" \
-    spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
-    2>>"$OUT/worker$i.log" &
-  worker_pid[$i]=$!
+    MCPFCGI_STORE="${set:+postgres}" MCPFCGI_DATABASE_URL="${set:+$PG_URL}" \
+    spawn-fcgi -n -s "$RUN_DIR/$name.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
+    2>>"$log" &
+  if [ "$set" = pg ]; then pg_worker_pid[$i]=$!; else worker_pid[$i]=$!; fi
   pids+=($!)
-  for _ in $(seq 1 100); do [ -S "$RUN_DIR/w$i.sock" ] && break; sleep 0.05; done
-  kill -0 "${worker_pid[$i]}" 2>/dev/null || die "worker $i did not start (see $OUT/worker$i.log)"
+  for _ in $(seq 1 100); do [ -S "$RUN_DIR/$name.sock" ] && break; sleep 0.05; done
+  kill -0 "$!" 2>/dev/null || die "worker $name did not start (see $log)"
 }
-# Scenario 4's worker: AUTH=builtin with the shared key file, public URL = its own nginx listener.
+# Scenario 4's worker: AUTH=builtin with the shared key file, public URL = its own nginx listener
+# ($1 = pg: the PostgreSQL one, behind PG_AUTH_PORT).
 start_auth_worker() {
-  rm -f "$RUN_DIR/auth.sock"
-  MCPFCGI_NODE_ID="a1" MCPFCGI_PUBLIC_URL="$AUTH_BASE" MCPFCGI_THREADS="$THREADS" \
+  local set=${1:-} name="auth" node="a1" base="$AUTH_BASE" log="$OUT/auth-worker.log"
+  [ "$set" != pg ] || { name="pgauth"; node="pa1"; base="$PG_AUTH_BASE"; log="$OUT/pgauth-worker.log"; }
+  rm -f "$RUN_DIR/$name.sock"
+  MCPFCGI_NODE_ID="$node" MCPFCGI_PUBLIC_URL="$base" MCPFCGI_THREADS="$THREADS" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT=text MCPFCGI_DRAIN_TIMEOUT=5 MCPFCGI_EXCLUSIVE_SOCKET=1 \
     MCPFCGI_AUTH=builtin MCPFCGI_OAUTH_KEY_FILE="$RUN_DIR/oauth-signing-key.pem" \
     MCPFCGI_OAUTH_CLIENTS_FILE="$RUN_DIR/oauth-clients.json" \
     MCPFCGI_SESSIONS_PER_ADDRESS=0 MCPFCGI_SESSIONS_PER_USER=0 \
-    spawn-fcgi -n -s "$RUN_DIR/auth.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
-    2>>"$OUT/auth-worker.log" &
-  auth_pid=$!
+    MCPFCGI_STORE="${set:+postgres}" MCPFCGI_DATABASE_URL="${set:+$PG_URL}" \
+    spawn-fcgi -n -s "$RUN_DIR/$name.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/mcp-fcgi-demo" \
+    2>>"$log" &
+  if [ "$set" = pg ]; then pg_auth_pid=$!; else auth_pid=$!; fi
   pids+=($!)
-  for _ in $(seq 1 100); do [ -S "$RUN_DIR/auth.sock" ] && break; sleep 0.05; done
-  kill -0 "$auth_pid" 2>/dev/null || die "the scenario 4 worker did not start (see $OUT/auth-worker.log)"
+  for _ in $(seq 1 100); do [ -S "$RUN_DIR/$name.sock" ] && break; sleep 0.05; done
+  kill -0 "$!" 2>/dev/null || die "the scenario 4 worker $node did not start (see $log)"
 }
-stop_worker() {
+stop_worker() {  # $1 = worker number, $2 = pg for the PostgreSQL set
   local pid=${worker_pid[$1]}
+  [ "${2:-}" != pg ] || pid=${pg_worker_pid[$1]}
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
-restart_workers() {
-  for i in $(seq 1 "$WORKERS"); do stop_worker "$i"; start_worker "$i"; done
-  wait_health
+restart_workers() {  # $1 = pg for the PostgreSQL set
+  for i in $(seq 1 "$WORKERS"); do stop_worker "$i" "${1:-}"; start_worker "$i" "${1:-}"; done
+  if [ "${1:-}" = pg ]; then wait_health "$PG_BASE"; else wait_health; fi
 }
-wait_health() {
-  for _ in $(seq 1 100); do curl -fsS "$BASE/health" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "health check failed"
+wait_health() {  # [$1 = base URL, default BASE]
+  for _ in $(seq 1 100); do curl -fsS "${1:-$BASE}/health" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "health check failed (${1:-$BASE})"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -213,23 +247,60 @@ for i in $(seq 1 "$WORKERS"); do
   any_servers+=" server unix:$RUN_DIR/w$i.sock;"
 done
 upstreams+="    upstream mcp_any {$any_servers }"
+# The PostgreSQL set, routed as deploy/render-nginx.sh routes STORE=postgres: a session to its own worker, the
+# others as backup servers (any worker can load a session from the database); no session: any worker.
+pg_upstreams=""; pg_session_map=""; pg_any_servers=""
+for i in $(seq 1 "$WORKERS"); do
+  servers=" server unix:$RUN_DIR/p$i.sock max_fails=0;"
+  for j in $(seq 1 "$WORKERS"); do [ "$j" = "$i" ] || servers+=" server unix:$RUN_DIR/p$j.sock backup max_fails=0;"; done
+  pg_upstreams+="    upstream mcp_p$i {$servers }"$'\n'
+  pg_session_map+="        ~^p$i\\. mcp_p$i;"$'\n'
+  pg_any_servers+=" server unix:$RUN_DIR/p$i.sock max_fails=0;"
+done
+pg_upstreams+="    upstream mcp_pg_any {$pg_any_servers }"
 awk -v user_line="$user_line" -v run_dir="$RUN_DIR" -v port="$PORT" -v nw="$NGINX_WORKERS" \
-  -v upstreams="$upstreams" -v session_map="$session_map" -v auth_port="$AUTH_PORT" '
+  -v upstreams="$upstreams" -v session_map="$session_map" -v auth_port="$AUTH_PORT" \
+  -v pg_upstreams="$pg_upstreams" -v pg_session_map="$pg_session_map" -v pg_port="$PG_PORT" \
+  -v pg_auth_port="$PG_AUTH_PORT" '
   { gsub(/@@USER_LINE@@/, user_line); gsub(/@@RUN_DIR@@/, run_dir); gsub(/@@PORT@@/, port);
-    gsub(/@@AUTH_PORT@@/, auth_port);
+    gsub(/@@AUTH_PORT@@/, auth_port); gsub(/@@PG_PORT@@/, pg_port); gsub(/@@PG_AUTH_PORT@@/, pg_auth_port);
     gsub(/@@NGINX_WORKERS@@/, nw);
     if ($0 ~ /^[ \t]*@@UPSTREAMS@@[ \t]*$/) { print upstreams; next }
     if ($0 ~ /^[ \t]*@@SESSION_MAP@@[ \t]*$/) { printf "%s", session_map; next }
+    if ($0 ~ /^[ \t]*@@PG_UPSTREAMS@@[ \t]*$/) { print pg_upstreams; next }
+    if ($0 ~ /^[ \t]*@@PG_SESSION_MAP@@[ \t]*$/) { printf "%s", pg_session_map; next }
     print }' "$here/nginx.conf.in" > "$RUN_DIR/nginx.conf"
 # deploy/mcp_fastcgi.conf as is for the Swift worker; the same file with the floor's upstream for C.
 cp "$root/deploy/mcp_fastcgi.conf" "$RUN_DIR/swift_fastcgi.conf"
 sed 's/^fastcgi_pass .*/fastcgi_pass c_floor;/' "$root/deploy/mcp_fastcgi.conf" > "$RUN_DIR/floor_fastcgi.conf"
 grep -q '^fastcgi_pass c_floor;' "$RUN_DIR/floor_fastcgi.conf" || die "cannot point mcp_fastcgi.conf at the C floor"
 sed 's/^fastcgi_pass .*/fastcgi_pass mcp_auth;/' "$root/deploy/mcp_fastcgi.conf" > "$RUN_DIR/auth_fastcgi.conf"
+sed 's/^fastcgi_pass .*/fastcgi_pass $mcp_pg_upstream;/' "$root/deploy/mcp_fastcgi.conf" > "$RUN_DIR/pg_fastcgi.conf"
+sed 's/^fastcgi_pass .*/fastcgi_pass mcp_pg_auth;/' "$root/deploy/mcp_fastcgi.conf" > "$RUN_DIR/pgauth_fastcgi.conf"
 
 [ "$(id -u)" -ne 0 ] || chown mcpfcgi:mcpfcgi "$RUN_DIR/oauth-signing-key.pem" "$RUN_DIR/oauth-clients.json"
 for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
 start_auth_worker
+# pg_sql QUERY: one value from the private cluster (informative: empty when psql cannot answer).
+pg_sql() {
+  local psql
+  psql=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -1)
+  "${psql:-psql}" "$PG_URL" -XtAc "$1" 2>/dev/null || true
+}
+if [ "$PG" = 1 ]; then
+  # The private cluster in the run directory (as root its server runs as "postgres", which traverses RUN_DIR,
+  # and only the workers' group reaches its socket), with room for every worker's pool (8 connections) and
+  # listener, then the PostgreSQL set: WORKERS workers and scenario 4's worker, all on that one database.
+  pg_cluster=1
+  PG_URL=$(PG_OPTIONS="-c max_connections=$(( (WORKERS + 1) * 10 + 10 )) ${PG_OPTIONS:-}" \
+    PG_SOCKET_GROUP=$([ "$(id -u)" -eq 0 ] && echo mcpfcgi) \
+    "$root/deploy/postgres-cluster.sh" start "$PG_DIR") \
+    || { tail -20 "$PG_DIR/initdb.log" "$PG_DIR/postgres.log" >&2 2>/dev/null || true
+         die "the private PostgreSQL cluster did not start"; }
+  log "private PostgreSQL cluster in $PG_DIR ($PG_URL)"
+  for i in $(seq 1 "$WORKERS"); do start_worker "$i" pg; done
+  start_auth_worker pg
+fi
 spawn-fcgi -n -s "$RUN_DIR/floor.sock" -M 0660 "${spawn_user[@]}" -- "$RUN_DIR/bin/c-floor" "$THREADS" \
   2>>"$OUT/floor.log" &
 pids+=($!)
@@ -245,7 +316,17 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 kill -0 "$nginx_pid" || die "nginx did not start"
-log "stack up: nginx :$PORT ($NGINX_WORKERS workers), $WORKERS Swift worker(s) × $THREADS threads, C floor × $THREADS, SDK :$SDK_PORT, scenario 4 worker (AUTH=builtin) :$AUTH_PORT"
+pg_text=""
+if [ "$PG" = 1 ]; then
+  wait_health "$PG_BASE"
+  wait_health "$PG_AUTH_BASE"
+  for f in "$OUT"/pgworker*.log "$OUT/pgauth-worker.log"; do
+    grep -q 'PostgreSQL store ready' "$f" || die "$(basename "$f" .log) is not on PostgreSQL (see $f: $(tail -3 "$f"))"
+  done
+  PG_SERVER_VERSION=$(pg_sql 'SHOW server_version' | cut -d' ' -f1)
+  pg_text=", PostgreSQL ${PG_SERVER_VERSION:-?}: $WORKERS worker(s) :$PG_PORT, scenario 4 worker :$PG_AUTH_PORT"
+fi
+log "stack up: nginx :$PORT ($NGINX_WORKERS workers), $WORKERS Swift worker(s) × $THREADS threads, C floor × $THREADS, SDK :$SDK_PORT, scenario 4 worker (AUTH=builtin) :$AUTH_PORT$pg_text"
 
 # ---------------------------------------------------------------------------------------------- wrk
 declare -A RPS P50 P99 NOTE
@@ -292,6 +373,14 @@ run_wrk cfloor "$BASE/floor" call.lua /floor -
 log "scenario 1: tools/call echo, $CONNS sessions"
 make_sessions "$PORT" "$CONNS" "$OUT/s1.sessions"
 run_wrk s1 "$BASE/mcp" call.lua /mcp "$OUT/s1.sessions" 2025-11-25
+if [ "$PG" = 1 ]; then
+  log "scenario 1pg: the same on PostgreSQL, $CONNS sessions"
+  make_sessions "$PG_PORT" "$CONNS" "$OUT/s1pg.sessions"
+  PG_S1_ROWS=$(pg_sql "SELECT count(*) FROM mcpfcgi_sessions WHERE id ~ '^p[0-9]+[.]'")
+  [ "${PG_S1_ROWS:-0}" -ge "$CONNS" ] 2>/dev/null \
+    || die "scenario 1pg: the database holds ${PG_S1_ROWS:-no} sessions of the PostgreSQL workers, not $CONNS"
+  run_wrk s1pg "$PG_BASE/mcp" call.lua /mcp "$OUT/s1pg.sessions" 2025-11-25
+fi
 # The same with the Accept header SDK clients send: the answer could become SSE, so the handler runs under the
 # streaming-threshold watch instead of inline (informative: it is what real clients get).
 BENCH_ACCEPT="application/json, text/event-stream" run_wrk s1sse "$BASE/mcp" call.lua /mcp "$OUT/s1.sessions" 2025-11-25
@@ -308,6 +397,15 @@ s4_refused=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: applicatio
 [ "$s4_refused" = 401 ] || die "scenario 4: /mcp without a token answered $s4_refused, not 401"
 make_sessions "$AUTH_PORT" "$CONNS" "$OUT/s4.sessions" --bearer "$(head -1 "$OUT/s4.token")"
 run_wrk s4 "$AUTH_BASE/mcp" call.lua /mcp "$OUT/s4.sessions" 2025-11-25 "$OUT/s4.token"
+if [ "$PG" = 1 ]; then
+  # The same on the PostgreSQL scenario 4 worker: its client, token and sessions live in the database.
+  log "scenario 4pg: the same on PostgreSQL, $CONNS sessions"
+  "$PY" "$here/mcpclient.py" token --port "$PG_AUTH_PORT" --resource "$PG_AUTH_BASE/mcp" --scope "mcp:read" \
+    --client-id bench --client-secret "$BENCH_CLIENT_SECRET" \
+    >"$OUT/s4pg.token" 2>"$OUT/s4pg.token.err" || die "scenario 4pg: no access token ($(head -c 300 "$OUT/s4pg.token.err"))"
+  make_sessions "$PG_AUTH_PORT" "$CONNS" "$OUT/s4pg.sessions" --bearer "$(head -1 "$OUT/s4pg.token")"
+  run_wrk s4pg "$PG_AUTH_BASE/mcp" call.lua /mcp "$OUT/s4pg.sessions" 2025-11-25 "$OUT/s4pg.token"
+fi
 # The machine may be shared: alternate the two rows the main target compares and keep each one's best.
 keep_best() {  # keep_best NAME CANDIDATE
   if awk "BEGIN{exit !(${RPS[$2]:-0} > ${RPS[$1]:-0})}"; then
@@ -315,13 +413,16 @@ keep_best() {  # keep_best NAME CANDIDATE
   fi
 }
 for round in $(seq 2 "$ROUNDS"); do
-  log "round $round: scenario 1, the C floor, scenario 4"
+  log "round $round: scenario 1, the C floor, scenario 4$([ "$PG" = 0 ] || echo ' (each of 1 and 4 followed by its PostgreSQL run)')"
   run_wrk "s1_r$round" "$BASE/mcp" call.lua /mcp "$OUT/s1.sessions" 2025-11-25
+  [ "$PG" = 0 ] || run_wrk "s1pg_r$round" "$PG_BASE/mcp" call.lua /mcp "$OUT/s1pg.sessions" 2025-11-25
   run_wrk "cfloor_r$round" "$BASE/floor" call.lua /floor -
   run_wrk "s4_r$round" "$AUTH_BASE/mcp" call.lua /mcp "$OUT/s4.sessions" 2025-11-25 "$OUT/s4.token"
+  [ "$PG" = 0 ] || run_wrk "s4pg_r$round" "$PG_AUTH_BASE/mcp" call.lua /mcp "$OUT/s4pg.sessions" 2025-11-25 "$OUT/s4pg.token"
   keep_best s1 "s1_r$round"
   keep_best cfloor "cfloor_r$round"
   keep_best s4 "s4_r$round"
+  [ "$PG" = 0 ] || { keep_best s1pg "s1pg_r$round"; keep_best s4pg "s4pg_r$round"; }
 done
 S4_RSS=$(rss_kb "$auth_pid")
 S1_RSS=$(rss_kb "${worker_pid[1]}")
@@ -408,6 +509,40 @@ declare -n r2b=R_s2b
 S2B_SESSIONS=$(awk -v n="${r2b[notified]:-0}" -v e="${r2b[elapsed_ms]:-0}" -v d="${r2b[duration_us]:-1}" \
   'BEGIN{ t = (e > 0) ? e / 1000 : d / 1e6; printf "%.1f", n / t }')
 log "scenario 2b: ${r2b[notified]:-0} sessions in ${r2b[elapsed_ms]:-?} ms: $S2B_SESSIONS sessions/s"
+if [ "$PG" = 1 ]; then
+  # The same two runs on PostgreSQL. Restarting the workers empties their caches, not the database: the
+  # sessions scenario 2pg leaves behind (about rate × lag, plus 1pg's and 4pg's) stay in the table, far below
+  # the 10,000-session capacity that 2bpg's budget respects.
+  log "scenario 2pg: the same on PostgreSQL (+ DELETE after ${DELETE_LAG_MS} ms)"
+  run_wrk s2pg "$PG_BASE/mcp" lifecycle.lua /mcp 2025-11-25 "$DELETE_LAG_MS"
+  declare -n r2pg=R_s2pg
+  S2_PG=$(awk -v n="${r2pg[inits]:-0}" -v d="${r2pg[duration_us]:-1}" 'BEGIN{printf "%.1f", n/(d/1e6)}')
+  restart_workers pg
+  PG_S2B_BEFORE=$(pg_sql "SELECT count(*) FROM mcpfcgi_sessions")
+  log "scenario 2bpg: the same on PostgreSQL, until $((S2B_BUDGET * WRK_THREADS)) sessions (no DELETE; ${PG_S2B_BEFORE:-?} sessions in the database before)"
+  WRK_DURATION=5 run_wrk s2bpg "$PG_BASE/mcp" lifecycle.lua /mcp 2025-11-25 none "$S2B_BUDGET"
+  declare -n r2bpg=R_s2bpg
+  S2B_PG=$(awk -v n="${r2bpg[notified]:-0}" -v e="${r2bpg[elapsed_ms]:-0}" -v d="${r2bpg[duration_us]:-1}" \
+    'BEGIN{ t = (e > 0) ? e / 1000 : d / 1e6; printf "%.1f", n / t }')
+  # Slower than the budget: the rate is over wrk's whole 5 s (as lifecycle.lua reports no elapsed time then).
+  if [ "${r2bpg[elapsed_ms]:-0}" -gt 0 ]; then
+    S2B_PG_TEXT="first $((S2B_BUDGET * WRK_THREADS)) sessions"
+  else
+    S2B_PG_TEXT="${r2bpg[notified]:-0} sessions in 5 s, fewer than the budget of $((S2B_BUDGET * WRK_THREADS))"
+  fi
+  log "scenario 2bpg: ${r2bpg[notified]:-0} sessions in ${r2bpg[elapsed_ms]:-5000} ms: $S2B_PG sessions/s"
+  # The PostgreSQL rows are done: its workers and the cluster (its checkpoints, autovacuum) stop now, so the
+  # scenarios that follow run on the same machine as with PG=0.
+  for i in $(seq 1 "$WORKERS"); do stop_worker "$i" pg; done
+  pg_worker_pid=()
+  kill -TERM "$pg_auth_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pg_auth_pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pg_auth_pid" 2>/dev/null || true
+  wait "$pg_auth_pid" 2>/dev/null || true
+  "$root/deploy/postgres-cluster.sh" stop "$PG_DIR" >/dev/null || die "PostgreSQL did not stop"
+  pg_cluster=0
+  log "PostgreSQL rows done: its workers and cluster stopped"
+fi
 
 # Scenario 5: held streams on a fresh worker.
 declare -A S5_RPS S5_P99 S5_RSS0 S5_RSS1 S5_OPEN S5_NOTE
@@ -510,6 +645,12 @@ report="$RUN_DIR/latest.md"
   row "**2** with DELETE of each session, ${DURATION} s: sessions/s (all requests: $(fmt "${RPS[s2]:-0}") req/s)" s2 "$S2_SESSIONS"
   row "**3** MCPFCGI 2026-07-28 stateless tools/call echo (no session)" s3
   row "**4** MCPFCGI tools/call echo with a built-in-AS access token on every request, $CONNS sessions" s4
+  if [ "$PG" = 1 ]; then
+    row "**1pg** scenario 1 on PostgreSQL (sessions in the database; best of $ROUNDS, alternated with 1)" s1pg
+    row "**2pg** scenario 2 on PostgreSQL, sessions/s (${S2B_PG_TEXT:-no result}, no DELETE)" s2bpg "${S2B_PG:-0}"
+    row "**2pg** scenario 2 with DELETE on PostgreSQL, ${DURATION} s: sessions/s (all requests: $(fmt "${RPS[s2pg]:-0}") req/s)" s2pg "${S2_PG:-0}"
+    row "**4pg** scenario 4 on PostgreSQL (OAuth state and sessions in the database; best of $ROUNDS, alternated with 4)" s4pg
+  fi
   for n in $STREAMS; do
     if [ "$n" -eq 0 ]; then
       row "**5** baseline: scenario 1 on a fresh worker, no stream held (worker RSS $(( ${S5_RSS1[0]:-0} / 1024 )) MB)" s5_0
@@ -535,6 +676,12 @@ report="$RUN_DIR/latest.md"
   echo "| 4 ≥ 0.8 × 1 | $(ratio "$s4" "$s1") | $(pf "$s4 >= 0.8 * $s1") |"
   echo "| 2 ≥ 0.5 × 1 (sessions/s, no DELETE, vs req/s) | $(ratio "$S2B_SESSIONS" "$s1") | $(pf "$S2B_SESSIONS >= 0.5 * $s1") |"
   echo "| 2 with DELETE ≥ 0.5 × 1 (informative: 3 requests per session) | $(ratio "$S2_SESSIONS" "$s1") | $(pf "$S2_SESSIONS >= 0.5 * $s1") |"
+  if [ "$PG" = 1 ]; then
+    echo "| 1 on PostgreSQL ≥ 0.7 × 1 in memory | $(ratio "${RPS[s1pg]:-0}" "$s1") | $(pf "${RPS[s1pg]:-0} >= 0.7 * $s1") |"
+    echo "| 2 on PostgreSQL ≥ 0.3 × 2 in memory (sessions/s, no DELETE) | $(ratio "${S2B_PG:-0}" "$S2B_SESSIONS") | $(pf "${S2B_PG:-0} >= 0.3 * $S2B_SESSIONS") |"
+    echo "| 2 with DELETE on PostgreSQL ≥ 0.3 × 2 with DELETE in memory (sessions/s) | $(ratio "${S2_PG:-0}" "$S2_SESSIONS") | $(pf "${S2_PG:-0} >= 0.3 * $S2_SESSIONS") |"
+    echo "| 4 on PostgreSQL vs 4 in memory (informative) | $(ratio "${RPS[s4pg]:-0}" "$s4") | – |"
+  fi
   for n in $STREAMS; do
     [ "$n" -ge 10000 ] || continue
     base5=${S5_BASE:-${S5_RPS[0]:-$s1}}
@@ -577,6 +724,18 @@ report="$RUN_DIR/latest.md"
   echo "- Scenario 6: fresh worker started with MCPFCGI_MAX_SESSIONS=$((IDLE_SESSIONS + 1000)) (the store's default"
   echo "  capacity is 10,000), $S6_LIVE sessions created (initialize + initialized answered, 32 connections,"
   echo "  ${S6_SECONDS} s); bytes/session = (VmRSS after − VmRSS before) / sessions."
+  if [ "$PG" = 1 ]; then
+    echo "- PostgreSQL rows (1pg, 2pg, 4pg): a private PostgreSQL ${PG_SERVER_VERSION:-?} cluster started by the run"
+    echo "  (deploy/postgres-cluster.sh: unix socket only, PostgreSQL's default settings with fsync on,"
+    echo "  max_connections=$(( (WORKERS + 1) * 10 + 10 ))${PG_OPTIONS:+, options: $PG_OPTIONS}), on the same $(nproc) CPUs as everything else."
+    echo "  A second set of $WORKERS worker(s) with the same environment plus MCPFCGI_STORE=postgres (sessions, their"
+    echo "  activity written in batches, and OAuth state in the database) behind its own nginx listener, a session"
+    echo "  routed to its own worker with the others as backups (deploy/render-nginx.sh's STORE=postgres routing), and"
+    echo "  a PostgreSQL scenario 4 worker of its own; same wrk settings and Lua scripts as the in-memory rows."
+    echo "  1pg and 4pg run right after 1 and 4 in each of the $ROUNDS rounds, best of each kept; 2pg runs after 2,"
+    echo "  2bpg on restarted workers (their caches empty; the database keeps the ${PG_S2B_BEFORE:-?} sessions left before it);"
+    echo "  then the PostgreSQL workers and cluster stop, before scenarios 5 and 6."
+  fi
   echo "- Raw wrk output of every run (with its RESULT line): bench/results/raw/; PROFILE=1 adds perf reports."
 } > "$report"
 cp "$report" "$RESULTS/latest.md"
@@ -585,5 +744,8 @@ cp "$OUT"/*.wrk "$RESULTS/raw/" 2>/dev/null || true
 echo
 cat "$report"
 echo
-log "written: bench/results/latest.md"
+log "written: $RESULTS/latest.md"
+if [ "$PG" = 1 ]; then
+  log "PostgreSQL / memory: scenario 1 $(ratio "${RPS[s1pg]:-0}" "$s1") (target ≥ 0.7×), scenario 2 $(ratio "${S2B_PG:-0}" "$S2B_SESSIONS") (no DELETE) and $(ratio "${S2_PG:-0}" "$S2_SESSIONS") (with DELETE) (target ≥ 0.3×), scenario 4 $(ratio "${RPS[s4pg]:-0}" "$s4")"
+fi
 [ "$errors" -eq 0 ] || { log "$errors run(s) saw errors"; exit 1; }

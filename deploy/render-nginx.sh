@@ -7,7 +7,9 @@
 #   SOCKET_DIR    directory of the workers' sockets w1.sock … w<WORKERS>.sock (required)
 #   RUN_DIR       nginx's pid file and temporary files (required unless SITE_ONLY=1)
 #   WORKERS       number of workers (required)
-#   STORE         memory (default: OAuth routes to worker 1, which holds the OAuth state) or postgres (any worker)
+#   STORE         memory (default: OAuth routes to worker 1, which holds the OAuth state; a session to its own
+#                 worker only) or postgres (OAuth to any worker; a session to its own worker, the others as backup
+#                 servers when that one cannot be reached)
 #   HOST PORT TLS_PORT TLS_CERT TLS_KEY MAX_BODY    listeners, certificate, client_max_body_size (required)
 #   USER_LINE     "user <user> <group>;" or empty (full configuration only)
 #   AUTHORIZE_AUTH  nginx directives in front of /oauth/authorize (the login step) or empty
@@ -128,11 +130,26 @@ upstreams=""
 session_map=""
 any_servers=""
 for i in $(seq 1 "$WORKERS"); do
-  upstreams+="upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock; }"$'\n'
   session_map+="    ~^[^|]*\\|w$i\\. mcp_w$i;"$'\n'
   # max_fails=0: a worker being restarted (its socket gone or refusing for a moment) is never marked down;
   # nginx passes the request to the next worker (fastcgi_next_upstream) and tries this one again next time.
   any_servers+=" server unix:$SOCKET_DIR/w$i.sock max_fails=0;"
+done
+# The session's upstream: its own worker. In memory (STORE=memory) only that worker knows the session, so it is
+# the only server (the owner down: 502, the session is gone anyway). In PostgreSQL (STORE=postgres) every worker can
+# load it: the owner comes first and every other worker is a backup server, so nginx keeps the affinity while the
+# owner is up and passes the request to another worker when it cannot connect to the owner's socket (killed,
+# restarting, draining: fastcgi_next_upstream error, which holds for POST too because nothing was sent yet).
+for i in $(seq 1 "$WORKERS"); do
+  if [ "${STORE:-memory}" = postgres ]; then
+    servers=" server unix:$SOCKET_DIR/w$i.sock max_fails=0;"
+    for j in $(seq 1 "$WORKERS"); do
+      [ "$j" = "$i" ] || servers+=" server unix:$SOCKET_DIR/w$j.sock backup max_fails=0;"
+    done
+    upstreams+="upstream mcp_w$i {$servers }"$'\n'
+  else
+    upstreams+="upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock; }"$'\n'
+  fi
 done
 upstreams+="upstream mcp_any {$any_servers }"$'\n'
 # OAuth state in one worker's memory (STORE=memory): /oauth/ and /.well-known/ go to worker 1. In PostgreSQL

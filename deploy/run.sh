@@ -33,8 +33,8 @@
 #                                              /oauth/register create client_credentials clients; unset: random,
 #                                              in RUN_DIR/oauth-registration-token
 #   STORE=memory                               memory: state in each worker's memory (OAuth state in worker 1, to
-#                                              which nginx sends /oauth/); postgres: OAuth state in PostgreSQL, every
-#                                              worker serves /oauth/ (sessions stay in their worker's memory for now)
+#                                              which nginx sends /oauth/); postgres: OAuth state and sessions in
+#                                              PostgreSQL: every worker serves /oauth/ and any session
 #   DATABASE_URL=                              (postgres) postgres://user:password@host:port/db or
 #                                              postgres://user@/db?host=/socket/dir; unset: a private cluster in
 #                                              RUN_DIR/postgres on a unix socket, started here and stopped on exit

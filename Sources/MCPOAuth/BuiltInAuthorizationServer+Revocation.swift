@@ -16,7 +16,8 @@ extension BuiltInAuthorizationServer {
                     metrics.revoked()
                 }
             } else if let claims = try? await key.verify(token), claims.clientID == client.clientID {
-                try await stored { try await storage.revokeAccessToken(jti: claims.tokenID) }
+                let expiry = Date(timeIntervalSince1970: TimeInterval(claims.expiresAt))
+                try await stored { try await storage.revokeAccessToken(jti: claims.tokenID, expiresAt: expiry) }
                 metrics.revoked()
             }
             return HTTPServerResponse(status: .ok, headerFields: .noStore)

@@ -177,10 +177,18 @@ public final class InMemoryOAuthStorage: OAuthStorage {
         state.withLock { $0.accessTokens[jti] = (familyID, expiresAt) }
     }
 
-    /// See ``OAuthStorage/revokeAccessToken(jti:)``.
+    /// See ``OAuthStorage/revokeAccessToken(jti:)``: kept until the recorded expiry (forever for a token never
+    /// recorded).
     public func revokeAccessToken(jti: String) {
         state.withLock { state in
             state.revokedAccessTokens[jti] = state.accessTokens[jti]?.expiresAt ?? .distantFuture
+        }
+    }
+
+    /// See ``OAuthStorage/revokeAccessToken(jti:expiresAt:)``: kept until the recorded expiry, else `expiresAt`.
+    public func revokeAccessToken(jti: String, expiresAt: Date) {
+        state.withLock { state in
+            state.revokedAccessTokens[jti] = state.accessTokens[jti]?.expiresAt ?? expiresAt
         }
     }
 

@@ -48,6 +48,10 @@ public protocol OAuthStorage: Sendable {
     func recordAccessToken(jti: String, familyID: String?, expiresAt: Date) async throws
     /// Revokes one access token.
     func revokeAccessToken(jti: String) async throws
+    /// Revokes one access token whose expiry is known (from its claims): the revocation is kept until then also
+    /// when the token was never recorded (``recordAccessToken(jti:familyID:expiresAt:)``). The default calls
+    /// ``revokeAccessToken(jti:)``.
+    func revokeAccessToken(jti: String, expiresAt: Date) async throws
     /// Revokes a whole grant family: its refresh tokens and access tokens.
     func revokeFamily(_ familyID: String) async throws
     /// Whether the access token with this `jti` was revoked (itself or its family).
@@ -63,6 +67,11 @@ public protocol OAuthStorage: Sendable {
 }
 
 extension OAuthStorage {
+    /// Calls ``revokeAccessToken(jti:)`` (the expiry is not used).
+    public func revokeAccessToken(jti: String, expiresAt: Date) async throws {
+        try await revokeAccessToken(jti: jti)
+    }
+
     /// Revokes each token with ``revokeAccessToken(jti:)``.
     public func applyPeerRevocations(_ jtis: [String]) async throws {
         for jti in jtis { try await revokeAccessToken(jti: jti) }

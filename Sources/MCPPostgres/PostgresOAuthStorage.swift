@@ -19,25 +19,53 @@ import PostgresNIO
 public final class PostgresOAuthStorage: OAuthStorage {
     /// The database.
     public let database: PostgresPool
+    /// The worker's listener for revocations made elsewhere; nil: every check asks the database.
+    public let notifications: DatabaseNotifications?
     private let logger: Logger
     private let now: @Sendable () -> Date
+    /// Tokens found not revoked, trusted while ``notifications`` listens.
+    let revocations: RevocationCache
 
     /// The advisory lock key that serialises client registrations against the cap.
     static let registrationLockKey: Int64 = 0x4D43_5046_4347_4932  // "MCPFCGI2"
 
     /// Creates the storage on a started database (``PostgresPool/start()`` migrated the schema).
+    ///
+    /// With `notifications`, a token found not revoked is trusted for `revocationCacheTimeToLive` without asking
+    /// again, as long as the listener is in place: every revocation (on any worker of any deployment on the
+    /// database) is announced in its transaction and drops these answers on every worker, so it is in force
+    /// everywhere as soon as the announcement arrives (milliseconds). While the listener is down every check
+    /// asks the database. Without `notifications` every check asks the database.
     /// - Parameters:
     ///   - database: the database.
+    ///   - notifications: the worker's listener (started here when it was not); nil: no cache. Default nil.
+    ///   - revocationCacheTimeToLive: the longest a "not revoked" answer is trusted (the backstop should an
+    ///     announcement be lost). Default 30 s.
     ///   - logger: where queries log (debug). Default `mcpfcgi.oauth.postgres`.
     ///   - now: the clock of expiry checks (tests move it). Default the system clock.
     public init(
-        database: PostgresPool, logger: Logger = Logger(label: "mcpfcgi.oauth.postgres"),
+        database: PostgresPool, notifications: DatabaseNotifications? = nil,
+        revocationCacheTimeToLive: Duration = .seconds(30),
+        logger: Logger = Logger(label: "mcpfcgi.oauth.postgres"),
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.database = database
+        self.notifications = notifications
         self.logger = logger
         self.now = now
+        let revocations = RevocationCache(
+            timeToLive: revocationCacheTimeToLive.secondsValue, capacity: 100_000,
+            clock: { now().timeIntervalSince1970 })
+        self.revocations = revocations
+        if let notifications {
+            notifications.onNotification(kind: "r") { _ in revocations.dropAll() }
+            notifications.onListening { revocations.dropAll() }
+            notifications.start()
+        }
     }
+
+    /// The announcement of a revocation, sent in the revoking transaction.
+    private static let revocationAnnouncement = "SELECT pg_notify('\(DatabaseNotifications.channel)', 'r|')"
 
     private var client: PostgresClient { database.client }
 
@@ -331,14 +359,28 @@ public final class PostgresOAuthStorage: OAuthStorage {
     /// See ``OAuthStorage/revokeAccessToken(jti:)``. The revocation is kept until the token expires (forever for a
     /// token this storage never recorded).
     public func revokeAccessToken(jti: String) async throws {
+        try await revoke(jti: jti, expiresAt: nil)
+    }
+
+    /// See ``OAuthStorage/revokeAccessToken(jti:expiresAt:)``: kept until the recorded expiry, else `expiresAt`.
+    public func revokeAccessToken(jti: String, expiresAt: Date) async throws {
+        try await revoke(jti: jti, expiresAt: expiresAt)
+    }
+
+    /// Records the revocation and announces it (``DatabaseNotifications``) in one statement.
+    private func revoke(jti: String, expiresAt: Date?) async throws {
         try await database.run { [self] in
             try await client.query(
                 """
-                INSERT INTO mcpfcgi_oauth_revoked_access_tokens (jti, expires_at)
-                VALUES (\(jti), COALESCE((SELECT expires_at FROM mcpfcgi_oauth_access_tokens WHERE jti = \(jti)), 'infinity'))
-                ON CONFLICT (jti) DO NOTHING
+                WITH revoked AS (
+                    INSERT INTO mcpfcgi_oauth_revoked_access_tokens (jti, expires_at)
+                    VALUES (\(jti), COALESCE(
+                        (SELECT expires_at FROM mcpfcgi_oauth_access_tokens WHERE jti = \(jti)), \(expiresAt), 'infinity'))
+                    ON CONFLICT (jti) DO NOTHING)
+                SELECT pg_notify(\(DatabaseNotifications.channel), 'r|')
                 """, logger: logger)
         }
+        revocations.dropAll()
     }
 
     /// See ``OAuthStorage/revokeFamily(_:)``: the family is revoked and its refresh tokens are spent, in one
@@ -352,14 +394,19 @@ public final class PostgresOAuthStorage: OAuthStorage {
                         logger: self.logger)
                     try await connection.query(
                         "UPDATE mcpfcgi_oauth_refresh_tokens SET used = true WHERE family_id = \(familyID)", logger: self.logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: Self.revocationAnnouncement), logger: self.logger)
                 }
             }
         }
+        revocations.dropAll()
     }
 
     /// See ``OAuthStorage/isAccessTokenRevoked(jti:)``.
     public func isAccessTokenRevoked(jti: String) async throws -> Bool {
-        try await database.run { [self] in
+        let listening = notifications?.isListening ?? false
+        if listening, revocations.isKnownNotRevoked(jti) { return false }
+        let generation = revocations.generation
+        let revoked = try await database.run { [self] in
             try await Self.single(
                 client.query(
                     """
@@ -370,6 +417,8 @@ public final class PostgresOAuthStorage: OAuthStorage {
                             WHERE a.jti = \(jti))
                     """, logger: logger), as: Bool.self) ?? false
         }
+        if !revoked, listening { revocations.remember(jti, asOf: generation) }
+        return revoked
     }
 
     /// See ``OAuthStorage/removeExpired(before:)``. Used codes are kept an hour past their expiry so that a late

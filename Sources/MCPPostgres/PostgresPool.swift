@@ -31,12 +31,18 @@ public final class PostgresPool: Sendable {
         /// ``operationTimeout`` — while a background probe tries the database every interval; the first answer
         /// ends the outage. Default 1 s.
         public var retryInterval: Duration
+        /// The longest the schema migration at start may take (it creates tables, functions and indexes, and waits
+        /// for other workers migrating at the same moment); its statements are not bound by
+        /// ``operationTimeout``. Default 60 s.
+        public var migrationTimeout: Duration
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             url: DatabaseURL, maximumConnections: Int = 8, connectTimeout: Duration = .seconds(3),
-            operationTimeout: Duration = .seconds(5), retryInterval: Duration = .seconds(1)
+            operationTimeout: Duration = .seconds(5), retryInterval: Duration = .seconds(1),
+            migrationTimeout: Duration = .seconds(60)
         ) {
+            self.migrationTimeout = migrationTimeout
             self.url = url
             self.maximumConnections = maximumConnections
             self.connectTimeout = connectTimeout
@@ -114,7 +120,11 @@ public final class PostgresPool: Sendable {
         }
         if stopped { throw SchemaMigrations.Failure(message: "the pool was shut down; make a new PostgresPool") }
         do {
-            _ = try await race { [client, logger] in try await SchemaMigrations.apply(on: client, logger: logger) }
+            // Reaching the database is bound by the operation timeout; the migration itself by its own.
+            _ = try await race { [client] in try await client.query("SELECT 1") }
+            _ = try await race(within: configuration.migrationTimeout) { [client, logger, configuration] in
+                try await SchemaMigrations.apply(on: client, within: configuration.migrationTimeout, logger: logger)
+            }
         } catch let failure as SchemaMigrations.Failure {
             throw failure
         } catch {
@@ -167,9 +177,11 @@ public final class PostgresPool: Sendable {
                     guard let self, !Task.isCancelled else { return }
                     let answered: Void?
                     do {
-                        answered = try await self.race {
+                        if migrating { _ = try await self.race { _ = try await client.query("SELECT 1") } }
+                        answered = try await self.race(within: migrating ? self.configuration.migrationTimeout : nil) {
                             if migrating {
-                                _ = try await SchemaMigrations.apply(on: client, logger: logger)
+                                _ = try await SchemaMigrations.apply(
+                                    on: client, within: self.configuration.migrationTimeout, logger: logger)
                             } else {
                                 _ = try await client.query("SELECT 1")
                             }
@@ -201,8 +213,10 @@ public final class PostgresPool: Sendable {
     }
 
     /// Runs `operation` against ``Configuration/operationTimeout`` and the caller's cancellation.
-    private func race<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = configuration.operationTimeout
+    private func race<T: Sendable>(
+        within limit: Duration? = nil, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let timeout = limit ?? configuration.operationTimeout
         let description = configuration.url.description
         let race = OperationRace<T>()
         return try await withTaskCancellationHandler {

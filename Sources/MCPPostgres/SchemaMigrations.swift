@@ -108,6 +108,165 @@ public enum SchemaMigrations {
                 """,
                 "CREATE TABLE mcpfcgi_oauth_revoked_families (family_id text PRIMARY KEY)",
             ]),
+        Migration(
+            version: 2, description: "Sessions, their live count and the admission function",
+            statements: [
+                // Times are seconds since 1970 (the workers' wall clocks); JSON columns hold the client's own values.
+                """
+                CREATE TABLE mcpfcgi_sessions (
+                    scope text NOT NULL,
+                    id text NOT NULL,
+                    protocol_version text NOT NULL,
+                    client_info text,
+                    client_capabilities text NOT NULL,
+                    owner text,
+                    client_address text,
+                    created_at double precision NOT NULL,
+                    last_activity double precision NOT NULL,
+                    busy_until double precision NOT NULL DEFAULT 0,
+                    initialized boolean NOT NULL DEFAULT false,
+                    log_level text,
+                    subscriptions text[] NOT NULL DEFAULT '{}',
+                    state_version bigint NOT NULL DEFAULT 0,
+                    PRIMARY KEY (scope, id)
+                )
+                """,
+                "CREATE INDEX mcpfcgi_sessions_activity ON mcpfcgi_sessions (scope, last_activity)",
+                "CREATE INDEX mcpfcgi_sessions_owner ON mcpfcgi_sessions (scope, owner) WHERE owner IS NOT NULL",
+                "CREATE INDEX mcpfcgi_sessions_address ON mcpfcgi_sessions (scope, client_address) WHERE client_address IS NOT NULL",
+                // Live sessions per scope (kind 't', key ''), per client address ('a') and per owner ('u'), kept by
+                // row triggers: admission reads three rows instead of counting sessions. Every change locks the
+                // scope's total row first, so concurrent admissions and removals queue on it (from the trigger to
+                // the commit) and never deadlock on the others. Rows of addresses and owners left at 0 are removed by
+                // the idle sweep.
+                """
+                CREATE TABLE mcpfcgi_session_counts (
+                    scope text NOT NULL,
+                    kind "char" NOT NULL,
+                    key text NOT NULL,
+                    live bigint NOT NULL,
+                    PRIMARY KEY (scope, kind, key)
+                )
+                """,
+                """
+                CREATE FUNCTION mcpfcgi_session_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO mcpfcgi_session_counts AS c VALUES (NEW.scope, 't', '', 1)
+                    ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1;
+                    IF NEW.client_address IS NOT NULL THEN
+                        INSERT INTO mcpfcgi_session_counts AS c VALUES (NEW.scope, 'a', NEW.client_address, 1)
+                        ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1;
+                    END IF;
+                    IF NEW.owner IS NOT NULL THEN
+                        INSERT INTO mcpfcgi_session_counts AS c VALUES (NEW.scope, 'u', NEW.owner, 1)
+                        ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1;
+                    END IF;
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE FUNCTION mcpfcgi_session_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    -- Sessions are ephemeral: a removal commits without waiting for the WAL flush, as admissions do.
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    UPDATE mcpfcgi_session_counts SET live = live - 1 WHERE scope = OLD.scope AND kind = 't' AND key = '';
+                    IF OLD.client_address IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'a' AND key = OLD.client_address;
+                    END IF;
+                    IF OLD.owner IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'u' AND key = OLD.owner;
+                    END IF;
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE TRIGGER mcpfcgi_sessions_counted_in AFTER INSERT ON mcpfcgi_sessions
+                FOR EACH ROW EXECUTE FUNCTION mcpfcgi_session_inserted()
+                """,
+                """
+                CREATE TRIGGER mcpfcgi_sessions_counted_out AFTER DELETE ON mcpfcgi_sessions
+                FOR EACH ROW EXECUTE FUNCTION mcpfcgi_session_deleted()
+                """,
+                // A session's state (phase, log level, subscriptions), written when it changes; the newest version
+                // wins. Committed without waiting for the disk, as admissions and removals are.
+                """
+                CREATE FUNCTION mcpfcgi_write_session_state(
+                    p_scope text, p_id text, p_initialized boolean, p_log_level text, p_subscriptions text[],
+                    p_version bigint)
+                RETURNS void LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    UPDATE mcpfcgi_sessions SET initialized = p_initialized, log_level = p_log_level,
+                        subscriptions = p_subscriptions, state_version = p_version
+                    WHERE scope = p_scope AND id = p_id AND state_version < p_version;
+                END $$
+                """,
+                // Admission in one round trip. The session is inserted first: the insert trigger adds it to the
+                // counts of its scope, address and owner, locking those rows until the commit, so concurrent
+                // admissions on every worker of every deployment queue only for that moment and each sees the
+                // others' counts; over a quota or the capacity the insert is undone (the block's
+                // subtransaction) or the least recently used idle session is evicted. Outcome: inserted,
+                // duplicate, address, user or full; the evicted session (id, version, owner, address) when one was
+                // evicted (announced on 'mcpfcgi').
+                """
+                CREATE FUNCTION mcpfcgi_insert_session(
+                    p_scope text, p_id text, p_version text, p_client_info text, p_capabilities text, p_owner text,
+                    p_address text, p_now double precision, p_capacity bigint, p_per_address integer,
+                    p_per_user integer, p_min_idle double precision)
+                RETURNS TABLE (outcome text, evicted_id text, evicted_version text, evicted_owner text, evicted_address text)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    victim mcpfcgi_sessions%ROWTYPE;
+                BEGIN
+                    -- Sessions are ephemeral: the admission commits without waiting for the WAL flush, so the count
+                    -- rows are not locked through a disk write (a database crash may forget the last moments'
+                    -- sessions; their clients get 404 and initialize again).
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    IF EXISTS (SELECT 1 FROM mcpfcgi_sessions s WHERE s.scope = p_scope AND s.id = p_id) THEN
+                        RETURN QUERY SELECT 'duplicate'::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                    END IF;
+                    BEGIN
+                        INSERT INTO mcpfcgi_sessions (scope, id, protocol_version, client_info, client_capabilities,
+                            owner, client_address, created_at, last_activity)
+                        VALUES (p_scope, p_id, p_version, p_client_info, p_capabilities, p_owner, p_address, p_now, p_now);
+                        IF p_per_address IS NOT NULL AND p_address IS NOT NULL AND (SELECT c.live
+                            FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'a' AND c.key = p_address)
+                            > p_per_address THEN
+                            RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'address';
+                        END IF;
+                        IF p_per_user IS NOT NULL AND p_owner IS NOT NULL AND (SELECT c.live
+                            FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'u' AND c.key = p_owner)
+                            > p_per_user THEN
+                            RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'user';
+                        END IF;
+                        IF (SELECT c.live FROM mcpfcgi_session_counts c
+                            WHERE c.scope = p_scope AND c.kind = 't' AND c.key = '') > p_capacity THEN
+                            IF p_min_idle IS NULL THEN
+                                RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'full';
+                            END IF;
+                            DELETE FROM mcpfcgi_sessions s WHERE s.scope = p_scope AND s.id = (
+                                SELECT v.id FROM mcpfcgi_sessions v
+                                WHERE v.scope = p_scope AND v.id <> p_id AND v.last_activity <= p_now - p_min_idle
+                                    AND v.busy_until < p_now
+                                ORDER BY v.last_activity LIMIT 1 FOR UPDATE SKIP LOCKED)
+                            RETURNING s.* INTO victim;
+                            IF NOT FOUND THEN
+                                RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'full';
+                            END IF;
+                            PERFORM pg_notify('mcpfcgi', 's|evicted|' || p_scope || '|' || victim.id);
+                        END IF;
+                    EXCEPTION
+                        WHEN SQLSTATE 'MCPF1' THEN
+                            RETURN QUERY SELECT SQLERRM::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                        WHEN unique_violation THEN
+                            RETURN QUERY SELECT 'duplicate'::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                    END;
+                    RETURN QUERY SELECT 'inserted'::text, victim.id, victim.protocol_version, victim.owner, victim.client_address;
+                END $$
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.
@@ -116,14 +275,24 @@ public enum SchemaMigrations {
     /// Applies every migration the database has not seen yet.
     /// - Parameters:
     ///   - client: a running pool.
+    ///   - timeout: how long its statements may take (the pool's `statement_timeout` is lifted in the migration's
+    ///     transaction). Default 60 s.
     ///   - logger: where applied migrations are logged.
     /// - Returns: the versions applied now (empty when the schema was up to date).
     /// - Throws: ``Failure`` when the database cannot be reached, a migration fails (it is rolled back), or the
     ///   schema is newer than this build.
     @discardableResult
-    public static func apply(on client: PostgresClient, logger: Logger) async throws(Failure) -> [Int] {
+    public static func apply(
+        on client: PostgresClient, within timeout: Duration = .seconds(60), logger: Logger
+    ) async throws(Failure) -> [Int] {
+        let milliseconds = max(1000, Int(timeout.wholeMilliseconds))
         do {
             return try await client.withTransaction(logger: logger) { connection in
+                // The pool's connections end statements after the operation timeout: a migration may take longer.
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(milliseconds)"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(milliseconds)"), logger: logger)
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await connection.query(
                     """

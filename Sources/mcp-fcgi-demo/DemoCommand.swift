@@ -54,13 +54,13 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seconds between two sweeps for expired sessions. [MCPFCGI_SESSION_SWEEP_INTERVAL]")
     var sessionSweepInterval: Int = env("MCPFCGI_SESSION_SWEEP_INTERVAL").flatMap { Int($0) } ?? 60
 
-    @Option(help: "Most live sessions this worker holds; initialize is refused beyond it. [MCPFCGI_MAX_SESSIONS]")
+    @Option(help: "Most live sessions this worker holds (with --store postgres: the whole database, per MCP server); initialize is refused beyond it. [MCPFCGI_MAX_SESSIONS]")
     var maxSessions: Int = env("MCPFCGI_MAX_SESSIONS").flatMap { Int($0) } ?? 10_000
 
-    @Option(help: "Most live sessions per client address on this worker; 0: no quota. [MCPFCGI_SESSIONS_PER_ADDRESS]")
+    @Option(help: "Most live sessions per client address on this worker (with --store postgres: in the database); 0: no quota. [MCPFCGI_SESSIONS_PER_ADDRESS]")
     var sessionsPerAddress: Int = env("MCPFCGI_SESSIONS_PER_ADDRESS").flatMap { Int($0) } ?? 500
 
-    @Option(help: "Most live sessions per authenticated user on this worker; 0: no quota. [MCPFCGI_SESSIONS_PER_USER]")
+    @Option(help: "Most live sessions per authenticated user on this worker (with --store postgres: in the database); 0: no quota. [MCPFCGI_SESSIONS_PER_USER]")
     var sessionsPerUser: Int = env("MCPFCGI_SESSIONS_PER_USER").flatMap { Int($0) } ?? 100
 
     @Option(help: "Seconds a session must be idle before a full store may evict it. [MCPFCGI_SESSION_EVICTION_MIN_IDLE]")
@@ -99,7 +99,12 @@ struct DemoCommand: ParsableCommand {
     /// The options after the environment fallbacks.
     var socketPath: String? { socket ?? env("MCPFCGI_SOCKET") }
     var threadCount: Int? { threads ?? env("MCPFCGI_THREADS").flatMap { Int($0) } }
-    /// The main server's session store, holding at most `--max-sessions` sessions.
+    /// A server's session store, holding at most `--max-sessions` sessions: in this worker's memory, or on
+    /// PostgreSQL (for every worker of every deployment on the database) in the server's own scope.
+    func makeSessionStore(scope: String, database: DemoDatabase?, logger: Logger) -> any SessionStore {
+        database?.sessionStore(scope: scope, capacity: maxSessions, logger: logger) ?? sessionStore
+    }
+    /// An in-memory session store holding at most `--max-sessions` sessions.
     var sessionStore: InMemorySessionStore { InMemorySessionStore(capacity: maxSessions) }
     /// The main server's session quotas and eviction threshold (0 turns a quota off).
     var sessionLimits: SessionLimits {
@@ -183,7 +188,7 @@ struct DemoCommand: ParsableCommand {
                 let metrics = try bootstrapMetrics(logger: logger)
                 stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
                 let database = try startDatabase(logger: logger)
-                stopDatabase = database.map { pool in { DemoDatabase.shutdown(pool) } }
+                stopDatabase = database.map { database in { database.stop() } }
                 return try makeApplication(metrics: metrics, database: database, logger: logger)
             }
         } catch let error as FastCGIServer.StartupError {
@@ -194,7 +199,7 @@ struct DemoCommand: ParsableCommand {
 
     /// The PostgreSQL pool when `--store postgres`, started and migrated; nil for the in-memory store.
     /// - Throws: `ExitCode(1)` (logged) when the store or URL is unusable or the database cannot be reached.
-    func startDatabase(logger: Logger) throws -> PostgresPool? {
+    func startDatabase(logger: Logger) throws -> DemoDatabase? {
         switch store ?? env("MCPFCGI_STORE") ?? "memory" {
         case "memory":
             return nil
@@ -218,7 +223,7 @@ struct DemoCommand: ParsableCommand {
     /// The demo's application: the fixtures at `/mcp`, two tenants, OAuth and management as configured.
     /// - Throws: `ValidationError` or `ExitCode(1)` (logged) when the configuration is unusable.
     func makeApplication(
-        metrics: MetricsEndpoint.Configuration?, database: PostgresPool? = nil, logger: Logger
+        metrics: MetricsEndpoint.Configuration?, database: DemoDatabase? = nil, logger: Logger
     ) throws -> MCPApplication {
         let url = publicURL ?? env("MCPFCGI_PUBLIC_URL") ?? Self.derivedPublicURL(logger: logger)
 
@@ -229,7 +234,7 @@ struct DemoCommand: ParsableCommand {
         let server = MCPServer(
             configuration: .init(
                 serverInfo: Implementation(name: "mcp-fcgi-demo", version: "0.1.0", title: "MCPFCGI demo"),
-                sessionStore: sessionStore,
+                sessionStore: makeSessionStore(scope: "mcp", database: database, logger: logger),
                 sessionLimits: sessionLimits,
                 logger: logger,
                 requestStateKey: stateKey))
@@ -256,9 +261,11 @@ struct DemoCommand: ParsableCommand {
             let registrationToken = try (oauthRegistrationTokenFile ?? env("MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE"))
                 .map(Self.registrationToken(at:))
             // In memory, nginx sends /oauth/* to one worker and revocations are pushed to the application's peers;
-            // on PostgreSQL every worker serves /oauth/* and reads revocations from the database.
+            // on PostgreSQL every worker serves /oauth/* and checks revocations in the database (answers kept until
+            // a revocation is announced on the database channel).
             let storage: any OAuthStorage =
-                database.map { PostgresOAuthStorage(database: $0) } ?? PeerSyncedOAuthStorage(logger: logger)
+                database.map { PostgresOAuthStorage(database: $0.pool, notifications: $0.notifications) }
+                ?? PeerSyncedOAuthStorage(logger: logger)
             authorization = .builtIn(
                 .init(
                     storage: storage,
@@ -310,7 +317,8 @@ struct DemoCommand: ParsableCommand {
             do {
                 try app.mount(
                     Fixtures.tenantServer(
-                        tenant, sessionStore: sessionStore, sessionLimits: tenantLimits, logger: logger),
+                        tenant, sessionStore: makeSessionStore(scope: tenant, database: database, logger: logger),
+                        sessionLimits: tenantLimits, logger: logger),
                     at: "/\(tenant)/mcp", endpoint: settings)
             } catch {
                 logger.critical("cannot mount /\(tenant)/mcp: \(error)")

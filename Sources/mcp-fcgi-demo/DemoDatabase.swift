@@ -4,16 +4,50 @@ import Logging
 import MCPPostgres
 import Synchronization
 
-/// Starts and stops the demo's PostgreSQL pool from the synchronous start-up path (the main thread, before the
-/// accept threads exist, the way `FastCGIServer.run` itself waits for its signal): the pool's work runs on the
-/// cooperative pool while the main thread waits for its outcome.
-enum DemoDatabase {
+/// The demo's shared state on PostgreSQL: the pool, the worker's listener for announcements (revocations, session
+/// removals) and the session stores made on them, started and stopped from the synchronous start-up path (the main
+/// thread, before the accept threads exist, the way `FastCGIServer.run` itself waits for its signal): the work runs
+/// on the cooperative pool while the main thread waits for its outcome.
+final class DemoDatabase: Sendable {
+    /// The pool.
+    let pool: PostgresPool
+    /// The listener shared by the OAuth storage and the session stores.
+    let notifications: DatabaseNotifications
+    private let stores = Mutex<[PostgresSessionStore]>([])
+
+    private init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
+        self.notifications = DatabaseNotifications(database: pool, logger: logger)
+    }
+
+    /// A session store of `scope` (one per MCP server), written out by ``stop()``.
+    func sessionStore(scope: String, capacity: Int, logger: Logger) -> PostgresSessionStore {
+        let store = PostgresSessionStore(
+            database: pool, notifications: notifications, configuration: .init(scope: scope, capacity: capacity),
+            logger: logger)
+        stores.withLock { $0.append(store) }
+        return store
+    }
+
+    /// Writes the stores' pending activity, stops listening and closes the pool's connections.
+    @available(*, noasync)
+    func stop() {
+        let stores = self.stores.withLock { $0 }
+        let done = DispatchSemaphore(value: 0)
+        Task { [pool, notifications] in
+            for store in stores { await store.shutdown() }
+            await notifications.stop()
+            await pool.shutdown()
+            done.signal()
+        }
+        done.wait()
+    }
 
     /// Starts the pool and migrates the schema, or starts without the database when it cannot be reached (the pool
     /// migrates once it answers).
     /// - Throws: `ExitCode(1)` (logged) when the database refuses the migration (a newer schema, a failed step).
     @available(*, noasync)
-    static func start(url: DatabaseURL, logger: Logger) throws -> PostgresPool {
+    static func start(url: DatabaseURL, logger: Logger) throws -> DemoDatabase {
         let pool = PostgresPool(configuration: .init(url: url), logger: logger)
         let outcome = Mutex<SchemaMigrations.Failure?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -38,7 +72,7 @@ enum DemoDatabase {
                 "PostgreSQL store ready",
                 metadata: ["database": .string(url.description), "schema": .stringConvertible(SchemaMigrations.latestVersion)])
         }
-        return pool
+        return DemoDatabase(pool: pool, logger: logger)
     }
 
     /// Closes the pool's connections.

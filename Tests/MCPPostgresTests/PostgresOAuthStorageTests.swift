@@ -263,6 +263,26 @@ import Testing
         }
     }
 
+    @Test func aRevocationOfAnUnrecordedTokenIsKeptUntilItsGivenExpiryOnly() async throws {
+        try await PostgresTestCluster.withStartedDatabase { database throws in
+            let clock = Clock()
+            let storage = PostgresOAuthStorage(database: database, now: { clock.now })
+            let soon = clock.now.addingTimeInterval(60)
+            try await storage.revokeAccessToken(jti: "unrecorded", expiresAt: soon)
+            try await storage.revokeAccessToken(jti: "no-expiry")
+            #expect(try await storage.isAccessTokenRevoked(jti: "unrecorded"))
+            try await storage.removeExpired(before: soon.addingTimeInterval(1))
+            // Its revocation went with its expiry; one without a known expiry is kept.
+            #expect(try await storage.isAccessTokenRevoked(jti: "unrecorded") == false)
+            #expect(try await storage.isAccessTokenRevoked(jti: "no-expiry"))
+            // A recorded expiry wins over the one given.
+            try await storage.recordAccessToken(jti: "recorded", familyID: nil, expiresAt: soon.addingTimeInterval(600))
+            try await storage.revokeAccessToken(jti: "recorded", expiresAt: soon)
+            try await storage.removeExpired(before: soon.addingTimeInterval(1))
+            #expect(try await storage.isAccessTokenRevoked(jti: "recorded"))
+        }
+    }
+
     @Test func registrationsAreCappedEvictingTheOldestUnusedThenTheLeastRecentlyUsed() async throws {
         try await PostgresTestCluster.withStartedDatabase { database throws in
             let storage = PostgresOAuthStorage(database: database)

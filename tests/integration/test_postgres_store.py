@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+import statelesshttp
 from conftest import Stack
 
 USER = "alice"
@@ -209,4 +211,106 @@ def test_a_database_outage_is_answered_503_and_service_resumes_when_it_returns()
     finally:
         if http is not None:
             http.close()
+        s.cleanup()
+
+
+# -- nginx: session affinity with failover ---------------------------------------------------------------------
+
+
+def session_upstreams(config: str) -> dict[int, list[str]]:
+    """The servers of each rendered "upstream mcp_w<i> { … }", in order."""
+    return {int(i): [s.strip() for s in body.split(";") if s.strip()]
+            for i, body in re.findall(r"upstream mcp_w(\d+) \{([^}]*)\}", config)}
+
+
+def test_rendered_session_upstreams_list_the_other_workers_as_backups_only_with_postgres(tmp_path):
+    from test_nginx_conventions import directives, nginx_t, render_full
+
+    run_dir, config = render_full(tmp_path / "postgres", STORE="postgres", WORKERS="3")
+    warnings = nginx_t(run_dir, run_dir / "nginx.conf")
+    assert "[warn]" not in warnings and "[emerg]" not in warnings, warnings
+    sock = lambda i: f"server unix:{run_dir}/w{i}.sock"  # noqa: E731
+    assert session_upstreams(config) == {
+        i: [f"{sock(i)} max_fails=0"] + [f"{sock(j)} backup max_fails=0" for j in (1, 2, 3) if j != i]
+        for i in (1, 2, 3)}, config
+
+    run_dir, config = render_full(tmp_path / "memory", STORE="memory", WORKERS="3")
+    warnings = nginx_t(run_dir, run_dir / "nginx.conf")
+    assert "[warn]" not in warnings and "[emerg]" not in warnings, warnings
+    # In memory only the owner knows the session: no other worker to fall back to.
+    assert session_upstreams(config) == {i: [f"server unix:{run_dir}/w{i}.sock"] for i in (1, 2, 3)}, config
+    assert not [line for line in directives(config) if " backup" in line], config
+    # Both: a connection failure passes the request on (nginx's default, stated in mcp_fastcgi.conf).
+    assert "fastcgi_next_upstream error timeout;" in (run_dir / "mcp_fastcgi.conf").read_text()
+
+
+def test_a_session_whose_worker_is_down_reaches_another_worker_not_502():
+    """STORE=postgres, 2 workers, worker 1 killed and not restarted (RESTART_LIMIT=0): a request routed by a "w1."
+    session id is passed by nginx from w1's refused socket to the backup w2 (a POST, since nothing was sent), which
+    loads the session from the database and serves it: the client sees no 404."""
+    s = Stack(workers=2, extra_env={"STORE": "postgres", "RESTART_LIMIT": "0"})
+    try:
+        s.start()
+        mcp = s.mcp()
+        sid = next(sid for sid in (mcp.open_session() for _ in range(10)) if sid.startswith("w1."))
+        ok = mcp.call_tool(sid, "echo", {"text": "before"})
+        assert ok.status == 200, ok
+
+        w1 = s.worker_pid(1)
+        os.kill(w1, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while "GIVING UP on w1" not in s.log():
+            assert time.monotonic() < deadline, s.log()[-2000:]
+            time.sleep(0.05)
+        assert (s.run_dir / "w1.sock").exists()  # killed: the socket file stays, nobody accepts on it
+
+        marker = "failover-" + os.urandom(4).hex()
+        r = mcp.call_tool(sid, "echo", {"text": "after"}, extra_headers={"User-Agent": marker})
+        assert r.status == 200, r
+        assert r.json()["result"]["content"][0]["text"] == "after", r
+        deadline = time.monotonic() + 5
+        while not (lines := [line for line in access_log(s) if line["user_agent"] == marker]):
+            assert time.monotonic() < deadline, "no access-log line for the request"
+            time.sleep(0.05)
+        [line] = lines
+        # nginx tried the owner first (refused), then the backup, which answered.
+        assert line["upstream"] == f"unix:{s.run_dir}/w1.sock, unix:{s.run_dir}/w2.sock", line
+        assert line["upstream_status"].split(", ")[0] == "502" and line["status"] == r.status, line
+    finally:
+        s.cleanup()
+
+
+def test_during_an_outage_held_sessions_and_stateless_requests_are_served_and_the_rest_answers_503():
+    """Anonymous deployment on PostgreSQL, database stopped: a session its worker holds goes on from memory, a
+    stateless (2026-07-28) request needs no database, initialize and DELETE answer 503 with Retry-After; once the
+    database is back, the activity of the outage is written and new sessions are admitted again."""
+    s = Stack(workers=1, extra_env={"STORE": "postgres"})
+    try:
+        s.start()
+        mcp = s.mcp()
+        sid = mcp.open_session()
+        assert mcp.call_tool(sid, "echo", {"text": "before"}).status == 200
+        cluster = s.run_dir / "postgres"
+        subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "deploy" / "postgres-cluster.sh"),
+                        "stop", str(cluster)], check=True, timeout=60)
+        r = mcp.call_tool(sid, "echo", {"text": "during"})
+        assert r.status == 200 and r.json()["result"]["content"][0]["text"] == "during", r
+        stateless = statelesshttp.call_tool(s.port, "echo", {"text": "stateless"})
+        assert stateless.status == 200, stateless
+        assert statelesshttp.text_of(stateless.json()["result"]) == "stateless"
+        started = time.monotonic()
+        refused = mcp.initialize()
+        assert refused.status == 503 and refused.header("Retry-After"), refused
+        assert time.monotonic() - started < 12
+        assert mcp.delete(sid).status == 503
+        assert mcp.call_tool(sid, "echo", {"text": "still"}).status == 200
+        subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "deploy" / "postgres-cluster.sh"),
+                        "start", str(cluster)], check=True, timeout=60, capture_output=True)
+        deadline = time.monotonic() + 30
+        while (r := mcp.initialize()).status != 200:
+            assert time.monotonic() < deadline, (r, s.log()[-3000:])
+            time.sleep(0.3)
+        assert mcp.delete(sid).status == 200
+        assert mcp.call_tool(sid, "echo", {"text": "gone"}).status == 404
+    finally:
         s.cleanup()

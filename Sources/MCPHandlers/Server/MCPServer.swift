@@ -143,6 +143,24 @@ public final class MCPServer: Sendable {
         self.configuration = configuration
         self.requestStateCodec = RequestStateCodec(key: configuration.requestStateKey)
         self.metrics = ServerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        configuration.sessionStore.setSharedSessionEvents(sharedSessionEvents(onEnd: { _ in }))
+    }
+
+    /// The handlers a shared session store calls (``SharedSessionEvents``): a loaded session's subscriptions join
+    /// the index; a session removed elsewhere is ended here without being counted again, then `onEnd` runs (the
+    /// transport closes its streams).
+    /// - Parameter onEnd: what else to do for a session this call ended.
+    package func sharedSessionEvents(onEnd: @escaping @Sendable (Session) -> Void) -> SharedSessionEvents {
+        SharedSessionEvents(
+            loaded: { [weak self] session in
+                guard let self, !session.isEnded else { return }
+                let uris = session.subscriptions
+                self.subscriptions.withLock { index in for uri in uris { index.add(uri: uri, sessionID: session.id) } }
+            },
+            removedElsewhere: { [weak self] session, reason in
+                guard let self, self.end(session, reason: reason, counted: false) else { return }
+                onEnd(session)
+            })
     }
 
     /// Creates a server with default settings.
@@ -621,8 +639,14 @@ public final class MCPServer: Sendable {
     ///   - reason: why it ends.
     /// - Returns: whether this call ended it (the transport then closes its streams).
     @discardableResult public func end(_ session: Session, reason: SessionEndReason) -> Bool {
+        end(session, reason: reason, counted: true)
+    }
+
+    /// ``end(_:reason:)``; `counted` false for a session a shared store reports as removed elsewhere (the process
+    /// that removed it counted its end).
+    package func end(_ session: Session, reason: SessionEndReason, counted: Bool) -> Bool {
         guard case .cleanUp = session.end(reason: reason) else { return false }
-        metrics.recordSessionEnded(reason)
+        if counted { metrics.recordSessionEnded(reason) }
         // After the phase changed: a racing `resources/subscribe` either is in this set or sees the end.
         let uris = session.subscriptions
         subscriptions.withLock { index in index.removeSession(session.id, uris: uris) }

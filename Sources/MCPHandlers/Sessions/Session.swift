@@ -84,7 +84,23 @@ public final class Session: Sendable {
     /// Records `notifications/initialized` (ignored once the session has ended).
     /// - Returns: what changed.
     @discardableResult public func markInitialized() -> SessionLifecycle.InitializedAction {
-        state.withLock { $0.lifecycle.initialized() }
+        let (action, observer) = state.withLock { s in (s.lifecycle.initialized(), s.observer) }
+        if action == .markedInitialized { observer?.sessionStateChanged(self) }
+        return action
+    }
+
+    /// Restores what a shared store recorded about a session created elsewhere (another worker or machine):
+    /// its phase, log level and subscriptions. A store calls it once, before the session becomes visible.
+    /// - Parameters:
+    ///   - initialized: whether the client had sent `notifications/initialized`.
+    ///   - logLevel: the level of `logging/setLevel`, if any.
+    ///   - subscriptions: the resource URIs the client subscribed to.
+    public func restore(initialized: Bool, logLevel: LoggingLevel?, subscriptions: Set<String>) {
+        state.withLock { s in
+            if initialized { _ = s.lifecycle.initialized() }
+            s.logLevel = logLevel
+            s.subscriptions = subscriptions
+        }
     }
 
     /// Moves the session to `ended(reason)`; only the first call returns ``SessionLifecycle/EndAction/cleanUp(_:)``,
@@ -97,7 +113,13 @@ public final class Session: Sendable {
     /// The minimum level of `notifications/message` the client asked for; nil until `logging/setLevel`.
     public var logLevel: LoggingLevel? {
         get { state.withLock { $0.logLevel } }
-        set { state.withLock { $0.logLevel = newValue } }
+        set {
+            let observer = state.withLock { s in
+                s.logLevel = newValue
+                return s.observer
+            }
+            observer?.sessionStateChanged(self)
+        }
     }
 
     /// The resource URIs the client subscribed to.
@@ -108,9 +130,11 @@ public final class Session: Sendable {
     ///   - uri: the resource.
     ///   - subscribed: add when true, remove when false.
     public func setSubscribed(_ uri: String, _ subscribed: Bool) {
-        state.withLock { s in
-            if subscribed { s.subscriptions.insert(uri) } else { s.subscriptions.remove(uri) }
+        let (changed, observer) = state.withLock { s in
+            let changed = subscribed ? s.subscriptions.insert(uri).inserted : s.subscriptions.remove(uri) != nil
+            return (changed, s.observer)
         }
+        if changed { observer?.sessionStateChanged(self) }
     }
 
     /// Adds a resource subscription unless the session holds `limit` subscriptions already (one it holds is
@@ -120,11 +144,12 @@ public final class Session: Sendable {
     ///   - limit: the most subscriptions the session may hold.
     /// - Returns: false when the subscription would exceed `limit` (nothing is added).
     public func subscribe(_ uri: String, limit: Int) -> Bool {
-        state.withLock { s in
-            guard s.subscriptions.contains(uri) || s.subscriptions.count < limit else { return false }
-            s.subscriptions.insert(uri)
-            return true
+        let (accepted, changed, observer) = state.withLock { s -> (Bool, Bool, (any SessionActivityObserver)?) in
+            guard s.subscriptions.contains(uri) || s.subscriptions.count < limit else { return (false, false, nil) }
+            return (true, s.subscriptions.insert(uri).inserted, s.observer)
         }
+        if changed { observer?.sessionStateChanged(self) }
+        return accepted
     }
 
     /// Tells `observer` (a session store) each time the session turns busy or idle, from now on; it is held

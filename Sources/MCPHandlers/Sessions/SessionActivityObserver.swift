@@ -12,4 +12,16 @@ public protocol SessionActivityObserver: AnyObject, Sendable {
     ///   - session: the session.
     ///   - time: when it became idle, on the store's clock.
     func sessionBecameIdle(_ session: Session, at time: Double)
+    /// The session's state changed: it was initialized, or its log level or subscriptions changed. Called after
+    /// the session's lock is released, so the observer may read the session (``Session/phase``,
+    /// ``Session/logLevel``, ``Session/subscriptions``); a shared store writes them through. The default does
+    /// nothing (a store in this process's memory holds the session itself).
+    /// - Parameter session: the session.
+    func sessionStateChanged(_ session: Session)
+}
+
+extension SessionActivityObserver {
+    /// Does nothing: a store that holds its sessions in memory has nothing to write.
+    /// - Parameter session: the session.
+    public func sessionStateChanged(_ session: Session) {}
 }

@@ -30,7 +30,10 @@ public struct SessionIDGenerator: Sendable {
         case duplicate
     }
 
-    /// A new id that `isTaken` says is unused, and why the custom generator's id was refused (if it was).
+    /// A new id, and why the custom generator's id was refused (if it was): the custom generator's id when
+    /// `isTaken` says it is unused, else a random one. A random id (≥ 128 bits) is not looked up — a store would
+    /// pay a query for a collision that does not happen; should one happen, the store's insert refuses the
+    /// duplicate and ``MCPServer`` draws again.
     /// - Parameter isTaken: whether an id is already live (it may ask a session store).
     /// - Throws: what `isTaken` throws.
     public func next(isTaken: (String) async throws -> Bool) async rethrows -> (id: String, rejection: Rejection?) {
@@ -49,10 +52,7 @@ public struct SessionIDGenerator: Sendable {
                 rejection = .threw(String(describing: error))
             }
         }
-        while true {
-            let id = defaultID()
-            if try await !isTaken(id) { return (id, rejection) }
-        }
+        return (defaultID(), rejection)
     }
 
     /// `<node>.<22 random base62 characters>` (≥ 128 bits from the system's CSPRNG).

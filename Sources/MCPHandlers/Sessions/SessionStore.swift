@@ -62,9 +62,47 @@ public protocol SessionStore: Sendable {
     ///   - seconds: the inactivity threshold.
     ///   - now: the current time on the store's clock.
     @discardableResult func removeIdle(olderThan seconds: Double, now: Double) async throws -> [Session]
+    /// Whether the store is shared by several processes (a database): then ``count`` and ``removeIdle(olderThan:now:)``
+    /// cover every worker of every deployment on it, and the management API asks the store instead of each worker.
+    /// Default false.
+    var isShared: Bool { get }
+    /// Tells a shared store what to do when it loads a session created elsewhere and when a session it holds in
+    /// memory was removed elsewhere (``SharedSessionEvents``). The transport sets them (replacing earlier ones); a
+    /// store that is not shared ignores them (the default).
+    /// - Parameter events: the handlers.
+    func setSharedSessionEvents(_ events: SharedSessionEvents)
+}
+
+/// What a shared ``SessionStore`` reports about changes made elsewhere (another worker or machine), so that this
+/// process keeps its own view (subscription index, requests in flight, streams) consistent.
+public struct SharedSessionEvents: Sendable {
+    /// A session created elsewhere was loaded into this process (a request named it): it is about to be served here.
+    public var loaded: @Sendable (Session) -> Void
+    /// A session this process holds was removed from the store elsewhere (deleted, expired, cleaned up, evicted):
+    /// end what this process holds for it. It is out of the store already; the remover counted its end.
+    public var removedElsewhere: @Sendable (Session, SessionEndReason) -> Void
+
+    /// Creates the handlers.
+    /// - Parameters:
+    ///   - loaded: called for a session loaded from the shared store.
+    ///   - removedElsewhere: called for a session held here that was removed elsewhere.
+    public init(
+        loaded: @escaping @Sendable (Session) -> Void,
+        removedElsewhere: @escaping @Sendable (Session, SessionEndReason) -> Void
+    ) {
+        self.loaded = loaded
+        self.removedElsewhere = removedElsewhere
+    }
 }
 
 extension SessionStore {
+    /// False: the store lives in this process.
+    public var isShared: Bool { false }
+
+    /// Ignores the handlers: nothing changes behind this process's back.
+    /// - Parameter events: ignored.
+    public func setSharedSessionEvents(_ events: SharedSessionEvents) {}
+
     /// ``insert(_:)``, then ``contains(id:)`` to tell a duplicate id from a full store: no quota, no eviction.
     /// - Parameters:
     ///   - session: the new session.

@@ -142,6 +142,7 @@ public struct MCPEndpoint: Sendable {
                 streams.forEachSession { $0.sendOnStandalone(notification.value) }
             }
         }
+        server.sessions.setSharedSessionEvents(server.sharedSessionEvents { streams.remove(sessionID: $0.id) })
     }
 
     /// The number of live sessions.

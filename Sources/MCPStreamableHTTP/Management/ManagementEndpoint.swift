@@ -20,6 +20,10 @@ import MCPOAuth
 ///
 /// A peer that does not answer (or answers with an error) is named in `unreachable` and logged; the
 /// answer is still 200 with the counts of the workers that did answer.
+///
+/// With a shared session store (``MCPHandlers/SessionStore/isShared``, PostgreSQL) the worker asks the store, which
+/// covers every worker of every deployment on it: the answers carry `"store":"shared"`, an empty `workers` list
+/// and no peer is asked.
 public struct ManagementEndpoint: Sendable {
     /// The inactivity threshold of a cleanup whose body names none: 300,000 ms (5 minutes).
     public static let defaultInactivityTimeoutMs = 300_000
@@ -61,6 +65,10 @@ public struct ManagementEndpoint: Sendable {
 
     private var node: String { nodeID ?? Self.unnamedNode }
 
+    /// Whether the sessions live in a shared store (a database): then this worker's store answers for the whole
+    /// deployment (and every deployment on the database), with no fan-out to the peers.
+    private var isShared: Bool { sweeper.endpoint.server.sessions.isShared }
+
     /// Answers `POST /management/cleanup`: removes the sessions idle for at least `inactivityTimeoutMs` on
     /// every worker.
     public func cleanup(_ request: HTTPServerRequest) async -> HTTPServerResponse {
@@ -74,6 +82,14 @@ public struct ManagementEndpoint: Sendable {
         let removed: [String]
         do { removed = try await sweeper.sweep(idleFor: timeout, reason: .cleanedUp) } catch {
             return storeUnavailable(request, error)
+        }
+        if isShared {
+            return .json(
+                .ok,
+                [
+                    "success": true, "sessionsCleanedUp": .int(removed.count), "inactivityTimeoutMs": milliseconds,
+                    "timestamp": .string(ISO8601.now()), "store": "shared", "workers": [], "unreachable": [],
+                ], headerFields: Self.noStore)
         }
         let local: Value = ["node": .string(node), "sessionsCleanedUp": .int(removed.count)]
         let (workers, unreachable) = await gather(
@@ -94,6 +110,11 @@ public struct ManagementEndpoint: Sendable {
         guard isAuthorized(request) else { return unauthorized(request) }
         let active: Int
         do { active = try await sweeper.endpoint.activeSessionCount } catch { return storeUnavailable(request, error) }
+        if isShared {
+            return .json(
+                .ok, ["activeSessions": .int(active), "store": "shared", "workers": [], "unreachable": []],
+                headerFields: Self.noStore)
+        }
         let local: Value = ["node": .string(node), "activeSessions": .int(active)]
         let (workers, unreachable) = await gather(local, count: "activeSessions", request: request, body: [])
         let total = workers.reduce(0) { $0 + ($1["activeSessions"]?.intValue ?? 0) }

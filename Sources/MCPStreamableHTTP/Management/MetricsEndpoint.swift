@@ -137,8 +137,10 @@ public final class MetricsEndpoint: Sendable {
         for (path, endpoint) in endpoints.withLock({ $0 }) {
             do {
                 let count = try await endpoint.activeSessionCount
-                registry.makeGauge(descriptor: Self.descriptor("mcpfcgi_sessions_active"), labels: [("endpoint", path)])
-                    .set(Double(count))
+                // A shared store's count is the whole database's, the same on every worker: its own name, so that
+                // summing `mcpfcgi_sessions_active` over workers stays right (take the max of this one).
+                let name = endpoint.server.sessions.isShared ? "mcpfcgi_sessions_shared" : "mcpfcgi_sessions_active"
+                registry.makeGauge(descriptor: Self.descriptor(name), labels: [("endpoint", path)]).set(Double(count))
             } catch {
                 // The last value stays; the store's own refusals are counted by the endpoint.
                 logger.debug("metrics: session count unavailable", metadata: ["endpoint": "\(path)", "error": "\(error)"])
