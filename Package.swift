@@ -125,6 +125,7 @@ let package = Package(
                 "MCPHandlers",
                 "MCPHTTP",
                 "MCPOAuth",
+                "MCPStreamableHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -35,6 +35,9 @@
 #   STORE=memory                               memory: state in each worker's memory (OAuth state in worker 1, to
 #                                              which nginx sends /oauth/); postgres: OAuth state and sessions in
 #                                              PostgreSQL: every worker serves /oauth/ and any session
+#   EVENT_STORE=0                              1: every SSE event is also recorded (with STORE=postgres in the
+#                                              database), so a GET with Last-Event-ID resumes a stream of a worker
+#                                              that died on another worker; costs a batched write per 20 ms
 #   DATABASE_URL=                              (postgres) postgres://user:password@host:port/db or
 #                                              postgres://user@/db?host=/socket/dir; unset: a private cluster in
 #                                              RUN_DIR/postgres on a unix socket, started here and stopped on exit
@@ -280,7 +283,7 @@ start_worker() {
     MCPFCGI_RATE_LIMIT="${RATE_LIMIT:-}" MCPFCGI_AUTH="$AUTH" MCPFCGI_OAUTH_KEY_FILE="${OAUTH_KEY_FILE:-}" \
     MCPFCGI_OAUTH_CLIENTS_FILE="${OAUTH_CLIENTS_FILE:-}" \
     MCPFCGI_OAUTH_REGISTRATION_TOKEN_FILE="${OAUTH_REGISTRATION_TOKEN_FILE:-}" \
-    MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" MCPFCGI_STORE="$STORE" \
+    MCPFCGI_WORKER_RESTARTS="${restart_count[w$i]:-0}" MCPFCGI_STORE="$STORE" MCPFCGI_EVENT_STORE="${EVENT_STORE:-0}" \
     "${extra[@]}" \
     spawn-fcgi -n -s "$RUN_DIR/w$i.sock" -M 0660 "${spawn_user[@]}" -- "$worker_bin" &
   pid_of[w$i]=$!

@@ -267,6 +267,42 @@ public enum SchemaMigrations {
                 END $$
                 """,
             ]),
+        Migration(
+            version: 3, description: "Recorded SSE events (the optional event store)",
+            statements: [
+                """
+                CREATE TABLE mcpfcgi_stream_events (
+                    scope text NOT NULL,
+                    session_id text NOT NULL,
+                    stream bigint NOT NULL,
+                    sequence integer NOT NULL,
+                    standalone boolean NOT NULL,
+                    frame text NOT NULL,
+                    created_at double precision NOT NULL,
+                    PRIMARY KEY (scope, session_id, stream, sequence)
+                )
+                """,
+                "CREATE INDEX mcpfcgi_stream_events_age ON mcpfcgi_stream_events (scope, created_at)",
+                // A session's events go with its record.
+                """
+                CREATE OR REPLACE FUNCTION mcpfcgi_session_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    -- Sessions are ephemeral: a removal commits without waiting for the WAL flush, as admissions do.
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    UPDATE mcpfcgi_session_counts SET live = live - 1 WHERE scope = OLD.scope AND kind = 't' AND key = '';
+                    IF OLD.client_address IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'a' AND key = OLD.client_address;
+                    END IF;
+                    IF OLD.owner IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'u' AND key = OLD.owner;
+                    END IF;
+                    DELETE FROM mcpfcgi_stream_events WHERE scope = OLD.scope AND session_id = OLD.id;
+                    RETURN NULL;
+                END $$
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

@@ -72,8 +72,11 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Authentication: anonymous, or builtin (the OAuth 2.1 authorization server). [MCPFCGI_AUTH]")
     var auth: String?
 
-    @Option(help: "Where shared state lives: memory (this worker), or postgres (DATABASE_URL; OAuth state). [MCPFCGI_STORE]")
+    @Option(help: "Where shared state lives: memory (this worker), or postgres (DATABASE_URL; OAuth state and sessions). [MCPFCGI_STORE]")
     var store: String?
+
+    @Flag(help: "Record every SSE event so that Last-Event-ID resumes streams of other workers (with --store postgres: in the database). [MCPFCGI_EVENT_STORE=1]")
+    var eventStore = false
 
     @Option(help: "postgres://user:password@host:port/database, or ?host=/socket/directory; prefer the variable. [MCPFCGI_DATABASE_URL]")
     var databaseURL: String?
@@ -103,6 +106,12 @@ struct DemoCommand: ParsableCommand {
     /// PostgreSQL (for every worker of every deployment on the database) in the server's own scope.
     func makeSessionStore(scope: String, database: DemoDatabase?, logger: Logger) -> any SessionStore {
         database?.sessionStore(scope: scope, capacity: maxSessions, logger: logger) ?? sessionStore
+    }
+    /// The event store of a server's endpoint with `--event-store`: in the database with `--store postgres`, else in
+    /// this worker's memory; nil without the flag.
+    func makeEventStore(scope: String, database: DemoDatabase?) -> (any EventStore)? {
+        guard eventStore || env("MCPFCGI_EVENT_STORE") == "1" else { return nil }
+        return database?.eventStore(scope: scope) ?? InMemoryEventStore()
     }
     /// An in-memory session store holding at most `--max-sessions` sessions.
     var sessionStore: InMemorySessionStore { InMemorySessionStore(capacity: maxSessions) }
@@ -286,11 +295,13 @@ struct DemoCommand: ParsableCommand {
             logger.info("rate limit on", metadata: ["requestsPerMinute": "\(perMinute)"])
         }
         var app: MCPApplication
+        var endpoint = MCPEndpoint.Configuration()
+        endpoint.eventStore = makeEventStore(scope: "mcp", database: database)
         do {
             app = try MCPApplication(
                 server: server,
                 configuration: .init(
-                    publicURL: url, nodeID: node,
+                    publicURL: url, nodeID: node, endpoint: endpoint,
                     sessionExpiry: .init(
                         idleTimeout: sessionIdleTimeout > 0 ? .seconds(sessionIdleTimeout) : nil,
                         interval: .seconds(sessionSweepInterval)),
@@ -310,6 +321,7 @@ struct DemoCommand: ParsableCommand {
         if app.configuration.authorization == nil { tenantLimits.maxSessionsPerUser = nil }
         for tenant in ["tenant-a", "tenant-b"] {
             var settings = MCPEndpoint.Configuration()
+            settings.eventStore = makeEventStore(scope: tenant, database: database)
             settings.resolveUserID = { context in
                 guard context.path.hasPrefix("/\(tenant)/") else { return nil }
                 return context.claims?["sub"]?.stringValue ?? context.remoteUser ?? "anonymous@\(tenant)"

@@ -14,6 +14,7 @@ final class DemoDatabase: Sendable {
     /// The listener shared by the OAuth storage and the session stores.
     let notifications: DatabaseNotifications
     private let stores = Mutex<[PostgresSessionStore]>([])
+    private let eventStores = Mutex<[PostgresEventStore]>([])
 
     private init(pool: PostgresPool, logger: Logger) {
         self.pool = pool
@@ -29,12 +30,21 @@ final class DemoDatabase: Sendable {
         return store
     }
 
+    /// An event store of `scope` (one per MCP server), written out by ``stop()``.
+    func eventStore(scope: String) -> PostgresEventStore {
+        let store = PostgresEventStore(database: pool, configuration: .init(scope: scope))
+        eventStores.withLock { $0.append(store) }
+        return store
+    }
+
     /// Writes the stores' pending activity, stops listening and closes the pool's connections.
     @available(*, noasync)
     func stop() {
         let stores = self.stores.withLock { $0 }
+        let eventStores = self.eventStores.withLock { $0 }
         let done = DispatchSemaphore(value: 0)
         Task { [pool, notifications] in
+            for store in eventStores { await store.shutdown() }
             for store in stores { await store.shutdown() }
             await notifications.stop()
             await pool.shutdown()

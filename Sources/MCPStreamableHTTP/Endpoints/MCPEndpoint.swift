@@ -63,6 +63,11 @@ public struct MCPEndpoint: Sendable {
         /// The endpoint records `mcpfcgi_sse_replayed_events_total`: the events sent again to a client that
         /// resumed a stream with `Last-Event-ID`.
         public var metricsFactory: (any MetricsFactory)?
+        /// Where every SSE event is also recorded, so that a `GET` with `Last-Event-ID` resumes a stream another
+        /// process (a worker that died, another machine) sent: ``InMemoryEventStore``, or `PostgresEventStore` to
+        /// share it. Stream numbers are then drawn at random. Default nil: a stream resumes only in the process that
+        /// holds it (its replay buffer, ``replayBufferSize`` and ``replayBufferAge``).
+        public var eventStore: (any EventStore)?
 
         /// How request answers are sent.
         public struct ResponseMode: Sendable, Equatable {
@@ -103,6 +108,7 @@ public struct MCPEndpoint: Sendable {
             self.resolveUser = resolveUser
             self.resolveUserID = nil
             self.metricsFactory = nil
+            self.eventStore = nil
         }
     }
 
@@ -132,7 +138,7 @@ public struct MCPEndpoint: Sendable {
                 replayedEvents: Counter(
                     label: EventStream.replayedEventsLabel,
                     factory: configuration.metricsFactory ?? MetricsSystem.factory)),
-            maxStreamsPerSession: configuration.maxStreamsPerSession)
+            maxStreamsPerSession: configuration.maxStreamsPerSession, eventStore: configuration.eventStore)
         self.streams = streams
         self.deadlines = configuration.streamingThreshold.map(StreamingDeadlines.init(threshold:))
         server.setNotificationSink { sessionID, notification in
@@ -356,7 +362,13 @@ public struct MCPEndpoint: Sendable {
             }
             resuming = parsed
         }
-        switch sessionStreams.attachStandalone(connection, resuming: resuming) {
+        var attachment = sessionStreams.attachStandalone(connection, resuming: resuming)
+        if attachment == .unknownStream, let resuming,
+            try await restoreRecordedStream(resuming, of: session, into: sessionStreams, request: request)
+        {
+            attachment = sessionStreams.attachStandalone(connection, resuming: resuming)
+        }
+        switch attachment {
         case .attached: break
         case .unknownStream:
             throw TransportError.unknownLastEventID(lastEventID ?? "")
@@ -471,6 +483,32 @@ public struct MCPEndpoint: Sendable {
             return .sessionOwnedByAnotherUser
         }
         return nil
+    }
+
+    /// Looks a stream this process does not hold up in the ``Configuration/eventStore`` and keeps what it recorded
+    /// (see ``EventStore``). Returns false when there is no store or it does not know the stream.
+    /// - Throws: ``TransportError/storeUnavailable(retryAfter:)`` when the store cannot be reached.
+    private func restoreRecordedStream(
+        _ resuming: (stream: Int, sequence: Int), of session: Session, into sessionStreams: SessionStreams,
+        request: HTTPServerRequest
+    ) async throws -> Bool {
+        guard let store = configuration.eventStore else { return false }
+        let recorded: RecordedStream?
+        do {
+            recorded = try await store.events(sessionID: session.id, stream: resuming.stream, after: resuming.sequence)
+        } catch {
+            throw storeUnavailable(request, id: nil, error)
+        }
+        guard let recorded else { return false }
+        _ = sessionStreams.adopt(
+            EventStream(id: resuming.stream, limits: streams.limits(for: session.id), restoring: recorded))
+        logger.info(
+            "stream resumed from the event store",
+            metadata: [
+                "mcp.session.id": "\(session.id)", "stream": "\(resuming.stream)", "events": "\(recorded.events.count)",
+                "http.request.id": "\(request.requestID)",
+            ])
+        return true
     }
 
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).

@@ -36,13 +36,25 @@ struct ReplayBuffer {
     /// The stream's number within its session.
     var streamID: Int
     private let limits: EventStream.Limits
+    /// Whether it is a GET stream (told to the event store).
+    private let standalone: Bool
     /// The sequence number of the latest event (0 before the first).
     private(set) var sequence = 0
     private var history: [Event] = []
 
-    init(streamID: Int, limits: EventStream.Limits) {
+    init(streamID: Int, limits: EventStream.Limits, standalone: Bool) {
         self.streamID = streamID
         self.limits = limits
+        self.standalone = standalone
+    }
+
+    /// A buffer holding what an ``EventStore`` recorded of a stream another process sent: its events after the
+    /// client's last one, numbered on from the newest recorded.
+    init(streamID: Int, limits: EventStream.Limits, restoring recorded: RecordedStream) {
+        self.init(streamID: streamID, limits: limits, standalone: recorded.isStandalone)
+        let now = ContinuousClock.now
+        sequence = recorded.lastSequence
+        history = recorded.events.map { Event(sequence: $0.sequence, bytes: $0.frame, time: now) }
     }
 
     /// Numbers and keeps one JSON-RPC message.
@@ -50,6 +62,7 @@ struct ReplayBuffer {
     mutating func append(_ message: Value, now: ContinuousClock.Instant) -> [UInt8] {
         sequence += 1
         let bytes = ServerSentEvent.message(message, id: "\(streamID)-\(sequence)")
+        limits.recorder?(streamID, sequence, bytes, standalone)
         history.append(Event(sequence: sequence, bytes: bytes, time: now))
         if history.count > limits.maxEvents { history.removeFirst(history.count - limits.maxEvents) }
         while let first = history.first, now - first.time > limits.maxAge { history.removeFirst() }
@@ -95,6 +108,8 @@ package final class EventStream: SessionStream {
         var retryMilliseconds: Int
         /// `mcpfcgi_sse_replayed_events_total`: events sent again on a resumption (`Last-Event-ID`).
         var replayedEvents: Counter
+        /// Hands each event to the session's ``EventStore`` (stream, sequence, frame, standalone); nil: none.
+        var recorder: (@Sendable (Int, Int, [UInt8], Bool) -> Void)? = nil
     }
 
     /// The name of the counter of events replayed on resumption.
@@ -110,7 +125,17 @@ package final class EventStream: SessionStream {
 
     init(id: Int, limits: Limits) {
         self.id = id
-        self.state = Mutex(State(buffer: ReplayBuffer(streamID: id, limits: limits)))
+        self.state = Mutex(State(buffer: ReplayBuffer(streamID: id, limits: limits, standalone: true)))
+    }
+
+    /// A stream another process sent, from what an ``EventStore`` recorded: a GET stream goes on here; a request's
+    /// answer (its request ended with that process) replays what was recorded and ends.
+    init(id: Int, limits: Limits, restoring recorded: RecordedStream) {
+        self.id = id
+        self.state = Mutex(
+            State(
+                buffer: ReplayBuffer(streamID: id, limits: limits, restoring: recorded),
+                finished: !recorded.isStandalone))
     }
 
     /// Connects an HTTP response to the stream (see ``SessionStream/attach(_:after:)``); the connection the

@@ -282,7 +282,7 @@ final class PostExchange: ServerOutbound, SessionStream {
             // Numbered and primed before the decision is visible, so the result cannot miss the connection.
             let id = options.register?(exchange) ?? 1
             deferred.afterRegister = options.afterRegister
-            let buffer = ReplayBuffer(streamID: id, limits: options.limits)
+            let buffer = ReplayBuffer(streamID: id, limits: options.limits, standalone: false)
             buffer.replay(to: connection, after: nil)
             s.buffer = buffer
             deferred.onClose = connection

@@ -17,9 +17,26 @@ package final class SessionStreams: Sendable {
     let limits: EventStream.Limits
     private let maxStreams: Int
 
-    init(limits: EventStream.Limits, maxStreams: Int) {
+    /// - Parameters:
+    ///   - limits: the replay buffers' limits (with the session's event recorder, if any).
+    ///   - maxStreams: the most streams remembered.
+    ///   - randomNumbers: number streams at random (an ``EventStore`` is shared by processes, which must not reuse
+    ///     each other's numbers), else 1, 2, ….
+    init(limits: EventStream.Limits, maxStreams: Int, randomNumbers: Bool = false) {
         self.limits = limits
         self.maxStreams = maxStreams
+        if randomNumbers { state.withLock { $0.nextID = Int.random(in: 1...(1 << 50)) } }
+    }
+
+    /// Keeps a stream restored from an ``EventStore`` under its number, unless one is known by it already.
+    /// - Returns: the stream now known by that number.
+    func adopt(_ stream: EventStream) -> any SessionStream {
+        state.withLock { s in
+            if let known = s.streams[stream.id] { return known }
+            s.streams[stream.id] = stream
+            s.order.append(stream.id)
+            return stream
+        }
     }
 
     /// Numbers a POST's answer that became a stream and keeps it for resumption; the oldest finished or
@@ -121,17 +138,31 @@ package final class StreamRegistry: Sendable {
     private let sessions = Mutex<[String: SessionStreams]>([:])
     private let limits: EventStream.Limits
     private let maxStreamsPerSession: Int
+    /// Where every event is also recorded, if anywhere.
+    let eventStore: (any EventStore)?
 
-    init(limits: EventStream.Limits, maxStreamsPerSession: Int) {
+    init(limits: EventStream.Limits, maxStreamsPerSession: Int, eventStore: (any EventStore)? = nil) {
         self.limits = limits
         self.maxStreamsPerSession = maxStreamsPerSession
+        self.eventStore = eventStore
+    }
+
+    /// The replay buffers' limits for a session's streams: with the event store's recorder for that session.
+    func limits(for sessionID: String) -> EventStream.Limits {
+        guard let eventStore else { return limits }
+        var limits = self.limits
+        limits.recorder = { stream, sequence, frame, standalone in
+            eventStore.record(sessionID: sessionID, stream: stream, sequence: sequence, frame: frame, standalone: standalone)
+        }
+        return limits
     }
 
     /// The session's streams, created on first use.
     func streams(for sessionID: String) -> SessionStreams {
         sessions.withLock { all in
             if let existing = all[sessionID] { return existing }
-            let created = SessionStreams(limits: limits, maxStreams: maxStreamsPerSession)
+            let created = SessionStreams(
+                limits: limits(for: sessionID), maxStreams: maxStreamsPerSession, randomNumbers: eventStore != nil)
             all[sessionID] = created
             return created
         }
@@ -148,7 +179,7 @@ package final class StreamRegistry: Sendable {
         return PostExchange.StreamOptions(
             register: { [self] answer in streams(for: sessionID).register(answer) },
             afterRegister: { [self] in if session.isEnded { remove(sessionID: sessionID) } },
-            limits: limits, resumeGracePeriod: resumeGracePeriod)
+            limits: limits(for: sessionID), resumeGracePeriod: resumeGracePeriod)
     }
 
     /// How a POST answer that belongs to no session (stateless requests) streams: numbered 1, never
