@@ -35,8 +35,8 @@
 #   STORE=memory                               memory: state in each worker's memory (OAuth state in worker 1, to
 #                                              which nginx sends /oauth/); postgres: OAuth state and sessions in
 #                                              PostgreSQL: every worker serves /oauth/ and any session
-#   EVENT_STORE=0                              1: every SSE event is also recorded (with STORE=postgres in the
-#                                              database), so a GET with Last-Event-ID resumes a stream of a worker
+#   EVENT_STORE=0                              1 (with STORE=postgres): every SSE event is also recorded in the
+#                                              database, so a GET with Last-Event-ID resumes a stream of a worker
 #                                              that died on another worker; costs a batched write per 20 ms
 #   DATABASE_URL=                              (postgres) postgres://user:password@host:port/db or
 #                                              postgres://user@/db?host=/socket/dir; unset: a private cluster in

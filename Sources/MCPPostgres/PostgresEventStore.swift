@@ -57,6 +57,9 @@ public final class PostgresEventStore: EventStore {
     private let queue = Mutex<[Queued]>([])
     private let dropping = Atomic<Bool>(false)
     private let writer = Mutex<Task<Void, Never>?>(nil)
+    /// The latest write: each write waits for the one before, so that a lookup after ``flush()`` sees every event
+    /// recorded before it (also those a concurrent write had taken).
+    private let lastWrite = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates the store on a started database and starts its writer.
     /// - Parameters:
@@ -76,7 +79,7 @@ public final class PostgresEventStore: EventStore {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard let self, !Task.isCancelled else { return }
-                    await self.flush()
+                    if !self.queue.withLock(\.isEmpty) { await self.flush() }
                     if ContinuousClock.now - lastTrim > .seconds(30) {
                         lastTrim = ContinuousClock.now
                         await self.trim()
@@ -138,8 +141,22 @@ public final class PostgresEventStore: EventStore {
             events: after.map { RecordedStream.Event(sequence: Int($0.0), frame: Array($0.1.utf8)) })
     }
 
-    /// Writes the queued events in one statement; on failure they are queued again (bounded).
+    /// Writes the queued events in one statement, after the writes before it; on failure they are queued again
+    /// (bounded).
     public func flush() async {
+        let write = lastWrite.withLock { last -> Task<Void, Never> in
+            let previous = last
+            let next = Task {
+                await previous?.value
+                await self.writeQueued()
+            }
+            last = next
+            return next
+        }
+        await write.value
+    }
+
+    private func writeQueued() async {
         let batch = queue.withLock { queue in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
@@ -180,9 +197,15 @@ public final class PostgresEventStore: EventStore {
         let keep = Int32(clamping: configuration.maxEventsPerStream)
         do {
             try await database.run { [self] in
+                // Each stream keeps its newest row: a stream idle that long can still be resumed (with nothing to
+                // replay) while its session lives.
                 try await database.client.query(
-                    "DELETE FROM mcpfcgi_stream_events WHERE scope = \(configuration.scope) AND created_at < \(cutoff)",
-                    logger: logger)
+                    """
+                    DELETE FROM mcpfcgi_stream_events e
+                    WHERE e.scope = \(configuration.scope) AND e.created_at < \(cutoff) AND e.sequence < (
+                        SELECT max(n.sequence) FROM mcpfcgi_stream_events n
+                        WHERE n.scope = e.scope AND n.session_id = e.session_id AND n.stream = e.stream)
+                    """, logger: logger)
                 try await database.client.query(
                     """
                     DELETE FROM mcpfcgi_stream_events e USING (

@@ -113,6 +113,12 @@ struct DemoCommand: ParsableCommand {
         guard eventStore || env("MCPFCGI_EVENT_STORE") == "1" else { return nil }
         return database?.eventStore(scope: scope) ?? InMemoryEventStore()
     }
+    /// Says once that an event store in a worker's memory resumes nothing another worker sent.
+    func warnAboutAMemoryEventStore(database: DemoDatabase?, logger: Logger) {
+        guard eventStore || env("MCPFCGI_EVENT_STORE") == "1", database == nil else { return }
+        logger.warning(
+            "--event-store without --store postgres keeps events in this worker's memory: streams resume only here, as without it")
+    }
     /// An in-memory session store holding at most `--max-sessions` sessions.
     var sessionStore: InMemorySessionStore { InMemorySessionStore(capacity: maxSessions) }
     /// The main server's session quotas and eviction threshold (0 turns a quota off).
@@ -297,6 +303,7 @@ struct DemoCommand: ParsableCommand {
         var app: MCPApplication
         var endpoint = MCPEndpoint.Configuration()
         endpoint.eventStore = makeEventStore(scope: "mcp", database: database)
+        warnAboutAMemoryEventStore(database: database, logger: logger)
         do {
             app = try MCPApplication(
                 server: server,

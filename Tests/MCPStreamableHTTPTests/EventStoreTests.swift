@@ -50,6 +50,34 @@ import Testing
         await resumed.waitForFinish()  // the request ended with the worker that ran it: replayed, then ended
         #expect(resumed.events.compactMap(\.id) == ["\(stream)-2", "\(stream)-3", "\(stream)-4"])
         #expect(resumed.events.last?.data?["result"] != nil)  // the request's answer, as it was sent
+
+        // The replayed, finished stream is no open stream: a GET stream on B gets every notification.
+        let onB = try collect(await Self.get(b, session: session, lastEventID: nil))
+        b.endpoint.server.notifyToolListChanged()
+        b.endpoint.server.notifyToolListChanged()
+        try await waitUntil { onB.events.count == 3 }
+        #expect(onB.events.dropFirst().allSatisfy { $0.data?["method"]?.stringValue == "notifications/tools/list_changed" })
+    }
+
+    @Test func anIdleGetStreamResumesElsewhereAndTheSessionsEventsGoWithIt() async throws {
+        let sessions = InMemorySessionStore()
+        let events = InMemoryEventStore()
+        let a = Self.worker(sessions: sessions, events: events, node: "a")
+        let b = Self.worker(sessions: sessions, events: events, node: "b")
+        let session = try await openSession(a)
+        let onA = try collect(await Self.get(a, session: session, lastEventID: nil))
+        try await waitUntil { onA.events.count == 1 }
+        let priming = try #require(onA.events.first?.id)  // nothing sent on it yet
+        let stream = try #require(SessionStreams.parseEventID(priming)?.stream)
+        let onB = try collect(await Self.get(b, session: session, lastEventID: priming))
+        try await waitUntil { onB.events.count == 1 }
+        #expect(onB.events.first?.id == priming)
+        b.endpoint.server.notifyToolListChanged()
+        try await waitUntil { onB.events.count == 2 }
+        #expect(onB.events.last?.id == "\(stream)-1")
+        // Ended: its events are forgotten.
+        #expect(await b.respond(to: request(.delete, "/mcp", headers: [("Mcp-Session-Id", session)])).head.status == .ok)
+        #expect(events.events(sessionID: session, stream: stream, after: 0) == nil)
     }
 
     @Test func aGetStreamIsTakenOverAndGoesOnNumberingAndRecording() async throws {

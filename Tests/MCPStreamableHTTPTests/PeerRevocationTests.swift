@@ -56,7 +56,8 @@ import MCPFCGITesting
         let clock = ContinuousClock()
         let elapsed = await clock.measure { await storage.revokeAccessToken(jti: "j1") }
         #expect(elapsed >= .milliseconds(200))
-        #expect(elapsed < .seconds(5), "a hung peer must not hold the revoking request (took \(elapsed))")
+        // The hung peer answers after 30 s; the bound leaves room for a loaded CI machine (timers were seen 5 s late).
+        #expect(elapsed < .seconds(15), "a hung peer must not hold the revoking request (took \(elapsed))")
         #expect(storage.isAccessTokenRevoked(jti: "j1"))
         #expect(fine.received.withLock { $0 } == [["j1"]])
     }
@@ -128,7 +129,7 @@ import MCPFCGITesting
         #expect(await clock.measure { await done.wait(atMost: .seconds(10)) } < .seconds(5))
         let never = AcknowledgementCountdown(count: 1)
         let elapsed = await clock.measure { await never.wait(atMost: .milliseconds(50)) }
-        #expect(elapsed >= .milliseconds(50) && elapsed < .seconds(5))
+        #expect(elapsed >= .milliseconds(50) && elapsed < .seconds(9))  // ends at its deadline (room for a loaded machine)
         never.acknowledge()  // after the deadline: nothing to resume, no crash
     }
 }

@@ -380,6 +380,12 @@ public struct MCPEndpoint: Sendable {
                 metadata: ["mcp.session.id": "\(session.id)", "http.request.id": "\(request.requestID)"])
             throw TransportError.tooManyStreams(limit: limit)
         }
+        // The session ended while its stream was read from the event store: its streams are closed.
+        if session.isEnded || streams.existingStreams(for: session.id) !== sessionStreams {
+            connection.finish()
+            streams.remove(sessionID: session.id)
+            throw TransportError.sessionNotFound
+        }
         // The stream is activity until it ends, whichever side ends it (client gone, stream resumed on
         // another connection, session ended): only then may the session become idle and expire.
         let activity = StreamActivity(session: session, now: server.configuration.now)

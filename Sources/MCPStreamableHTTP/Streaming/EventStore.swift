@@ -27,6 +27,16 @@ public protocol EventStore: Sendable {
     ///   - stream: the stream's number.
     ///   - sequence: the last event the client received (0: none).
     func events(sessionID: String, stream: Int, after sequence: Int) async throws -> RecordedStream?
+    /// Forgets a session's events: it ended here. The default does nothing (a store that deletes them with the
+    /// session's record, as `PostgresEventStore` does).
+    /// - Parameter sessionID: the session.
+    func removeSession(_ sessionID: String)
+}
+
+extension EventStore {
+    /// Does nothing.
+    /// - Parameter sessionID: ignored.
+    public func removeSession(_ sessionID: String) {}
 }
 
 /// What an ``EventStore`` holds of one stream: its kind and the events after the asked one.
@@ -98,7 +108,8 @@ public final class InMemoryEventStore: EventStore {
         let key = Key(session: sessionID, stream: stream)
         state.withLock { s in
             if s.streams[key] == nil {
-                s.streams[key] = Stream(standalone: standalone)
+                // A stream first seen after its start (forgotten, then sent on) keeps nothing before this event.
+                s.streams[key] = Stream(standalone: standalone, dropped: max(0, sequence - 1))
                 s.order.append(key)
                 if s.order.count > maxStreams { s.streams[s.order.removeFirst()] = nil }
             }
@@ -106,6 +117,18 @@ public final class InMemoryEventStore: EventStore {
             if s.streams[key]!.events.count > maxEventsPerStream {
                 let first = s.streams[key]!.events.removeFirst()
                 s.streams[key]!.dropped = first.sequence
+            }
+        }
+    }
+
+    /// Forgets the session's streams.
+    /// - Parameter sessionID: the session that ended.
+    public func removeSession(_ sessionID: String) {
+        state.withLock { s in
+            s.order.removeAll { key in
+                guard key.session == sessionID else { return false }
+                s.streams[key] = nil
+                return true
             }
         }
     }

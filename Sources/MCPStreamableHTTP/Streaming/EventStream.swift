@@ -54,7 +54,7 @@ struct ReplayBuffer {
         self.init(streamID: streamID, limits: limits, standalone: recorded.isStandalone)
         let now = ContinuousClock.now
         sequence = recorded.lastSequence
-        history = recorded.events.map { Event(sequence: $0.sequence, bytes: $0.frame, time: now) }
+        history = recorded.events.suffix(limits.maxEvents).map { Event(sequence: $0.sequence, bytes: $0.frame, time: now) }
     }
 
     /// Numbers and keeps one JSON-RPC message.
@@ -126,6 +126,9 @@ package final class EventStream: SessionStream {
     init(id: Int, limits: Limits) {
         self.id = id
         self.state = Mutex(State(buffer: ReplayBuffer(streamID: id, limits: limits, standalone: true)))
+        // The event store learns of the stream before its first message: a client that got only the priming
+        // event can resume it elsewhere too (sequence 0 is never replayed).
+        limits.recorder?(id, 0, [], true)
     }
 
     /// A stream another process sent, from what an ``EventStore`` recorded: a GET stream goes on here; a request's
@@ -143,11 +146,15 @@ package final class EventStream: SessionStream {
     @discardableResult func attach(_ connection: ResponseStream, after lastSequence: Int?) -> Bool {
         let previous: ResponseStream?? = state.withLock { s in
             guard s.buffer.canReplay(after: lastSequence) else { return .none }
-            let previous = s.connection
-            s.connection = connection
             // Written under the lock, so no concurrent event can overtake the priming event or the replay.
             s.buffer.replay(to: connection, after: lastSequence)
-            if s.finished { connection.finish() }
+            // A finished stream replays and ends: it keeps no connection (it must not count as an open stream).
+            if s.finished {
+                connection.finish()
+                return .some(nil)
+            }
+            let previous = s.connection
+            s.connection = connection
             return .some(previous)
         }
         guard case .some(let replaced) = previous else { return false }

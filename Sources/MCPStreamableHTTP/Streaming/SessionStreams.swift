@@ -28,14 +28,25 @@ package final class SessionStreams: Sendable {
         if randomNumbers { state.withLock { $0.nextID = Int.random(in: 1...(1 << 50)) } }
     }
 
-    /// Keeps a stream restored from an ``EventStore`` under its number, unless one is known by it already.
+    /// Keeps a stream restored from an ``EventStore`` under its number, unless one is known by it already; the
+    /// oldest finished or unconnected streams are forgotten beyond the limit, as for a new stream.
     /// - Returns: the stream now known by that number.
     func adopt(_ stream: EventStream) -> any SessionStream {
         state.withLock { s in
             if let known = s.streams[stream.id] { return known }
             s.streams[stream.id] = stream
             s.order.append(stream.id)
+            Self.forgetBeyondLimit(&s, maxStreams: maxStreams)
             return stream
+        }
+    }
+
+    /// Forgets the oldest unconnected streams beyond `maxStreams` (never the newest, not connected yet).
+    private static func forgetBeyondLimit(_ s: inout State, maxStreams: Int) {
+        while s.order.count > maxStreams,
+            let index = s.order.dropLast().firstIndex(where: { s.streams[$0]?.isConnected == false })
+        {
+            s.streams.removeValue(forKey: s.order.remove(at: index))
         }
     }
 
@@ -52,11 +63,7 @@ package final class SessionStreams: Sendable {
         s.streams[id] = stream
         s.order.append(id)
         // The new stream (not connected yet) is never the one forgotten.
-        while s.order.count > maxStreams,
-            let index = s.order.dropLast().firstIndex(where: { s.streams[$0]?.isConnected == false })
-        {
-            s.streams.removeValue(forKey: s.order.remove(at: index))
-        }
+        forgetBeyondLimit(&s, maxStreams: maxStreams)
         return id
     }
 
@@ -105,7 +112,7 @@ package final class SessionStreams: Sendable {
     /// - Returns: false when no GET stream is open.
     @discardableResult func sendOnStandalone(_ message: Value) -> Bool {
         let target: EventStream? = state.withLock { s in
-            let candidates = s.order.compactMap { s.streams[$0] as? EventStream }.filter { $0.isConnected }
+            let candidates = s.order.compactMap { s.streams[$0] as? EventStream }.filter { $0.isConnected && !$0.isFinished }
             guard !candidates.isEmpty else { return nil }
             s.roundRobin &+= 1
             return candidates[s.roundRobin % candidates.count]
@@ -196,8 +203,9 @@ package final class StreamRegistry: Sendable {
         for streams in sessions.withLock({ Array($0.values) }) { body(streams) }
     }
 
-    /// Ends and forgets a session's streams.
+    /// Ends and forgets a session's streams (and what the event store recorded of them).
     func remove(sessionID: String) {
         sessions.withLock { $0.removeValue(forKey: sessionID) }?.finishAll()
+        eventStore?.removeSession(sessionID)
     }
 }
