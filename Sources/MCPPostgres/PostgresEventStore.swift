@@ -133,7 +133,7 @@ public final class PostgresEventStore: EventStore {
         }
         guard let first = rows.first, let last = rows.last else { return nil }
         // Every event after the client's last one must be there, in order.
-        guard sequence <= Int(last.0), sequence + 1 >= Int(first.0) || sequence == Int(last.0) else { return nil }
+        guard sequence <= Int(last.0), sequence + 1 >= Int(first.0) else { return nil }
         let after = rows.filter { Int($0.0) > sequence }
         for (offset, row) in after.enumerated() where Int(row.0) != sequence + 1 + offset { return nil }
         return RecordedStream(

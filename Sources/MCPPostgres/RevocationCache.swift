@@ -58,7 +58,4 @@ final class RevocationCache: Sendable {
             s.notRevoked.removeAll(keepingCapacity: true)
         }
     }
-
-    /// The number of entries (for tests).
-    var count: Int { state.withLock { $0.notRevoked.count } }
 }

@@ -25,6 +25,17 @@ import Testing
             server: server, configuration: .init(nodeID: node, endpoint: endpoint), logger: Logger(label: "test"))
     }
 
+    /// Two applications on one session store and one event store (as two workers on one database).
+    static func twoWorkers(events: InMemoryEventStore = InMemoryEventStore())
+        -> (MCPApplication, MCPApplication, InMemoryEventStore)
+    {
+        let sessions = InMemorySessionStore()
+        return (
+            worker(sessions: sessions, events: events, node: "a"), worker(sessions: sessions, events: events, node: "b"),
+            events
+        )
+    }
+
     static func get(_ app: MCPApplication, session: String, lastEventID: String?) async -> HTTPServerResponse {
         var headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", session)]
         if let lastEventID { headers.append(("Last-Event-ID", lastEventID)) }
@@ -32,10 +43,7 @@ import Testing
     }
 
     @Test func aRequestsStreamSentByOneWorkerIsReplayedByAnotherAndEnds() async throws {
-        let sessions = InMemorySessionStore()
-        let events = InMemoryEventStore()
-        let a = Self.worker(sessions: sessions, events: events, node: "a")
-        let b = Self.worker(sessions: sessions, events: events, node: "b")
+        let (a, b, _) = Self.twoWorkers()
         let session = try await openSession(a)
         let original = try collect(await post(a, session: session, callBody("log3")))
         await original.waitForFinish()
@@ -60,10 +68,7 @@ import Testing
     }
 
     @Test func anIdleGetStreamResumesElsewhereAndTheSessionsEventsGoWithIt() async throws {
-        let sessions = InMemorySessionStore()
-        let events = InMemoryEventStore()
-        let a = Self.worker(sessions: sessions, events: events, node: "a")
-        let b = Self.worker(sessions: sessions, events: events, node: "b")
+        let (a, b, events) = Self.twoWorkers()
         let session = try await openSession(a)
         let onA = try collect(await Self.get(a, session: session, lastEventID: nil))
         try await waitUntil { onA.events.count == 1 }
@@ -81,10 +86,7 @@ import Testing
     }
 
     @Test func aGetStreamIsTakenOverAndGoesOnNumberingAndRecording() async throws {
-        let sessions = InMemorySessionStore()
-        let events = InMemoryEventStore()
-        let a = Self.worker(sessions: sessions, events: events, node: "a")
-        let b = Self.worker(sessions: sessions, events: events, node: "b")
+        let (a, b, events) = Self.twoWorkers()
         let session = try await openSession(a)
         let onA = try collect(await Self.get(a, session: session, lastEventID: nil))
         a.endpoint.server.notifyToolListChanged()
