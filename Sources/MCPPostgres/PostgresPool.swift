@@ -66,6 +66,8 @@ public final class PostgresPool: Sendable {
     private let phase = Mutex<Phase>(.idle)
     /// The probe of an outage: while it runs, the database was found unreachable and operations fail at once.
     private let outageProbe = Mutex<Task<Void, Never>?>(nil)
+    /// The deadlines of running operations (one watch for all of them, not a sleeping task per operation).
+    private let deadlines = OperationDeadlines()
 
     /// Creates the pool; nothing connects before ``start()``.
     ///
@@ -225,12 +227,11 @@ public final class PostgresPool: Sendable {
                 let work = Task {
                     do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
                 }
-                let timer = Task {
-                    try? await Task.sleep(for: timeout)
+                let deadline = deadlines.add(after: timeout) {
                     race.finish(
                         .failure(PostgresUnavailable(message: "the database did not answer within \(timeout) (\(description))")))
                 }
-                race.attach(work: work, timer: timer)
+                race.attach(work: work, deadline: deadline, of: deadlines)
             }
         } onCancel: {
             race.finish(.failure(CancellationError()))
@@ -255,12 +256,13 @@ public final class PostgresPool: Sendable {
 }
 
 /// The first of an operation's outcome, its deadline and its caller's cancellation: resumes the caller once,
-/// cancels the operation's task when it did not win and the deadline's sleeping task when it is no longer needed.
+/// cancels the operation's task when it did not win and forgets the deadline when it is no longer needed.
 private final class OperationRace<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var work: Task<Void, Never>?
-        var timer: Task<Void, Never>?
+        var deadline: UInt64?
+        var deadlines: OperationDeadlines?
         var outcome: Result<T, any Error>?
     }
     private let state = Mutex(State())
@@ -278,29 +280,85 @@ private final class OperationRace<T: Sendable>: Sendable {
         return false
     }
 
-    func attach(work: Task<Void, Never>, timer: Task<Void, Never>) {
+    func attach(work: Task<Void, Never>, deadline: UInt64, of deadlines: OperationDeadlines) {
         let outcome = state.withLock { s -> Result<T, any Error>? in
             s.work = work
-            s.timer = timer
+            s.deadline = deadline
+            s.deadlines = deadlines
             return s.outcome
         }
-        // Decided already (the operation finished or the caller was cancelled before the tasks were recorded).
+        // Decided already (the operation finished or the caller was cancelled before the task was recorded).
         guard let outcome else { return }
-        timer.cancel()
+        deadlines.remove(deadline)
         if case .failure = outcome { work.cancel() }
     }
 
     func finish(_ outcome: Result<T, any Error>) {
-        let (continuation, work, timer) = state.withLock {
-            s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?) in
-            guard s.outcome == nil else { return (nil, nil, nil) }
+        let (continuation, work, deadline, deadlines) = state.withLock {
+            s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, UInt64?, OperationDeadlines?) in
+            guard s.outcome == nil else { return (nil, nil, nil, nil) }
             s.outcome = outcome
             defer { s.continuation = nil }
-            return (s.continuation, s.work, s.timer)
+            return (s.continuation, s.work, s.deadline, s.deadlines)
         }
-        timer?.cancel()
+        if let deadline { deadlines?.remove(deadline) }
         if case .failure = outcome { work?.cancel() }
         continuation?.resume(with: outcome)
+    }
+}
+
+/// The deadlines of a pool's running operations, watched by one task that runs only while there are some: it
+/// wakes every ``tick`` and calls the expiry of each deadline passed. An operation costs an insertion and a removal
+/// under a lock — no sleeping task and no timer of its own. A deadline fires up to one tick late.
+final class OperationDeadlines: Sendable {
+    /// How often the watch looks (the deadlines' precision).
+    static let tick: Duration = .milliseconds(50)
+
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var expire: @Sendable () -> Void
+    }
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var watching = false
+    }
+    private let state = Mutex(State())
+
+    /// Adds a deadline `timeout` from now; returns its id (for ``remove(_:)``).
+    func add(after timeout: Duration, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        let (id, startWatch) = state.withLock { s -> (UInt64, Bool) in
+            s.nextID &+= 1
+            s.entries[s.nextID] = Entry(deadline: deadline, expire: expire)
+            defer { s.watching = true }
+            return (s.nextID, !s.watching)
+        }
+        if startWatch { Task { [self] in await watch() } }
+        return id
+    }
+
+    /// Forgets a deadline (its operation ended).
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    private func watch() async {
+        while true {
+            try? await Task.sleep(for: Self.tick)
+            let now = ContinuousClock.now
+            let (expired, goOn) = state.withLock { s -> ([@Sendable () -> Void], Bool) in
+                var expired: [@Sendable () -> Void] = []
+                for (id, entry) in s.entries where entry.deadline <= now {
+                    expired.append(entry.expire)
+                    s.entries[id] = nil
+                }
+                if s.entries.isEmpty { s.watching = false }
+                return (expired, s.watching)
+            }
+            for expire in expired { expire() }
+            if !goOn { return }
+        }
     }
 }
 

@@ -198,16 +198,12 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
         let perAddress = limits.maxSessionsPerAddress.map(Int32.init(clamping:))
         let perUser = limits.maxSessionsPerUser.map(Int32.init(clamping:))
         let minimumIdle = limits.minimumIdleSecondsBeforeEviction
-        let (outcome, evicted) = try await database.run { [self] in
-            let rows = try await database.client.query(
-                """
-                SELECT outcome, evicted_id, evicted_version, evicted_owner, evicted_address FROM mcpfcgi_insert_session(
-                    \(configuration.scope), \(session.id), \(session.protocolVersion.rawValue), \(clientInfo), \(capabilities), \(session.owner),
-                    \(session.clientAddress), \(time), \(capacity), \(perAddress), \(perUser), \(minimumIdle))
-                """, logger: logger)
-            for try await (outcome, id, version, owner, address) in rows.decode(
-                (String, String?, String?, String?, String?).self)
-            {
+        let admission = SessionAdmission(
+            scope: configuration.scope, id: session.id, version: session.protocolVersion.rawValue,
+            clientInfo: clientInfo, capabilities: capabilities, owner: session.owner, address: session.clientAddress,
+            now: time, capacity: capacity, perAddress: perAddress, perUser: perUser, minimumIdle: minimumIdle)
+        let (outcome, evicted) = try await database.run { [database, logger] in
+            for try await (outcome, id, version, owner, address) in try await database.client.execute(admission, logger: logger) {
                 return (outcome, id.map { ($0, version ?? "", owner, address) })
             }
             return ("full", nil)
@@ -705,5 +701,53 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
 
     private func writeSucceeded() {
         if writesFailing.exchange(false, ordering: .relaxed) { logger.notice("session writes succeed again") }
+    }
+}
+
+/// One call of `mcpfcgi_insert_session`, prepared once per connection: the server parses and plans it once, and
+/// the worker decodes its row description once.
+struct SessionAdmission: PostgresPreparedStatement {
+    static let name = "mcpfcgi_admission"
+    static let sql = """
+        SELECT outcome, evicted_id, evicted_version, evicted_owner, evicted_address
+        FROM mcpfcgi_insert_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .text, .text, .text, .text, .text, .text, .text, .float8, .int8, .int4, .int4, .float8,
+    ]
+    typealias Row = (String, String?, String?, String?, String?)
+
+    var scope: String
+    var id: String
+    var version: String
+    var clientInfo: String?
+    var capabilities: String
+    var owner: String?
+    var address: String?
+    var now: Double
+    var capacity: Int64
+    var perAddress: Int32?
+    var perUser: Int32?
+    var minimumIdle: Double?
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 12)
+        bindings.append(scope)
+        bindings.append(id)
+        bindings.append(version)
+        bindings.append(clientInfo)
+        bindings.append(capabilities)
+        bindings.append(owner)
+        bindings.append(address)
+        bindings.append(now)
+        bindings.append(capacity)
+        bindings.append(perAddress)
+        bindings.append(perUser)
+        bindings.append(minimumIdle)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
     }
 }

@@ -303,6 +303,73 @@ public enum SchemaMigrations {
                 END $$
                 """,
             ]),
+        Migration(
+            version: 4, description: "Plans that stay right on a young table: partial time indexes, admission without a lookup",
+            statements: [
+                // On a table that is empty or nearly so, a generic plan (plpgsql caches them per connection, for the
+                // connection's life) costs an index on (scope, time) the same as the primary key for a lookup by
+                // (scope, id), and could pick it: every admission then scanned all the scope's sessions. A time
+                // index that only a time comparison can use (its predicate is implied by `time <= x`, never by an
+                // id) leaves the primary key as the only choice for lookups by id.
+                "CREATE INDEX mcpfcgi_sessions_idle ON mcpfcgi_sessions (scope, last_activity) WHERE last_activity IS NOT NULL",
+                "DROP INDEX mcpfcgi_sessions_activity",
+                "CREATE INDEX mcpfcgi_stream_events_aged ON mcpfcgi_stream_events (scope, created_at) WHERE created_at IS NOT NULL",
+                "DROP INDEX mcpfcgi_stream_events_age",
+                // The admission without its duplicate check: the insert's unique violation answers `duplicate`.
+                """
+                CREATE OR REPLACE FUNCTION mcpfcgi_insert_session(
+                    p_scope text, p_id text, p_version text, p_client_info text, p_capabilities text, p_owner text,
+                    p_address text, p_now double precision, p_capacity bigint, p_per_address integer,
+                    p_per_user integer, p_min_idle double precision)
+                RETURNS TABLE (outcome text, evicted_id text, evicted_version text, evicted_owner text, evicted_address text)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    victim mcpfcgi_sessions%ROWTYPE;
+                BEGIN
+                    -- Sessions are ephemeral: the admission commits without waiting for the WAL flush, so the count
+                    -- rows are not locked through a disk write (a database crash may forget the last moments'
+                    -- sessions; their clients get 404 and initialize again).
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    BEGIN
+                        INSERT INTO mcpfcgi_sessions (scope, id, protocol_version, client_info, client_capabilities,
+                            owner, client_address, created_at, last_activity)
+                        VALUES (p_scope, p_id, p_version, p_client_info, p_capabilities, p_owner, p_address, p_now, p_now);
+                        IF p_per_address IS NOT NULL AND p_address IS NOT NULL AND (SELECT c.live
+                            FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'a' AND c.key = p_address)
+                            > p_per_address THEN
+                            RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'address';
+                        END IF;
+                        IF p_per_user IS NOT NULL AND p_owner IS NOT NULL AND (SELECT c.live
+                            FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'u' AND c.key = p_owner)
+                            > p_per_user THEN
+                            RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'user';
+                        END IF;
+                        IF (SELECT c.live FROM mcpfcgi_session_counts c
+                            WHERE c.scope = p_scope AND c.kind = 't' AND c.key = '') > p_capacity THEN
+                            IF p_min_idle IS NULL THEN
+                                RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'full';
+                            END IF;
+                            DELETE FROM mcpfcgi_sessions s WHERE s.scope = p_scope AND s.id = (
+                                SELECT v.id FROM mcpfcgi_sessions v
+                                WHERE v.scope = p_scope AND v.id <> p_id AND v.last_activity <= p_now - p_min_idle
+                                    AND v.busy_until < p_now
+                                ORDER BY v.last_activity LIMIT 1 FOR UPDATE SKIP LOCKED)
+                            RETURNING s.* INTO victim;
+                            IF NOT FOUND THEN
+                                RAISE EXCEPTION USING ERRCODE = 'MCPF1', MESSAGE = 'full';
+                            END IF;
+                            PERFORM pg_notify('mcpfcgi', 's|evicted|' || p_scope || '|' || victim.id);
+                        END IF;
+                    EXCEPTION
+                        WHEN SQLSTATE 'MCPF1' THEN
+                            RETURN QUERY SELECT SQLERRM::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                        WHEN unique_violation THEN
+                            RETURN QUERY SELECT 'duplicate'::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                    END;
+                    RETURN QUERY SELECT 'inserted'::text, victim.id, victim.protocol_version, victim.owner, victim.client_address;
+                END $$
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

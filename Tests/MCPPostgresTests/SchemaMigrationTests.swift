@@ -77,4 +77,43 @@ import Testing
         #expect(clock.now - started < .seconds(15), "bounded by the operation timeout (1 s) plus scheduling on a loaded machine, not a hang")
         await database.shutdown()
     }
+
+    /// The plan PostgreSQL caches for a statement on an empty table (plpgsql keeps a generic plan per connection
+    /// for the connection's life): a lookup by id must use the primary key, never a (scope, time) index that
+    /// costs the same on an empty table and scans every row of the scope once it is full.
+    @Test func lookupsByIdUseThePrimaryKeyEvenInPlansMadeOnAnEmptyTable() async throws {
+        try await PostgresTestCluster.withStartedDatabase { database throws in
+            let plans = try await database.client.withConnection { connection in
+                try await connection.query("SET plan_cache_mode = force_generic_plan", logger: Logger(label: "t"))
+                var plans: [String: String] = [:]
+                let statements = [
+                    "session": "SELECT 1 FROM mcpfcgi_sessions WHERE scope = $1 AND id = $2",
+                    "state": "UPDATE mcpfcgi_sessions SET log_level = 'debug' WHERE scope = $1 AND id = $2",
+                    "events": "DELETE FROM mcpfcgi_stream_events WHERE scope = $1 AND session_id = $2",
+                    "idle": "SELECT id FROM mcpfcgi_sessions WHERE scope = $1 AND last_activity <= $2::float8 ORDER BY last_activity LIMIT 1",
+                    "aged": "SELECT 1 FROM mcpfcgi_stream_events WHERE scope = $1 AND created_at < $2::float8",
+                ]
+                for (name, sql) in statements {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "PREPARE \(name)(text, \(name == "idle" || name == "aged" ? "float8" : "text")) AS \(sql)"),
+                        logger: Logger(label: "t"))
+                    var lines: [String] = []
+                    let argument = name == "idle" || name == "aged" ? "0" : "'x'"
+                    for try await line in try await connection.query(
+                        PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)('mcp', \(argument))"), logger: Logger(label: "t")
+                    ).decode(String.self) {
+                        lines.append(line)
+                    }
+                    plans[name] = lines.joined(separator: "\n")
+                }
+                return plans
+            }
+            #expect(plans["session"]?.contains("mcpfcgi_sessions_pkey") == true, "\(plans["session"] ?? "")")
+            #expect(plans["state"]?.contains("mcpfcgi_sessions_pkey") == true, "\(plans["state"] ?? "")")
+            #expect(plans["events"]?.contains("mcpfcgi_stream_events_pkey") == true, "\(plans["events"] ?? "")")
+            // The time indexes still serve what they are for: the least recently active session, the aged events.
+            #expect(plans["idle"]?.contains("mcpfcgi_sessions_idle") == true, "\(plans["idle"] ?? "")")
+            #expect(plans["aged"]?.contains("mcpfcgi_stream_events_aged") == true, "\(plans["aged"] ?? "")")
+        }
+    }
 }
