@@ -340,10 +340,13 @@ public struct MCPApplication: HTTPResponder {
         for sweeper in mountedSweepers { sweeper.stop() }
     }
 
-    /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains.
+    /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains, and fails the
+    /// tasks it runs (``MCPHandlers/MCPServer/stopTasks()``: their clients learn it at once and call the tool again).
     public func willDrain() {
         endpoint.server.subscriptionHub.closeAll()
         for mounted in mounted.values { mounted.server.subscriptionHub.closeAll() }
+        let servers = [endpoint.server] + mounted.values.map(\.server)
+        Task { for server in servers { await server.stopTasks() } }
     }
 
     /// The endpoints mounted with ``mount(_:at:endpoint:)``, by path.

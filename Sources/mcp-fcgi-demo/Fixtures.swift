@@ -92,6 +92,28 @@ enum Fixtures {
     }
 
     static func registerInteractiveTools(on server: MCPServer) {
+        // A task-capable tool (2025-11-25 tasks): called with params.task it answers at once with a task that
+        // completes after `seconds`; its progress messages become the task's statusMessage.
+        server.registerTool(
+            Tool(
+                name: "slow_task", description: "Waits the given number of seconds, as a task when asked to",
+                inputSchema: [
+                    "type": "object",
+                    "properties": ["seconds": ["type": "number", "minimum": 0, "maximum": 600]],
+                    "required": ["seconds"],
+                ],
+                taskSupport: .optional)
+        ) { arguments, context in
+            let seconds = arguments["seconds"]?.doubleValue ?? 0
+            var waited = 0.0
+            while waited < seconds {
+                let step = min(1, seconds - waited)
+                try await Task.sleep(for: .milliseconds(Int64(step * 1000)))
+                waited += step
+                await context.reportProgress(waited, total: seconds, message: "\(Self.format(waited)) of \(Self.format(seconds)) s")
+            }
+            return .text("done after \(Self.format(seconds)) s")
+        }
         server.registerTool(Tool(name: "test_tool_with_logging", description: "Logs three messages")) { _, context in
             await context.log(.info, "Tool execution started")
             try await Task.sleep(for: .milliseconds(50))
@@ -453,5 +475,10 @@ enum Fixtures {
         var out: [UInt8] = []
         JSONWriter.writeString(text, into: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A number of seconds as text: whole numbers without a fraction ("2"), others as Swift prints them ("0.5").
+    static func format(_ seconds: Double) -> String {
+        seconds.rounded() == seconds && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
     }
 }

@@ -12,6 +12,9 @@ public struct Tool: Sendable, Hashable {
     public var outputSchema: Value?
     /// Behaviour hints (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`, `title`).
     public var annotations: Value?
+    /// Whether the tool runs as a task (2025-11-25 `execution.taskSupport`); nil: not declared, which means
+    /// ``TaskSupport/forbidden``.
+    public var taskSupport: TaskSupport?
 
     /// Creates tool metadata.
     /// - Parameters:
@@ -21,11 +24,13 @@ public struct Tool: Sendable, Hashable {
     ///   - inputSchema: JSON Schema of the arguments; defaults to an object with no properties.
     ///   - outputSchema: JSON Schema of `structuredContent`.
     ///   - annotations: behaviour hints.
+    ///   - taskSupport: whether it runs as a task; nil (default): not declared (forbidden).
     public init(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value = ["type": "object", "properties": [:]],
-        outputSchema: Value? = nil, annotations: Value? = nil
+        outputSchema: Value? = nil, annotations: Value? = nil, taskSupport: TaskSupport? = nil
     ) {
+        self.taskSupport = taskSupport
         self.name = name
         self.title = title
         self.description = description
@@ -41,8 +46,19 @@ public struct Tool: Sendable, Hashable {
         if let description { o["description"] = .string(description) }
         if let outputSchema { o["outputSchema"] = outputSchema }
         if let annotations { o["annotations"] = annotations }
+        if let taskSupport { o["execution"] = ["taskSupport": .string(taskSupport.rawValue)] }
         return .object(o)
     }
+}
+
+/// Whether a tool may run as a task (`execution.taskSupport`, 2025-11-25).
+public enum TaskSupport: String, Sendable, Hashable {
+    /// Never as a task: a task-augmented call is refused with -32601 (the default when undeclared).
+    case forbidden
+    /// Either way: a call with `params.task` runs as a task, one without answers directly.
+    case optional
+    /// Only as a task: a plain call is refused with -32601.
+    case required
 }
 
 /// What a tool call returns: content blocks, optional structured output, and whether it failed.

@@ -75,6 +75,10 @@ public final class MCPServer: Sendable {
         /// are `other`, tools that are not registered `unknown`, error codes outside the MCP and JSON-RPC
         /// ones `other_error`.
         public var metricsFactory: (any MetricsFactory)?
+        /// Tasks (2025-11-25 task-augmented `tools/call` of tools registered with a ``TaskSupport``): their store,
+        /// ttl bounds, quotas and polling interval. Default ``TaskConfiguration/init(store:limits:defaultTTL:maxTTL:minTTL:pollInterval:)``
+        /// (in memory, 32 per session, 100 per user, ttl 10 s – 1 h, default 10 minutes, poll every second).
+        public var tasks: TaskConfiguration
 
         /// Creates a configuration; every parameter but `serverInfo` has the default documented on its property
         /// (`requestStateKey` nil: a random key for this process).
@@ -96,8 +100,10 @@ public final class MCPServer: Sendable {
             requestStateLifetime: Duration = .seconds(600),
             cacheHints: CacheHints = CacheHints(),
             wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-            metricsFactory: (any MetricsFactory)? = nil
+            metricsFactory: (any MetricsFactory)? = nil,
+            tasks: TaskConfiguration = TaskConfiguration()
         ) {
+            self.tasks = tasks
             self.serverInfo = serverInfo
             self.instructions = instructions
             self.pageSize = pageSize
@@ -129,6 +135,10 @@ public final class MCPServer: Sendable {
     let subscriptions = Mutex(SubscriptionIndex())
     let inFlight = InFlightRequests()
     let notificationSink = Mutex<NotificationSink?>(nil)
+    /// Where requests to a client that no request carries go (a task's elicitation): the session's GET stream.
+    let clientMessageSink = Mutex<ClientMessageSink?>(nil)
+    /// The tasks this process runs.
+    let runningTasks = RunningTasks()
     let requestStateCodec: RequestStateCodec
     let metrics: ServerMetrics
     /// The open `subscriptions/listen` streams (stateless era); change notifications are published to it.
@@ -192,6 +202,9 @@ public final class MCPServer: Sendable {
             return true
         }
     }
+
+    /// Seconds since 1970 on the system's wall clock.
+    @Sendable public static func wallClockSeconds() -> Double { Date().timeIntervalSince1970 }
 
     /// Seconds on the system's continuous (monotonic) clock.
     @Sendable public static func monotonicSeconds() -> Double {
@@ -257,7 +270,8 @@ public final class MCPServer: Sendable {
 
     /// The server capabilities, derived from what is registered: `logging` always; `tools`, `resources`
     /// (with `subscribe`) and `prompts` (each with `listChanged`) when some are registered; `completions`
-    /// when prompts, resource templates or completion handlers are.
+    /// when prompts, resource templates or completion handlers are; `tasks` (`list`, `cancel`,
+    /// `requests.tools.call`) when a tool runs as a task (2025-11-25 only: the stateless era has no tasks).
     public var capabilities: Value {
         var caps: [String: Value] = ["logging": [:]]
         if !tools.withLock({ $0.isEmpty }) { caps["tools"] = ["listChanged": true] }
@@ -268,6 +282,7 @@ public final class MCPServer: Sendable {
         let (hasPrompts, promptCompletions) = prompts.withLock { (!$0.isEmpty, $0.hasCompletions) }
         if hasPrompts { caps["prompts"] = ["listChanged": true] }
         if hasPrompts || promptCompletions || resourceCompletions { caps["completions"] = [:] }
+        if runsTasks { caps["tasks"] = ["list": [:], "cancel": [:], "requests": ["tools": ["call": [:]]]] }
         return .object(caps)
     }
 
@@ -507,7 +522,7 @@ public final class MCPServer: Sendable {
             case "ping":
                 return .success([:])
             case "tools/list":
-                return .success(try listTools(params))
+                return .success(try listTools(params, era: context.era))
             case "tools/call":
                 return .success(try await callTool(params, context: context))
             case "resources/list":
@@ -528,6 +543,9 @@ public final class MCPServer: Sendable {
                 return .success(try await complete(params, context: context))
             case "logging/setLevel":
                 return .success(try setLogLevel(params, session: context.session))
+            case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
+                guard context.era == .session, runsTasks else { return .failure(.methodNotFound(request.method)) }
+                return .success(try await answerTaskRequest(request.method, params: params, context: context))
             case "initialize":
                 return .failure(.invalidRequest("The session is already initialized"))
             default:
@@ -651,6 +669,7 @@ public final class MCPServer: Sendable {
         let uris = session.subscriptions
         subscriptions.withLock { index in index.removeSession(session.id, uris: uris) }
         inFlight.cancelAll(sessionID: session.id, reason: "session ended")
+        endTasks(ofSession: session.id)
         return true
     }
 
@@ -664,8 +683,10 @@ public final class MCPServer: Sendable {
         end(session, reason: reason)
     }
 
-    private func listTools(_ params: Value?) throws(MCPError) -> Value {
-        let all = tools.withLock { $0.entries.map(\.tool) }
+    private func listTools(_ params: Value?, era: ProtocolEra) throws(MCPError) -> Value {
+        var all = tools.withLock { $0.entries.map(\.tool) }
+        // 2026-07-28 has no tasks in its core (an extension this server does not offer): no `execution`.
+        if era == .stateless { all = all.map { tool in var tool = tool; tool.taskSupport = nil; return tool } }
         let (page, next) = try Pagination.page(all, cursor: params?["cursor"], pageSize: configuration.pageSize)
         var result: [String: Value] = ["tools": .array(page.map(\.value))]
         if let next { result["nextCursor"] = .string(next) }
@@ -687,6 +708,28 @@ public final class MCPServer: Sendable {
         if let problem = SchemaValidator().firstViolation(of: argumentsValue, against: entry.tool.inputSchema) {
             throw MCPError.invalidParams("Invalid arguments for tool \(name): \(problem)")
         }
+        if context.era == .session {
+            let support = entry.tool.taskSupport ?? .forbidden
+            if let task = params?["task"], !task.isNull {
+                guard support != .forbidden else {
+                    throw MCPError(
+                        code: MCPError.Code.methodNotFound,
+                        message: "Tool \(name) does not run as a task: call it without params.task")
+                }
+                return try await startTask(entry, arguments: arguments, task: task, context: context)
+            }
+            if support == .required {
+                throw MCPError(
+                    code: MCPError.Code.methodNotFound,
+                    message: "Tool \(name) runs only as a task: call it with params.task (e.g. {\"ttl\": 60000})")
+            }
+        }
+        return try await runTool(entry, arguments: arguments, context: context)
+    }
+
+    /// Runs a tool's handler: ``MCPError`` and cancellation pass through, anything else becomes a result with
+    /// `isError`.
+    func runTool(_ entry: ToolRegistry.Entry, arguments: [String: Value], context: RequestContext) async throws -> Value {
         do {
             return try await entry.handler(arguments, context).value
         } catch let error as MCPError {

@@ -35,6 +35,10 @@ public struct RequestContext: Sendable {
     public let logLevel: LoggingLevel?
     let outbound: any ServerOutbound
     let inputRound: InputRound?
+    /// The task this context runs, when the request was task-augmented (2025-11-25 tasks).
+    var runningTask: RunningTaskReference?
+    /// The id of the task this handler runs as (a task-augmented `tools/call`); nil for a plain request.
+    public var taskID: String? { runningTask?.id }
     private let lastProgress: ProgressTracker?
 
     /// Creates a context.
@@ -95,7 +99,11 @@ public struct RequestContext: Sendable {
     ///   - progress: the progress so far.
     ///   - total: the total, when known.
     ///   - message: a human-readable status.
+    ///
+    /// In a task, `message` also becomes the task's `statusMessage` (what `tasks/get` shows), whether or not the
+    /// client asked for progress.
     public func reportProgress(_ progress: Double, total: Double? = nil, message: String? = nil) async {
+        if let runningTask, let message { await runningTask.server.setTaskMessage(runningTask.id, message) }
         guard let progressToken, let lastProgress else { return }
         guard lastProgress.advance(to: progress) else { return }
         var params: [String: Value] = ["progressToken": progressToken, "progress": .double(progress)]
@@ -165,11 +173,16 @@ public protocol ServerOutbound: Sendable {
     /// Closes the HTTP connection carrying this request's stream without ending the stream: the client
     /// reconnects with `Last-Event-ID` and receives what follows. Transports without streams do nothing.
     func closeStream() async
+    /// Whether messages sent here reach the client before the result (a stream): a running task sends its
+    /// requests and notifications through a waiting `tasks/result` request only when its outbound can.
+    var reachesClient: Bool { get }
 }
 
 extension ServerOutbound {
     /// Does nothing: the transport has no stream to close.
     public func closeStream() async {}
+    /// True: an outbound carries messages unless it says otherwise.
+    public var reachesClient: Bool { true }
 }
 
 /// A ``ServerOutbound`` for contexts where nothing can reach the client before the result (a plain
@@ -177,6 +190,8 @@ extension ServerOutbound {
 public struct DiscardingOutbound: ServerOutbound {
     /// Creates one.
     public init() {}
+    /// False: nothing reaches the client before the result.
+    public var reachesClient: Bool { false }
     /// Drops the notification.
     public func send(_ notification: JSONRPCNotification) async {}
     /// Fails: a JSON response cannot carry a request to the client.
@@ -185,6 +200,12 @@ public struct DiscardingOutbound: ServerOutbound {
             code: MCPError.Code.internalError,
             message: "\(method) needs a response stream to the client; this request has none")
     }
+}
+
+/// The task a context runs (see ``RequestContext/taskID``).
+struct RunningTaskReference: Sendable {
+    let id: String
+    let server: MCPServer
 }
 
 /// The last progress value sent for one request; progress must increase.

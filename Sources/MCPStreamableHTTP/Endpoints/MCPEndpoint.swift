@@ -148,6 +148,9 @@ public struct MCPEndpoint: Sendable {
                 streams.forEachSession { $0.sendOnStandalone(notification.value) }
             }
         }
+        server.setClientMessageSink { sessionID, message in
+            streams.existingStreams(for: sessionID)?.sendOnStandalone(message) ?? false
+        }
         server.sessions.setSharedSessionEvents(server.sharedSessionEvents { streams.remove(sessionID: $0.id) })
     }
 

@@ -109,6 +109,9 @@ final class PostExchange: ServerOutbound, SessionStream {
         sendEvent(notification.value)
     }
 
+    /// Whether the answer can become a stream (the client accepts SSE).
+    var reachesClient: Bool { options != nil }
+
     func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
         guard options != nil else {
             throw MCPError(

@@ -1,0 +1,40 @@
+/// How a server runs tasks (2025-11-25 task-augmented `tools/call`): where they live, how long they are kept and
+/// how many a client may hold.
+public struct TaskConfiguration: Sendable {
+    /// Where tasks live. Default an ``InMemoryTaskStore`` (this process only).
+    public var store: any TaskStore
+    /// How many unexpired tasks a session, a user and the store may hold. Default ``TaskLimits/init(maxTasksPerSession:maxTasksPerUser:capacity:)``
+    /// (32 per session, 100 per user, 10,000 in all).
+    public var limits: TaskLimits
+    /// How long a task is kept when the request names no `ttl`. Default 10 minutes.
+    public var defaultTTL: Duration
+    /// The longest `ttl` granted (a longer or `null` request gets this). Default 1 hour.
+    public var maxTTL: Duration
+    /// The shortest `ttl` granted (so a result outlives the call that made it). Default 10 seconds.
+    public var minTTL: Duration
+    /// The `pollInterval` suggested to clients. Default 1 second.
+    public var pollInterval: Duration
+
+    /// Creates a configuration; every parameter has the default documented on its property.
+    public init(
+        store: any TaskStore = InMemoryTaskStore(), limits: TaskLimits = TaskLimits(),
+        defaultTTL: Duration = .seconds(600), maxTTL: Duration = .seconds(3600), minTTL: Duration = .seconds(10),
+        pollInterval: Duration = .seconds(1)
+    ) {
+        self.store = store
+        self.limits = limits
+        self.defaultTTL = defaultTTL
+        self.maxTTL = maxTTL
+        self.minTTL = minTTL
+        self.pollInterval = pollInterval
+    }
+
+    /// The ttl granted for a requested one (milliseconds; nil or `null`: the default), within
+    /// [``minTTL``, ``maxTTL``].
+    func grantedTTL(requested: Int?) -> Int {
+        let low = Int(minTTL.wholeMilliseconds)
+        let high = max(low, Int(maxTTL.wholeMilliseconds))
+        guard let requested else { return min(high, max(low, Int(defaultTTL.wholeMilliseconds))) }
+        return min(high, max(low, requested))
+    }
+}

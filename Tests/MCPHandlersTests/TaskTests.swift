@@ -1,0 +1,394 @@
+import Logging
+import Synchronization
+import Testing
+
+@testable import MCPHandlers
+
+/// A tool that waits until the test opens its gate (or is cancelled).
+final class Gate: Sendable {
+    private let open = Mutex(false)
+    let started = Mutex(0)
+    let sawCancellation = Mutex(false)
+
+    func release() { open.withLock { $0 = true } }
+
+    func wait() async throws {
+        started.withLock { $0 += 1 }
+        do {
+            while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
+        } catch {
+            sawCancellation.withLock { $0 = true }
+            throw error
+        }
+    }
+    var startedCount: Int { started.withLock { $0 } }
+    var cancelled: Bool { sawCancellation.withLock { $0 } }
+}
+
+/// Records what reaches the client through the notification and client message sinks.
+final class ClientSinks: Sendable {
+    let notifications = Mutex<[(String?, JSONRPCNotification)]>([])
+    let messages = Mutex<[(String, Value)]>([])
+    let acceptsMessages: Bool
+
+    init(on server: MCPServer, acceptsMessages: Bool = false) {
+        self.acceptsMessages = acceptsMessages
+        server.setNotificationSink { [self] id, notification in notifications.withLock { $0.append((id, notification)) } }
+        server.setClientMessageSink { [self] id, message in
+            guard acceptsMessages else { return false }
+            messages.withLock { $0.append((id, message)) }
+            return true
+        }
+    }
+
+    var statuses: [String] {
+        notifications.withLock { $0 }.filter { $0.1.method == "notifications/tasks/status" }
+            .compactMap { $0.1.params?["status"]?.stringValue }
+    }
+}
+
+@Suite struct TaskTests {
+    let clock = TestClock()
+    let gate = Gate()
+
+    func server(limits: TaskLimits = TaskLimits(), pageSize: Int = 100) -> MCPServer {
+        let clock = clock
+        let server = MCPServer(
+            configuration: .init(
+                serverInfo: .init(name: "t", version: "1"), pageSize: pageSize, clientRequestTimeout: .seconds(5),
+                wallClock: { clock.now },
+                tasks: TaskConfiguration(
+                    store: InMemoryTaskStore(wallClock: { clock.now }), limits: limits, pollInterval: .milliseconds(500))))
+        let gate = gate
+        server.registerTool(Tool(name: "plain")) { _, _ in .text("plain") }
+        server.registerTool(Tool(name: "gated", taskSupport: .optional)) { _, context in
+            await context.reportProgress(1, total: 2, message: "half way")
+            try await gate.wait()
+            return .text("opened")
+        }
+        server.registerTool(Tool(name: "only_task", taskSupport: .required)) { _, _ in .text("as a task") }
+        server.registerTool(Tool(name: "fails", taskSupport: .optional)) { _, _ in
+            throw MCPError(code: MCPError.Code.invalidParams, message: "bad input found late")
+        }
+        server.registerTool(Tool(name: "tool_error", taskSupport: .optional)) { _, _ in .error("it broke") }
+        server.registerTool(Tool(name: "asks", taskSupport: .optional)) { _, context in
+            let reply = try await context.elicit([
+                "message": "Name?", "requestedSchema": ["type": "object", "properties": ["name": ["type": "string"]]],
+            ])
+            return .text("hello \(reply["content"]?["name"]?.stringValue ?? "?")")
+        }
+        return server
+    }
+
+    func startTask(
+        _ server: MCPServer, _ tool: String, session: Session, ttl: Value = 60000, id: Int = 1
+    ) async throws -> Value {
+        let result = try await call(
+            server, "tools/call", ["name": .string(tool), "arguments": [:], "task": ["ttl": ttl]], session: session,
+            id: .number(id)
+        ).get()
+        return try #require(result["task"])
+    }
+
+    func status(_ server: MCPServer, _ id: Value, session: Session) async throws -> String? {
+        try await call(server, "tasks/get", ["taskId": id], session: session).get()["status"]?.stringValue
+    }
+
+    @Test func theCapabilityAndExecutionAreDeclaredOnlyForTaskTools() async throws {
+        let plain = makeServer()
+        #expect(plain.capabilities["tasks"] == nil)
+        let session = try await initialize(plain)
+        #expect(failure(await call(plain, "tasks/list", [:], session: session))?.code == MCPError.Code.methodNotFound)
+
+        let server = server()
+        #expect(
+            server.capabilities["tasks"]
+                == ["list": [:], "cancel": [:], "requests": ["tools": ["call": [:]]]])
+        let tools = try await call(server, "tools/list", [:]).get()["tools"]?.arrayValue ?? []
+        let byName = Dictionary(uniqueKeysWithValues: tools.map { ($0["name"]?.stringValue ?? "", $0) })
+        #expect(byName["plain"]?["execution"] == nil)
+        #expect(byName["gated"]?["execution"] == ["taskSupport": "optional"])
+        #expect(byName["only_task"]?["execution"] == ["taskSupport": "required"])
+        // 2026-07-28 has no tasks in its core: neither the capability nor `execution`.
+        #expect(server.discoverResult["capabilities"]?["tasks"] == nil)
+        let stateless = await server.handleStateless(Stateless.request("tools/list"), headers: nil, outbound: DiscardingOutbound(), user: nil)
+        let statelessTools = try stateless.result.get()["tools"]?.arrayValue ?? []
+        #expect(!statelessTools.isEmpty && statelessTools.allSatisfy { $0["execution"] == nil })
+    }
+
+    @Test func aTaskAnswersAtOnceAndItsResultComesFromTasksResult() async throws {
+        let server = server()
+        let sinks = ClientSinks(on: server)
+        let session = try await initialize(server)
+        let task = try await startTask(server, "gated", session: session)
+        let id = try #require(task["taskId"])
+        #expect(task["status"] == "working")
+        #expect(task["ttl"] == 60000)
+        #expect(task["pollInterval"] == 500)
+        #expect(task["createdAt"]?.stringValue?.hasSuffix("Z") == true)
+        #expect(task["createdAt"] == task["lastUpdatedAt"])
+        #expect(id.stringValue?.count == 22)
+        await eventually { gate.startedCount == 1 }
+        // The progress message is the task's status message.
+        for _ in 0..<200 {
+            if try await call(server, "tasks/get", ["taskId": id], session: session).get()["statusMessage"] == "half way" { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try await call(server, "tasks/get", ["taskId": id], session: session).get()["statusMessage"] == "half way")
+        // tasks/result called early waits for the end.
+        let result = Task { await call(server, "tasks/result", ["taskId": id], session: session, id: .number(7)) }
+        try await Task.sleep(for: .milliseconds(30))
+        clock.advance(2)
+        gate.release()
+        let answer = try await result.value.get()
+        #expect(answer["content"]?[0]?["text"] == "opened")
+        #expect(answer["_meta"]?["io.modelcontextprotocol/related-task"] == ["taskId": id])
+        let done = try await call(server, "tasks/get", ["taskId": id], session: session).get()
+        #expect(done["status"] == "completed")
+        #expect(done["lastUpdatedAt"] != done["createdAt"])
+        #expect(sinks.statuses == ["completed"])
+        // Again, at once.
+        #expect(try await call(server, "tasks/result", ["taskId": id], session: session).get()["content"] == answer["content"])
+        #expect(server.runningTaskCount == 0)
+    }
+
+    @Test func taskSupportIsEnforced() async throws {
+        let server = server()
+        let session = try await initialize(server)
+        let forbidden = await call(
+            server, "tools/call", ["name": "plain", "arguments": [:], "task": ["ttl": 1000]], session: session)
+        #expect(failure(forbidden)?.code == MCPError.Code.methodNotFound)
+        #expect(failure(forbidden)?.message.contains("does not run as a task") == true)
+        let required = await call(server, "tools/call", ["name": "only_task", "arguments": [:]], session: session)
+        #expect(failure(required)?.code == MCPError.Code.methodNotFound)
+        #expect(failure(required)?.message.contains("params.task") == true)
+        // Optional: a plain call answers directly.
+        let direct = try await call(server, "tools/call", ["name": "tool_error", "arguments": [:]], session: session).get()
+        #expect(direct["isError"] == true)
+        // A required tool as a task; a bad ttl is refused.
+        let task = try await startTask(server, "only_task", session: session)
+        #expect(try await call(server, "tasks/result", ["taskId": task["taskId"]!], session: session).get()["content"]?[0]?["text"] == "as a task")
+        for bad: Value in [-1, "soon", ["ttl": 5]] {
+            let refused = await call(
+                server, "tools/call", ["name": "gated", "arguments": [:], "task": ["ttl": bad]], session: session)
+            #expect(failure(refused)?.code == MCPError.Code.invalidParams)
+        }
+        #expect(failure(await call(server, "tools/call", ["name": "gated", "task": "now"], session: session))?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func theTTLIsBoundedByConfiguration() async throws {
+        let server = server()
+        let session = try await initialize(server)
+        #expect(try await startTask(server, "only_task", session: session, ttl: 1)["ttl"] == 10_000)
+        #expect(try await startTask(server, "only_task", session: session, ttl: 99_999_999)["ttl"] == 3_600_000)
+        #expect(try await startTask(server, "only_task", session: session, ttl: .null)["ttl"] == 3_600_000)
+        let unnamed = try await call(
+            server, "tools/call", ["name": "only_task", "arguments": [:], "task": [:]], session: session
+        ).get()
+        #expect(unnamed["task"]?["ttl"] == 600_000)
+        // Past its ttl a task is forgotten.
+        let task = try await startTask(server, "only_task", session: session, ttl: 20_000)
+        _ = try await call(server, "tasks/result", ["taskId": task["taskId"]!], session: session).get()
+        clock.advance(21)
+        let gone = await call(server, "tasks/get", ["taskId": task["taskId"]!], session: session)
+        #expect(failure(gone)?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func failuresAreFailedTasksAndTasksResultReturnsThemAsTheCallWould() async throws {
+        let server = server()
+        let session = try await initialize(server)
+        let failing = try await startTask(server, "fails", session: session)
+        let error = failure(await call(server, "tasks/result", ["taskId": failing["taskId"]!], session: session))
+        #expect(error?.code == MCPError.Code.invalidParams)
+        #expect(error?.message == "bad input found late")
+        let failed = try await call(server, "tasks/get", ["taskId": failing["taskId"]!], session: session).get()
+        #expect(failed["status"] == "failed")
+        #expect(failed["statusMessage"] == "bad input found late")
+
+        let broken = try await startTask(server, "tool_error", session: session)
+        let result = try await call(server, "tasks/result", ["taskId": broken["taskId"]!], session: session).get()
+        #expect(result["isError"] == true)
+        #expect(try await status(server, broken["taskId"]!, session: session) == "failed")
+    }
+
+    @Test func cancellingStopsTheToolAndIsFinal() async throws {
+        let server = server()
+        let sinks = ClientSinks(on: server)
+        let session = try await initialize(server)
+        let task = try await startTask(server, "gated", session: session)
+        let id = task["taskId"]!
+        await eventually { gate.startedCount == 1 }
+        let waiting = Task { await call(server, "tasks/result", ["taskId": id], session: session, id: .number(5)) }
+        let cancelled = try await call(server, "tasks/cancel", ["taskId": id], session: session).get()
+        #expect(cancelled["status"] == "cancelled")
+        #expect(cancelled["taskId"] == id)
+        await eventually { gate.cancelled }
+        #expect(gate.cancelled)
+        #expect(failure(await waiting.value)?.code == MCPError.Code.requestCancelled)
+        #expect(try await status(server, id, session: session) == "cancelled")
+        let again = await call(server, "tasks/cancel", ["taskId": id], session: session)
+        #expect(failure(again)?.code == MCPError.Code.invalidParams)
+        #expect(failure(again)?.message.contains("cancelled already") == true)
+        #expect(sinks.statuses == ["cancelled"])
+        // A completed task cannot be cancelled either.
+        let done = try await startTask(server, "only_task", session: session)
+        _ = try await call(server, "tasks/result", ["taskId": done["taskId"]!], session: session).get()
+        #expect(failure(await call(server, "tasks/cancel", ["taskId": done["taskId"]!], session: session))?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func aTaskBelongsToItsSessionAlone() async throws {
+        let server = server()
+        let mine = try await initialize(server)
+        let other = try await initialize(server)
+        let task = try await startTask(server, "only_task", session: mine)
+        let id = task["taskId"]!
+        for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
+            let refused = await call(server, method, ["taskId": id], session: other)
+            #expect(failure(refused)?.code == MCPError.Code.invalidParams, "\(method)")
+            #expect(failure(refused)?.message.contains("Unknown task") == true)
+        }
+        #expect(try await call(server, "tasks/list", [:], session: other).get()["tasks"] == [])
+        #expect(try await call(server, "tasks/list", [:], session: mine).get()["tasks"]?.arrayValue?.count == 1)
+        #expect(failure(await call(server, "tasks/get", ["taskId": "nope"], session: mine))?.code == MCPError.Code.invalidParams)
+        #expect(failure(await call(server, "tasks/get", [:], session: mine))?.code == MCPError.Code.invalidParams)
+        // Bound to the user when there is one: another session of the same user reads it, another user does not.
+        let alice = RequestContext(
+            requestID: .number(3), session: mine, user: "alice", protocolVersion: .v2025_11_25, clientCapabilities: [:],
+            progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
+        let created = try await server.handle(
+            JSONRPCRequest(id: .number(3), method: "tools/call", params: ["name": "only_task", "task": [:]]), context: alice
+        ).get()
+        let aliceElsewhere = RequestContext(
+            requestID: .number(4), session: other, user: "alice", protocolVersion: .v2025_11_25,
+            clientCapabilities: [:], progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
+        let read = await server.handle(
+            JSONRPCRequest(id: .number(4), method: "tasks/get", params: ["taskId": created["task"]!["taskId"]!]),
+            context: aliceElsewhere)
+        #expect(try read.get()["taskId"] == created["task"]?["taskId"])
+        let bob = RequestContext(
+            requestID: .number(5), session: mine, user: "bob", protocolVersion: .v2025_11_25, clientCapabilities: [:],
+            progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
+        let refused = await server.handle(
+            JSONRPCRequest(id: .number(5), method: "tasks/get", params: ["taskId": created["task"]!["taskId"]!]), context: bob)
+        #expect(failure(refused)?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func quotasBoundTheTasksOfASession() async throws {
+        let server = server(limits: TaskLimits(maxTasksPerSession: 2, maxTasksPerUser: 3, capacity: 5))
+        let session = try await initialize(server)
+        _ = try await startTask(server, "only_task", session: session)
+        _ = try await startTask(server, "only_task", session: session, id: 2)
+        let refused = await call(
+            server, "tools/call", ["name": "only_task", "task": [:]], session: session, id: .number(3))
+        #expect(failure(refused)?.code == MCPError.Code.connectionClosed)
+        #expect(failure(refused)?.message.contains("holds 2 tasks") == true)
+        // Another session is not affected; expired tasks free their room.
+        let other = try await initialize(server)
+        _ = try await startTask(server, "only_task", session: other)
+        clock.advance(61)
+        _ = try await startTask(server, "only_task", session: session, id: 4)
+    }
+
+    @Test func listingIsPaginatedOldestFirst() async throws {
+        let server = server(pageSize: 2)
+        let session = try await initialize(server)
+        var ids: [Value] = []
+        for n in 0..<5 {
+            ids.append(try await startTask(server, "only_task", session: session, id: n)["taskId"]!)
+            clock.advance(1)
+        }
+        var seen: [Value] = []
+        var cursor: Value?
+        repeat {
+            let page = try await call(server, "tasks/list", cursor.map { ["cursor": $0] } ?? [:], session: session).get()
+            seen += (page["tasks"]?.arrayValue ?? []).compactMap { $0["taskId"] }
+            cursor = page["nextCursor"]
+        } while cursor != nil
+        #expect(seen == ids)
+        #expect(failure(await call(server, "tasks/list", ["cursor": "bogus"], session: session))?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func aTaskThatElicitsIsInputRequiredAndAsksOnTheTasksResultStream() async throws {
+        let server = server()
+        let sinks = ClientSinks(on: server)
+        let session = try await initialize(server, capabilities: ["elicitation": [:]])
+        let task = try await startTask(server, "asks", session: session)
+        let id = task["taskId"]!
+        // No GET stream and no tasks/result yet: the task waits for the client, input_required.
+        for _ in 0..<400 where try await status(server, id, session: session) != "input_required" {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try await status(server, id, session: session) == "input_required")
+        // tasks/result's stream carries the elicitation, tagged with the task.
+        let outbound = ScriptedOutbound(answers: ["elicitation/create": ["action": "accept", "content": ["name": "Ada"]]])
+        let result = await server.handle(
+            JSONRPCRequest(id: .number(9), method: "tasks/result", params: ["taskId": id]),
+            context: context(session, id: .number(9), outbound: outbound))
+        #expect(try result.get()["content"]?[0]?["text"] == "hello Ada")
+        let asked = try #require(outbound.notifications.first { $0.method == "elicitation/create" })
+        #expect(asked.params?["_meta"]?["io.modelcontextprotocol/related-task"] == ["taskId": id])
+        #expect(asked.params?["message"] == "Name?")
+        await eventually { sinks.statuses.count == 3 }
+        #expect(sinks.statuses == ["input_required", "working", "completed"])
+    }
+
+    @Test func aTaskAsksOnTheGETStreamWhenNoTasksResultWaits() async throws {
+        let server = server()
+        let sinks = ClientSinks(on: server, acceptsMessages: true)
+        let session = try await initialize(server, capabilities: ["elicitation": [:]])
+        let task = try await startTask(server, "asks", session: session)
+        for _ in 0..<400 where sinks.messages.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(5)) }
+        let (target, message) = try #require(sinks.messages.withLock { $0.first })
+        #expect(target == session.id)
+        #expect(message["method"] == "elicitation/create")
+        #expect(message["params"]?["_meta"]?["io.modelcontextprotocol/related-task"] == ["taskId": task["taskId"]!])
+        // The client answers on a POST of its session.
+        let answered = server.handleResponse(
+            .response(id: try #require(RequestID(message["id"]!)), result: ["action": "decline"]), session: session)
+        #expect(answered)
+        let result = try await call(server, "tasks/result", ["taskId": task["taskId"]!], session: session).get()
+        #expect(result["content"]?[0]?["text"] == "hello ?")
+    }
+
+    @Test func theEndOfASessionCancelsItsTasksAndAStoppingWorkerFailsItsOwn() async throws {
+        let server = server()
+        let session = try await initialize(server)
+        let task = try await startTask(server, "gated", session: session)
+        await eventually { gate.startedCount == 1 }
+        _ = try await server.endSession(id: session.id)
+        await eventually { gate.cancelled }
+        #expect(gate.cancelled)
+        let record = try #require(try await server.configuration.tasks.store.task(id: task["taskId"]!.stringValue!, now: clock.now))
+        #expect(record.status == .cancelled)
+        #expect(record.statusMessage == "The session ended")
+
+        let other = try await initialize(server)
+        let running = try await startTask(server, "gated", session: other)
+        await eventually { gate.startedCount == 2 }
+        await server.stopTasks()
+        #expect(try await status(server, running["taskId"]!, session: other) == "failed")
+        let error = failure(await call(server, "tasks/result", ["taskId": running["taskId"]!], session: other))
+        #expect(error?.message.contains("call the tool again") == true)
+        #expect(server.runningTaskCount == 0)
+    }
+
+    @Test func theStatelessEraIgnoresTasks() async throws {
+        let server = server()
+        let outcome = await server.handleStateless(
+            Stateless.request("tools/call", ["name": "only_task", "arguments": [:], "task": ["ttl": 1000]]),
+            headers: nil, outbound: DiscardingOutbound(), user: nil)
+        #expect(try outcome.result.get()["content"]?[0]?["text"] == "as a task")
+        let get = await server.handleStateless(
+            Stateless.request("tasks/get", ["taskId": "x"]), headers: nil, outbound: DiscardingOutbound(), user: nil)
+        #expect(failure(get.result)?.code == MCPError.Code.methodNotFound)
+    }
+
+    @Test func storeRecordsRoundTripTheirOutcome() {
+        let ok = Result<Value, MCPError>.success(["content": []])
+        let bad = Result<Value, MCPError>.failure(MCPError(code: -32602, message: "m", data: ["x": 1]))
+        #expect(TaskRecord.decode(TaskRecord.encode(ok)) == ok)
+        #expect(TaskRecord.decode(TaskRecord.encode(bad)) == bad)
+        #expect(TaskRecord.decode(["nothing": true]) == nil)
+        #expect(TaskRecord.timestamp(0) == "1970-01-01T00:00:00.000Z")
+    }
+}

@@ -1,0 +1,162 @@
+"""Tasks (MCP 2025-11-25, task-augmented tools/call) through nginx → workers: raw HTTP, checked with the official
+Python SDK's task types (mcp 2.3.0 defines them; its client has no task calls, so the calls are raw JSON-RPC)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import mcp.types as types
+from mcp import Client
+
+from mcphttp import ACCEPT_BOTH, MCPHTTP, PROTOCOL_VERSION
+
+RELATED = "io.modelcontextprotocol/related-task"
+
+
+def start_task(mcp: MCPHTTP, sid: str, seconds: float, ttl=30000, id=1) -> dict:
+    r = mcp.call(sid, "tools/call", {"name": "slow_task", "arguments": {"seconds": seconds}, "task": {"ttl": ttl}}, id)
+    assert r.status == 200, r
+    created = types.CreateTaskResult.model_validate(r.json()["result"])
+    assert created.task.status == "working"
+    return r.json()["result"]["task"]
+
+
+def get(mcp: MCPHTTP, sid: str, task_id: str) -> dict:
+    r = mcp.call(sid, "tasks/get", {"taskId": task_id}, 5)
+    assert r.status == 200, r
+    return r.json()
+
+
+def poll_until_terminal(mcp: MCPHTTP, sid: str, task_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = get(mcp, sid, task_id)["result"]
+        types.GetTaskResult.model_validate(task)
+        if task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        assert time.monotonic() < deadline, f"task {task_id} still {task['status']}"
+        time.sleep(task["pollInterval"] / 1000)
+
+
+def test_the_capability_and_the_tool_declare_tasks(mcp):
+    r = mcp.initialize()
+    caps = r.json()["result"]["capabilities"]
+    assert caps["tasks"] == {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+    assert types.ServerCapabilities.model_validate(caps).tasks is not None
+    sid = mcp.open_session()
+    tools = mcp.call(sid, "tools/list").json()["result"]["tools"]
+    slow = next(t for t in tools if t["name"] == "slow_task")
+    assert slow["execution"] == {"taskSupport": "optional"}
+    assert types.Tool.model_validate(slow).execution.task_support == "optional"
+    assert all("execution" not in t for t in tools if t["name"] != "slow_task")
+
+
+def test_a_task_runs_is_polled_and_its_result_fetched(mcp):
+    sid = mcp.open_session()
+    task = start_task(mcp, sid, 1.5)
+    assert task["ttl"] == 30000 and task["pollInterval"] >= 1
+    # The progress message is the task's statusMessage while it runs.
+    deadline = time.monotonic() + 10
+    while (seen := get(mcp, sid, task["taskId"])["result"]).get("statusMessage") != "1 of 1.5 s":
+        assert seen["status"] == "working", seen
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.1)
+    done = poll_until_terminal(mcp, sid, task["taskId"])
+    assert done["status"] == "completed"
+    assert done["createdAt"] < done["lastUpdatedAt"]
+    r = mcp.call(sid, "tasks/result", {"taskId": task["taskId"]}, 6)
+    assert r.status == 200, r
+    result = types.CallToolResult.model_validate(r.json()["result"])
+    assert result.content[0].text == "done after 1.5 s"
+    assert r.json()["result"]["_meta"][RELATED] == {"taskId": task["taskId"]}
+    listed = types.ListTasksResult.model_validate(mcp.call(sid, "tasks/list", {}, 7).json()["result"])
+    assert [t.task_id for t in listed.tasks] == [task["taskId"]]
+
+
+def test_tasks_result_called_early_waits_for_the_end(mcp):
+    sid = mcp.open_session()
+    for accept in ("application/json", ACCEPT_BOTH):
+        task = start_task(mcp, sid, 1)
+        started = time.monotonic()
+        r = mcp.call(sid, "tasks/result", {"taskId": task["taskId"]}, 3, accept=accept, timeout=20)
+        assert r.status == 200, r
+        assert time.monotonic() - started >= 0.5
+        assert r.json()["result"]["content"][0]["text"] == "done after 1 s", (accept, r)
+
+
+def test_a_plain_call_of_an_optional_task_tool_answers_directly(mcp):
+    sid = mcp.open_session()
+    r = mcp.call_tool(sid, "slow_task", {"seconds": 0})
+    assert r.json()["result"]["content"][0]["text"] == "done after 0 s"
+    r = mcp.call(sid, "tools/call", {"name": "echo", "arguments": {"text": "x"}, "task": {"ttl": 1000}})
+    assert r.json()["error"]["code"] == -32601
+
+
+def test_cancel_ends_a_running_task_for_good(mcp):
+    sid = mcp.open_session()
+    task = start_task(mcp, sid, 60)
+    r = mcp.call(sid, "tasks/cancel", {"taskId": task["taskId"]}, 2)
+    cancelled = types.CancelTaskResult.model_validate(r.json()["result"])
+    assert cancelled.status == "cancelled"
+    assert get(mcp, sid, task["taskId"])["result"]["status"] == "cancelled"
+    again = mcp.call(sid, "tasks/cancel", {"taskId": task["taskId"]}, 3).json()
+    assert again["error"]["code"] == -32602
+    result = mcp.call(sid, "tasks/result", {"taskId": task["taskId"]}, 4).json()
+    assert result["error"]["code"] == -32800
+
+
+def test_a_task_is_its_sessions_alone(stack):
+    mcp = stack.mcp()
+    mine, theirs = mcp.open_session(), mcp.open_session()
+    task = start_task(mcp, mine, 0.2)
+    for method in ("tasks/get", "tasks/result", "tasks/cancel"):
+        answer = mcp.call(theirs, method, {"taskId": task["taskId"]}).json()
+        assert answer["error"]["code"] == -32602, (method, answer)
+        assert "Unknown task" in answer["error"]["message"]
+    assert mcp.call(theirs, "tasks/list", {}).json()["result"]["tasks"] == []
+    assert mcp.call(mine, "tasks/get", {"taskId": "no-such-task"}).json()["error"]["code"] == -32602
+
+
+def test_the_stateless_era_has_no_tasks(mcp):
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "slow_task"}
+    r = mcp.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                  "params": {"name": "slow_task", "arguments": {"seconds": 0}, "task": {"ttl": 1000}, "_meta": meta}},
+                 extra_headers=headers)
+    assert r.status == 200, r
+    assert r.json()["result"]["content"][0]["text"] == "done after 0 s"
+
+
+def test_the_official_client_polls_a_task_in_its_own_session(stack):
+    """The official client's session makes the task (raw tools/call: the SDK types cannot carry the answer of a
+    task-augmented call through call_tool) and reads it with its typed requests."""
+
+    async def main():
+        with anyio.fail_after(30):
+            async with Client(stack.mcp_url, mode="legacy", read_timeout_seconds=10, cache=None) as c:
+                session = c.session
+                raw = await session._dispatcher.send_raw_request(
+                    "tools/call", {"name": "slow_task", "arguments": {"seconds": 0.5}, "task": {"ttl": 20000}}, {})
+                created = types.CreateTaskResult.model_validate(raw)
+                task_id = created.task.task_id
+                while True:
+                    got = await session.send_request(
+                        types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=task_id)), types.GetTaskResult)
+                    if got.status == "completed":
+                        break
+                    assert got.status == "working"
+                    await anyio.sleep(got.poll_interval / 1000)
+                payload = await session.send_request(
+                    types.GetTaskPayloadRequest(params=types.GetTaskPayloadRequestParams(task_id=task_id)),
+                    types.CallToolResult)
+                listed = await session.send_request(types.ListTasksRequest(), types.ListTasksResult)
+                return payload, [t.task_id for t in listed.tasks], task_id
+
+    payload, listed, task_id = anyio.run(main)
+    assert payload.content[0].text == "done after 0.5 s"
+    assert listed == [task_id]
