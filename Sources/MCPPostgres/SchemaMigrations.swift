@@ -370,6 +370,60 @@ public enum SchemaMigrations {
                 END $$
                 """,
             ]),
+        Migration(
+            version: 5, description: "Tasks (2025-11-25 task-augmented tools/call)",
+            statements: [
+                """
+                CREATE TABLE mcpfcgi_tasks (
+                    id text PRIMARY KEY,
+                    scope text NOT NULL,
+                    owner text NOT NULL,
+                    session_id text,
+                    status text NOT NULL,
+                    status_message text,
+                    created_at double precision NOT NULL,
+                    updated_at double precision NOT NULL,
+                    expires_at double precision NOT NULL,
+                    ttl_ms integer NOT NULL,
+                    poll_ms integer NOT NULL,
+                    outcome text,
+                    heartbeat double precision NOT NULL
+                )
+                """,
+                "CREATE INDEX mcpfcgi_tasks_owner ON mcpfcgi_tasks (scope, owner, created_at)",
+                "CREATE INDEX mcpfcgi_tasks_session ON mcpfcgi_tasks (scope, session_id) WHERE session_id IS NOT NULL",
+                "CREATE INDEX mcpfcgi_tasks_expiry ON mcpfcgi_tasks (scope, expires_at) WHERE expires_at IS NOT NULL",
+                // A creation under the quotas: one at a time per owner and per session (advisory locks held to the
+                // commit), so two workers creating at once cannot both take the last place.
+                """
+                CREATE FUNCTION mcpfcgi_create_task(
+                    p_id text, p_scope text, p_owner text, p_session text, p_now double precision, p_ttl_ms integer,
+                    p_poll_ms integer, p_per_session integer, p_per_user integer, p_capacity integer)
+                RETURNS text LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-owner|' || p_scope || '|' || p_owner));
+                    IF p_session IS NOT NULL THEN
+                        PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-session|' || p_scope || '|' || p_session));
+                        IF (SELECT count(*) FROM mcpfcgi_tasks t
+                            WHERE t.scope = p_scope AND t.session_id = p_session AND t.expires_at > p_now) >= p_per_session THEN
+                            RETURN 'session';
+                        END IF;
+                    END IF;
+                    IF p_owner LIKE 'user:%' AND (SELECT count(*) FROM mcpfcgi_tasks t
+                        WHERE t.scope = p_scope AND t.owner = p_owner AND t.expires_at > p_now) >= p_per_user THEN
+                        RETURN 'user';
+                    END IF;
+                    IF (SELECT count(*) FROM mcpfcgi_tasks t WHERE t.scope = p_scope AND t.expires_at > p_now) >= p_capacity THEN
+                        RETURN 'full';
+                    END IF;
+                    INSERT INTO mcpfcgi_tasks (id, scope, owner, session_id, status, created_at, updated_at, expires_at,
+                        ttl_ms, poll_ms, heartbeat)
+                    VALUES (p_id, p_scope, p_owner, p_session, 'working', p_now, p_now, p_now + p_ttl_ms / 1000.0,
+                        p_ttl_ms, p_poll_ms, p_now);
+                    RETURN 'created';
+                END $$
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

@@ -107,6 +107,11 @@ struct DemoCommand: ParsableCommand {
     func makeSessionStore(scope: String, database: DemoDatabase?, logger: Logger) -> any SessionStore {
         database?.sessionStore(scope: scope, capacity: maxSessions, logger: logger) ?? sessionStore
     }
+    /// A server's task store: on PostgreSQL with `--store postgres` (a task is read on any worker and outlives the
+    /// worker that made it), else in this worker's memory.
+    func makeTaskStore(scope: String, database: DemoDatabase?, logger: Logger) -> any TaskStore {
+        database?.taskStore(scope: scope, logger: logger) ?? InMemoryTaskStore()
+    }
     /// The event store of a server's endpoint with `--event-store`: in the database with `--store postgres`, else in
     /// this worker's memory; nil without the flag.
     func makeEventStore(scope: String, database: DemoDatabase?) -> (any EventStore)? {
@@ -252,7 +257,9 @@ struct DemoCommand: ParsableCommand {
                 sessionStore: makeSessionStore(scope: "mcp", database: database, logger: logger),
                 sessionLimits: sessionLimits,
                 logger: logger,
-                requestStateKey: stateKey))
+                requestStateKey: stateKey,
+                tasks: TaskConfiguration(store: makeTaskStore(scope: "mcp", database: database, logger: logger))))
+        database?.stopsTasks(of: server)
         Fixtures.register(on: server)
 
         let token = managementToken ?? env("MCPFCGI_MANAGEMENT_TOKEN")

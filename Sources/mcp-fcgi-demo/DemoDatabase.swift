@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import MCPFCGI
 import MCPPostgres
 import Synchronization
 
@@ -15,6 +16,8 @@ final class DemoDatabase: Sendable {
     let notifications: DatabaseNotifications
     private let stores = Mutex<[PostgresSessionStore]>([])
     private let eventStores = Mutex<[PostgresEventStore]>([])
+    private let taskStores = Mutex<[PostgresTaskStore]>([])
+    private let taskServers = Mutex<[MCPServer]>([])
 
     private init(pool: PostgresPool, logger: Logger) {
         self.pool = pool
@@ -30,6 +33,20 @@ final class DemoDatabase: Sendable {
         return store
     }
 
+    /// A task store of `scope` (one per MCP server), its heartbeat stopped by ``stop()``.
+    func taskStore(scope: String, logger: Logger) -> PostgresTaskStore {
+        let store = PostgresTaskStore(
+            database: pool, notifications: notifications, configuration: .init(scope: scope), logger: logger)
+        taskStores.withLock { $0.append(store) }
+        return store
+    }
+
+    /// Makes ``stop()`` fail the tasks `server` still runs before the task stores stop (the drain started that
+    /// already; this waits for the writes to be done).
+    func stopsTasks(of server: MCPServer) {
+        taskServers.withLock { $0.append(server) }
+    }
+
     /// An event store of `scope` (one per MCP server), written out by ``stop()``.
     func eventStore(scope: String) -> PostgresEventStore {
         let store = PostgresEventStore(database: pool, configuration: .init(scope: scope))
@@ -42,8 +59,12 @@ final class DemoDatabase: Sendable {
     func stop() {
         let stores = self.stores.withLock { $0 }
         let eventStores = self.eventStores.withLock { $0 }
+        let taskStores = self.taskStores.withLock { $0 }
+        let taskServers = self.taskServers.withLock { $0 }
         let done = DispatchSemaphore(value: 0)
         Task { [pool, notifications] in
+            for server in taskServers { await server.stopTasks() }
+            for store in taskStores { await store.shutdown() }
             for store in eventStores { await store.shutdown() }
             for store in stores { await store.shutdown() }
             await notifications.stop()

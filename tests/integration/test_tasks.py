@@ -160,3 +160,45 @@ def test_the_official_client_polls_a_task_in_its_own_session(stack):
     payload, listed, task_id = anyio.run(main)
     assert payload.content[0].text == "done after 0.5 s"
     assert listed == [task_id]
+
+
+def test_on_postgres_tasks_outlive_their_worker():
+    """STORE=postgres, 3 workers, none restarted: a task's record is read through any worker. A worker that drains
+    (SIGTERM) fails its running tasks at once; one killed (SIGKILL) stops beating and its task is failed by the next
+    reader after 10 s; a completed task's result stays readable from another worker."""
+    import os
+    import signal
+
+    from conftest import Stack, wait_until
+
+    s = Stack(workers=3, extra_env={"STORE": "postgres", "RESTART_LIMIT": "0"})
+    try:
+        s.start()
+        mcp = s.mcp()
+        sessions = [mcp.open_session() for _ in range(30)]
+        on_w1 = next(sid for sid in sessions if sid.startswith("w1."))
+        on_w2 = next(sid for sid in sessions if sid.startswith("w2."))
+
+        finished = start_task(mcp, on_w1, 0.2)
+        assert poll_until_terminal(mcp, on_w1, finished["taskId"])["status"] == "completed"
+        drained = start_task(mcp, on_w1, 120)
+        killed = start_task(mcp, on_w2, 120, id=2)
+
+        os.kill(s.worker_pid(1), signal.SIGTERM)
+        wait_until(lambda: "GIVING UP on w1" in s.log(), 30, what="w1 to stop")
+        task = get(mcp, on_w1, drained["taskId"])["result"]  # served by a backup worker from the database
+        assert task["status"] == "failed", task
+        assert "call the tool again" in task["statusMessage"]
+        error = mcp.call(on_w1, "tasks/result", {"taskId": drained["taskId"]}, 3).json()["error"]
+        assert error["code"] == -32603 and "call the tool again" in error["message"]
+        done = mcp.call(on_w1, "tasks/result", {"taskId": finished["taskId"]}, 4).json()["result"]
+        assert done["content"][0]["text"] == "done after 0.2 s"
+
+        os.kill(s.worker_pid(2), signal.SIGKILL)
+        wait_until(lambda: "GIVING UP on w2" in s.log(), 30, what="w2 to be given up")
+        assert get(mcp, on_w2, killed["taskId"])["result"]["status"] in ("working", "failed")
+        failed = poll_until_terminal(mcp, on_w2, killed["taskId"], timeout=30)
+        assert failed["status"] == "failed", failed
+        assert "stopped before it finished" in failed["statusMessage"]
+    finally:
+        s.cleanup()

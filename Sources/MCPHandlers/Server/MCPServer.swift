@@ -154,6 +154,8 @@ public final class MCPServer: Sendable {
         self.requestStateCodec = RequestStateCodec(key: configuration.requestStateKey)
         self.metrics = ServerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         configuration.sessionStore.setSharedSessionEvents(sharedSessionEvents(onEnd: { _ in }))
+        let running = runningTasks
+        configuration.tasks.store.setTerminalElsewhereHandler { id in running.cancel(id) }
     }
 
     /// The handlers a shared session store calls (``SharedSessionEvents``): a loaded session's subscriptions join

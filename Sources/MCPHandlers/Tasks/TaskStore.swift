@@ -46,11 +46,18 @@ public protocol TaskStore: Sendable {
 
     /// Whether tasks are shared by several processes (then a task may be read on a worker that does not run it).
     var isShared: Bool { get }
+
+    /// Installs what to do when a task became terminal in another process (a `tasks/cancel` that reached another
+    /// worker): the server cancels the tool if it runs here. Stores of one process never call it.
+    /// - Parameter handler: called with the task id.
+    func setTerminalElsewhereHandler(_ handler: @escaping @Sendable (String) -> Void)
 }
 
 extension TaskStore {
     /// False: a store is per process unless it says otherwise.
     public var isShared: Bool { false }
+    /// Does nothing: in one process every change is made here.
+    public func setTerminalElsewhereHandler(_ handler: @escaping @Sendable (String) -> Void) {}
 }
 
 /// The bounds of the tasks a client can make.
