@@ -94,9 +94,10 @@ public final class PostgresTaskStore: TaskStore {
         let outcome = try await database.run { [database, logger] in
             let rows = try await database.client.query(
                 """
-                SELECT mcpfcgi_create_task(\(task.id), \(scope), \(task.owner), \(task.sessionID), \(task.createdAt),
-                    \(Int32(clamping: task.ttlMilliseconds)), \(Int32(clamping: task.pollIntervalMilliseconds)),
-                    \(Int32(clamping: limits.maxTasksPerSession)), \(Int32(clamping: limits.maxTasksPerUser)),
+                SELECT mcpfcgi_create_task(\(task.id), \(scope), \(task.owner), \(task.sessionID), \(task.user),
+                    \(task.clientAddress), \(task.createdAt), \(Int32(clamping: task.ttlMilliseconds)),
+                    \(Int32(clamping: task.pollIntervalMilliseconds)), \(Int32(clamping: limits.maxTasksPerSession)),
+                    \(Int32(clamping: limits.maxTasksPerUser)), \(Int32(clamping: limits.maxTasksPerAddress)),
                     \(Int32(clamping: limits.capacity)))
                 """, logger: logger)
             for try await outcome in rows.decode(String.self) { return outcome }
@@ -108,6 +109,7 @@ public final class PostgresTaskStore: TaskStore {
             return .created
         case "session": return .sessionQuotaReached(limit: limits.maxTasksPerSession)
         case "user": return .userQuotaReached(limit: limits.maxTasksPerUser)
+        case "address": return .addressQuotaReached(limit: limits.maxTasksPerAddress)
         default: return .full
         }
     }
@@ -116,14 +118,12 @@ public final class PostgresTaskStore: TaskStore {
     /// failed first.
     public func task(id: String, now: Double) async throws -> TaskRecord? {
         guard let task = try await read(id: id, now: now) else { return nil }
-        guard !task.record.status.isTerminal, !isRunningHere(id),
-            task.heartbeat < now - configuration.staleAfter.secondsValue
-        else { return task.record }
+        guard !task.record.status.isTerminal, !isRunningHere(id), task.stale else { return task.record }
         let message = "The worker running this task stopped before it finished; call the tool again"
         let failed = try await update(
             id: id, status: .failed, message: message,
             outcome: .failure(MCPError(code: MCPError.Code.internalError, message: message)), now: now,
-            onlyIfHeartbeatBefore: now - configuration.staleAfter.secondsValue)
+            onlyIfStale: true)
         return failed
     }
 
@@ -131,14 +131,15 @@ public final class PostgresTaskStore: TaskStore {
     public func update(
         id: String, status: TaskStatus?, message: String?, outcome: Result<Value, MCPError>?, now: Double
     ) async throws -> TaskRecord? {
-        try await update(id: id, status: status, message: message, outcome: outcome, now: now, onlyIfHeartbeatBefore: nil)
+        try await update(id: id, status: status, message: message, outcome: outcome, now: now, onlyIfStale: false)
     }
 
     private func update(
         id: String, status: TaskStatus?, message: String?, outcome: Result<Value, MCPError>?, now: Double,
-        onlyIfHeartbeatBefore cutoff: Double?
+        onlyIfStale: Bool
     ) async throws -> TaskRecord? {
         let scope = configuration.scope
+        let staleAfter = configuration.staleAfter.secondsValue
         let terminal = status?.isTerminal == true
         let encoded = terminal ? outcome.map { String(decoding: JSONWriter.encode(TaskRecord.encode($0)), as: UTF8.self) } : nil
         let changed = try await database.run { [database, logger] () -> Row? in
@@ -148,10 +149,10 @@ public final class PostgresTaskStore: TaskStore {
                     UPDATE mcpfcgi_tasks SET status = COALESCE(\(status?.rawValue), status), status_message = \(message),
                         updated_at = GREATEST(updated_at, \(now)), outcome = COALESCE(\(encoded), outcome)
                     WHERE id = \(id) AND scope = \(scope) AND status NOT IN ('completed', 'failed', 'cancelled')
-                        AND (\(cutoff)::float8 IS NULL OR heartbeat < \(cutoff)::float8)
-                    RETURNING \(unescaped: Row.columns)),
+                        AND (NOT \(onlyIfStale) OR heartbeat < extract(epoch FROM clock_timestamp()) - \(staleAfter))
+                    RETURNING \(unescaped: Row.columns), false AS stale),
                 n AS (SELECT pg_notify('mcpfcgi', 'k|' || id) FROM u WHERE \(terminal))
-                SELECT \(unescaped: Row.columns) FROM u, (SELECT count(*) FROM n) AS announced
+                SELECT \(unescaped: Row.columns), stale FROM u, (SELECT count(*) FROM n) AS announced
                 """, logger: logger)
             for try await row in rows.decode(Row.Columns.self) { return Row(row) }
             return nil
@@ -171,7 +172,7 @@ public final class PostgresTaskStore: TaskStore {
             var tasks: [TaskRecord] = []
             for try await row in try await database.client.query(
                 """
-                SELECT \(unescaped: Row.columns) FROM mcpfcgi_tasks
+                SELECT \(unescaped: Row.columns), false FROM mcpfcgi_tasks
                 WHERE scope = \(scope) AND owner = \(owner) AND expires_at > \(now) ORDER BY created_at, id
                 """, logger: logger
             ).decode(Row.Columns.self) {
@@ -231,23 +232,43 @@ public final class PostgresTaskStore: TaskStore {
         _ = state.withLock { $0.running.remove(id) }
     }
 
-    /// Refreshes the heartbeat of the tasks this process runs, in one statement.
+    /// Refreshes the heartbeat of the tasks this process runs, in one statement (the database's clock). A task that
+    /// is not refreshed is terminal, expired or gone: this process forgets it and stops its tool (a cancel made
+    /// elsewhere whose announcement was lost while the listener reconnected).
     private func beat() async {
         let ids = Array(state.withLock { $0.running })
         guard !ids.isEmpty else { return }
-        let now = wallClock()
         do {
-            try await database.run { [database, logger, scope = configuration.scope] in
-                try await database.client.query(
+            let alive = try await database.run { [database, logger, scope = configuration.scope] in
+                var alive = Set<String>()
+                for try await id in try await database.client.query(
                     """
-                    UPDATE mcpfcgi_tasks SET heartbeat = \(now)
+                    UPDATE mcpfcgi_tasks SET heartbeat = extract(epoch FROM clock_timestamp())
                     WHERE scope = \(scope) AND id = ANY(\(ids)::text[]) AND status NOT IN ('completed', 'failed', 'cancelled')
-                    """, logger: logger)
+                    RETURNING id
+                    """, logger: logger
+                ).decode(String.self) {
+                    alive.insert(id)
+                }
+                return alive
+            }
+            let handler = state.withLock { $0.terminalElsewhere }
+            for id in ids where !alive.contains(id) {
+                stopBeating(id)
+                handler?(id)
             }
         } catch {
             logger.warning(
                 "cannot refresh the heartbeat of running tasks; other workers fail them after \(configuration.staleAfter)",
                 metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Forgets the tasks of a session that ended.
+    public func removeTasks(ofSession sessionID: String) async throws {
+        try await database.run { [database, logger, scope = configuration.scope] in
+            try await database.client.query(
+                "DELETE FROM mcpfcgi_tasks WHERE scope = \(scope) AND session_id = \(sessionID)", logger: logger)
         }
     }
 
@@ -308,11 +329,13 @@ public final class PostgresTaskStore: TaskStore {
 
     private func read(id: String, now: Double) async throws -> Row? {
         let scope = configuration.scope
+        let staleAfter = configuration.staleAfter.secondsValue
         return try await database.run { [database, logger] in
             for try await row in try await database.client.query(
                 """
-                SELECT \(unescaped: Row.columns) FROM mcpfcgi_tasks
-                WHERE id = \(id) AND scope = \(scope) AND expires_at > \(now)
+                SELECT \(unescaped: Row.columns),
+                    heartbeat < extract(epoch FROM clock_timestamp()) - \(staleAfter)
+                FROM mcpfcgi_tasks WHERE id = \(id) AND scope = \(scope) AND expires_at > \(now)
                 """, logger: logger
             ).decode(Row.Columns.self) {
                 return Row(row)
@@ -324,19 +347,20 @@ public final class PostgresTaskStore: TaskStore {
     /// One row of `mcpfcgi_tasks`.
     private struct Row: Sendable {
         static let columns =
-            "id, owner, session_id, status, status_message, created_at, updated_at, ttl_ms, poll_ms, outcome, heartbeat"
-        typealias Columns = (String, String, String?, String, String?, Double, Double, Int32, Int32, String?, Double)
+            "id, owner, session_id, user_id, client_address, status, status_message, created_at, updated_at, ttl_ms, poll_ms, outcome"
+        /// The columns, then whether the running task's heartbeat is older than ``Configuration/staleAfter``.
+        typealias Columns = (String, String, String?, String?, String?, String, String?, Double, Double, Int32, Int32, String?, Bool)
 
         var record: TaskRecord
-        var heartbeat: Double
+        var stale: Bool
 
         init(_ c: Columns) {
-            let outcome = c.9.flatMap { try? JSONParser().parse(Array($0.utf8)) }.flatMap(TaskRecord.decode)
+            let outcome = c.11.flatMap { try? JSONParser().parse(Array($0.utf8)) }.flatMap(TaskRecord.decode)
             record = TaskRecord(
-                id: c.0, owner: c.1, sessionID: c.2, status: TaskStatus(rawValue: c.3) ?? .failed, statusMessage: c.4,
-                createdAt: c.5, lastUpdatedAt: c.6, ttlMilliseconds: Int(c.7), pollIntervalMilliseconds: Int(c.8),
-                outcome: outcome)
-            heartbeat = c.10
+                id: c.0, owner: c.1, sessionID: c.2, user: c.3, clientAddress: c.4,
+                status: TaskStatus(rawValue: c.5) ?? .failed, statusMessage: c.6, createdAt: c.7, lastUpdatedAt: c.8,
+                ttlMilliseconds: Int(c.9), pollIntervalMilliseconds: Int(c.10), outcome: outcome)
+            stale = c.12
         }
     }
 }

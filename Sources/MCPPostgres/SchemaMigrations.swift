@@ -373,12 +373,16 @@ public enum SchemaMigrations {
         Migration(
             version: 5, description: "Tasks (2025-11-25 task-augmented tools/call)",
             statements: [
+                // Times are the workers' wall clocks, but `heartbeat` is the database's: a worker's clock that is off
+                // cannot make its running tasks look dead to another.
                 """
                 CREATE TABLE mcpfcgi_tasks (
                     id text PRIMARY KEY,
                     scope text NOT NULL,
                     owner text NOT NULL,
                     session_id text,
+                    user_id text,
+                    client_address text,
                     status text NOT NULL,
                     status_message text,
                     created_at double precision NOT NULL,
@@ -387,21 +391,24 @@ public enum SchemaMigrations {
                     ttl_ms integer NOT NULL,
                     poll_ms integer NOT NULL,
                     outcome text,
-                    heartbeat double precision NOT NULL
+                    heartbeat double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp())
                 )
                 """,
                 "CREATE INDEX mcpfcgi_tasks_owner ON mcpfcgi_tasks (scope, owner, created_at)",
                 "CREATE INDEX mcpfcgi_tasks_session ON mcpfcgi_tasks (scope, session_id) WHERE session_id IS NOT NULL",
+                "CREATE INDEX mcpfcgi_tasks_user ON mcpfcgi_tasks (scope, user_id) WHERE user_id IS NOT NULL",
+                "CREATE INDEX mcpfcgi_tasks_address ON mcpfcgi_tasks (scope, client_address) WHERE client_address IS NOT NULL",
                 "CREATE INDEX mcpfcgi_tasks_expiry ON mcpfcgi_tasks (scope, expires_at) WHERE expires_at IS NOT NULL",
-                // A creation under the quotas: one at a time per owner and per session (advisory locks held to the
-                // commit), so two workers creating at once cannot both take the last place.
+                // A creation under the quotas: one at a time per session, user and address (advisory locks held to
+                // the commit, always taken in that order), so two workers creating at once cannot both take the last
+                // place. The capacity is checked without a lock (it may be passed by the creations of one moment).
                 """
                 CREATE FUNCTION mcpfcgi_create_task(
-                    p_id text, p_scope text, p_owner text, p_session text, p_now double precision, p_ttl_ms integer,
-                    p_poll_ms integer, p_per_session integer, p_per_user integer, p_capacity integer)
+                    p_id text, p_scope text, p_owner text, p_session text, p_user text, p_address text,
+                    p_now double precision, p_ttl_ms integer, p_poll_ms integer, p_per_session integer,
+                    p_per_user integer, p_per_address integer, p_capacity integer)
                 RETURNS text LANGUAGE plpgsql AS $$
                 BEGIN
-                    PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-owner|' || p_scope || '|' || p_owner));
                     IF p_session IS NOT NULL THEN
                         PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-session|' || p_scope || '|' || p_session));
                         IF (SELECT count(*) FROM mcpfcgi_tasks t
@@ -409,17 +416,27 @@ public enum SchemaMigrations {
                             RETURN 'session';
                         END IF;
                     END IF;
-                    IF p_owner LIKE 'user:%' AND (SELECT count(*) FROM mcpfcgi_tasks t
-                        WHERE t.scope = p_scope AND t.owner = p_owner AND t.expires_at > p_now) >= p_per_user THEN
-                        RETURN 'user';
+                    IF p_user IS NOT NULL THEN
+                        PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-user|' || p_scope || '|' || p_user));
+                        IF (SELECT count(*) FROM mcpfcgi_tasks t
+                            WHERE t.scope = p_scope AND t.user_id = p_user AND t.expires_at > p_now) >= p_per_user THEN
+                            RETURN 'user';
+                        END IF;
+                    END IF;
+                    IF p_address IS NOT NULL THEN
+                        PERFORM pg_advisory_xact_lock(hashtext('mcpfcgi-task-address|' || p_scope || '|' || p_address));
+                        IF (SELECT count(*) FROM mcpfcgi_tasks t
+                            WHERE t.scope = p_scope AND t.client_address = p_address AND t.expires_at > p_now) >= p_per_address THEN
+                            RETURN 'address';
+                        END IF;
                     END IF;
                     IF (SELECT count(*) FROM mcpfcgi_tasks t WHERE t.scope = p_scope AND t.expires_at > p_now) >= p_capacity THEN
                         RETURN 'full';
                     END IF;
-                    INSERT INTO mcpfcgi_tasks (id, scope, owner, session_id, status, created_at, updated_at, expires_at,
-                        ttl_ms, poll_ms, heartbeat)
-                    VALUES (p_id, p_scope, p_owner, p_session, 'working', p_now, p_now, p_now + p_ttl_ms / 1000.0,
-                        p_ttl_ms, p_poll_ms, p_now);
+                    INSERT INTO mcpfcgi_tasks (id, scope, owner, session_id, user_id, client_address, status, created_at,
+                        updated_at, expires_at, ttl_ms, poll_ms)
+                    VALUES (p_id, p_scope, p_owner, p_session, p_user, p_address, 'working', p_now, p_now,
+                        p_now + p_ttl_ms / 1000.0, p_ttl_ms, p_poll_ms);
                     RETURN 'created';
                 END $$
                 """,

@@ -51,14 +51,18 @@ final class ClientSinks: Sendable {
     let clock = TestClock()
     let gate = Gate()
 
-    func server(limits: TaskLimits = TaskLimits(), pageSize: Int = 100) -> MCPServer {
+    func server(
+        limits: TaskLimits = TaskLimits(), pageSize: Int = 100, minTTL: Duration = .seconds(10),
+        resultWaitWithoutStream: Duration = .seconds(30)
+    ) -> MCPServer {
         let clock = clock
         let server = MCPServer(
             configuration: .init(
                 serverInfo: .init(name: "t", version: "1"), pageSize: pageSize, clientRequestTimeout: .seconds(5),
                 wallClock: { clock.now },
                 tasks: TaskConfiguration(
-                    store: InMemoryTaskStore(wallClock: { clock.now }), limits: limits, pollInterval: .milliseconds(500))))
+                    store: InMemoryTaskStore(wallClock: { clock.now }), limits: limits, minTTL: minTTL,
+                    pollInterval: .milliseconds(500), resultWaitWithoutStream: resultWaitWithoutStream)))
         let gate = gate
         server.registerTool(Tool(name: "plain")) { _, _ in .text("plain") }
         server.registerTool(Tool(name: "gated", taskSupport: .optional)) { _, context in
@@ -71,6 +75,7 @@ final class ClientSinks: Sendable {
             throw MCPError(code: MCPError.Code.invalidParams, message: "bad input found late")
         }
         server.registerTool(Tool(name: "tool_error", taskSupport: .optional)) { _, _ in .error("it broke") }
+        server.registerTool(Tool(name: "gives_up", taskSupport: .optional)) { _, _ in throw MCPError.requestCancelled("gave up") }
         server.registerTool(Tool(name: "asks", taskSupport: .optional)) { _, context in
             let reply = try await context.elicit([
                 "message": "Name?", "requestedSchema": ["type": "object", "properties": ["name": ["type": "string"]]],
@@ -251,26 +256,26 @@ final class ClientSinks: Sendable {
         #expect(try await call(server, "tasks/list", [:], session: mine).get()["tasks"]?.arrayValue?.count == 1)
         #expect(failure(await call(server, "tasks/get", ["taskId": "nope"], session: mine))?.code == MCPError.Code.invalidParams)
         #expect(failure(await call(server, "tasks/get", [:], session: mine))?.code == MCPError.Code.invalidParams)
-        // Bound to the user when there is one: another session of the same user reads it, another user does not.
-        let alice = RequestContext(
-            requestID: .number(3), session: mine, user: "alice", protocolVersion: .v2025_11_25, clientCapabilities: [:],
-            progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
+        // Bound to the session and to the user when there is one: neither another user in the same session nor the
+        // same user in another session reads it (a user id may be a placeholder shared by anonymous clients).
+        func context(_ user: String, _ session: Session, _ id: Int) -> RequestContext {
+            RequestContext(
+                requestID: .number(id), session: session, user: user, protocolVersion: .v2025_11_25,
+                clientCapabilities: [:], progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
+        }
         let created = try await server.handle(
-            JSONRPCRequest(id: .number(3), method: "tools/call", params: ["name": "only_task", "task": [:]]), context: alice
+            JSONRPCRequest(id: .number(3), method: "tools/call", params: ["name": "only_task", "task": [:]]),
+            context: context("alice", mine, 3)
         ).get()
-        let aliceElsewhere = RequestContext(
-            requestID: .number(4), session: other, user: "alice", protocolVersion: .v2025_11_25,
-            clientCapabilities: [:], progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
-        let read = await server.handle(
-            JSONRPCRequest(id: .number(4), method: "tasks/get", params: ["taskId": created["task"]!["taskId"]!]),
-            context: aliceElsewhere)
-        #expect(try read.get()["taskId"] == created["task"]?["taskId"])
-        let bob = RequestContext(
-            requestID: .number(5), session: mine, user: "bob", protocolVersion: .v2025_11_25, clientCapabilities: [:],
-            progressToken: nil, logger: Logger(label: "t"), outbound: DiscardingOutbound())
-        let refused = await server.handle(
-            JSONRPCRequest(id: .number(5), method: "tasks/get", params: ["taskId": created["task"]!["taskId"]!]), context: bob)
-        #expect(failure(refused)?.code == MCPError.Code.invalidParams)
+        let aliceID = try #require(created["task"]?["taskId"])
+        let same = await server.handle(
+            JSONRPCRequest(id: .number(4), method: "tasks/get", params: ["taskId": aliceID]), context: context("alice", mine, 4))
+        #expect(try same.get()["taskId"] == aliceID)
+        for (user, session) in [("alice", other), ("bob", mine)] {
+            let refused = await server.handle(
+                JSONRPCRequest(id: .number(5), method: "tasks/get", params: ["taskId": aliceID]), context: context(user, session, 5))
+            #expect(failure(refused)?.code == MCPError.Code.invalidParams)
+        }
     }
 
     @Test func quotasBoundTheTasksOfASession() async throws {
@@ -355,12 +360,16 @@ final class ClientSinks: Sendable {
         let session = try await initialize(server)
         let task = try await startTask(server, "gated", session: session)
         await eventually { gate.startedCount == 1 }
+        let sinks = ClientSinks(on: server)
         _ = try await server.endSession(id: session.id)
         await eventually { gate.cancelled }
         #expect(gate.cancelled)
-        let record = try #require(try await server.configuration.tasks.store.task(id: task["taskId"]!.stringValue!, now: clock.now))
-        #expect(record.status == .cancelled)
-        #expect(record.statusMessage == "The session ended")
+        #expect(sinks.statuses == ["cancelled"])
+        // Nobody can read the tasks of an ended session: they are forgotten.
+        let store = server.configuration.tasks.store
+        let id = task["taskId"]!.stringValue!
+        for _ in 0..<200 where try await store.task(id: id, now: clock.now) != nil { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try await store.task(id: id, now: clock.now) == nil)
 
         let other = try await initialize(server)
         let running = try await startTask(server, "gated", session: other)
@@ -381,6 +390,67 @@ final class ClientSinks: Sendable {
         let get = await server.handleStateless(
             Stateless.request("tasks/get", ["taskId": "x"]), headers: nil, outbound: DiscardingOutbound(), user: nil)
         #expect(failure(get.result)?.code == MCPError.Code.methodNotFound)
+    }
+
+    @Test func aToolStopsWhenItsTTLPassesAndAWaitWithoutAStreamIsBounded() async throws {
+        let server = server(minTTL: .milliseconds(50), resultWaitWithoutStream: .milliseconds(100))
+        let session = try await initialize(server)
+        let expiring = try await startTask(server, "gated", session: session, ttl: 100)
+        await eventually { gate.cancelled }
+        #expect(gate.cancelled)
+        #expect(try await status(server, expiring["taskId"]!, session: session) == "failed")
+        #expect(server.runningTaskCount == 0)
+        // tasks/result without a stream (a JSON-only client holds an accept thread): -32001 after the bound.
+        let running = try await startTask(server, "gated", session: session, ttl: 60000, id: 2)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let waited = await server.handle(
+            JSONRPCRequest(id: .number(3), method: "tasks/result", params: ["taskId": running["taskId"]!]),
+            context: MCPHandlersTests.context(session, id: .number(3), outbound: DiscardingOutbound()))
+        #expect(failure(waited)?.code == MCPError.Code.requestTimeout)
+        #expect(failure(waited)?.message.contains("poll tasks/get") == true)
+        #expect(clock.now - start < .seconds(5))
+        // A tool that cancels itself ends its task as cancelled.
+        let gaveUp = try await startTask(server, "gives_up", session: session, id: 4)
+        #expect(failure(await call(server, "tasks/result", ["taskId": gaveUp["taskId"]!], session: session))?.code == -32800)
+        #expect(try await status(server, gaveUp["taskId"]!, session: session) == "cancelled")
+    }
+
+    @Test func revisionsBefore2025_11_25HaveNoTasks() async throws {
+        let server = server()
+        let request = JSONRPCRequest(
+            id: .number(0), method: "initialize", params: ["protocolVersion": "2025-06-18", "capabilities": [:]])
+        let (result, session) = try await server.initialize(request, owner: nil)
+        #expect(result["capabilities"]?["tasks"] == nil)
+        #expect(result["capabilities"]?["tools"] != nil)
+        let context = MCPHandlersTests.context(session)
+        let tools = try await server.handle(JSONRPCRequest(id: .number(1), method: "tools/list"), context: context).get()
+        #expect(tools["tools"]?.arrayValue?.allSatisfy { $0["execution"] == nil } == true)
+        // A tool that requires tasks runs directly; params.task is ignored; tasks/* does not exist.
+        let direct = try await server.handle(
+            JSONRPCRequest(id: .number(2), method: "tools/call", params: ["name": "only_task", "task": [:]]), context: context
+        ).get()
+        #expect(direct["content"]?[0]?["text"] == "as a task")
+        let list = await server.handle(JSONRPCRequest(id: .number(3), method: "tasks/list"), context: context)
+        #expect(failure(list)?.code == MCPError.Code.methodNotFound)
+    }
+
+    @Test func anAddressQuotaBoundsTheTasksOfAllItsSessions() async throws {
+        let server = server(limits: TaskLimits(maxTasksPerSession: 10, maxTasksPerUser: 10, maxTasksPerAddress: 3))
+        var made = 0
+        for n in 0..<3 {
+            let request = JSONRPCRequest(
+                id: .number(0), method: "initialize", params: ["protocolVersion": "2025-11-25", "capabilities": [:]])
+            let (_, session, _) = try await server.initialize(request, owner: nil, clientAddress: "198.51.100.7")
+            for m in 0..<2 {
+                let outcome = await call(
+                    server, "tools/call", ["name": "only_task", "task": [:]], session: session, id: .number(n * 10 + m))
+                if case .success = outcome { made += 1 } else {
+                    #expect(failure(outcome)?.message.contains("client address holds 3 tasks") == true)
+                }
+            }
+        }
+        #expect(made == 3)
     }
 
     @Test func storeRecordsRoundTripTheirOutcome() {

@@ -53,10 +53,13 @@ import Testing
             await pool.shutdown()
         }
 
-        /// A request of user `user` (tasks bound to the user are readable from any session, so from any worker).
-        func call(_ method: String, _ params: Value, user: String = "alice") async -> Result<Value, MCPError> {
+        /// A request of user `user` in session `session` (a session of PostgresSessionStore is the same on every
+        /// worker).
+        func call(_ method: String, _ params: Value, user: String = "alice", session: String = "s1") async
+            -> Result<Value, MCPError>
+        {
             let session = Session(
-                id: "s-\(method)", protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: user,
+                id: session, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: user,
                 now: 0)
             let context = RequestContext(
                 requestID: .number(1), session: session, user: user, protocolVersion: .v2025_11_25,
@@ -92,13 +95,17 @@ import Testing
         let listed = try await b.call("tasks/list", [:]).get()["tasks"]?.arrayValue ?? []
         #expect(listed.map { $0["taskId"] } == [id])
         #expect(listed.first?["status"] == "completed")
-        // Another user sees nothing of it, on either worker.
+        // Another user, or another session of the same user, sees nothing of it, on either worker.
         #expect(failure(await b.call("tasks/get", ["taskId": id], user: "mallory"))?.code == MCPError.Code.invalidParams)
         #expect(try await a.call("tasks/list", [:], user: "mallory").get()["tasks"] == [])
+        #expect(failure(await b.call("tasks/get", ["taskId": id], session: "s2"))?.code == MCPError.Code.invalidParams)
         // Terminal is final: a late write does not change it.
         let late = try await a.store.update(
             id: id.stringValue!, status: .failed, message: "late", outcome: nil, now: MCPServer.wallClockSeconds())
         #expect(late?.status == .completed)
+        // The end of the session forgets its tasks.
+        try await b.store.removeTasks(ofSession: "s1")
+        #expect(failure(await a.call("tasks/get", ["taskId": id]))?.code == MCPError.Code.invalidParams)
         await a.stop()
         await b.stop()
     }
@@ -146,7 +153,7 @@ import Testing
 
     @Test func quotasHoldWhenWorkersCreateAtOnce() async throws {
         let url = try await PostgresTestCluster.freshDatabase()
-        let limits = TaskLimits(maxTasksPerSession: 100, maxTasksPerUser: 5, capacity: 100)
+        let limits = TaskLimits(maxTasksPerSession: 100, maxTasksPerUser: 5, maxTasksPerAddress: 100, capacity: 100)
         let a = try await Worker(url: url, limits: limits)
         let b = try await Worker(url: url, limits: limits)
         let outcomes = await withTaskGroup(of: Bool.self) { group in

@@ -126,11 +126,9 @@ extension MCPServer {
     /// The `server/discover` result (before `resultType`, `_meta` and cache hints are added).
     public var discoverResult: Value {
         // Tasks are not in 2026-07-28's core (an extension this server does not offer).
-        var capabilities = self.capabilities.objectValue ?? [:]
-        capabilities["tasks"] = nil
         var result: [String: Value] = [
             "supportedVersions": .array(configuration.statelessVersions.map { .string($0.rawValue) }),
-            "capabilities": .object(capabilities),
+            "capabilities": Self.withoutTasks(capabilities),
             "serverInfo": configuration.serverInfo.value,
         ]
         if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }

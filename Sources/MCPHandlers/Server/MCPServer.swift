@@ -76,7 +76,7 @@ public final class MCPServer: Sendable {
         /// ones `other_error`.
         public var metricsFactory: (any MetricsFactory)?
         /// Tasks (2025-11-25 task-augmented `tools/call` of tools registered with a ``TaskSupport``): their store,
-        /// ttl bounds, quotas and polling interval. Default ``TaskConfiguration/init(store:limits:defaultTTL:maxTTL:minTTL:pollInterval:)``
+        /// ttl bounds, quotas and polling interval. Default ``TaskConfiguration/init(store:limits:defaultTTL:maxTTL:minTTL:pollInterval:resultWaitWithoutStream:)``
         /// (in memory, 32 per session, 100 per user, ttl 10 s – 1 h, default 10 minutes, poll every second).
         public var tasks: TaskConfiguration
 
@@ -453,7 +453,7 @@ public final class MCPServer: Sendable {
         }
         var result: [String: Value] = [
             "protocolVersion": .string(version.rawValue),
-            "capabilities": capabilities,
+            "capabilities": version >= .v2025_11_25 ? capabilities : Self.withoutTasks(capabilities),
             "serverInfo": configuration.serverInfo.value,
         ]
         if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
@@ -524,7 +524,7 @@ public final class MCPServer: Sendable {
             case "ping":
                 return .success([:])
             case "tools/list":
-                return .success(try listTools(params, era: context.era))
+                return .success(try listTools(params, tasks: Self.speaksTasks(context)))
             case "tools/call":
                 return .success(try await callTool(params, context: context))
             case "resources/list":
@@ -546,7 +546,7 @@ public final class MCPServer: Sendable {
             case "logging/setLevel":
                 return .success(try setLogLevel(params, session: context.session))
             case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
-                guard context.era == .session, runsTasks else { return .failure(.methodNotFound(request.method)) }
+                guard Self.speaksTasks(context), runsTasks else { return .failure(.methodNotFound(request.method)) }
                 return .success(try await answerTaskRequest(request.method, params: params, context: context))
             case "initialize":
                 return .failure(.invalidRequest("The session is already initialized"))
@@ -685,10 +685,11 @@ public final class MCPServer: Sendable {
         end(session, reason: reason)
     }
 
-    private func listTools(_ params: Value?, era: ProtocolEra) throws(MCPError) -> Value {
+    private func listTools(_ params: Value?, tasks: Bool) throws(MCPError) -> Value {
         var all = tools.withLock { $0.entries.map(\.tool) }
-        // 2026-07-28 has no tasks in its core (an extension this server does not offer): no `execution`.
-        if era == .stateless { all = all.map { tool in var tool = tool; tool.taskSupport = nil; return tool } }
+        // Only 2025-11-25 has tasks (2026-07-28 moved them to an extension this server does not offer): elsewhere no
+        // `execution`.
+        if !tasks { all = all.map { tool in var tool = tool; tool.taskSupport = nil; return tool } }
         let (page, next) = try Pagination.page(all, cursor: params?["cursor"], pageSize: configuration.pageSize)
         var result: [String: Value] = ["tools": .array(page.map(\.value))]
         if let next { result["nextCursor"] = .string(next) }
@@ -710,7 +711,7 @@ public final class MCPServer: Sendable {
         if let problem = SchemaValidator().firstViolation(of: argumentsValue, against: entry.tool.inputSchema) {
             throw MCPError.invalidParams("Invalid arguments for tool \(name): \(problem)")
         }
-        if context.era == .session {
+        if Self.speaksTasks(context) {
             let support = entry.tool.taskSupport ?? .forbidden
             if let task = params?["task"], !task.isNull {
                 guard support != .forbidden else {

@@ -5,9 +5,10 @@ import Synchronization
 public final class InMemoryTaskStore: TaskStore {
     private struct State {
         var tasks: [String: TaskRecord] = [:]
-        /// Unexpired tasks per session and per owner (the quotas' counts).
+        /// Unexpired tasks per session, user and address (the quotas' counts).
         var perSession: [String: Int] = [:]
-        var perOwner: [String: Int] = [:]
+        var perUser: [String: Int] = [:]
+        var perAddress: [String: Int] = [:]
         /// Callers of ``waitUntilTerminal(id:timeout:)``, per task, by waiter number.
         var waiters: [String: [UInt64: CheckedContinuation<TaskRecord?, Never>]] = [:]
         /// Waiters cancelled before they registered.
@@ -36,12 +37,16 @@ public final class InMemoryTaskStore: TaskStore {
             if let session = task.sessionID, s.perSession[session, default: 0] >= limits.maxTasksPerSession {
                 return .sessionQuotaReached(limit: limits.maxTasksPerSession)
             }
-            if task.owner.hasPrefix("user:"), s.perOwner[task.owner, default: 0] >= limits.maxTasksPerUser {
+            if let user = task.user, s.perUser[user, default: 0] >= limits.maxTasksPerUser {
                 return .userQuotaReached(limit: limits.maxTasksPerUser)
+            }
+            if let address = task.clientAddress, s.perAddress[address, default: 0] >= limits.maxTasksPerAddress {
+                return .addressQuotaReached(limit: limits.maxTasksPerAddress)
             }
             s.tasks[task.id] = task
             if let session = task.sessionID { s.perSession[session, default: 0] += 1 }
-            s.perOwner[task.owner, default: 0] += 1
+            if let user = task.user { s.perUser[user, default: 0] += 1 }
+            if let address = task.clientAddress { s.perAddress[address, default: 0] += 1 }
             return .created
         }
     }
@@ -140,6 +145,13 @@ public final class InMemoryTaskStore: TaskStore {
         continuation?.resume(returning: task)
     }
 
+    /// Forgets the tasks of a session that ended.
+    public func removeTasks(ofSession sessionID: String) {
+        state.withLock { s in
+            for (id, task) in s.tasks where task.sessionID == sessionID { Self.forget(id, in: &s) }
+        }
+    }
+
     /// The number of unexpired tasks (for tests and gauges).
     public var count: Int { state.withLock { s in s.tasks.count } }
 
@@ -158,8 +170,14 @@ public final class InMemoryTaskStore: TaskStore {
             s.perSession[session, default: 1] -= 1
             if s.perSession[session] == 0 { s.perSession[session] = nil }
         }
-        s.perOwner[task.owner, default: 1] -= 1
-        if s.perOwner[task.owner] == 0 { s.perOwner[task.owner] = nil }
+        if let user = task.user {
+            s.perUser[user, default: 1] -= 1
+            if s.perUser[user] == 0 { s.perUser[user] = nil }
+        }
+        if let address = task.clientAddress {
+            s.perAddress[address, default: 1] -= 1
+            if s.perAddress[address] == 0 { s.perAddress[address] = nil }
+        }
         // Waiters of a forgotten task learn it is gone.
         if let waiting = s.waiters.removeValue(forKey: id) {
             for (number, continuation) in waiting {

@@ -17,6 +17,19 @@ extension MCPServer {
         tools.withLock { registry in registry.entries.contains { ($0.tool.taskSupport ?? .forbidden) != .forbidden } }
     }
 
+    /// Whether a request's revision has tasks: a session of 2025-11-25 (older revisions have none; 2026-07-28 moved
+    /// them to an extension this server does not offer).
+    static func speaksTasks(_ context: RequestContext) -> Bool {
+        context.era == .session && context.protocolVersion >= .v2025_11_25
+    }
+
+    /// `capabilities` without `tasks` (for revisions that have none).
+    static func withoutTasks(_ capabilities: Value) -> Value {
+        guard case .object(var object) = capabilities else { return capabilities }
+        object["tasks"] = nil
+        return .object(object)
+    }
+
     /// The number of tasks this process is running.
     public var runningTaskCount: Int { runningTasks.ids { _ in true }.count }
 
@@ -44,7 +57,7 @@ extension MCPServer {
         let owner = TaskRecord.owner(user: context.user, sessionID: context.session?.id)
         let record = TaskRecord(
             id: SessionIDGenerator.randomBase62(count: 22), owner: owner, sessionID: context.session?.id,
-            createdAt: now, ttlMilliseconds: settings.grantedTTL(requested: requested),
+            user: context.user, clientAddress: context.session?.clientAddress, createdAt: now, ttlMilliseconds: settings.grantedTTL(requested: requested),
             pollIntervalMilliseconds: max(1, Int(settings.pollInterval.wholeMilliseconds)))
         let creation: TaskCreation
         do {
@@ -63,6 +76,10 @@ extension MCPServer {
             throw MCPError(
                 code: MCPError.Code.connectionClosed,
                 message: "This user holds \(limit) tasks, the most allowed; wait until some expire (their ttl)")
+        case .addressQuotaReached(let limit):
+            throw MCPError(
+                code: MCPError.Code.connectionClosed,
+                message: "This client address holds \(limit) tasks, the most allowed; wait until some expire (their ttl)")
         case .full:
             throw MCPError(code: MCPError.Code.internalError, message: "The server holds too many tasks; try again later")
         }
@@ -85,6 +102,15 @@ extension MCPServer {
             await finishTask(record.id, outcome: outcome)
         }
         runningTasks.attach(record.id, handle: handle)
+        // A task past its ttl is forgotten: its tool stops then too (what runs stays within the quotas).
+        let ttl = Duration.milliseconds(record.ttlMilliseconds)
+        Task { [weak self, id = record.id] in
+            try? await Task.sleep(for: ttl)
+            guard let self, self.runningTasks.cancel(id) else { return }
+            await self.setTaskStatus(
+                id, .failed, message: "The task's ttl passed before it finished",
+                outcome: .failure(.internalError("The task's ttl passed before it finished")))
+        }
         return ["task": record.value]
     }
 
@@ -98,13 +124,16 @@ extension MCPServer {
             status = result["isError"]?.boolValue == true ? .failed : .completed
             if status == .failed { message = "The tool reported an error (isError); tasks/result returns its result" }
         case .failure(let error) where error.code == MCPError.Code.requestCancelled:
-            // Cancelled by tasks/cancel, the session's end or the worker's drain: the record says so already.
-            return
+            // Cancelled by tasks/cancel, the session's end or the worker's drain (the record says so already and
+            // stays), or by the tool itself or the client's answer to its request: then it ends here.
+            status = .cancelled
+            message = error.message
         case .failure(let error):
             status = .failed
             message = error.message
         }
-        await setTaskStatus(id, status, message: message, outcome: outcome)
+        // Written whatever happened to the tool's task (a cancelled task's own writes would be cancelled too).
+        await Task { await setTaskStatus(id, status, message: message, outcome: outcome) }.value
     }
 
     // MARK: Status changes
@@ -162,16 +191,19 @@ extension MCPServer {
 
     // MARK: Ending
 
-    /// Cancels the running tasks bound to a session that ended (tasks bound to a user go on).
+    /// Cancels the running tasks of a session that ended and forgets its tasks (nobody can read them any more).
     func endTasks(ofSession sessionID: String) {
-        let owner = TaskRecord.owner(user: nil, sessionID: sessionID)
-        let ids = runningTasks.ids { $0.owner == owner }
-        guard !ids.isEmpty else { return }
+        let ids = runningTasks.ids { $0.sessionID == sessionID }
         Task { [self] in
             for id in ids {
                 await setTaskStatus(
                     id, .cancelled, message: "The session ended", outcome: .failure(Self.taskCancelled("its session ended")))
                 runningTasks.cancel(id)
+            }
+            do { try await configuration.tasks.store.removeTasks(ofSession: sessionID) } catch {
+                configuration.logger.warning(
+                    "cannot forget the tasks of an ended session; they expire with their ttl",
+                    metadata: ["mcp.session.id": "\(sessionID)", "error": "\(error)"])
             }
         }
     }
@@ -205,9 +237,20 @@ extension MCPServer {
             do { all = try await store.tasks(owner: owner, now: configuration.wallClock()) } catch {
                 throw Self.storeUnreachable(error, context: context)
             }
-            let (page, next) = try Pagination.page(all, cursor: params?["cursor"], pageSize: configuration.pageSize)
+            // A keyset cursor (`<createdAt>|<id>` of the page's last task): tasks that expire meanwhile shift nothing.
+            var remaining = all[...]
+            if let cursor = params?["cursor"], !cursor.isNull {
+                guard let text = cursor.stringValue, let bar = text.firstIndex(of: "|"),
+                    let created = Double(text[..<bar])
+                else { throw .invalidParams("Invalid cursor") }
+                let id = String(text[text.index(after: bar)...])
+                remaining = all.drop { ($0.createdAt, $0.id) <= (created, id) }
+            }
+            let page = remaining.prefix(max(1, configuration.pageSize))
             var result: [String: Value] = ["tasks": .array(page.map(\.value))]
-            if let next { result["nextCursor"] = .string(next) }
+            if page.count < remaining.count, let last = page.last {
+                result["nextCursor"] = .string("\(last.createdAt)|\(last.id)")
+            }
             return .object(result)
         }
         guard let id = params?["taskId"]?.stringValue else { throw .invalidParams("\(method) needs a string \"taskId\"") }
@@ -237,12 +280,21 @@ extension MCPServer {
     private func taskResult(_ task: TaskRecord, owner: String, context: RequestContext) async throws(MCPError) -> Value {
         var task = task
         if !task.status.isTerminal {
-            let listener = context.outbound.reachesClient ? runningTasks.addListener(task.id, context.outbound) : nil
+            let streams = context.outbound.reachesClient
+            let listener = streams ? runningTasks.addListener(task.id, context.outbound) : nil
             defer { if let listener { runningTasks.removeListener(task.id, listener) } }
             let store = configuration.tasks.store
+            // Without a stream the wait holds the FastCGI accept thread: bounded, then the client polls.
+            let limit = streams ? nil : ContinuousClock.now + configuration.tasks.resultWaitWithoutStream
             while !task.status.isTerminal {
                 if Task.isCancelled { throw .requestCancelled() }
-                let left = max(0.001, task.expiresAt - configuration.wallClock())
+                if let limit, ContinuousClock.now >= limit {
+                    throw MCPError(
+                        code: MCPError.Code.requestTimeout,
+                        message: "Task \(task.id) is still \(task.status.rawValue); poll tasks/get and call tasks/result once it is done (or accept text/event-stream to wait)")
+                }
+                var left = max(0.001, task.expiresAt - configuration.wallClock())
+                if let limit { left = min(left, max(0.001, (limit - ContinuousClock.now).secondsValue)) }
                 let waited: TaskRecord?
                 do {
                     waited = try await store.waitUntilTerminal(id: task.id, timeout: .milliseconds(Int64(min(left, 30) * 1000)))

@@ -14,13 +14,18 @@ public struct TaskConfiguration: Sendable {
     public var minTTL: Duration
     /// The `pollInterval` suggested to clients. Default 1 second.
     public var pollInterval: Duration
+    /// How long `tasks/result` on a running task waits for a client that does not accept `text/event-stream` (its
+    /// wait holds a FastCGI accept thread) before answering -32001 (poll `tasks/get`, then ask again). A client that
+    /// accepts SSE waits until the task ends. Default 30 seconds.
+    public var resultWaitWithoutStream: Duration
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
         store: any TaskStore = InMemoryTaskStore(), limits: TaskLimits = TaskLimits(),
         defaultTTL: Duration = .seconds(600), maxTTL: Duration = .seconds(3600), minTTL: Duration = .seconds(10),
-        pollInterval: Duration = .seconds(1)
+        pollInterval: Duration = .seconds(1), resultWaitWithoutStream: Duration = .seconds(30)
     ) {
+        self.resultWaitWithoutStream = resultWaitWithoutStream
         self.store = store
         self.limits = limits
         self.defaultTTL = defaultTTL

@@ -4,11 +4,16 @@ import Foundation
 public struct TaskRecord: Sendable {
     /// The task id (random, unguessable).
     public var id: String
-    /// Whom the task belongs to: ``TaskRecord/owner(user:sessionID:)`` — the authenticated user when there is one,
-    /// else the session. Only the owner reads, lists or cancels it.
+    /// Whom the task belongs to: ``TaskRecord/owner(user:sessionID:)`` — its session, and its user when there is one.
+    /// Only the owner reads, lists or cancels it.
     public var owner: String
     /// The session that created it (its status notifications go there), nil when none.
     public var sessionID: String?
+    /// The user that created it, when there is one (counted against ``TaskLimits/maxTasksPerUser``).
+    public var user: String?
+    /// The key of the client address that created it, when known (counted against
+    /// ``TaskLimits/maxTasksPerAddress``).
+    public var clientAddress: String?
     /// The status.
     public var status: TaskStatus
     /// A human-readable note on the status (the last progress message, or why it failed).
@@ -29,6 +34,8 @@ public struct TaskRecord: Sendable {
     ///   - id: the task id.
     ///   - owner: its owner key.
     ///   - sessionID: the session that created it.
+    ///   - user: the user that created it.
+    ///   - clientAddress: the client address that created it.
     ///   - status: its status. Default ``TaskStatus/working``.
     ///   - statusMessage: a note on the status.
     ///   - createdAt: creation time (wall-clock seconds).
@@ -37,13 +44,16 @@ public struct TaskRecord: Sendable {
     ///   - pollIntervalMilliseconds: the suggested polling interval.
     ///   - outcome: the outcome of a terminal task.
     public init(
-        id: String, owner: String, sessionID: String?, status: TaskStatus = .working, statusMessage: String? = nil,
+        id: String, owner: String, sessionID: String?, user: String? = nil, clientAddress: String? = nil,
+        status: TaskStatus = .working, statusMessage: String? = nil,
         createdAt: Double, lastUpdatedAt: Double? = nil, ttlMilliseconds: Int, pollIntervalMilliseconds: Int,
         outcome: Result<Value, MCPError>? = nil
     ) {
         self.id = id
         self.owner = owner
         self.sessionID = sessionID
+        self.user = user
+        self.clientAddress = clientAddress
         self.status = status
         self.statusMessage = statusMessage
         self.createdAt = createdAt
@@ -53,11 +63,11 @@ public struct TaskRecord: Sendable {
         self.outcome = outcome
     }
 
-    /// The owner key of a task created by `user` (when authenticated) in session `sessionID`: tasks are bound to
-    /// the authorization context when there is one (any session of that user reads them), else to the session.
+    /// The owner key of a task created by `user` in session `sessionID`: a task is bound to its session and to its
+    /// user (the authorization context) when there is one — a user id a server resolves without authentication
+    /// (a placeholder shared by anonymous clients) then grants nobody else's tasks.
     public static func owner(user: String?, sessionID: String?) -> String {
-        if let user { return "user:" + user }
-        return "session:" + (sessionID ?? "")
+        "session:" + (sessionID ?? "") + (user.map { "|user:" + $0 } ?? "")
     }
 
     /// When it may be forgotten (wall-clock seconds).

@@ -4,7 +4,7 @@
 /// Times are wall-clock seconds since 1970 (shared by workers). A store forgets a task once its ttl has passed,
 /// whatever its status; a task that is terminal never changes again.
 public protocol TaskStore: Sendable {
-    /// Records a new task unless its owner or session holds the most tasks ``TaskLimits`` allows (tasks not yet
+    /// Records a new task unless its session, user or address holds the most tasks ``TaskLimits`` allows (tasks not yet
     /// expired count, terminal ones too: their results take room until their ttl).
     /// - Parameters:
     ///   - task: the new task (status ``TaskStatus/working``).
@@ -44,6 +44,10 @@ public protocol TaskStore: Sendable {
     /// - Returns: the task as it stands then (terminal unless the timeout passed), nil when unknown or expired.
     func waitUntilTerminal(id: String, timeout: Duration) async throws -> TaskRecord?
 
+    /// Forgets every task of a session that ended (nobody can read them any more).
+    /// - Parameter sessionID: the session.
+    func removeTasks(ofSession sessionID: String) async throws
+
     /// Whether tasks are shared by several processes (then a task may be read on a worker that does not run it).
     var isShared: Bool { get }
 
@@ -64,15 +68,18 @@ extension TaskStore {
 public struct TaskLimits: Sendable, Hashable {
     /// The most unexpired tasks of one session. Default 32.
     public var maxTasksPerSession: Int
-    /// The most unexpired tasks of one authenticated user. Default 100.
+    /// The most unexpired tasks of one user. Default 100.
     public var maxTasksPerUser: Int
+    /// The most unexpired tasks of one client address (so that one client cannot fill the store). Default 200.
+    public var maxTasksPerAddress: Int
     /// The most unexpired tasks in the store. Default 10,000.
     public var capacity: Int
 
     /// Creates limits; every parameter has the default documented on its property.
-    public init(maxTasksPerSession: Int = 32, maxTasksPerUser: Int = 100, capacity: Int = 10_000) {
+    public init(maxTasksPerSession: Int = 32, maxTasksPerUser: Int = 100, maxTasksPerAddress: Int = 200, capacity: Int = 10_000) {
         self.maxTasksPerSession = maxTasksPerSession
         self.maxTasksPerUser = maxTasksPerUser
+        self.maxTasksPerAddress = maxTasksPerAddress
         self.capacity = capacity
     }
 }
@@ -85,6 +92,8 @@ public enum TaskCreation: Sendable, Hashable {
     case sessionQuotaReached(limit: Int)
     /// The user holds ``TaskLimits/maxTasksPerUser`` (`limit`) unexpired tasks.
     case userQuotaReached(limit: Int)
+    /// The client address holds ``TaskLimits/maxTasksPerAddress`` (`limit`) unexpired tasks.
+    case addressQuotaReached(limit: Int)
     /// The store holds ``TaskLimits/capacity`` unexpired tasks.
     case full
 }
