@@ -25,6 +25,37 @@ final class Gate: Sendable {
     var cancelled: Bool { sawCancellation.withLock { $0 } }
 }
 
+/// A client that runs elicitations as tasks: answers `elicitation/create` with a task, `tasks/get` with `working`
+/// then `completed`, and `tasks/result` with the form's answer; records every request.
+final class TaskRunningClient: ServerOutbound {
+    let requests = Mutex<[(String, Value?)]>([])
+    let direct: Bool
+
+    init(direct: Bool = false) { self.direct = direct }
+
+    func send(_ notification: JSONRPCNotification) async {}
+    func request(_ method: String, params: Value?) async throws(MCPError) -> Value {
+        let polls = requests.withLock { all in
+            all.append((method, params))
+            return all.filter { $0.0 == "tasks/get" }.count
+        }
+        let answer: Value = ["action": "accept", "content": ["name": "Tasked"]]
+        switch method {
+        case "elicitation/create":
+            if direct { return answer }
+            return ["task": ["taskId": "client-1", "status": "working", "ttl": 60000, "pollInterval": 10]]
+        case "tasks/get":
+            return ["taskId": "client-1", "status": polls < 2 ? "working" : "completed", "pollInterval": 10]
+        case "tasks/result":
+            return answer
+        default:
+            throw .internalError("unexpected \(method)")
+        }
+    }
+    var methods: [String] { requests.withLock { $0.map(\.0) } }
+    var elicitation: Value? { requests.withLock { $0.first { $0.0 == "elicitation/create" }?.1 } }
+}
+
 /// Records what reaches the client through the notification and client message sinks.
 final class ClientSinks: Sendable {
     let notifications = Mutex<[(String?, JSONRPCNotification)]>([])
@@ -451,6 +482,53 @@ final class ClientSinks: Sendable {
             }
         }
         #expect(made == 3)
+    }
+
+    @Test func aRequestToAClientThatRunsTasksIsSentAsATaskAndPolled() async throws {
+        let server = MCPServer(
+            configuration: .init(
+                serverInfo: .init(name: "t", version: "1"), tasks: TaskConfiguration(clientTaskTTL: .seconds(60))))
+        server.registerTool(Tool(name: "asks")) { _, context in
+            let reply = try await context.elicit(["message": "Name?", "requestedSchema": ["type": "object", "properties": [:]]])
+            return .text("hello \(reply["content"]?["name"]?.stringValue ?? "?")")
+        }
+        let taskCapable: Value = ["elicitation": [:], "tasks": ["requests": ["elicitation": ["create": [:]]]]]
+        let session = try await initialize(server, capabilities: taskCapable)
+        let client = TaskRunningClient()
+        let result = try await server.handle(
+            JSONRPCRequest(id: .number(1), method: "tools/call", params: ["name": "asks"]),
+            context: MCPHandlersTests.context(session, outbound: client)
+        ).get()
+        #expect(result["content"]?[0]?["text"] == "hello Tasked")
+        #expect(client.methods == ["elicitation/create", "tasks/get", "tasks/get", "tasks/result"])
+        #expect(client.elicitation?["task"] == ["ttl": 60000])
+        // A client that answers at once is taken at its word; one that does not run elicitations as tasks gets a
+        // plain request.
+        let direct = TaskRunningClient(direct: true)
+        _ = try await server.handle(
+            JSONRPCRequest(id: .number(2), method: "tools/call", params: ["name": "asks"]),
+            context: MCPHandlersTests.context(session, outbound: direct)
+        ).get()
+        #expect(direct.methods == ["elicitation/create"])
+        let plainSession = try await initialize(server, capabilities: ["elicitation": [:]])
+        let plain = TaskRunningClient(direct: true)
+        _ = try await server.handle(
+            JSONRPCRequest(id: .number(3), method: "tools/call", params: ["name": "asks"]),
+            context: MCPHandlersTests.context(plainSession, outbound: plain)
+        ).get()
+        #expect(plain.elicitation?["task"] == nil)
+    }
+
+    @Test func aTypedToolOptsIntoTasksWithOneSetting() async throws {
+        struct Greeting: Decodable { let name: String }
+        let server = server()
+        server.registerTool(name: "greet", taskSupport: .optional) { (arguments: Greeting, _) in .text("hi \(arguments.name)") }
+        let session = try await initialize(server)
+        let created = try await call(
+            server, "tools/call", ["name": "greet", "arguments": ["name": "Ada"], "task": [:]], session: session
+        ).get()
+        let result = try await call(server, "tasks/result", ["taskId": created["task"]!["taskId"]!], session: session).get()
+        #expect(result["content"]?[0]?["text"] == "hi Ada")
     }
 
     @Test func storeRecordsRoundTripTheirOutcome() {

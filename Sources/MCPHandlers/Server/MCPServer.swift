@@ -76,7 +76,7 @@ public final class MCPServer: Sendable {
         /// ones `other_error`.
         public var metricsFactory: (any MetricsFactory)?
         /// Tasks (2025-11-25 task-augmented `tools/call` of tools registered with a ``TaskSupport``): their store,
-        /// ttl bounds, quotas and polling interval. Default ``TaskConfiguration/init(store:limits:defaultTTL:maxTTL:minTTL:pollInterval:resultWaitWithoutStream:)``
+        /// ttl bounds, quotas and polling interval. Default ``TaskConfiguration/init(store:limits:defaultTTL:maxTTL:minTTL:pollInterval:resultWaitWithoutStream:clientTaskTTL:)``
         /// (in memory, 32 per session, 100 per user, ttl 10 s – 1 h, default 10 minutes, poll every second).
         public var tasks: TaskConfiguration
 
@@ -236,16 +236,17 @@ public final class MCPServer: Sendable {
     ///   - inputSchema: JSON Schema of the arguments.
     ///   - outputSchema: JSON Schema of `structuredContent`.
     ///   - annotations: behaviour hints.
+    ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
     ///   - handler: the implementation.
     public func registerTool<Arguments: Decodable & SendableMetatype>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value = ["type": "object", "properties": [:]], outputSchema: Value? = nil,
-        annotations: Value? = nil,
+        annotations: Value? = nil, taskSupport: TaskSupport? = nil,
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> ToolResult
     ) {
         let tool = Tool(
             name: name, title: title, description: description, inputSchema: inputSchema,
-            outputSchema: outputSchema, annotations: annotations)
+            outputSchema: outputSchema, annotations: annotations, taskSupport: taskSupport)
         registerTool(tool) { arguments, context in
             let decoded: Arguments
             do {
@@ -481,7 +482,10 @@ public final class MCPServer: Sendable {
     ///   - context: its context.
     /// - Returns: the result, or the JSON-RPC error to answer with.
     public func handle(_ request: JSONRPCRequest, context: RequestContext) async -> Result<Value, MCPError> {
-        await observed(request, outcome: ObservedOutcome.init) { await answer(request, context: context) }
+        var context = context
+        if let ttl = configuration.tasks.clientTaskTTL, Self.speaksTasks(context) { context.clientTaskTTL = ttl }
+        let prepared = context
+        return await observed(request, outcome: ObservedOutcome.init) { await answer(request, context: prepared) }
     }
 
     /// ``handle(_:context:)`` without its span and metrics.

@@ -61,7 +61,7 @@ extension RequestContext {
                     derived += 1
                     return "\(request.requiredCapability ?? "input")-\(derived)"
                 }()
-                answers[key] = try await outbound.request(request.method, params: request.params)
+                answers[key] = try await askClient(request.method, params: request.params)
             }
             return answers
         }
@@ -130,6 +130,43 @@ extension RequestContext {
         let answers = try await requestInputs([request])
         if let key = request.key, let answer = answers[key] { return answer }
         return answers.values.first ?? [:]
+    }
+
+    /// Sends a request to the client (session era): as a task when the server allows it and the client declared
+    /// that it runs this request as a task — then polls the client's `tasks/get` (at the client's `pollInterval`,
+    /// within the task's `ttl`) and returns its `tasks/result`; plainly otherwise.
+    func askClient(_ method: String, params: Value?) async throws(MCPError) -> Value {
+        let path = method.split(separator: "/").map(String.init)
+        guard let ttl = clientTaskTTL, path.count == 2,
+            clientCapabilities["tasks"]?["requests"]?[path[0]]?[path[1]] != nil
+        else {
+            return try await outbound.request(method, params: params)
+        }
+        var object = params?.objectValue ?? [:]
+        object["task"] = ["ttl": .int(Int(ttl.wholeMilliseconds))]
+        let answer = try await outbound.request(method, params: .object(object))
+        // A client that ran it directly answers with the result itself.
+        guard let task = answer["task"], let id = task["taskId"]?.stringValue else { return answer }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(task["ttl"]?.intValue ?? Int(ttl.wholeMilliseconds))
+        var status = task["status"]?.stringValue ?? "working"
+        var interval = task["pollInterval"]?.intValue ?? 1000
+        while status == "working" || status == "input_required" {
+            guard clock.now < deadline else {
+                throw MCPError(
+                    code: MCPError.Code.requestTimeout,
+                    message: "The client's task \(id) for \(method) did not end within its ttl")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(min(max(interval, 50), 10_000)))
+            } catch {
+                throw .requestCancelled()
+            }
+            let polled = try await outbound.request("tasks/get", params: ["taskId": .string(id)])
+            status = polled["status"]?.stringValue ?? "failed"
+            interval = polled["pollInterval"]?.intValue ?? interval
+        }
+        return try await outbound.request("tasks/result", params: ["taskId": .string(id)])
     }
 
     private func requireClientCapability(_ name: String) throws(MCPError) {

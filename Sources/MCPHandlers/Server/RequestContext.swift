@@ -37,6 +37,10 @@ public struct RequestContext: Sendable {
     let inputRound: InputRound?
     /// The task this context runs, when the request was task-augmented (2025-11-25 tasks).
     var runningTask: RunningTaskReference?
+    /// The `ttl` of the tasks this context asks the client to run its requests as (elicitation, sampling), when
+    /// the server allows it (``TaskConfiguration/clientTaskTTL``) and the session speaks tasks; see
+    /// ``requestInputs(_:)``.
+    var clientTaskTTL: Duration?
     /// The id of the task this handler runs as (a task-augmented `tools/call`); nil for a plain request.
     public var taskID: String? { runningTask?.id }
     private let lastProgress: ProgressTracker?

@@ -14,6 +14,11 @@ public struct TaskConfiguration: Sendable {
     public var minTTL: Duration
     /// The `pollInterval` suggested to clients. Default 1 second.
     public var pollInterval: Duration
+    /// When set, a request to the client that it declared it runs as a task (`capabilities.tasks.requests`:
+    /// `elicitation.create`, `sampling.createMessage`) is sent with `params.task` of this `ttl`; the server then
+    /// polls the client's `tasks/get` and fetches `tasks/result` (a user may take long to answer without a request
+    /// waiting on a stream). nil (default): such requests are sent plainly.
+    public var clientTaskTTL: Duration?
     /// How long `tasks/result` on a running task waits for a client that does not accept `text/event-stream` (its
     /// wait holds a FastCGI accept thread) before answering -32001 (poll `tasks/get`, then ask again). A client that
     /// accepts SSE waits until the task ends. Default 30 seconds.
@@ -23,8 +28,10 @@ public struct TaskConfiguration: Sendable {
     public init(
         store: any TaskStore = InMemoryTaskStore(), limits: TaskLimits = TaskLimits(),
         defaultTTL: Duration = .seconds(600), maxTTL: Duration = .seconds(3600), minTTL: Duration = .seconds(10),
-        pollInterval: Duration = .seconds(1), resultWaitWithoutStream: Duration = .seconds(30)
+        pollInterval: Duration = .seconds(1), resultWaitWithoutStream: Duration = .seconds(30),
+        clientTaskTTL: Duration? = nil
     ) {
+        self.clientTaskTTL = clientTaskTTL
         self.resultWaitWithoutStream = resultWaitWithoutStream
         self.store = store
         self.limits = limits
