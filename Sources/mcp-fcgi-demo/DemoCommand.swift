@@ -258,7 +258,10 @@ struct DemoCommand: ParsableCommand {
                 sessionLimits: sessionLimits,
                 logger: logger,
                 requestStateKey: stateKey,
-                tasks: TaskConfiguration(store: makeTaskStore(scope: "mcp", database: database, logger: logger))))
+                tasks: TaskConfiguration(
+                    store: makeTaskStore(scope: "mcp", database: database, logger: logger),
+                    // A client that runs elicitation or sampling as tasks is asked to (the official clients do not).
+                    clientTaskTTL: .seconds(600))))
         database?.stopsTasks(of: server)
         Fixtures.register(on: server)
 

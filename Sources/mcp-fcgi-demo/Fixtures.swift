@@ -144,7 +144,9 @@ enum Fixtures {
         server.registerTool(
             Tool(
                 name: "test_elicitation", description: "Asks the user",
-                inputSchema: ["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]])
+                inputSchema: ["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]],
+                // Also as a task (2025-11-25): the task is input_required while the question waits for its answer.
+                taskSupport: .optional)
         ) { arguments, context in
             let reply = try await context.elicit([
                 "message": .string(arguments["message"]?.stringValue ?? ""),

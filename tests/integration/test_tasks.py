@@ -49,7 +49,8 @@ def test_the_capability_and_the_tool_declare_tasks(mcp):
     slow = next(t for t in tools if t["name"] == "slow_task")
     assert slow["execution"] == {"taskSupport": "optional"}
     assert types.Tool.model_validate(slow).execution.task_support == "optional"
-    assert all("execution" not in t for t in tools if t["name"] != "slow_task")
+    assert next(t for t in tools if t["name"] == "test_elicitation")["execution"] == {"taskSupport": "optional"}
+    assert all("execution" not in t for t in tools if t["name"] not in ("slow_task", "test_elicitation"))
 
 
 def test_a_task_runs_is_polled_and_its_result_fetched(mcp):
@@ -83,6 +84,89 @@ def test_tasks_result_called_early_waits_for_the_end(mcp):
         assert r.status == 200, r
         assert time.monotonic() - started >= 0.5
         assert r.json()["result"]["content"][0]["text"] == "done after 1 s", (accept, r)
+
+
+def test_a_task_that_asks_the_user_is_input_required_and_asks_on_the_tasks_result_stream(stack):
+    """test_elicitation as a task: it waits for the user (input_required), tasks/result's SSE stream carries the
+    elicitation tagged with the task, the client answers with a POST, and the same stream ends with the result."""
+    from mcphttp import initialize_params, rpc_request
+    from rawsse import post_stream
+
+    mcp = stack.mcp()
+    params = initialize_params()
+    params["capabilities"] = {"elicitation": {}}
+    r = mcp.post(rpc_request("initialize", params))
+    sid = r.header("Mcp-Session-Id")
+    assert mcp.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id=sid,
+                    protocol_version=PROTOCOL_VERSION).status == 202
+    r = mcp.call(sid, "tools/call", {"name": "test_elicitation", "arguments": {"message": "Proceed?"},
+                                     "task": {"ttl": 30000}})
+    task_id = r.json()["result"]["task"]["taskId"]
+    deadline = time.monotonic() + 10
+    while (status := get(mcp, sid, task_id)["result"]["status"]) != "input_required":
+        assert status == "working" and time.monotonic() < deadline, status
+        time.sleep(0.05)
+    with post_stream(stack.port, sid, rpc_request("tasks/result", {"taskId": task_id}, 9), timeout=15) as s:
+        s.read_head()
+        assert s.status == 200 and s.header("Content-Type") == "text/event-stream"
+        while (event := s.next_event(timeout=10))["data"] is None:
+            pass
+        asked = event["data"]
+        assert asked["method"] == "elicitation/create", asked
+        assert asked["params"]["message"] == "Proceed?"
+        assert asked["params"]["_meta"][RELATED] == {"taskId": task_id}
+        answer = mcp.post({"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept", "content": {"response": "yes"}}},
+                          session_id=sid, protocol_version=PROTOCOL_VERSION)
+        assert answer.status == 202, answer
+        final = [e["data"] for e in s.events_until_end(timeout=10) if e["data"] is not None][-1]
+    assert final["id"] == 9
+    assert final["result"]["content"][0]["text"].startswith("User response: action=accept")
+    assert final["result"]["_meta"][RELATED] == {"taskId": task_id}
+    assert get(mcp, sid, task_id)["result"]["status"] == "completed"
+
+
+def test_a_client_that_runs_elicitations_as_tasks_is_asked_to_and_polled(stack):
+    """A client declaring tasks.requests.elicitation.create gets the elicitation with params.task; it answers with a
+    task, the server polls its tasks/get on the same stream and fetches tasks/result, and the tool's answer is as
+    if the client had answered directly."""
+    from mcphttp import initialize_params, rpc_request
+    from rawsse import post_stream
+
+    mcp = stack.mcp()
+    params = initialize_params()
+    params["capabilities"] = {"elicitation": {}, "tasks": {"requests": {"elicitation": {"create": {}}}}}
+    sid = mcp.post(rpc_request("initialize", params)).header("Mcp-Session-Id")
+    assert mcp.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id=sid,
+                    protocol_version=PROTOCOL_VERSION).status == 202
+
+    def answer(request_id, result):
+        r = mcp.post({"jsonrpc": "2.0", "id": request_id, "result": result}, session_id=sid,
+                     protocol_version=PROTOCOL_VERSION)
+        assert r.status == 202, r
+
+    def next_request(stream):
+        while (event := stream.next_event(timeout=10))["data"] is None:
+            pass
+        return event["data"]
+
+    now = "2026-01-01T00:00:00Z"
+    client_task = {"taskId": "client-task-1", "createdAt": now, "lastUpdatedAt": now, "ttl": 60000, "pollInterval": 100}
+    message = rpc_request("tools/call", {"name": "test_elicitation", "arguments": {"message": "Ready?"}}, 12)
+    with post_stream(stack.port, sid, message, timeout=15) as s:
+        s.read_head()
+        asked = next_request(s)
+        assert asked["method"] == "elicitation/create" and asked["params"]["task"] == {"ttl": 600000}, asked
+        answer(asked["id"], {"task": dict(client_task, status="working")})
+        polled = next_request(s)
+        assert polled["method"] == "tasks/get" and polled["params"] == {"taskId": "client-task-1"}, polled
+        answer(polled["id"], dict(client_task, status="completed"))
+        fetch = next_request(s)
+        assert fetch["method"] == "tasks/result" and fetch["params"] == {"taskId": "client-task-1"}, fetch
+        answer(fetch["id"], {"action": "accept", "content": {"response": "later"},
+                             "_meta": {RELATED: {"taskId": "client-task-1"}}})
+        final = [e["data"] for e in s.events_until_end(timeout=10) if e["data"] is not None][-1]
+    assert final["id"] == 12
+    assert final["result"]["content"][0]["text"] == 'User response: action=accept, content={"response":"later"}'
 
 
 def test_a_plain_call_of_an_optional_task_tool_answers_directly(mcp):
