@@ -6,7 +6,9 @@ import MCPFCGITesting
 @testable import MCPOAuth
 @testable import MCPStreamableHTTP
 
-@Suite struct RestrictedHTTPFetcherTests {
+/// Serialized: the fetcher allows 16 fetches at once per process, and the 17 addresses below, run in parallel on a
+/// loaded machine, could exceed it (the 17th answered `unavailable`, not `refusedAddress`).
+@Suite(.serialized) struct RestrictedHTTPFetcherTests {
     static let privateNetworks = RestrictedHTTPFetcher.Configuration(allowPrivateAddresses: true)
 
     func fetch(

@@ -101,16 +101,19 @@ extension MCPServer {
             }
             await finishTask(record.id, outcome: outcome)
         }
-        runningTasks.attach(record.id, handle: handle)
         // A task past its ttl is forgotten: its tool stops then too (what runs stays within the quotas).
         let ttl = Duration.milliseconds(record.ttlMilliseconds)
-        Task { [weak self, id = record.id] in
-            try? await Task.sleep(for: ttl)
+        let expiry = Task { [weak self, id = record.id] in
+            do { try await Task.sleep(for: ttl) } catch { return }
             guard let self, self.runningTasks.cancel(id) else { return }
-            await self.setTaskStatus(
-                id, .failed, message: "The task's ttl passed before it finished",
-                outcome: .failure(.internalError("The task's ttl passed before it finished")))
+            // (`cancel` cancelled this task too: the write runs in a task of its own.)
+            await Task {
+                await self.setTaskStatus(
+                    id, .failed, message: "The task's ttl passed before it finished",
+                    outcome: .failure(.internalError("The task's ttl passed before it finished")))
+            }.value
         }
+        runningTasks.attach(record.id, handle: handle, expiry: expiry)
         return ["task": record.value]
     }
 

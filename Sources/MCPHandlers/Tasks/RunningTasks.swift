@@ -7,6 +7,8 @@ final class RunningTasks: Sendable {
         var sessionID: String?
         var owner: String
         var handle: Task<Void, Never>?
+        /// The task that stops the tool when the task's ttl passes (cancelled when the task ends first).
+        var expiry: Task<Void, Never>?
         /// The outbounds of `tasks/result` requests waiting on the task, by registration number.
         var listeners: [UInt64: any ServerOutbound] = [:]
         /// Task requests waiting for a listener to appear.
@@ -23,19 +25,25 @@ final class RunningTasks: Sendable {
         state.withLock { $0.entries[id] = Entry(sessionID: sessionID, owner: owner) }
     }
 
-    /// Records the Swift task running it (cancelled at once when the task was cancelled before).
-    func attach(_ id: String, handle: Task<Void, Never>) {
+    /// Records the Swift task running it and the one watching its ttl (both cancelled at once when the task was
+    /// cancelled before).
+    func attach(_ id: String, handle: Task<Void, Never>, expiry: Task<Void, Never>) {
         let gone = state.withLock { s -> Bool in
             guard s.entries[id] != nil else { return true }
             s.entries[id]!.handle = handle
+            s.entries[id]!.expiry = expiry
             return false
         }
-        if gone { handle.cancel() }
+        if gone {
+            handle.cancel()
+            expiry.cancel()
+        }
     }
 
     /// Forgets a finished task; wakes whoever waited for a listener (with none).
     func remove(_ id: String) {
         guard let entry = state.withLock({ $0.entries.removeValue(forKey: id) }) else { return }
+        entry.expiry?.cancel()
         for continuation in entry.waitingForListener.values { continuation.resume(returning: nil) }
     }
 
@@ -44,6 +52,7 @@ final class RunningTasks: Sendable {
         let entry = state.withLock { $0.entries.removeValue(forKey: id) }
         guard let entry else { return false }
         entry.handle?.cancel()
+        entry.expiry?.cancel()
         for continuation in entry.waitingForListener.values { continuation.resume(returning: nil) }
         return true
     }
