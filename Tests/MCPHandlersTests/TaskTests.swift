@@ -517,6 +517,23 @@ final class ClientSinks: Sendable {
             context: MCPHandlersTests.context(plainSession, outbound: plain)
         ).get()
         #expect(plain.elicitation?["task"] == nil)
+        // A tool running as a task asks the same way (its question travels on the waiting tasks/result stream).
+        server.registerTool(Tool(name: "asks_later", taskSupport: .optional)) { _, context in
+            let reply = try await context.elicit(["message": "Later?", "requestedSchema": ["type": "object", "properties": [:]]])
+            return .text("later \(reply["content"]?["name"]?.stringValue ?? "?")")
+        }
+        let created = try await server.handle(
+            JSONRPCRequest(id: .number(4), method: "tools/call", params: ["name": "asks_later", "task": [:]]),
+            context: MCPHandlersTests.context(session)
+        ).get()
+        let waiting = TaskRunningClient()
+        let result2 = try await server.handle(
+            JSONRPCRequest(id: .number(5), method: "tasks/result", params: ["taskId": created["task"]!["taskId"]!]),
+            context: MCPHandlersTests.context(session, id: .number(5), outbound: waiting)
+        ).get()
+        #expect(result2["content"]?[0]?["text"] == "later Tasked")
+        #expect(waiting.methods == ["elicitation/create", "tasks/get", "tasks/get", "tasks/result"])
+        #expect(waiting.elicitation?["task"] == ["ttl": 60000])
     }
 
     @Test func aTypedToolOptsIntoTasksWithOneSetting() async throws {

@@ -57,7 +57,8 @@ extension MCPServer {
         let owner = TaskRecord.owner(user: context.user, sessionID: context.session?.id)
         let record = TaskRecord(
             id: SessionIDGenerator.randomBase62(count: 22), owner: owner, sessionID: context.session?.id,
-            user: context.user, clientAddress: context.session?.clientAddress, createdAt: now, ttlMilliseconds: settings.grantedTTL(requested: requested),
+            user: context.user, clientAddress: context.session?.clientAddress, createdAt: now,
+            ttlMilliseconds: settings.grantedTTL(requested: requested),
             pollIntervalMilliseconds: max(1, Int(settings.pollInterval.wholeMilliseconds)))
         let creation: TaskCreation
         do {
@@ -90,6 +91,7 @@ extension MCPServer {
             progressToken: context.progressToken, logger: configuration.logger,
             outbound: TaskOutbound(server: self, taskID: record.id, sessionID: record.sessionID))
         taskContext.runningTask = RunningTaskReference(id: record.id, server: self)
+        taskContext.clientTaskTTL = context.clientTaskTTL
         let handle = Task { [self] in
             let outcome: Result<Value, MCPError>
             do {
