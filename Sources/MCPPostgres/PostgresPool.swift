@@ -1,4 +1,5 @@
 import Logging
+import MCPHTTP
 import MCPHandlers
 import PostgresNIO
 import Synchronization
@@ -20,6 +21,16 @@ public final class PostgresPool: Sendable {
         /// The most connections this worker opens. Default 8 (a worker's accept threads rarely hold more queries
         /// at once; PostgreSQL's default `max_connections` is 100 for the whole deployment).
         public var maximumConnections: Int
+        /// The connections kept open while idle (at most ``maximumConnections``). postgres-nio arms an idle timer
+        /// each time a connection above this number is handed back, so a worker under load spends less CPU per
+        /// operation when it covers the connections its accept threads use at once: set it to their number.
+        /// Default 2.
+        public var minimumConnections: Int
+        /// How often an idle connection is checked with a query, or nil for never. The check costs a timer each
+        /// time a connection is handed back; a connection the server or the network closes is noticed without it
+        /// (its socket ends). Set one when something between workers and database (a NAT, a firewall) drops idle
+        /// TCP connections silently. Default nil.
+        public var keepAliveInterval: Duration?
         /// The longest a new connection may take to be established. Default 3 s.
         public var connectTimeout: Duration
         /// The longest one operation (waiting for a connection included) may take before it fails with
@@ -38,13 +49,16 @@ public final class PostgresPool: Sendable {
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
-            url: DatabaseURL, maximumConnections: Int = 8, connectTimeout: Duration = .seconds(3),
+            url: DatabaseURL, maximumConnections: Int = 8, minimumConnections: Int = 2,
+            keepAliveInterval: Duration? = nil, connectTimeout: Duration = .seconds(3),
             operationTimeout: Duration = .seconds(5), retryInterval: Duration = .seconds(1),
             migrationTimeout: Duration = .seconds(60)
         ) {
             self.migrationTimeout = migrationTimeout
             self.url = url
             self.maximumConnections = maximumConnections
+            self.minimumConnections = minimumConnections
+            self.keepAliveInterval = keepAliveInterval
             self.connectTimeout = connectTimeout
             self.operationTimeout = operationTimeout
             self.retryInterval = retryInterval
@@ -82,6 +96,8 @@ public final class PostgresPool: Sendable {
         self.logger = logger
         var settings = configuration.url.clientConfiguration
         settings.options.maximumConnections = max(1, configuration.maximumConnections)
+        settings.options.minimumConnections = min(max(0, configuration.minimumConnections), settings.options.maximumConnections)
+        settings.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
         settings.options.connectTimeout = configuration.connectTimeout
         let serverLimit = max(100, Int(configuration.operationTimeout.wholeMilliseconds) - 100)
         settings.options.additionalStartupParameters = [
@@ -224,7 +240,9 @@ public final class PostgresPool: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 guard race.begin(continuation) else { return }
-                let work = Task {
+                // On the answering thread while it waits for this (an accept thread), not on the global executor:
+                // a thread hop less each way.
+                let work = Task(executorPreference: RequestExecutor.current) {
                     do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
                 }
                 let deadline = deadlines.add(after: timeout) {

@@ -301,9 +301,12 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
     /// Removes a session: deletes its record and announces the removal. Of several racing removers (on any
     /// worker) exactly one gets the session.
     @discardableResult public func remove(id: String) async throws -> Session? {
-        let records = try await deleteRecords(
-            where: "id = \(id)", reason: .deleted)
-        guard let record = records.first else {
+        let removal = SessionRemoval(scope: configuration.scope, id: id)
+        let found = try await database.run { [database, logger] () -> Record? in
+            for try await record in try await database.client.execute(removal, logger: logger) { return record }
+            return nil
+        }
+        guard let record = found else {
             // Removed elsewhere; this worker may have missed the announcement.
             if let gone = take(id) { announceRemoval(gone, reason: .deleted) }
             return nil
@@ -427,7 +430,7 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
     // MARK: Records
 
     /// A session's row.
-    private struct Record {
+    fileprivate struct Record {
         var id: String
         var protocolVersion: String
         var clientInfo: String?
@@ -600,66 +603,48 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
         var ids: [String] = []
         var activity: [Double] = []
         var busy: [Double] = []
+        var initialized: [Bool] = []
         for shard in shards {
             shard.entries.withLock { entries in
-                for (id, entry) in entries where entry.dirty || entry.busy {
+                for (id, entry) in entries where entry.dirty || entry.busy || entry.initializedPending {
                     ids.append(id)
                     activity.append(entry.busy ? time : entry.lastActivity)
                     busy.append(entry.busy ? busyUntil : 0)
+                    initialized.append(entry.initializedPending)
                     entries[id]!.dirty = false
+                    entries[id]!.initializedPending = false
                 }
             }
         }
         if !ids.isEmpty {
+            // One row version per session and batch: its activity, heartbeat and phase together.
             do {
-                try await database.run { [self, ids, activity, busy] in
+                try await database.run { [self, ids, activity, busy, initialized] in
                     try await database.client.query(
                         """
                         WITH v AS (
-                            SELECT * FROM unnest(\(ids)::text[], \(activity)::float8[], \(busy)::float8[])
-                                AS v(id, activity, busy_until)),
+                            SELECT * FROM unnest(\(ids)::text[], \(activity)::float8[], \(busy)::float8[],
+                                \(initialized)::bool[]) AS v(id, activity, busy_until, initialized)),
                         locked AS (
                             SELECT s.id FROM mcpfcgi_sessions s JOIN v ON s.id = v.id
                             WHERE s.scope = \(configuration.scope) ORDER BY s.id FOR UPDATE OF s)
                         UPDATE mcpfcgi_sessions s SET last_activity = GREATEST(s.last_activity, v.activity),
-                            busy_until = GREATEST(s.busy_until, v.busy_until)
+                            busy_until = GREATEST(s.busy_until, v.busy_until), initialized = s.initialized OR v.initialized
                         FROM v WHERE s.scope = \(configuration.scope) AND s.id = v.id AND s.id IN (SELECT id FROM locked)
                         """, logger: logger)
                 }
             } catch {
-                for id in ids {
-                    shard(id).entries.withLock { entries in if entries[id] != nil { entries[id]!.dirty = true } }
+                for (id, phase) in zip(ids, initialized) {
+                    shard(id).entries.withLock { entries in
+                        guard entries[id] != nil else { return }
+                        entries[id]!.dirty = true
+                        if phase { entries[id]!.initializedPending = true }
+                    }
                 }
                 writeFailed("session activity not written; tried again with every batch", error)
                 return
             }
             writeSucceeded()
-        }
-        var initialized: [String] = []
-        for shard in shards {
-            shard.entries.withLock { entries in
-                for (id, entry) in entries where entry.initializedPending {
-                    initialized.append(id)
-                    entries[id]!.initializedPending = false
-                }
-            }
-        }
-        if !initialized.isEmpty {
-            do {
-                try await database.run { [self, initialized] in
-                    try await database.client.query(
-                        """
-                        UPDATE mcpfcgi_sessions SET initialized = true
-                        WHERE scope = \(configuration.scope) AND id = ANY(\(initialized)::text[]) AND NOT initialized
-                        """, logger: logger)
-                }
-            } catch {
-                for id in initialized {
-                    shard(id).entries.withLock { entries in if entries[id] != nil { entries[id]!.initializedPending = true } }
-                }
-                writeFailed("session phases not written; tried again with every batch", error)
-                return
-            }
         }
         let unwritten = unwrittenState.withLock { pending in
             defer { pending.removeAll() }
@@ -749,5 +734,34 @@ struct SessionAdmission: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
         try row.decode(Row.self)
+    }
+}
+
+/// The removal of one session by id, announced in the same statement (what ``PostgresSessionStore/remove(id:)``
+/// runs on every `DELETE`), prepared once per connection.
+private struct SessionRemoval: PostgresPreparedStatement {
+    static let name = "mcpfcgi_removal"
+    static let sql = """
+        WITH gone AS (DELETE FROM mcpfcgi_sessions WHERE scope = $1 AND id = $2 RETURNING \(PostgresSessionStore.Record.columns)),
+        announced AS (
+            SELECT pg_notify('\(DatabaseNotifications.channel)', 's|\(SessionEndReason.deleted.rawValue)|' || $1 || '|' || id)
+            FROM gone)
+        SELECT \(PostgresSessionStore.Record.columns) FROM gone WHERE (SELECT count(*) FROM announced) >= 0
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text]
+    typealias Row = PostgresSessionStore.Record
+
+    var scope: String
+    var id: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(scope)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try PostgresSessionStore.Record(row)
     }
 }

@@ -27,13 +27,19 @@ public final class PostgresTaskStore: TaskStore {
         /// The longest pause between two reads of a task `tasks/result` waits on, when no announcement wakes it
         /// sooner. Default 1 second.
         public var pollInterval: Duration
+        /// Whether the sessions are in a ``PostgresSessionStore`` of the same database and scope: then the removal
+        /// of a session's record deletes its tasks in the same statement (a trigger), and
+        /// ``PostgresTaskStore/removeTasks(ofSession:)`` has nothing left to do (no round trip per ended
+        /// session). Default false: the tasks of an ended session are deleted by that call.
+        public var sessionsInThisDatabase: Bool
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             scope: String = "mcp", heartbeatInterval: Duration = .seconds(2), staleAfter: Duration = .seconds(10),
-            purgeInterval: Duration = .seconds(30), pollInterval: Duration = .seconds(1)
+            purgeInterval: Duration = .seconds(30), pollInterval: Duration = .seconds(1), sessionsInThisDatabase: Bool = false
         ) {
             self.scope = scope
+            self.sessionsInThisDatabase = sessionsInThisDatabase
             self.heartbeatInterval = heartbeatInterval
             self.staleAfter = staleAfter
             self.purgeInterval = purgeInterval
@@ -266,6 +272,8 @@ public final class PostgresTaskStore: TaskStore {
 
     /// Forgets the tasks of a session that ended.
     public func removeTasks(ofSession sessionID: String) async throws {
+        // The session's removal took them with it.
+        if configuration.sessionsInThisDatabase { return }
         try await database.run { [database, logger, scope = configuration.scope] in
             try await database.client.query(
                 "DELETE FROM mcpfcgi_tasks WHERE scope = \(scope) AND session_id = \(sessionID)", logger: logger)

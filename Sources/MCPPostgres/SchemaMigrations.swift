@@ -441,6 +441,111 @@ public enum SchemaMigrations {
                 END $$
                 """,
             ]),
+        Migration(
+            version: 6, description: "Admission without a trigger or a subtransaction; a session's tasks go with it",
+            statements: [
+                // Admission keeps the counts itself: the insert trigger goes (every insert is an admission), and
+                // refusals are decided before anything is written, so no subtransaction is needed to undo them.
+                "DROP TRIGGER mcpfcgi_sessions_counted_in ON mcpfcgi_sessions",
+                "DROP FUNCTION mcpfcgi_session_inserted()",
+                // The scope's total is counted first, as removals do in their trigger: its row lock queues
+                // admissions and removals of the scope to the commit, so the counts of addresses and owners read
+                // next cannot change before it. A refusal takes its count back and returns; an admission over the
+                // capacity evicts the least recently used idle session (its removal trigger takes its counts), and
+                // when there is none takes its own session out again.
+                """
+                CREATE OR REPLACE FUNCTION mcpfcgi_insert_session(
+                    p_scope text, p_id text, p_version text, p_client_info text, p_capabilities text, p_owner text,
+                    p_address text, p_now double precision, p_capacity bigint, p_per_address integer,
+                    p_per_user integer, p_min_idle double precision)
+                RETURNS TABLE (outcome text, evicted_id text, evicted_version text, evicted_owner text, evicted_address text)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    victim mcpfcgi_sessions%ROWTYPE;
+                    total bigint;
+                    refusal text;
+                BEGIN
+                    -- Sessions are ephemeral: the admission commits without waiting for the WAL flush, so the count
+                    -- rows are not locked through a disk write (a database crash may forget the last moments'
+                    -- sessions; their clients get 404 and initialize again).
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    UPDATE mcpfcgi_session_counts c SET live = c.live + 1
+                    WHERE c.scope = p_scope AND c.kind = 't' AND c.key = '' RETURNING c.live INTO total;
+                    IF NOT FOUND THEN
+                        INSERT INTO mcpfcgi_session_counts AS c VALUES (p_scope, 't', '', 1)
+                        ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1 RETURNING c.live INTO total;
+                    END IF;
+                    IF p_per_address IS NOT NULL AND p_address IS NOT NULL AND coalesce((SELECT c.live
+                        FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'a' AND c.key = p_address), 0)
+                        >= p_per_address THEN
+                        refusal := 'address';
+                    ELSIF p_per_user IS NOT NULL AND p_owner IS NOT NULL AND coalesce((SELECT c.live
+                        FROM mcpfcgi_session_counts c WHERE c.scope = p_scope AND c.kind = 'u' AND c.key = p_owner), 0)
+                        >= p_per_user THEN
+                        refusal := 'user';
+                    ELSIF total > p_capacity AND p_min_idle IS NULL THEN
+                        refusal := 'full';
+                    ELSE
+                        INSERT INTO mcpfcgi_sessions (scope, id, protocol_version, client_info, client_capabilities,
+                            owner, client_address, created_at, last_activity)
+                        VALUES (p_scope, p_id, p_version, p_client_info, p_capabilities, p_owner, p_address, p_now, p_now)
+                        ON CONFLICT (scope, id) DO NOTHING;
+                        IF NOT FOUND THEN
+                            refusal := 'duplicate';
+                        END IF;
+                    END IF;
+                    IF refusal IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts c SET live = c.live - 1
+                        WHERE c.scope = p_scope AND c.kind = 't' AND c.key = '';
+                        RETURN QUERY SELECT refusal, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                    END IF;
+                    IF p_address IS NOT NULL THEN
+                        INSERT INTO mcpfcgi_session_counts AS c VALUES (p_scope, 'a', p_address, 1)
+                        ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1;
+                    END IF;
+                    IF p_owner IS NOT NULL THEN
+                        INSERT INTO mcpfcgi_session_counts AS c VALUES (p_scope, 'u', p_owner, 1)
+                        ON CONFLICT (scope, kind, key) DO UPDATE SET live = c.live + 1;
+                    END IF;
+                    IF total > p_capacity THEN
+                        DELETE FROM mcpfcgi_sessions s WHERE s.scope = p_scope AND s.id = (
+                            SELECT v.id FROM mcpfcgi_sessions v
+                            WHERE v.scope = p_scope AND v.id <> p_id AND v.last_activity <= p_now - p_min_idle
+                                AND v.busy_until < p_now
+                            ORDER BY v.last_activity LIMIT 1 FOR UPDATE SKIP LOCKED)
+                        RETURNING s.* INTO victim;
+                        IF NOT FOUND THEN
+                            DELETE FROM mcpfcgi_sessions s WHERE s.scope = p_scope AND s.id = p_id;
+                            RETURN QUERY SELECT 'full'::text, NULL::text, NULL::text, NULL::text, NULL::text; RETURN;
+                        END IF;
+                        PERFORM pg_notify('mcpfcgi', 's|evicted|' || p_scope || '|' || victim.id);
+                    END IF;
+                    RETURN QUERY SELECT 'inserted'::text, victim.id, victim.protocol_version, victim.owner, victim.client_address;
+                END $$
+                """,
+                // A session's tasks go with its record too (nobody can read them any more), in the removal's
+                // statement: no second round trip per ended session (PostgresTaskStore.Configuration
+                // .sessionsInThisDatabase).
+                """
+                CREATE OR REPLACE FUNCTION mcpfcgi_session_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    -- Sessions are ephemeral: a removal commits without waiting for the WAL flush, as admissions do.
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    UPDATE mcpfcgi_session_counts SET live = live - 1 WHERE scope = OLD.scope AND kind = 't' AND key = '';
+                    IF OLD.client_address IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'a' AND key = OLD.client_address;
+                    END IF;
+                    IF OLD.owner IS NOT NULL THEN
+                        UPDATE mcpfcgi_session_counts SET live = live - 1
+                        WHERE scope = OLD.scope AND kind = 'u' AND key = OLD.owner;
+                    END IF;
+                    DELETE FROM mcpfcgi_stream_events WHERE scope = OLD.scope AND session_id = OLD.id;
+                    DELETE FROM mcpfcgi_tasks WHERE scope = OLD.scope AND session_id = OLD.id;
+                    RETURN NULL;
+                END $$
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

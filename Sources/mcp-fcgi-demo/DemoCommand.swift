@@ -207,7 +207,7 @@ struct DemoCommand: ParsableCommand {
                 // InstrumentationSystem.tracer when they are created.
                 let metrics = try bootstrapMetrics(logger: logger)
                 stopTracing = tracing ? try DemoTracing.start(node: node, logger: logger) : nil
-                let database = try startDatabase(logger: logger)
+                let database = try startDatabase(threads: fcgi.threads, logger: logger)
                 stopDatabase = database.map { database in { database.stop() } }
                 return try makeApplication(metrics: metrics, database: database, logger: logger)
             }
@@ -218,8 +218,11 @@ struct DemoCommand: ParsableCommand {
     }
 
     /// The PostgreSQL pool when `--store postgres`, started and migrated; nil for the in-memory store.
+    /// - Parameters:
+    ///   - threads: the accept threads (a pooled connection stays open for each, up to the pool's 8).
+    ///   - logger: where the pool logs.
     /// - Throws: `ExitCode(1)` (logged) when the store or URL is unusable or the database cannot be reached.
-    func startDatabase(logger: Logger) throws -> DemoDatabase? {
+    func startDatabase(threads: Int, logger: Logger) throws -> DemoDatabase? {
         switch store ?? env("MCPFCGI_STORE") ?? "memory" {
         case "memory":
             return nil
@@ -233,7 +236,7 @@ struct DemoCommand: ParsableCommand {
                 logger.critical("cannot use the database URL: \(error)")
                 throw ExitCode(1)
             }
-            return try DemoDatabase.start(url: url, logger: logger)
+            return try DemoDatabase.start(url: url, threads: threads, logger: logger)
         case let other:
             logger.critical("unknown store \(other) (memory or postgres)")
             throw ExitCode(1)

@@ -36,7 +36,7 @@ final class DemoDatabase: Sendable {
     /// A task store of `scope` (one per MCP server), its heartbeat stopped by ``stop()``.
     func taskStore(scope: String, logger: Logger) -> PostgresTaskStore {
         let store = PostgresTaskStore(
-            database: pool, notifications: notifications, configuration: .init(scope: scope), logger: logger)
+            database: pool, notifications: notifications, configuration: .init(scope: scope, sessionsInThisDatabase: true), logger: logger)
         taskStores.withLock { $0.append(store) }
         return store
     }
@@ -78,8 +78,9 @@ final class DemoDatabase: Sendable {
     /// migrates once it answers).
     /// - Throws: `ExitCode(1)` (logged) when the database refuses the migration (a newer schema, a failed step).
     @available(*, noasync)
-    static func start(url: DatabaseURL, logger: Logger) throws -> DemoDatabase {
-        let pool = PostgresPool(configuration: .init(url: url), logger: logger)
+    static func start(url: DatabaseURL, threads: Int, logger: Logger) throws -> DemoDatabase {
+        // A connection per accept thread stays open: no idle timer armed per query under load.
+        let pool = PostgresPool(configuration: .init(url: url, minimumConnections: min(threads, 8)), logger: logger)
         let outcome = Mutex<SchemaMigrations.Failure?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -180,6 +180,51 @@ import Testing
         }
     }
 
+    /// Admission keeps the counts itself (migration 6): after admissions, every kind of refusal, an eviction and a
+    /// refusal for want of an idle session, the counts of the scope, its addresses and its owners are the rows'.
+    @Test func theCountsStayTheRowsThroughRefusalsEvictionsAndRemovals() async throws {
+        let clock = Clock()
+        try await Self.withTwoWorkers(capacity: 3, clock: clock) { a, b in
+            let quotas = SessionLimits(maxSessionsPerAddress: 2, maxSessionsPerUser: 2, minimumIdleBeforeEviction: .seconds(60))
+            #expect(try await a.store.insert(Self.session("k1", owner: "u1", address: "ip1"), limits: quotas, now: 0).isInserted)
+            #expect(try await b.store.insert(Self.session("k2", owner: "u1", address: "ip2"), limits: quotas, now: 0).isInserted)
+            clock.advance(10)
+            #expect(try await a.store.insert(Self.session("k3", owner: "u2", address: "ip1"), limits: quotas, now: 0).isInserted)
+            let address = try await b.store.insert(Self.session("k4", owner: "u3", address: "ip1"), limits: quotas, now: 0)
+            guard case .addressQuotaReached = address else { Issue.record("address: \(address)"); return }
+            let user = try await b.store.insert(Self.session("k5", owner: "u1", address: "ip3"), limits: quotas, now: 0)
+            guard case .userQuotaReached = user else { Issue.record("user: \(user)"); return }
+            let duplicate = try await b.store.insert(Self.session("k1", owner: "u4", address: "ip4"), limits: quotas, now: 0)
+            guard case .duplicateID = duplicate else { Issue.record("duplicate: \(duplicate)"); return }
+            // Full, nobody idle 60 s yet: the new session is taken out again.
+            let early = try await b.store.insert(Self.session("k6", owner: "u5", address: "ip5"), limits: quotas, now: 0)
+            guard case .full = early else { Issue.record("full: \(early)"); return }
+            clock.advance(55)  // k1 and k2 idle 65 s, k3 55 s
+            let evicting = try await b.store.insert(Self.session("k7", owner: "u6", address: "ip6"), limits: quotas, now: 0)
+            guard case .inserted(let evicted) = evicting else { Issue.record("eviction: \(evicting)"); return }
+            #expect(evicted.count == 1)
+            #expect(try await a.store.remove(id: "k3") != nil)
+            let logger = Logger(label: "t")
+            let rows = try await a.pool.client.query(
+                """
+                SELECT c.kind::text, c.key, c.live, (SELECT count(*) FROM mcpfcgi_sessions s WHERE s.scope = c.scope AND
+                    CASE c.kind WHEN 't' THEN true WHEN 'a' THEN s.client_address = c.key ELSE s.owner = c.key END)
+                FROM mcpfcgi_session_counts c WHERE c.scope = 'mcp'
+                """, logger: logger)
+            var checked = 0
+            for try await (kind, key, live, actual) in rows.decode((String, String, Int64, Int64).self) {
+                #expect(live == actual, "count of \(kind) \(key)")
+                checked += 1
+            }
+            #expect(checked >= 5)
+            #expect(try await a.store.count == 2)
+            // The refused ones left no row behind.
+            let left = try await a.pool.client.query(
+                "SELECT count(*)::bigint FROM mcpfcgi_sessions WHERE id IN ('k4', 'k5', 'k6')", logger: logger)
+            for try await count in left.decode(Int64.self) { #expect(count == 0) }
+        }
+    }
+
     @Test func concurrentInitializesOnTwoWorkersNeverOvershootTheCapacityOrAQuota() async throws {
         try await Self.withTwoWorkers(capacity: 7) { a, b in
             let limits = SessionLimits(maxSessionsPerAddress: 5, maxSessionsPerUser: nil, minimumIdleBeforeEviction: nil)

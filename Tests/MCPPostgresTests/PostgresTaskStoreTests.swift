@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MCPHandlers
 import MCPPostgres
@@ -171,6 +172,48 @@ import Testing
         #expect(try await a.call("tasks/list", [:]).get()["tasks"]?.arrayValue?.count == 5)
         await a.stop()
         await b.stop()
+    }
+
+    /// With the sessions in the same database, a session's removal deletes its tasks in the same statement and
+    /// `removeTasks(ofSession:)` sends nothing; without, that call deletes them.
+    @Test func aSessionsTasksGoWithItsRecordOrWithRemoveTasks() async throws {
+        try await PostgresTestCluster.withStartedDatabase { database throws in
+            let notifications = DatabaseNotifications(database: database)
+            let sessions = PostgresSessionStore(database: database, notifications: notifications)
+            let alongside = PostgresTaskStore(
+                database: database, notifications: notifications, configuration: .init(sessionsInThisDatabase: true))
+            let apart = PostgresTaskStore(database: database, notifications: notifications)
+            let now = Date().timeIntervalSince1970
+            func task(_ id: String, session: String) -> TaskRecord {
+                TaskRecord(
+                    id: id, owner: "session:\(session)", sessionID: session, createdAt: now, ttlMilliseconds: 60_000,
+                    pollIntervalMilliseconds: 1000)
+            }
+            for id in ["s1", "s2"] {
+                let session = Session(
+                    id: id, protocolVersion: .v2025_11_25, clientInfo: nil, clientCapabilities: [:], owner: nil, now: 0)
+                #expect(try await sessions.insert(session))
+            }
+            #expect(try await alongside.create(task("t1", session: "s1"), limits: TaskLimits()) == .created)
+            #expect(try await alongside.create(task("t2", session: "s1"), limits: TaskLimits()) == .created)
+            #expect(try await alongside.create(task("t3", session: "s2"), limits: TaskLimits()) == .created)
+            // The flag: removeTasks leaves the rows to the session's removal.
+            try await alongside.removeTasks(ofSession: "s1")
+            #expect(try await alongside.task(id: "t1", now: now) != nil)
+            #expect(try await sessions.remove(id: "s1") != nil)
+            #expect(try await alongside.task(id: "t1", now: now) == nil)
+            #expect(try await alongside.task(id: "t2", now: now) == nil)
+            #expect(try await alongside.task(id: "t3", now: now)?.status == .working)
+            // Without it, the call deletes them (sessions elsewhere, e.g. in memory).
+            #expect(try await apart.create(task("t4", session: "memory-session"), limits: TaskLimits()) == .created)
+            try await apart.removeTasks(ofSession: "memory-session")
+            #expect(try await apart.task(id: "t4", now: now) == nil)
+            #expect(try await apart.task(id: "t3", now: now) != nil)
+            await sessions.shutdown()
+            await alongside.shutdown()
+            await apart.shutdown()
+            await notifications.stop()
+        }
     }
 
     @Test func expiredTasksAreGoneAndTheStoreSaysWhenItCannotBeReached() async throws {
