@@ -10,4 +10,14 @@
 public enum RequestExecutor {
     /// The current request's executor, or nil.
     @TaskLocal public static var current: (any TaskExecutor)?
+
+    /// ``current`` when the current task runs on it (the request's own task and its structured children), else
+    /// nil. Task-locals are copied into unstructured tasks, so a background task started while a request was
+    /// answered still sees ``current``; this tells it apart, so that its work does not land on an accept thread
+    /// that is busy with another request.
+    public static var currentWhenPreferred: (any TaskExecutor)? {
+        guard let executor = current else { return nil }
+        let preferred = withUnsafeCurrentTask { $0?.unownedTaskExecutor }
+        return preferred == executor.asUnownedTaskExecutor() ? executor : nil
+    }
 }

@@ -26,10 +26,12 @@ public final class PostgresPool: Sendable {
         /// operation when it covers the connections its accept threads use at once: set it to their number.
         /// Default 2.
         public var minimumConnections: Int
-        /// How often an idle connection is checked with a query, or nil for never. The check costs a timer each
-        /// time a connection is handed back; a connection the server or the network closes is noticed without it
-        /// (its socket ends). Set one when something between workers and database (a NAT, a firewall) drops idle
-        /// TCP connections silently. Default nil.
+        /// How often an idle TCP connection is checked with a query, or nil for never. A connection the server
+        /// closes is noticed without it (its socket ends); one that something between workers and database (a NAT,
+        /// a firewall) drops silently is not, and its next operation would wait for ``operationTimeout``. Not used
+        /// on a unix socket, which nothing in between can drop: the check costs a timer each time a connection is
+        /// handed back (about a tenth of a worker's CPU per `initialize` on PostgreSQL). Default 30 s
+        /// (postgres-nio's).
         public var keepAliveInterval: Duration?
         /// The longest a new connection may take to be established. Default 3 s.
         public var connectTimeout: Duration
@@ -50,7 +52,7 @@ public final class PostgresPool: Sendable {
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
             url: DatabaseURL, maximumConnections: Int = 8, minimumConnections: Int = 2,
-            keepAliveInterval: Duration? = nil, connectTimeout: Duration = .seconds(3),
+            keepAliveInterval: Duration? = .seconds(30), connectTimeout: Duration = .seconds(3),
             operationTimeout: Duration = .seconds(5), retryInterval: Duration = .seconds(1),
             migrationTimeout: Duration = .seconds(60)
         ) {
@@ -97,7 +99,11 @@ public final class PostgresPool: Sendable {
         var settings = configuration.url.clientConfiguration
         settings.options.maximumConnections = max(1, configuration.maximumConnections)
         settings.options.minimumConnections = min(max(0, configuration.minimumConnections), settings.options.maximumConnections)
-        settings.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
+        if case .tcp = configuration.url.endpoint {
+            settings.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
+        } else {
+            settings.options.keepAliveBehavior = nil
+        }
         settings.options.connectTimeout = configuration.connectTimeout
         let serverLimit = max(100, Int(configuration.operationTimeout.wholeMilliseconds) - 100)
         settings.options.additionalStartupParameters = [
@@ -241,8 +247,8 @@ public final class PostgresPool: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 guard race.begin(continuation) else { return }
                 // On the answering thread while it waits for this (an accept thread), not on the global executor:
-                // a thread hop less each way.
-                let work = Task(executorPreference: RequestExecutor.current) {
+                // a thread hop less each way. Background work (a task started during some request) runs as before.
+                let work = Task(executorPreference: RequestExecutor.currentWhenPreferred) {
                     do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
                 }
                 let deadline = deadlines.add(after: timeout) {

@@ -12,10 +12,14 @@ import Synchronization
 /// capabilities, phase, log level, subscriptions, last activity); each worker keeps the ``Session`` objects it
 /// serves in memory, so a request on a session this worker served recently costs no query:
 ///
-/// - **Admission** is one call of the database function `mcpfcgi_insert_session` (one round trip): the session is
-///   inserted and counted (per scope, address and owner, rows locked until the commit, which does not wait for the
-///   disk), then undone when over a quota or the ``Configuration/capacity``, or the least recently used idle
-///   session is evicted — the limits hold across workers and machines.
+/// - **Admission** is one call of the database function `mcpfcgi_insert_session` (one round trip): the scope's
+///   count is taken first (its row stays locked until the commit, which does not wait for the disk, so concurrent
+///   admissions and removals of the scope queue there), the address and owner quotas and the
+///   ``Configuration/capacity`` are checked on the counts, and the session is inserted and counted — or the count
+///   is given back with the refusal, or the least recently used idle session is evicted; the limits hold across
+///   workers and machines.
+/// - **Removal by id** (`DELETE`) is one prepared statement; a trigger takes the session's counts, its recorded
+///   events and its tasks with it.
 /// - **Activity** is written in batches every ``Configuration/activityFlushInterval``: the sessions that turned idle
 ///   since the last batch, and a heartbeat for those with a request or stream in flight (`busy_until`), which idle
 ///   expiry, cleanup and eviction on any worker respect.

@@ -27,10 +27,10 @@ public final class PostgresTaskStore: TaskStore {
         /// The longest pause between two reads of a task `tasks/result` waits on, when no announcement wakes it
         /// sooner. Default 1 second.
         public var pollInterval: Duration
-        /// Whether the sessions are in a ``PostgresSessionStore`` of the same database and scope: then the removal
-        /// of a session's record deletes its tasks in the same statement (a trigger), and
-        /// ``PostgresTaskStore/removeTasks(ofSession:)`` has nothing left to do (no round trip per ended
-        /// session). Default false: the tasks of an ended session are deleted by that call.
+        /// Whether the sessions are in a ``PostgresSessionStore`` of the same database and scope. The removal of a
+        /// session's record always deletes its tasks in the same statement (a trigger); with this set,
+        /// ``PostgresTaskStore/removeTasks(ofSession:)`` leaves it at that (no round trip per ended session).
+        /// Default false: that call deletes the tasks itself (sessions kept elsewhere, e.g. in memory).
         public var sessionsInThisDatabase: Bool
 
         /// Creates a configuration; every parameter has the default documented on its property.

@@ -444,15 +444,20 @@ public enum SchemaMigrations {
         Migration(
             version: 6, description: "Admission without a trigger or a subtransaction; a session's tasks go with it",
             statements: [
-                // Admission keeps the counts itself: the insert trigger goes (every insert is an admission), and
-                // refusals are decided before anything is written, so no subtransaction is needed to undo them.
+                // Admission keeps the counts itself: the insert trigger goes (every insert is an admission), and a
+                // refusal is decided before the session is inserted (only the scope's count is taken back), so no
+                // subtransaction is needed to undo it.
                 "DROP TRIGGER mcpfcgi_sessions_counted_in ON mcpfcgi_sessions",
                 "DROP FUNCTION mcpfcgi_session_inserted()",
                 // The scope's total is counted first, as removals do in their trigger: its row lock queues
                 // admissions and removals of the scope to the commit, so the counts of addresses and owners read
                 // next cannot change before it. A refusal takes its count back and returns; an admission over the
                 // capacity evicts the least recently used idle session (its removal trigger takes its counts), and
-                // when there is none takes its own session out again.
+                // when there is none takes its own session out again. Quotas and the capacity are checked before a
+                // duplicate id (answered `full` rather than `duplicate` at capacity), and an admission of an id
+                // being removed at that moment waits for the removal while holding the scope's count, which the
+                // removal's trigger wants: PostgreSQL ends that deadlock after a second by failing one of them.
+                // Both need an id that is reused, which the workers' random ids never are.
                 """
                 CREATE OR REPLACE FUNCTION mcpfcgi_insert_session(
                     p_scope text, p_id text, p_version text, p_client_info text, p_capabilities text, p_owner text,
@@ -541,7 +546,9 @@ public enum SchemaMigrations {
                         WHERE scope = OLD.scope AND kind = 'u' AND key = OLD.owner;
                     END IF;
                     DELETE FROM mcpfcgi_stream_events WHERE scope = OLD.scope AND session_id = OLD.id;
-                    DELETE FROM mcpfcgi_tasks WHERE scope = OLD.scope AND session_id = OLD.id;
+                    -- In id order, as the heartbeat of running tasks locks them (no deadlock between the two).
+                    DELETE FROM mcpfcgi_tasks WHERE id IN (SELECT t.id FROM mcpfcgi_tasks t
+                        WHERE t.scope = OLD.scope AND t.session_id = OLD.id ORDER BY t.id FOR UPDATE);
                     RETURN NULL;
                 END $$
                 """,

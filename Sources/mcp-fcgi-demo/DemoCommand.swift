@@ -81,6 +81,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "postgres://user:password@host:port/database, or ?host=/socket/directory; prefer the variable. [MCPFCGI_DATABASE_URL]")
     var databaseURL: String?
 
+    @Option(help: "Seconds between checks of idle TCP database connections (0: none; for networks that drop idle connections silently; never on a unix socket). [MCPFCGI_DATABASE_KEEPALIVE]")
+    var databaseKeepalive: Int = env("MCPFCGI_DATABASE_KEEPALIVE").flatMap { Int($0) } ?? 30
+
     @Option(help: "PEM file of the P-256 key that signs access tokens; share it across workers. [MCPFCGI_OAUTH_KEY_FILE]")
     var oauthKeyFile: String?
 
@@ -143,7 +146,7 @@ struct DemoCommand: ParsableCommand {
     static let numericVariables = [
         "MCPFCGI_THREADS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
         "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT", "MCPFCGI_SESSIONS_PER_ADDRESS", "MCPFCGI_SESSIONS_PER_USER",
-        "MCPFCGI_SESSION_EVICTION_MIN_IDLE", "MCPFCGI_WORKER_RESTARTS",
+        "MCPFCGI_SESSION_EVICTION_MIN_IDLE", "MCPFCGI_WORKER_RESTARTS", "MCPFCGI_DATABASE_KEEPALIVE",
     ]
 
     func validate() throws {
@@ -157,6 +160,7 @@ struct DemoCommand: ParsableCommand {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
         if let threads = threadCount, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if sessionIdleTimeout < 0 { throw ValidationError("--session-idle-timeout must be 0 or more") }
+        if databaseKeepalive < 0 { throw ValidationError("--database-keepalive must be 0 (none) or more seconds") }
         if sessionSweepInterval < 1 { throw ValidationError("--session-sweep-interval must be at least 1") }
         if maxSessions < 1 { throw ValidationError("--max-sessions must be at least 1") }
         if sessionsPerAddress < 0 || sessionsPerUser < 0 {
@@ -219,7 +223,7 @@ struct DemoCommand: ParsableCommand {
 
     /// The PostgreSQL pool when `--store postgres`, started and migrated; nil for the in-memory store.
     /// - Parameters:
-    ///   - threads: the accept threads (a pooled connection stays open for each, up to the pool's 8).
+    ///   - threads: the accept threads (a pooled connection stays open for each, up to 4).
     ///   - logger: where the pool logs.
     /// - Throws: `ExitCode(1)` (logged) when the store or URL is unusable or the database cannot be reached.
     func startDatabase(threads: Int, logger: Logger) throws -> DemoDatabase? {
@@ -236,7 +240,9 @@ struct DemoCommand: ParsableCommand {
                 logger.critical("cannot use the database URL: \(error)")
                 throw ExitCode(1)
             }
-            return try DemoDatabase.start(url: url, threads: threads, logger: logger)
+            return try DemoDatabase.start(
+                url: url, threads: threads,
+                keepAlive: databaseKeepalive > 0 ? .seconds(databaseKeepalive) : nil, logger: logger)
         case let other:
             logger.critical("unknown store \(other) (memory or postgres)")
             throw ExitCode(1)

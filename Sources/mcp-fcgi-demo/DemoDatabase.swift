@@ -78,9 +78,12 @@ final class DemoDatabase: Sendable {
     /// migrates once it answers).
     /// - Throws: `ExitCode(1)` (logged) when the database refuses the migration (a newer schema, a failed step).
     @available(*, noasync)
-    static func start(url: DatabaseURL, threads: Int, logger: Logger) throws -> DemoDatabase {
-        // A connection per accept thread stays open: no idle timer armed per query under load.
-        let pool = PostgresPool(configuration: .init(url: url, minimumConnections: min(threads, 8)), logger: logger)
+    static func start(url: DatabaseURL, threads: Int, keepAlive: Duration?, logger: Logger) throws -> DemoDatabase {
+        // A connection per accept thread stays open (up to 4; at most 8 are opened): no idle timer armed per query
+        // under load.
+        let pool = PostgresPool(
+            configuration: .init(url: url, minimumConnections: min(threads, 4), keepAliveInterval: keepAlive),
+            logger: logger)
         let outcome = Mutex<SchemaMigrations.Failure?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {

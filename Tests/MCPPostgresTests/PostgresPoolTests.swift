@@ -18,7 +18,7 @@ import Testing
     /// The connections of this database, as the server sees them.
     static func connections(to database: String, from pool: PostgresPool) async throws -> Int64 {
         let rows = try await pool.client.query(
-            "SELECT count(*)::bigint FROM pg_stat_activity WHERE datname = \(database)", logger: Logger(label: "t"))
+            "SELECT count(*)::bigint FROM pg_stat_activity WHERE datname = \(database) AND backend_type = 'client backend'", logger: Logger(label: "t"))
         for try await count in rows.decode(Int64.self) { return count }
         return 0
     }
@@ -39,10 +39,9 @@ import Testing
         await pool.shutdown()
     }
 
-    @Test func anOperationRunsOnTheRequestsExecutor() async throws {
+    @Test func anOperationRunsOnTheRequestsExecutorButNotABackgroundTasks() async throws {
         try await PostgresTestCluster.withStartedDatabase { pool throws in
-            let executor = CountingExecutor()
-            let answer = try await RequestExecutor.$current.withValue(executor) {
+            @Sendable func query() async throws -> Int {
                 try await pool.run {
                     for try await value in try await pool.client.query("SELECT 41 + 1", logger: Logger(label: "t"))
                         .decode(Int.self)
@@ -50,8 +49,21 @@ import Testing
                     return 0
                 }
             }
+            let executor = CountingExecutor()
+            // A request's task: it prefers the executor and has it as the request's.
+            let answer = try await RequestExecutor.$current.withValue(executor) {
+                try await Task(executorPreference: executor) { try await query() }.value
+            }
             #expect(answer == 42)
-            #expect(executor.jobs.load(ordering: .relaxed) > 0)
+            let requestJobs = executor.jobs.load(ordering: .relaxed)
+            #expect(requestJobs > 0)
+            // A task started during a request inherits the task-local, not the preference: its operations stay
+            // off the request's executor.
+            let background = try await RequestExecutor.$current.withValue(executor) {
+                try await Task { try await query() }.value
+            }
+            #expect(background == 42)
+            #expect(executor.jobs.load(ordering: .relaxed) == requestJobs)
         }
     }
 }

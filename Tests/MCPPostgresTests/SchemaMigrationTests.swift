@@ -92,6 +92,8 @@ import Testing
                     "events": "DELETE FROM mcpfcgi_stream_events WHERE scope = $1 AND session_id = $2",
                     "idle": "SELECT id FROM mcpfcgi_sessions WHERE scope = $1 AND last_activity <= $2::float8 ORDER BY last_activity LIMIT 1",
                     "aged": "SELECT 1 FROM mcpfcgi_stream_events WHERE scope = $1 AND created_at < $2::float8",
+                    // The removal trigger's lookup of a session's tasks (migration 6).
+                    "tasks": "SELECT t.id FROM mcpfcgi_tasks t WHERE t.scope = $1 AND t.session_id = $2 ORDER BY t.id FOR UPDATE",
                 ]
                 for (name, sql) in statements {
                     try await connection.query(
@@ -111,6 +113,7 @@ import Testing
             #expect(plans["session"]?.contains("mcpfcgi_sessions_pkey") == true, "\(plans["session"] ?? "")")
             #expect(plans["state"]?.contains("mcpfcgi_sessions_pkey") == true, "\(plans["state"] ?? "")")
             #expect(plans["events"]?.contains("mcpfcgi_stream_events_pkey") == true, "\(plans["events"] ?? "")")
+            #expect(plans["tasks"]?.contains("mcpfcgi_tasks_session") == true, "\(plans["tasks"] ?? "")")
             // The time indexes still serve what they are for: the least recently active session, the aged events.
             #expect(plans["idle"]?.contains("mcpfcgi_sessions_idle") == true, "\(plans["idle"] ?? "")")
             #expect(plans["aged"]?.contains("mcpfcgi_stream_events_aged") == true, "\(plans["aged"] ?? "")")
