@@ -95,16 +95,10 @@ enum Fixtures {
         // A task-capable tool (2025-11-25 tasks): called with params.task it answers at once with a task that
         // completes after `seconds`; its progress messages become the task's statusMessage.
         server.registerTool(
-            Tool(
-                name: "slow_task", description: "Waits the given number of seconds, as a task when asked to",
-                inputSchema: [
-                    "type": "object",
-                    "properties": ["seconds": ["type": "number", "minimum": 0, "maximum": 600]],
-                    "required": ["seconds"],
-                ],
-                taskSupport: .optional)
-        ) { arguments, context in
-            let seconds = arguments["seconds"]?.doubleValue ?? 0
+            name: "slow_task", description: "Waits the given number of seconds, as a task when asked to",
+            taskSupport: .optional
+        ) { (arguments: SlowTaskArguments, context) in
+            let seconds = arguments.seconds
             var waited = 0.0
             while waited < seconds {
                 let step = min(1, seconds - waited)
@@ -129,27 +123,20 @@ enum Fixtures {
             }
             return .text(context.progressToken.map { $0.stringValue ?? $0.description } ?? "no progress token")
         }
-        server.registerTool(
-            Tool(
-                name: "test_sampling", description: "Asks the client's model",
-                inputSchema: ["type": "object", "properties": ["prompt": ["type": "string"]], "required": ["prompt"]])
-        ) { arguments, context in
-            let prompt = arguments["prompt"]?.stringValue ?? ""
+        server.registerTool(name: "test_sampling", description: "Asks the client's model") {
+            (arguments: SamplingArguments, context) in
+            let prompt = arguments.prompt
             let reply = try await context.createMessage([
                 "messages": [["role": "user", "content": ["type": "text", "text": .string(prompt)]]],
                 "maxTokens": 100,
             ])
             return .text("LLM response: \(reply["content"]?["text"]?.stringValue ?? "")")
         }
-        server.registerTool(
-            Tool(
-                name: "test_elicitation", description: "Asks the user",
-                inputSchema: ["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]],
-                // Also as a task (2025-11-25): the task is input_required while the question waits for its answer.
-                taskSupport: .optional)
-        ) { arguments, context in
+        // Also as a task (2025-11-25): the task is input_required while the question waits for its answer.
+        server.registerTool(name: "test_elicitation", description: "Asks the user", taskSupport: .optional) {
+            (arguments: ElicitationArguments, context) in
             let reply = try await context.elicit([
-                "message": .string(arguments["message"]?.stringValue ?? ""),
+                "message": .string(arguments.message),
                 "requestedSchema": [
                     "type": "object", "properties": ["response": ["type": "string"]], "required": ["response"],
                 ],
@@ -483,4 +470,20 @@ enum Fixtures {
     static func format(_ seconds: Double) -> String {
         seconds.rounded() == seconds && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
     }
+}
+
+/// `slow_task`'s arguments: its schema (`seconds`, a number from 0 to 600, required) is derived from this type.
+struct SlowTaskArguments: Decodable, SchemaDescribed {
+    var seconds: Double
+    static let fields: [String: FieldSchema] = ["seconds": .init(minimum: 0, maximum: 600)]
+}
+
+/// `test_sampling`'s arguments (`prompt`, required).
+struct SamplingArguments: Decodable {
+    var prompt: String
+}
+
+/// `test_elicitation`'s arguments (`message`, required).
+struct ElicitationArguments: Decodable {
+    var message: String
 }

@@ -25,6 +25,26 @@ import Testing
         #expect(result["isError"] == nil || result["isError"] == false)
     }
 
+    /// The fixtures registered with typed arguments list the schemas the fixtures contract gives them (derived
+    /// from their argument types), and refuse arguments outside them.
+    @Test func typedFixturesListTheContractsSchemas() async throws {
+        let client = Self.client()
+        let session = try await client.initialize()
+        let tools = try await client.request("tools/list", session: session)["tools"]?.arrayValue ?? []
+        func schema(_ name: String) -> Value? { tools.first { $0["name"] == .string(name) }?["inputSchema"] }
+        #expect(
+            schema("slow_task")
+                == ["type": "object", "properties": ["seconds": ["type": "number", "minimum": 0, "maximum": 600]],
+                    "required": ["seconds"]])
+        #expect(schema("test_sampling") == ["type": "object", "properties": ["prompt": ["type": "string"]], "required": ["prompt"]])
+        #expect(
+            schema("test_elicitation") == ["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]])
+        let refused = await #expect(throws: MCPTestClient.Failure.self) {
+            _ = try await client.callTool("slow_task", arguments: ["seconds": 601], session: session)
+        }
+        #expect("\(String(describing: refused))".contains("seconds"))
+    }
+
     @Test func progressToolStreamsItsResult() async throws {
         let client = Self.client()
         let session = try await client.initialize()

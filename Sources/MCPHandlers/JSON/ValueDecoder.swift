@@ -14,13 +14,18 @@ import Foundation
 /// let arguments = try ValueDecoder().decode(Arguments.self, from: ["city": "Oslo"])
 /// ```
 package struct ValueDecoder: Sendable {
-    /// An empty decoder.
-    package init() {}
+    /// Whether a `Date` is ISO 8601 text (`2026-12-05T10:00:00Z`, fractional seconds allowed) rather than
+    /// `Date`'s own encoding: what typed tools use, as their schemas say `format: date-time`.
+    package var iso8601Dates: Bool
+
+    /// A decoder.
+    /// - Parameter iso8601Dates: whether dates are ISO 8601 text. Default false (`JSONDecoder`'s default).
+    package init(iso8601Dates: Bool = false) { self.iso8601Dates = iso8601Dates }
 
     /// Decodes `type` from `value`.
     /// - Throws: `DecodingError` when `value` does not have `type`'s shape.
     package func decode<T: Decodable>(_ type: T.Type = T.self, from value: Value) throws -> T {
-        try ValueDecoding(value: value, codingPath: []).decode(type)
+        try ValueDecoding(value: value, codingPath: [], iso8601Dates: iso8601Dates).decode(type)
     }
 }
 
@@ -28,18 +33,19 @@ package struct ValueDecoder: Sendable {
 private struct ValueDecoding: Decoder, SingleValueDecodingContainer {
     let value: Value
     let codingPath: [any CodingKey]
+    let iso8601Dates: Bool
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let members) = value else {
             throw mismatch([String: Any].self, container: "keyed")
         }
-        return KeyedDecodingContainer(ObjectContainer<Key>(members: members, codingPath: codingPath))
+        return KeyedDecodingContainer(ObjectContainer<Key>(members: members, codingPath: codingPath, iso8601Dates: iso8601Dates))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard case .array(let elements) = value else { throw mismatch([Any].self, container: "unkeyed") }
-        return ArrayContainer(elements: elements, codingPath: codingPath)
+        return ArrayContainer(elements: elements, codingPath: codingPath, iso8601Dates: iso8601Dates)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
@@ -51,6 +57,10 @@ private struct ValueDecoding: Decoder, SingleValueDecodingContainer {
         if let scalar = T.self as? any ValueScalar.Type { return try scalar.decodeScalar(from: self) as! T }
         switch T.self {
         case is Value.Type: return value as! T
+        case is Date.Type where iso8601Dates:
+            let text = try decode(String.self)
+            guard let date = Self.iso8601Date(text) else { throw corrupted("Expected date string to be ISO8601-formatted.") }
+            return date as! T
         case is Data.Type:
             guard let data = Data(base64Encoded: try decode(String.self)) else {
                 throw corrupted("Encountered Data is not valid Base64.")
@@ -68,6 +78,12 @@ private struct ValueDecoding: Decoder, SingleValueDecodingContainer {
         default:
             return try T(from: self)
         }
+    }
+
+    /// An ISO 8601 date-time, with or without fractional seconds.
+    static func iso8601Date(_ text: String) -> Date? {
+        if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }
 
     /// The integer, when it fits in `I`.
@@ -181,6 +197,7 @@ private struct IndexKey: CodingKey {
 private struct ObjectContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let members: [String: Value]
     let codingPath: [any CodingKey]
+    let iso8601Dates: Bool
 
     var allKeys: [Key] { members.keys.compactMap { Key(stringValue: $0) } }
 
@@ -194,7 +211,7 @@ private struct ObjectContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
                 DecodingError.Context(
                     codingPath: codingPath, debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
         }
-        return ValueDecoding(value: value, codingPath: codingPath + [key])
+        return ValueDecoding(value: value, codingPath: codingPath + [key], iso8601Dates: iso8601Dates)
     }
 
     func decodeNil(forKey key: Key) throws -> Bool { try member(key).decodeNil() }
@@ -213,11 +230,11 @@ private struct ObjectContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// `JSONDecoder`'s convention: the superclass's data under "super", `null` when absent.
     func superDecoder() throws -> any Decoder {
-        ValueDecoding(value: members["super"] ?? .null, codingPath: codingPath + [SuperKey()])
+        ValueDecoding(value: members["super"] ?? .null, codingPath: codingPath + [SuperKey()], iso8601Dates: iso8601Dates)
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        ValueDecoding(value: members[key.stringValue] ?? .null, codingPath: codingPath + [key])
+        ValueDecoding(value: members[key.stringValue] ?? .null, codingPath: codingPath + [key], iso8601Dates: iso8601Dates)
     }
 }
 
@@ -234,11 +251,13 @@ private struct SuperKey: CodingKey {
 private struct ArrayContainer: UnkeyedDecodingContainer {
     let elements: [Value]
     let codingPath: [any CodingKey]
+    let iso8601Dates: Bool
     private(set) var currentIndex = 0
 
-    init(elements: [Value], codingPath: [any CodingKey]) {
+    init(elements: [Value], codingPath: [any CodingKey], iso8601Dates: Bool) {
         self.elements = elements
         self.codingPath = codingPath
+        self.iso8601Dates = iso8601Dates
     }
 
     var count: Int? { elements.count }
@@ -247,7 +266,9 @@ private struct ArrayContainer: UnkeyedDecodingContainer {
     /// The next element, as a decoder one level down; the index moves on only when decoding it succeeds.
     private mutating func next<T>(_ type: T.Type, _ body: (ValueDecoding) throws -> T) throws -> T {
         guard !isAtEnd else { throw atEnd(type) }
-        let decoded = try body(ValueDecoding(value: elements[currentIndex], codingPath: codingPath + [IndexKey(currentIndex)]))
+        let decoded = try body(
+            ValueDecoding(
+                value: elements[currentIndex], codingPath: codingPath + [IndexKey(currentIndex)], iso8601Dates: iso8601Dates))
         currentIndex += 1
         return decoded
     }

@@ -226,36 +226,115 @@ public final class MCPServer: Sendable {
         listChanged("tools")
     }
 
-    /// Registers (or replaces) a tool whose arguments are decoded into `Arguments`.
+    /// Registers (or replaces) a tool whose arguments are decoded into `Arguments`; its input schema is derived
+    /// from `Arguments` (``TypeSchema``) unless one is given.
     ///
-    /// Arguments are first checked against `inputSchema`; a decoding failure is answered with -32602.
+    /// ```swift
+    /// struct Greeting: Decodable, SchemaDescribed {
+    ///     var name: String
+    ///     var times: Int?
+    ///     static let fields: [String: FieldSchema] = ["times": .init("How often", minimum: 1, maximum: 5)]
+    /// }
+    /// server.registerTool(name: "greet", description: "Greets someone") { (greeting: Greeting, _) in
+    ///     .text(String(repeating: "Hello, \(greeting.name)! ", count: greeting.times ?? 1))
+    /// }
+    /// ```
+    ///
+    /// Arguments are first checked against the input schema (-32602 naming the field), then decoded straight from
+    /// the parsed JSON (dates as ISO 8601 text, as the derived schema says); a decoding failure is answered with
+    /// -32602 too.
     /// - Parameters:
     ///   - name: the tool's name.
     ///   - title: optional display name.
     ///   - description: what it does.
-    ///   - inputSchema: JSON Schema of the arguments.
+    ///   - inputSchema: JSON Schema of the arguments; nil (default): derived from `Arguments`.
     ///   - outputSchema: JSON Schema of `structuredContent`.
     ///   - annotations: behaviour hints.
     ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
     ///   - handler: the implementation.
+    /// - Precondition: with no `inputSchema`, `Arguments` is decoded from a JSON object and its schema can be
+    ///   derived (the message of the failed registration says why not: a programming error, found at start).
     public func registerTool<Arguments: Decodable & SendableMetatype>(
         name: String, title: String? = nil, description: String? = nil,
-        inputSchema: Value = ["type": "object", "properties": [:]], outputSchema: Value? = nil,
+        inputSchema: Value? = nil, outputSchema: Value? = nil,
         annotations: Value? = nil, taskSupport: TaskSupport? = nil,
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> ToolResult
     ) {
         let tool = Tool(
-            name: name, title: title, description: description, inputSchema: inputSchema,
+            name: name, title: title, description: description,
+            inputSchema: inputSchema ?? Self.derivedSchema(of: Arguments.self, tool: name),
             outputSchema: outputSchema, annotations: annotations, taskSupport: taskSupport)
         registerTool(tool) { arguments, context in
-            let decoded: Arguments
-            do {
-                decoded = try Value.object(arguments).decode(as: Arguments.self)
-            } catch {
-                throw MCPError.invalidParams("Invalid arguments for tool \(name): \(Self.describe(error))")
-            }
-            return try await handler(decoded, context)
+            try await handler(try Self.decodeArguments(arguments, as: Arguments.self, tool: name), context)
         }
+    }
+
+    /// Registers (or replaces) a tool with typed arguments and a typed result: `outputSchema` is derived from
+    /// `Output` (unless given), and each result is returned as `structuredContent` plus its JSON text in a text
+    /// block (for clients that do not read structured output, as the specification recommends).
+    ///
+    /// ```swift
+    /// struct Weather: Codable { var city: String; var celsius: Double }
+    /// server.registerTool(name: "weather") { (query: Query, _) -> Weather in
+    ///     Weather(city: query.city, celsius: 21.5)
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - name: the tool's name.
+    ///   - title: optional display name.
+    ///   - description: what it does.
+    ///   - inputSchema: JSON Schema of the arguments; nil (default): derived from `Arguments`.
+    ///   - outputSchema: JSON Schema of the result; nil (default): derived from `Output`.
+    ///   - annotations: behaviour hints.
+    ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
+    ///   - handler: the implementation; what it throws is answered as for any tool.
+    /// - Precondition: as for the other typed registration, and `Output` is encoded as a JSON object.
+    public func registerTool<Arguments: Decodable & SendableMetatype, Output: Codable & Sendable>(
+        name: String, title: String? = nil, description: String? = nil,
+        inputSchema: Value? = nil, outputSchema: Value? = nil,
+        annotations: Value? = nil, taskSupport: TaskSupport? = nil,
+        handler: @escaping @Sendable (Arguments, RequestContext) async throws -> Output
+    ) {
+        let tool = Tool(
+            name: name, title: title, description: description,
+            inputSchema: inputSchema ?? Self.derivedSchema(of: Arguments.self, tool: name),
+            outputSchema: outputSchema ?? Self.derivedSchema(of: Output.self, tool: name),
+            annotations: annotations, taskSupport: taskSupport)
+        registerTool(tool) { arguments, context in
+            let output = try await handler(try Self.decodeArguments(arguments, as: Arguments.self, tool: name), context)
+            let structured: Value
+            do {
+                structured = try Self.encodeOutput(output)
+            } catch {
+                throw MCPError(code: MCPError.Code.internalError, message: "Tool \(name) returned a result it cannot encode: \(error)")
+            }
+            return ToolResult(content: [.text(String(decoding: JSONWriter.encode(structured), as: UTF8.self))], structuredContent: structured)
+        }
+    }
+
+    /// The object schema of `type`, or a precondition failure that says why there is none.
+    static func derivedSchema<T: Decodable>(of type: T.Type, tool: String) -> Value {
+        do {
+            return try TypeSchema.ofObject(type)
+        } catch {
+            preconditionFailure("tool \(tool): \(error)")
+        }
+    }
+
+    /// Typed arguments, decoded straight from the parsed JSON; -32602 when they do not fit.
+    static func decodeArguments<T: Decodable>(_ arguments: [String: Value], as type: T.Type, tool: String) throws -> T {
+        do {
+            return try ValueDecoder(iso8601Dates: true).decode(T.self, from: .object(arguments))
+        } catch {
+            throw MCPError.invalidParams("Invalid arguments for tool \(tool): \(describe(error))")
+        }
+    }
+
+    /// A typed result as JSON (dates as ISO 8601 text, as the derived schema says).
+    static func encodeOutput(_ output: some Encodable) throws -> Value {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return try JSONParser().parse(try encoder.encode(output))
     }
 
     /// Removes a tool; when it was registered, sends `notifications/tools/list_changed` to every session.

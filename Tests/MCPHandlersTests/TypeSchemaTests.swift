@@ -1,0 +1,269 @@
+import Foundation
+import Testing
+
+@testable import MCPHandlers
+
+/// ``TypeSchema``: JSON Schemas derived from `Decodable` types, and the typed tool registrations that use them.
+@Suite struct TypeSchemaTests {
+    enum Units: String, Codable, CaseIterable { case metric, imperial }
+    enum Level: Int, Codable, CaseIterable { case low = 1, high = 3 }
+
+    struct Place: Codable {
+        var name: String
+        var latitude: Double?
+    }
+
+    struct Everything: Decodable {
+        var text: String
+        var count: Int
+        var small: UInt8
+        var ratio: Double
+        var flag: Bool
+        var maybe: String?
+        var units: Units
+        var level: Level?
+        var tags: [String]
+        var places: [Place]?
+        var home: Place
+        var when: Date
+        var link: URL?
+        var id: UUID?
+        var blob: Data?
+        var anything: Value?
+        var table: [String: Int]?
+    }
+
+    @Test func everyKindOfFieldHasItsSchema() throws {
+        let schema = try TypeSchema.of(Everything.self)
+        let place: Value = [
+            "type": "object", "properties": ["name": ["type": "string"], "latitude": ["type": "number"]],
+            "required": ["name"],
+        ]
+        let expected: Value = [
+            "type": "object",
+            "properties": [
+                "text": ["type": "string"],
+                "count": ["type": "integer"],
+                "small": ["type": "integer", "minimum": 0, "maximum": 255],
+                "ratio": ["type": "number"],
+                "flag": ["type": "boolean"],
+                "maybe": ["type": "string"],
+                "units": ["type": "string", "enum": ["metric", "imperial"]],
+                "level": ["type": "integer", "enum": [1, 3]],
+                "tags": ["type": "array", "items": ["type": "string"]],
+                "places": ["type": "array", "items": place],
+                "home": place,
+                "when": ["type": "string", "format": "date-time"],
+                "link": ["type": "string", "format": "uri"],
+                "id": ["type": "string", "format": "uuid"],
+                "blob": ["type": "string", "contentEncoding": "base64"],
+                "anything": [:],
+                "table": ["type": "object", "properties": [:]],
+            ],
+            "required": ["text", "count", "small", "ratio", "flag", "units", "tags", "home", "when"],
+        ]
+        #expect(schema == expected)
+    }
+
+    struct Forecast: Decodable, SchemaDescribed {
+        var city: String
+        var days: Int?
+        var code: String?
+        var hours: [Int]?
+        static let schemaDescription: String? = "A forecast request"
+        static let fields: [String: FieldSchema] = [
+            "city": "The city, in English",
+            "days": .init("How many days", minimum: 1, maximum: 14, defaultValue: 3),
+            "code": .init(minLength: 2, maxLength: 8, pattern: "^[A-Z]+$"),
+            "hours": .init(minItems: 1, maxItems: 24),
+        ]
+    }
+
+    @Test func descriptionsAndBoundsSitNextToTheFields() throws {
+        let schema = try TypeSchema.of(Forecast.self)
+        #expect(schema["description"] == "A forecast request")
+        #expect(schema["properties"]?["city"] == ["type": "string", "description": "The city, in English"])
+        #expect(
+            schema["properties"]?["days"]
+                == ["type": "integer", "description": "How many days", "minimum": 1, "maximum": 14, "default": 3])
+        #expect(
+            schema["properties"]?["code"] == ["type": "string", "minLength": 2, "maxLength": 8, "pattern": "^[A-Z]+$"])
+        #expect(schema["properties"]?["hours"] == ["type": "array", "items": ["type": "integer"], "minItems": 1, "maxItems": 24])
+        #expect(schema["required"] == ["city"])
+        // The bounds are enforced: the validator checks arguments against the derived schema.
+        let validator = SchemaValidator()
+        #expect(validator.firstViolation(of: ["city": "Oslo", "days": 20], against: schema) == "arguments.days must be ≤ 14.0")
+        #expect(validator.firstViolation(of: ["days": 2], against: schema) == "arguments.city is required")
+        #expect(validator.firstViolation(of: ["city": "Oslo", "days": 2], against: schema) == nil)
+    }
+
+    struct Misspelt: Decodable, SchemaDescribed {
+        var city: String
+        static let fields: [String: FieldSchema] = ["cty": "The city"]
+    }
+
+    @Test func aFieldThatIsNotDecodedIsAnError() {
+        #expect(throws: TypeSchemaError.self) { try TypeSchema.of(Misspelt.self) }
+        do {
+            _ = try TypeSchema.of(Misspelt.self)
+        } catch {
+            #expect(error.description.contains("\"cty\""))
+        }
+    }
+
+    struct Renamed: Decodable {
+        var firstName: String
+        var lastName: String?
+        enum CodingKeys: String, CodingKey {
+            case firstName = "first_name"
+            case lastName = "last_name"
+        }
+    }
+
+    @Test func propertiesAreNamedAsTheCodingKeysSpellThem() throws {
+        let schema = try TypeSchema.of(Renamed.self)
+        #expect(schema["properties"]?.objectValue?.keys.sorted() == ["first_name", "last_name"])
+        #expect(schema["required"] == ["first_name"])
+    }
+
+    final class Node: Decodable {
+        var label: String
+        var children: [Node]
+        var parent: Node?
+    }
+
+    @Test func aTypeThatContainsItselfStopsAtTheMaximumDepth() throws {
+        let schema = try TypeSchema.of(Node.self)
+        var depth = 0
+        var current = schema
+        while let next = current["properties"]?["children"]?["items"], next["type"] == "object" {
+            current = next
+            depth += 1
+        }
+        #expect(depth > 0)
+        #expect(depth <= TypeSchema.maximumDepth)
+        #expect(schema["required"] == ["label", "children"])
+    }
+
+    struct Positive: Decodable {
+        var value: Int
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            value = try container.decode(Int.self)
+            guard value > 0 else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "must be positive")
+            }
+        }
+    }
+
+    @Test func aTypeThatRefusesEveryPlaceholderOrIsNoObjectIsAnError() throws {
+        #expect(throws: TypeSchemaError.self) { try TypeSchema.of(Positive.self) }
+        #expect(try TypeSchema.of(String.self) == ["type": "string"])
+        #expect(throws: TypeSchemaError.self) { try TypeSchema.ofObject(String.self) }
+        #expect(try TypeSchema.of([Units].self) == ["type": "array", "items": ["type": "string", "enum": ["metric", "imperial"]]])
+    }
+
+    /// A hand-written `init(from:)` with nested containers is described by what it asks for.
+    struct HandWritten: Decodable {
+        enum Keys: String, CodingKey { case inner, list, flag, name, matrix }
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            let inner = try container.nestedContainer(keyedBy: Keys.self, forKey: .inner)
+            _ = try inner.decode(String.self, forKey: .name)
+            var list = try container.nestedUnkeyedContainer(forKey: .list)
+            while !list.isAtEnd { _ = try list.decode(Int.self) }
+            var matrix = try container.nestedUnkeyedContainer(forKey: .matrix)
+            while !matrix.isAtEnd {
+                var row = try matrix.nestedUnkeyedContainer()
+                while !row.isAtEnd { _ = try row.decode(Double.self) }
+            }
+            _ = try container.decodeIfPresent(Bool.self, forKey: .flag)
+        }
+    }
+
+    @Test func nestedContainersOfAHandWrittenDecoderAreFollowed() throws {
+        let expected: Value = [
+            "type": "object",
+            "properties": [
+                "inner": ["type": "object", "properties": ["name": ["type": "string"]], "required": ["name"]],
+                "list": ["type": "array", "items": ["type": "integer"]],
+                "matrix": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+                "flag": ["type": "boolean"],
+            ],
+            "required": ["inner", "list", "matrix"],
+        ]
+        #expect(try TypeSchema.of(HandWritten.self) == expected)
+    }
+
+    // MARK: Typed tools
+
+    struct Booking: Decodable, SchemaDescribed {
+        var guest: String
+        var nights: Int
+        var arrival: Date
+        static let fields: [String: FieldSchema] = ["nights": .init(minimum: 1, maximum: 30)]
+    }
+
+    struct Confirmation: Codable {
+        var reference: String
+        var departure: Date
+        var units: Units
+    }
+
+    func call(_ server: MCPServer, _ name: String, _ arguments: Value) async -> Result<Value, MCPError> {
+        await server.handle(
+            JSONRPCRequest(id: .number(1), method: "tools/call", params: ["name": .string(name), "arguments": arguments]),
+            context: context(nil))
+    }
+
+    @Test func aTypedToolListsItsDerivedSchemasAndAnswersWithStructuredContent() async throws {
+        let server = MCPServer(name: "t", version: "1")
+        server.registerTool(name: "book", description: "Books a room") { (booking: Booking, _) -> Confirmation in
+            Confirmation(
+                reference: "R-\(booking.guest)", departure: booking.arrival.addingTimeInterval(Double(booking.nights) * 86_400),
+                units: .metric)
+        }
+        let tool = try #require(server.registeredTools.first { $0.name == "book" })
+        #expect(tool.inputSchema["required"] == ["guest", "nights", "arrival"])
+        #expect(tool.inputSchema["properties"]?["arrival"] == ["type": "string", "format": "date-time"])
+        #expect(tool.inputSchema["properties"]?["nights"] == ["type": "integer", "minimum": 1, "maximum": 30])
+        #expect(tool.outputSchema?["required"] == ["reference", "departure", "units"])
+
+        let result = try await call(server, "book", ["guest": "Ada", "nights": 2, "arrival": "2026-12-24T15:00:00Z"]).get()
+        let structured: Value = ["reference": "R-Ada", "departure": "2026-12-26T15:00:00Z", "units": "metric"]
+        #expect(result["structuredContent"] == structured)
+        // The text block carries the same JSON.
+        let text = try #require(result["content"]?[0]?["text"]?.stringValue)
+        #expect(try JSONParser().parse(Array(text.utf8)) == structured)
+        // The structured content conforms to the output schema it announced.
+        #expect(SchemaValidator().firstViolation(of: structured, against: tool.outputSchema ?? [:]) == nil)
+        // Fractional seconds are ISO 8601 too.
+        let fractional = try await call(server, "book", ["guest": "Bo", "nights": 1, "arrival": "2026-12-24T15:00:00.250Z"]).get()
+        #expect(fractional["structuredContent"]?["reference"] == "R-Bo")
+    }
+
+    @Test func argumentsOutsideTheDerivedSchemaAreRefusedWithTheField() async throws {
+        let server = MCPServer(name: "t", version: "1")
+        server.registerTool(name: "book") { (booking: Booking, _) in .text(booking.guest) }
+        let tooMany = await call(server, "book", ["guest": "Ada", "nights": 31, "arrival": "2026-12-24T15:00:00Z"])
+        guard case .failure(let error) = tooMany else {
+            Issue.record("accepted 31 nights")
+            return
+        }
+        #expect(error.code == MCPError.Code.invalidParams)
+        #expect(error.message.contains("nights"))
+        let missing = await call(server, "book", ["guest": "Ada", "nights": 2])
+        guard case .failure(let absent) = missing else {
+            Issue.record("accepted without arrival")
+            return
+        }
+        #expect(absent.message.contains("arrival"))
+        // A date that is no ISO 8601 text passes the schema's type (a string) but not the decoder.
+        let badDate = await call(server, "book", ["guest": "Ada", "nights": 2, "arrival": "Christmas"])
+        guard case .failure(let notADate) = badDate else {
+            Issue.record("accepted a date that is not ISO 8601")
+            return
+        }
+        #expect(notADate.message.contains("ISO8601"))
+    }
+}
