@@ -170,20 +170,27 @@ func context(
         server.registerTool(
             Tool(
                 name: "full", title: "Full", description: "d", outputSchema: ["type": "object"],
-                annotations: ["readOnlyHint": true])
+                annotations: .init(title: "Full tool", readOnlyHint: true, openWorldHint: false))
         ) { _, _ in ToolResult(content: [], structuredContent: ["a": 1]) }
         let page = try await server.handle(JSONRPCRequest(id: .number(1), method: "tools/list"), context: context(nil))
             .get()
         let tool = page["tools"]?.arrayValue?.first
         #expect(tool?["title"] == "Full")
         #expect(tool?["outputSchema"] == ["type": "object"])
-        #expect(tool?["annotations"]?["readOnlyHint"] == true)
+        #expect(tool?["annotations"] == ["title": "Full tool", "readOnlyHint": true, "openWorldHint": false])
         #expect(tool?["inputSchema"]?["type"] == "object")
         let call = try await server.handle(
             JSONRPCRequest(id: .number(2), method: "tools/call", params: ["name": "full"]), context: context(nil)
         ).get()
         #expect(call["structuredContent"] == ["a": 1])
         #expect(call["isError"] == nil)
+    }
+
+    @Test func emptyAnnotationsAreLeftOut() {
+        #expect(Tool(name: "plain", annotations: .init()).value["annotations"] == nil)
+        #expect(Tool.Annotations().isEmpty)
+        #expect(!Tool.Annotations(destructiveHint: false).isEmpty)
+        #expect(Tool.Annotations(destructiveHint: false, idempotentHint: true).value == ["destructiveHint": false, "idempotentHint": true])
     }
 
     @Test func callsTool() async throws {

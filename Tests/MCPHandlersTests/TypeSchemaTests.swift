@@ -267,3 +267,80 @@ import Testing
         #expect(notADate.message.contains("ISO8601"))
     }
 }
+
+/// ``RequestContext/elicit(_:as:key:)``: a form's schema from its type, the answer decoded into it.
+@Suite struct TypedElicitationTests {
+    struct Contact: Decodable, Sendable, SchemaDescribed {
+        enum Topic: String, Decodable, Sendable, CaseIterable { case news, offers, events }
+        var email: String
+        var newsletter: Bool?
+        var topics: [Topic]?
+        var callAt: Date?
+        static let fields: [String: FieldSchema] = ["email": .init("Where we write to you", pattern: "@")]
+    }
+
+    struct Nested: Decodable, Sendable {
+        struct Address: Decodable, Sendable { var street: String }
+        var address: Address
+    }
+
+    func capableContext(_ reply: Result<Value, MCPError>) async throws -> (RequestContext, RecordingOutbound) {
+        let server = makeServer()
+        let session = try await initialize(server, capabilities: ["elicitation": [:]])
+        let outbound = RecordingOutbound(reply: reply)
+        return (context(session, outbound: outbound), outbound)
+    }
+
+    @Test func anAcceptedFormIsDecodedFromTheAnswer() async throws {
+        let (ctx, outbound) = try await capableContext(
+            .success([
+                "action": "accept",
+                "content": ["email": "ada@example.com", "topics": ["news", "events"], "callAt": "2026-12-24T10:00:00Z"],
+            ]))
+        let answer = try await ctx.elicit("How can we reach you?", as: Contact.self)
+        let contact = try #require(answer.form)
+        #expect(contact.email == "ada@example.com")
+        #expect(contact.newsletter == nil)
+        #expect(contact.topics == [.news, .events])
+        #expect(contact.callAt == Date(timeIntervalSince1970: 1_798_106_400))
+        let sent = try #require(outbound.notifications.first)
+        #expect(sent.method == "elicitation/create")
+        #expect(sent.params?["message"] == "How can we reach you?")
+        let schema = try #require(sent.params?["requestedSchema"])
+        #expect(schema["required"] == ["email"])
+        #expect(schema["properties"]?["email"] == ["type": "string", "description": "Where we write to you", "pattern": "@"])
+        #expect(schema["properties"]?["topics"] == ["type": "array", "items": ["type": "string", "enum": ["news", "offers", "events"]]])
+        #expect(schema["properties"]?["callAt"] == ["type": "string", "format": "date-time"])
+    }
+
+    @Test func aDeclineOrCancelIsSaidSo() async throws {
+        let (declining, _) = try await capableContext(.success(["action": "decline"]))
+        guard case .declined = try await declining.elicit("?", as: Contact.self) else {
+            Issue.record("not declined")
+            return
+        }
+        let (cancelling, _) = try await capableContext(.success(["action": "cancel"]))
+        guard case .cancelled = try await cancelling.elicit("?", as: Contact.self) else {
+            Issue.record("not cancelled")
+            return
+        }
+    }
+
+    @Test func anAnswerThatDoesNotFitTheFormIsAnInvalidParamsError() async throws {
+        let (missing, _) = try await capableContext(.success(["action": "accept", "content": ["newsletter": true]]))
+        let error = await #expect(throws: MCPError.self) { try await missing.elicit("?", as: Contact.self) }
+        #expect(error?.code == MCPError.Code.invalidParams)
+        #expect(error?.message.contains("email") == true)
+        let (odd, _) = try await capableContext(.success(["action": "maybe"]))
+        let oddError = await #expect(throws: MCPError.self) { try await odd.elicit("?", as: Contact.self) }
+        #expect(oddError?.code == MCPError.Code.invalidParams)
+    }
+
+    @Test func aNestedFormIsRefusedBeforeAnythingIsSent() async throws {
+        let (ctx, outbound) = try await capableContext(.success(["action": "accept", "content": [:]]))
+        let error = await #expect(throws: MCPError.self) { try await ctx.elicit("?", as: Nested.self) }
+        #expect(error?.code == MCPError.Code.internalError)
+        #expect(error?.message.contains("address") == true)
+        #expect(outbound.notifications.isEmpty)
+    }
+}

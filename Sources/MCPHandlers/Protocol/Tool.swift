@@ -10,8 +10,9 @@ public struct Tool: Sendable, Hashable {
     public var inputSchema: Value
     /// JSON Schema of `structuredContent`, when the tool returns structured output.
     public var outputSchema: Value?
-    /// Behaviour hints (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`, `title`).
-    public var annotations: Value?
+    /// Behaviour hints for clients (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`,
+    /// `title`).
+    public var annotations: Annotations?
     /// Whether the tool runs as a task (2025-11-25 `execution.taskSupport`); nil: not declared, which means
     /// ``TaskSupport/forbidden``.
     public var taskSupport: TaskSupport?
@@ -28,7 +29,7 @@ public struct Tool: Sendable, Hashable {
     public init(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value = ["type": "object", "properties": [:]],
-        outputSchema: Value? = nil, annotations: Value? = nil, taskSupport: TaskSupport? = nil
+        outputSchema: Value? = nil, annotations: Annotations? = nil, taskSupport: TaskSupport? = nil
     ) {
         self.taskSupport = taskSupport
         self.name = name
@@ -45,9 +46,53 @@ public struct Tool: Sendable, Hashable {
         if let title { o["title"] = .string(title) }
         if let description { o["description"] = .string(description) }
         if let outputSchema { o["outputSchema"] = outputSchema }
-        if let annotations { o["annotations"] = annotations }
+        if let annotations, !annotations.isEmpty { o["annotations"] = annotations.value }
         if let taskSupport { o["execution"] = ["taskSupport": .string(taskSupport.rawValue)] }
         return .object(o)
+    }
+}
+
+extension Tool {
+    /// Hints about a tool's behaviour, for clients (`ToolAnnotations`). Hints, not guarantees: a client must not
+    /// trust them from a server it does not trust. Names as in the official Swift SDK.
+    public struct Annotations: Sendable, Hashable {
+        /// A display name for the tool.
+        public var title: String?
+        /// Whether the tool leaves its environment unchanged (unset means false).
+        public var readOnlyHint: Bool?
+        /// Whether the tool may destroy or overwrite (meaningful when not read-only; unset means true).
+        public var destructiveHint: Bool?
+        /// Whether calling it again with the same arguments has no further effect (meaningful when not read-only;
+        /// unset means false).
+        public var idempotentHint: Bool?
+        /// Whether it reaches an open world of external entities, as a web search does (unset means true).
+        public var openWorldHint: Bool?
+
+        /// Creates hints; every parameter is optional (unset: the specification's default).
+        public init(
+            title: String? = nil, readOnlyHint: Bool? = nil, destructiveHint: Bool? = nil,
+            idempotentHint: Bool? = nil, openWorldHint: Bool? = nil
+        ) {
+            self.title = title
+            self.readOnlyHint = readOnlyHint
+            self.destructiveHint = destructiveHint
+            self.idempotentHint = idempotentHint
+            self.openWorldHint = openWorldHint
+        }
+
+        /// Whether no hint is set.
+        public var isEmpty: Bool { self == Annotations() }
+
+        /// The JSON form (unset hints left out).
+        public var value: Value {
+            var o: [String: Value] = [:]
+            if let title { o["title"] = .string(title) }
+            if let readOnlyHint { o["readOnlyHint"] = .bool(readOnlyHint) }
+            if let destructiveHint { o["destructiveHint"] = .bool(destructiveHint) }
+            if let idempotentHint { o["idempotentHint"] = .bool(idempotentHint) }
+            if let openWorldHint { o["openWorldHint"] = .bool(openWorldHint) }
+            return .object(o)
+        }
     }
 }
 

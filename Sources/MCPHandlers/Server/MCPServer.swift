@@ -257,7 +257,7 @@ public final class MCPServer: Sendable {
     public func registerTool<Arguments: Decodable & SendableMetatype>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value? = nil, outputSchema: Value? = nil,
-        annotations: Value? = nil, taskSupport: TaskSupport? = nil,
+        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil,
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> ToolResult
     ) {
         let tool = Tool(
@@ -292,7 +292,7 @@ public final class MCPServer: Sendable {
     public func registerTool<Arguments: Decodable & SendableMetatype, Output: Codable & Sendable>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value? = nil, outputSchema: Value? = nil,
-        annotations: Value? = nil, taskSupport: TaskSupport? = nil,
+        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil,
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> Output
     ) {
         let tool = Tool(

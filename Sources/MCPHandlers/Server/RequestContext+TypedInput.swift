@@ -1,0 +1,91 @@
+/// The user's answer to a typed form (``RequestContext/elicit(_:as:key:)``).
+public enum ElicitationAnswer<Form: Sendable>: Sendable {
+    /// The user submitted the form.
+    case accepted(Form)
+    /// The user refused to answer.
+    case declined
+    /// The user dismissed the question without choosing.
+    case cancelled
+
+    /// The form when the user accepted, else nil.
+    public var form: Form? {
+        if case .accepted(let form) = self { return form }
+        return nil
+    }
+}
+
+extension RequestContext {
+    /// Asks the user to fill in a form whose `requestedSchema` is derived from `form` (``TypeSchema``), and decodes
+    /// the answer into it. See ``createMessage(_:key:)`` for how each protocol era delivers the question.
+    ///
+    /// ```swift
+    /// struct Contact: Decodable, Sendable, SchemaDescribed {
+    ///     var email: String
+    ///     var newsletter: Bool?
+    ///     static let fields: [String: FieldSchema] = ["email": "Where we write to you"]
+    /// }
+    /// switch try await context.elicit("How can we reach you?", as: Contact.self) {
+    /// case .accepted(let contact): …
+    /// case .declined, .cancelled: …
+    /// }
+    /// ```
+    ///
+    /// Elicitation forms are flat: each property is a string (with an optional `format`: `date-time` for a `Date`,
+    /// `uri` for a `URL`), a number, an integer, a boolean, a string enum, or an array of string enum values (a
+    /// multiple choice).
+    /// - Parameters:
+    ///   - message: what to ask.
+    ///   - form: the form's type.
+    ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the decoded form, or the user's decline or cancellation.
+    /// - Throws: ``MCPError``: as ``elicit(_:key:)``; -32603 when `form` is not a flat form (a programming error:
+    ///   the message names the property); -32602 when the client's answer does not fit the form.
+    public func elicit<Form: Decodable & Sendable>(
+        _ message: String, as form: Form.Type, key: String? = nil
+    ) async throws(MCPError) -> ElicitationAnswer<Form> {
+        let schema: Value
+        do {
+            schema = try Self.formSchema(form)
+        } catch let error as MCPError {
+            throw error
+        } catch {
+            throw MCPError(code: MCPError.Code.internalError, message: "\(error)")
+        }
+        let reply = try await elicit(["message": .string(message), "requestedSchema": schema], key: key)
+        switch reply["action"]?.stringValue {
+        case "accept":
+            do {
+                return .accepted(try ValueDecoder(iso8601Dates: true).decode(Form.self, from: reply["content"] ?? [:]))
+            } catch {
+                throw MCPError.invalidParams(
+                    "The client's answer to the form \(Form.self) does not fit it: \(MCPServer.describe(error))")
+            }
+        case "decline": return .declined
+        case "cancel": return .cancelled
+        default:
+            throw MCPError.invalidParams(
+                "The client answered the form \(Form.self) with action \(reply["action"] ?? .null); expected accept, decline or cancel")
+        }
+    }
+
+    /// The `requestedSchema` of a form type: its derived schema, checked to be one elicitation allows.
+    static func formSchema<Form: Decodable>(_ form: Form.Type) throws -> Value {
+        let schema = try TypeSchema.ofObject(form)
+        for (name, property) in schema["properties"]?.objectValue ?? [:] {
+            let type = property["type"]?.stringValue
+            let allowed: Bool
+            switch type {
+            case "string", "number", "integer", "boolean": allowed = true
+            case "array": allowed = property["items"]?["type"] == "string" && property["items"]?["enum"] != nil
+            default: allowed = false
+            }
+            guard allowed else {
+                throw MCPError(
+                    code: MCPError.Code.internalError,
+                    message:
+                        "\(Form.self) cannot be an elicitation form: its property \(name) is \(type.map { "of type \($0)" } ?? "of any type"); forms hold strings, numbers, integers, booleans, string enums and arrays of string enums")
+            }
+        }
+        return schema
+    }
+}
