@@ -344,3 +344,71 @@ import Testing
         #expect(outbound.notifications.isEmpty)
     }
 }
+
+/// Typed sampling and roots: what is sent, and what is read back.
+@Suite struct TypedSamplingAndRootsTests {
+    func capableContext(_ reply: Result<Value, MCPError>) async throws -> (RequestContext, RecordingOutbound) {
+        let server = makeServer()
+        let session = try await initialize(server, capabilities: ["sampling": [:], "roots": [:]])
+        let outbound = RecordingOutbound(reply: reply)
+        return (context(session, outbound: outbound), outbound)
+    }
+
+    @Test func aSampleSendsTheTypedRequestAndReadsTheAnswer() async throws {
+        let (ctx, outbound) = try await capableContext(
+            .success([
+                "role": "assistant", "model": "m-1", "stopReason": "endTurn",
+                "content": ["type": "text", "text": "A short summary."],
+            ]))
+        let answer = try await ctx.sample(
+            [.user("Summarise this"), .assistant("Which part?"), Sampling.Message(role: .user, content: [.text("All"), .image(data: "AA==", mimeType: "image/png")])],
+            maxTokens: 200, systemPrompt: "Be brief",
+            modelPreferences: .init(hints: ["claude"], costPriority: 2, speedPriority: 0.8), temperature: 0.5,
+            stopSequences: ["END"], includeContext: .thisServer)
+        #expect(answer.text == "A short summary.")
+        #expect(answer.model == "m-1")
+        #expect(answer.role == .assistant)
+        #expect(answer.stopReason == "endTurn")
+        let sent = try #require(outbound.notifications.first)
+        #expect(sent.method == "sampling/createMessage")
+        let expected: Value = [
+            "messages": [
+                ["role": "user", "content": ["type": "text", "text": "Summarise this"]],
+                ["role": "assistant", "content": ["type": "text", "text": "Which part?"]],
+                ["role": "user", "content": [["type": "text", "text": "All"], ["type": "image", "data": "AA==", "mimeType": "image/png"]]],
+            ],
+            "maxTokens": 200, "systemPrompt": "Be brief",
+            "modelPreferences": ["hints": [["name": "claude"]], "costPriority": 1.0, "speedPriority": 0.8],
+            "temperature": 0.5, "stopSequences": ["END"], "includeContext": "thisServer",
+        ]
+        #expect(sent.params == expected)
+    }
+
+    @Test func anUnreadableSamplingResultIsAnInvalidParamsError() async throws {
+        for reply: Value in [
+            ["model": "m", "content": ["type": "text", "text": "x"]],
+            ["role": "assistant", "content": ["type": "text", "text": "x"]],
+            ["role": "assistant", "model": "m"],
+            ["role": "assistant", "model": "m", "content": [["type": "video", "data": "x"]]],
+        ] {
+            let (ctx, _) = try await capableContext(.success(reply))
+            let error = await #expect(throws: MCPError.self) { try await ctx.sample([.user("?")], maxTokens: 10) }
+            #expect(error?.code == MCPError.Code.invalidParams)
+        }
+        let (audio, _) = try await capableContext(
+            .success(["role": "assistant", "model": "m", "content": [["type": "audio", "data": "AA==", "mimeType": "audio/wav"]]]))
+        let heard = try await audio.sample([.user("Sing")], maxTokens: 10)
+        #expect(heard.content == [.audio(data: "AA==", mimeType: "audio/wav")])
+        #expect(heard.text == nil)
+    }
+
+    @Test func rootsAreReadInTheClientsOrder() async throws {
+        let (ctx, outbound) = try await capableContext(
+            .success(["roots": [["uri": "file:///home/ada/project", "name": "project"], ["uri": "file:///tmp"]]]))
+        #expect(try await ctx.roots() == [Root(uri: "file:///home/ada/project", name: "project"), Root(uri: "file:///tmp")])
+        #expect(outbound.notifications.first?.method == "roots/list")
+        let (bad, _) = try await capableContext(.success(["roots": [["name": "no uri"]]]))
+        let error = await #expect(throws: MCPError.self) { try await bad.roots() }
+        #expect(error?.code == MCPError.Code.invalidParams)
+    }
+}

@@ -89,3 +89,71 @@ extension RequestContext {
         return schema
     }
 }
+
+extension RequestContext {
+    /// Asks the client's model (`sampling/createMessage`), typed. See ``createMessage(_:key:)`` for how each
+    /// protocol era delivers the question.
+    ///
+    /// ```swift
+    /// let answer = try await context.sample([.user("Summarise: \(text)")], maxTokens: 200,
+    ///                                       modelPreferences: .init(hints: ["claude"], speedPriority: 0.8))
+    /// return .text(answer.text ?? "")
+    /// ```
+    /// - Parameters:
+    ///   - messages: the conversation.
+    ///   - maxTokens: the most tokens the model may produce.
+    ///   - systemPrompt: a system prompt the client may use.
+    ///   - modelPreferences: what the server prefers in a model.
+    ///   - temperature: sampling temperature.
+    ///   - stopSequences: sequences that end the answer.
+    ///   - includeContext: which MCP context the client adds.
+    ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the model's answer.
+    /// - Throws: ``MCPError`` as ``createMessage(_:key:)``; -32602 when the client's result cannot be read.
+    public func sample(
+        _ messages: [Sampling.Message], maxTokens: Int, systemPrompt: String? = nil,
+        modelPreferences: Sampling.ModelPreferences? = nil, temperature: Double? = nil, stopSequences: [String] = [],
+        includeContext: Sampling.ContextInclusion? = nil, key: String? = nil
+    ) async throws(MCPError) -> Sampling.Result {
+        var params: [String: Value] = ["messages": .array(messages.map(\.value)), "maxTokens": .int(maxTokens)]
+        if let systemPrompt { params["systemPrompt"] = .string(systemPrompt) }
+        if let modelPreferences { params["modelPreferences"] = modelPreferences.value }
+        if let temperature { params["temperature"] = .double(temperature) }
+        if !stopSequences.isEmpty { params["stopSequences"] = .array(stopSequences.map(Value.string)) }
+        if let includeContext { params["includeContext"] = .string(includeContext.rawValue) }
+        return try Sampling.Result(try await createMessage(.object(params), key: key))
+    }
+}
+
+/// A directory or file the client offers the server (`roots/list`).
+public struct Root: Sendable, Hashable {
+    /// Its URI (a `file://` URI in the specification's words).
+    public var uri: String
+    /// A display name.
+    public var name: String?
+
+    /// Creates a root.
+    public init(uri: String, name: String? = nil) {
+        self.uri = uri
+        self.name = name
+    }
+}
+
+extension RequestContext {
+    /// The client's roots (`roots/list`), typed. See ``createMessage(_:key:)`` for how each protocol era delivers
+    /// the question.
+    /// - Parameter key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the roots, in the client's order.
+    /// - Throws: ``MCPError`` as ``listRoots(key:)``; -32602 when a root has no URI.
+    public func roots(key: String? = nil) async throws(MCPError) -> [Root] {
+        let reply = try await listRoots(key: key)
+        var roots: [Root] = []
+        for root in reply["roots"]?.arrayValue ?? [] {
+            guard let uri = root["uri"]?.stringValue else {
+                throw MCPError.invalidParams("A root of the client's roots/list answer has no uri: \(root)")
+            }
+            roots.append(Root(uri: uri, name: root["name"]?.stringValue))
+        }
+        return roots
+    }
+}
