@@ -36,7 +36,7 @@ import Testing
     @Test func everyKindOfFieldHasItsSchema() throws {
         let schema = try TypeSchema.of(Everything.self)
         let place: Value = [
-            "type": "object", "properties": ["name": ["type": "string"], "latitude": ["type": "number"]],
+            "type": "object", "properties": ["name": ["type": "string"], "latitude": ["type": ["number", "null"]]],
             "required": ["name"],
         ]
         let expected: Value = [
@@ -47,18 +47,18 @@ import Testing
                 "small": ["type": "integer", "minimum": 0, "maximum": 255],
                 "ratio": ["type": "number"],
                 "flag": ["type": "boolean"],
-                "maybe": ["type": "string"],
+                "maybe": ["type": ["string", "null"]],
                 "units": ["type": "string", "enum": ["metric", "imperial"]],
-                "level": ["type": "integer", "enum": [1, 3]],
+                "level": ["type": ["integer", "null"], "enum": [1, 3, nil]],
                 "tags": ["type": "array", "items": ["type": "string"]],
-                "places": ["type": "array", "items": place],
+                "places": ["type": ["array", "null"], "items": place],
                 "home": place,
                 "when": ["type": "string", "format": "date-time"],
-                "link": ["type": "string", "format": "uri"],
-                "id": ["type": "string", "format": "uuid"],
-                "blob": ["type": "string", "contentEncoding": "base64"],
+                "link": ["type": ["string", "null"], "format": "uri"],
+                "id": ["type": ["string", "null"], "format": "uuid"],
+                "blob": ["type": ["string", "null"], "contentEncoding": "base64"],
                 "anything": [:],
-                "table": ["type": "object", "properties": [:]],
+                "table": ["type": ["object", "null"], "properties": [:]],
             ],
             "required": ["text", "count", "small", "ratio", "flag", "units", "tags", "home", "when"],
         ]
@@ -85,16 +85,21 @@ import Testing
         #expect(schema["properties"]?["city"] == ["type": "string", "description": "The city, in English"])
         #expect(
             schema["properties"]?["days"]
-                == ["type": "integer", "description": "How many days", "minimum": 1, "maximum": 14, "default": 3])
+                == ["type": ["integer", "null"], "description": "How many days", "minimum": 1, "maximum": 14, "default": 3])
         #expect(
-            schema["properties"]?["code"] == ["type": "string", "minLength": 2, "maxLength": 8, "pattern": "^[A-Z]+$"])
-        #expect(schema["properties"]?["hours"] == ["type": "array", "items": ["type": "integer"], "minItems": 1, "maxItems": 24])
+            schema["properties"]?["code"]
+                == ["type": ["string", "null"], "minLength": 2, "maxLength": 8, "pattern": "^[A-Z]+$"])
+        #expect(
+            schema["properties"]?["hours"]
+                == ["type": ["array", "null"], "items": ["type": "integer"], "minItems": 1, "maxItems": 24])
         #expect(schema["required"] == ["city"])
         // The bounds are enforced: the validator checks arguments against the derived schema.
         let validator = SchemaValidator()
         #expect(validator.firstViolation(of: ["city": "Oslo", "days": 20], against: schema) == "arguments.days must be ≤ 14.0")
         #expect(validator.firstViolation(of: ["days": 2], against: schema) == "arguments.city is required")
         #expect(validator.firstViolation(of: ["city": "Oslo", "days": 2], against: schema) == nil)
+        // An optional field also takes null, as the decoder reads it (nil).
+        #expect(validator.firstViolation(of: ["city": "Oslo", "days": nil], against: schema) == nil)
     }
 
     struct Misspelt: Decodable, SchemaDescribed {
@@ -132,17 +137,77 @@ import Testing
         var parent: Node?
     }
 
-    @Test func aTypeThatContainsItselfStopsAtTheMaximumDepth() throws {
-        let schema = try TypeSchema.of(Node.self)
-        var depth = 0
-        var current = schema
-        while let next = current["properties"]?["children"]?["items"], next["type"] == "object" {
-            current = next
-            depth += 1
+    /// Three optional references to itself: followed naively, 16 levels would make 3^16 schemas.
+    final class Expression: Decodable {
+        var name: String?
+        var and: Expression?
+        var or: Expression?
+        var not: Expression?
+        var terms: [Expression]?
+    }
+
+    struct Holder: Decodable {
+        var root: Expression
+        var others: Set<String>
+    }
+
+    @Test func aTypeThatContainsItselfIsDescribedOnce() throws {
+        let node: Value = [
+            "type": "object",
+            "properties": ["label": ["type": "string"], "children": ["type": "array", "items": [:]], "parent": [:]],
+            "required": ["label", "children"],
+        ]
+        #expect(try TypeSchema.of(Node.self) == node)
+        let holder = try TypeSchema.of(Holder.self)
+        let expression = try #require(holder["properties"]?["root"])
+        #expect(expression["properties"]?["and"] == [:])
+        #expect(expression["properties"]?["terms"] == ["type": ["array", "null"], "items": [:]])
+        #expect(holder["properties"]?["others"] == ["type": "array", "items": ["type": "string"]])
+        #expect(JSONWriter.encode(holder).count < 1000)
+    }
+
+    /// A hand-written decoder that tests a key before reading it (a default otherwise) makes it optional; a class
+    /// reads its superclass's data under "super", as the decoders do.
+    class Base: Decodable {
+        var id: String
+    }
+
+    final class Derived: Base {
+        var extra: Int
+        var mode: String
+        enum Keys: String, CodingKey { case extra, mode }
+        required init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            extra = try container.decode(Int.self, forKey: .extra)
+            mode = container.contains(.mode) ? try container.decode(String.self, forKey: .mode) : "fast"
+            try super.init(from: try container.superDecoder())
         }
-        #expect(depth > 0)
-        #expect(depth <= TypeSchema.maximumDepth)
-        #expect(schema["required"] == ["label", "children"])
+    }
+
+    @Test func testedKeysAreOptionalAndASuperclassIsUnderSuper() throws {
+        let schema = try TypeSchema.of(Derived.self)
+        #expect(schema["required"] == ["extra", "super"])
+        #expect(schema["properties"]?["mode"] == ["type": ["string", "null"]])
+        #expect(schema["properties"]?["super"] == ["type": "object", "properties": ["id": ["type": "string"]], "required": ["id"]])
+        // The schema describes what the decoder reads.
+        let value: Value = ["extra": 1, "super": ["id": "x"]]
+        #expect(SchemaValidator().firstViolation(of: value, against: schema) == nil)
+        #expect(try ValueDecoder().decode(Derived.self, from: value).id == "x")
+    }
+
+    struct NoArguments: Decodable {}
+
+    @Test func aToolWithoutArgumentsOrWithAnyObjectRegisters() async throws {
+        let server = MCPServer(name: "t", version: "1")
+        server.registerTool(name: "ping") { (_: NoArguments, _) in .text("pong") }
+        server.registerTool(name: "raw") { (arguments: Value, _) in .text("\(arguments.objectValue?.count ?? -1)") }
+        #expect(server.registeredTools.first { $0.name == "ping" }?.inputSchema == ["type": "object", "properties": [:]])
+        #expect(server.registeredTools.first { $0.name == "raw" }?.inputSchema == ["type": "object"])
+        let raw = try await server.handle(
+            JSONRPCRequest(id: .number(1), method: "tools/call", params: ["name": "raw", "arguments": ["a": 1, "b": 2]]),
+            context: context(nil)
+        ).get()
+        #expect(raw["content"]?[0]?["text"] == "2")
     }
 
     struct Positive: Decodable {
@@ -188,7 +253,7 @@ import Testing
                 "inner": ["type": "object", "properties": ["name": ["type": "string"]], "required": ["name"]],
                 "list": ["type": "array", "items": ["type": "integer"]],
                 "matrix": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
-                "flag": ["type": "boolean"],
+                "flag": ["type": ["boolean", "null"]],
             ],
             "required": ["inner", "list", "matrix"],
         ]
@@ -276,7 +341,7 @@ import Testing
         var newsletter: Bool?
         var topics: [Topic]?
         var callAt: Date?
-        static let fields: [String: FieldSchema] = ["email": .init("Where we write to you", pattern: "@")]
+        static let fields: [String: FieldSchema] = ["email": .init("Where we write to you", minLength: 3, pattern: "@")]
     }
 
     struct Nested: Decodable, Sendable {
@@ -308,7 +373,8 @@ import Testing
         #expect(sent.params?["message"] == "How can we reach you?")
         let schema = try #require(sent.params?["requestedSchema"])
         #expect(schema["required"] == ["email"])
-        #expect(schema["properties"]?["email"] == ["type": "string", "description": "Where we write to you", "pattern": "@"])
+        // A pattern is not a keyword of elicitation forms: not sent.
+        #expect(schema["properties"]?["email"] == ["type": "string", "description": "Where we write to you", "minLength": 3])
         #expect(schema["properties"]?["topics"] == ["type": "array", "items": ["type": "string", "enum": ["news", "offers", "events"]]])
         #expect(schema["properties"]?["callAt"] == ["type": "string", "format": "date-time"])
     }
@@ -334,6 +400,31 @@ import Testing
         let (odd, _) = try await capableContext(.success(["action": "maybe"]))
         let oddError = await #expect(throws: MCPError.self) { try await odd.elicit("?", as: Contact.self) }
         #expect(oddError?.code == MCPError.Code.invalidParams)
+    }
+
+    struct Ticket: Decodable, Sendable {
+        var id: UUID
+    }
+
+    struct Choices: Decodable, Sendable {
+        var topics: [Contact.Topic]
+    }
+
+    @Test func whatFormsDoNotAllowIsRefusedAndAnAnswerIsChecked() async throws {
+        let (ctx, outbound) = try await capableContext(.success(["action": "accept", "content": ["email": "ab"]]))
+        // The answer is checked against the form's schema before it is decoded.
+        let error = await #expect(throws: MCPError.self) { try await ctx.elicit("?", as: Contact.self) }
+        #expect(error?.code == MCPError.Code.invalidParams)
+        // A format forms do not have.
+        let uuid = await #expect(throws: MCPError.self) { try await ctx.elicit("?", as: Ticket.self) }
+        #expect(uuid?.message.contains("format uuid") == true)
+        #expect(outbound.notifications.count == 1)
+        // A multiple choice only from 2025-11-25.
+        let server = makeServer()
+        let older = try await initialize(server, version: "2025-06-18", capabilities: ["elicitation": [:]])
+        let olderContext = context(older, outbound: RecordingOutbound(reply: .success(["action": "decline"])))
+        let choice = await #expect(throws: MCPError.self) { try await olderContext.elicit("?", as: Choices.self) }
+        #expect(choice?.message.contains("2025-11-25") == true)
     }
 
     @Test func aNestedFormIsRefusedBeforeAnythingIsSent() async throws {

@@ -6,7 +6,7 @@ import Foundation
 /// It follows `JSONDecoder`'s default strategies, so a type decodes the same either way: integers are range-checked
 /// (a `.double` with no fraction counts as an integer), `Double` and `Float` accept integers, `Bool` and `String`
 /// accept only their own JSON type, a missing key or `null` decodes an optional as nil, `Data` is base64, `URL` a
-/// string, `Date` seconds since 2001 (`Date`'s own encoding), and ``Value`` itself is taken as it stands. Errors are
+/// string, `Date` seconds since 2001 (`Date`'s own encoding; ISO 8601 text with ``iso8601Dates``, as typed tools use), and ``Value`` itself is taken as it stands. Errors are
 /// `DecodingError`s with `JSONDecoder`'s messages and the coding path to the offending value.
 ///
 /// ```swift

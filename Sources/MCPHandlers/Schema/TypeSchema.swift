@@ -28,20 +28,26 @@ import Foundation
 /// ```
 ///
 /// The derivation runs once, when the tool is registered; a call decodes its arguments as before (``ValueDecoder``,
-/// straight from the parsed JSON), so a call costs nothing more. Dictionaries become `{"type": "object"}` (their
-/// keys are not known), a type that decodes itself in its own way gets the schema of what it asks for, and a
-/// type that contains itself is described down to ``maximumDepth`` levels (deeper values: any JSON).
+/// straight from the parsed JSON), so a call costs nothing more. An optional property also accepts `null`
+/// (`"type": ["integer", "null"]`), as the decoder does. Dictionaries become `{"type": "object", "properties": {}}`
+/// (their keys are not known); a type that decodes itself in its own way gets the schema of what it asks for (a key
+/// it tests with `contains` before decoding it is optional; one it reads with `try?` is not seen as optional); a
+/// type that contains itself is described once, its inner occurrences as any JSON (`{}`).
 public enum TypeSchema {
-    /// How deep nested types are followed (a type that contains itself stops here). 16.
-    public static let maximumDepth = 16
+    /// How deeply nested a type may be (coding-path segments: keys and array levels). 32.
+    public static let maximumDepth = 32
 
     /// The JSON Schema of `type`.
-    /// - Parameter type: a `Decodable` type.
+    /// - Parameters:
+    ///   - type: a `Decodable` type.
+    ///   - optionalsAcceptNull: whether optional properties also accept `null` (`"type": [T, "null"]`). Default
+    ///     true; elicitation forms, whose properties have one type each, pass false.
     /// - Returns: the schema (an object schema for a struct or class).
-    /// - Throws: ``TypeSchemaError`` when the type cannot be probed (its decoding rejects every placeholder, e.g.
-    ///   a validating initializer) or its ``SchemaDescribed/fields`` name a key it does not decode.
-    public static func of<T: Decodable>(_ type: T.Type) throws(TypeSchemaError) -> Value {
-        let probe = SchemaProbe(codingPath: [], depth: 0)
+    /// - Throws: ``TypeSchemaError`` when the type cannot be probed (its decoding rejects every placeholder: a
+    ///   validating initializer, an enum that is not `CaseIterable`, an enum with associated values), nests deeper
+    ///   than ``maximumDepth``, or its ``SchemaDescribed/fields`` name a key it does not decode.
+    public static func of<T: Decodable>(_ type: T.Type, optionalsAcceptNull: Bool = true) throws(TypeSchemaError) -> Value {
+        let probe = SchemaProbe(codingPath: [], ancestors: [])
         do {
             _ = try probe.decode(T.self)
         } catch let error as TypeSchemaError {
@@ -49,15 +55,19 @@ public enum TypeSchema {
         } catch {
             throw TypeSchemaError(
                 type: "\(T.self)",
-                message: "decoding it from placeholders failed (\(error)); give the tool an explicit schema")
+                message:
+                    "decoding it from placeholders failed (\(error)); an enum must be CaseIterable with String or Int raw values, or give the tool an explicit schema")
         }
-        return probe.recorded.schema
+        return probe.recorded.schema(optionalsAcceptNull: optionalsAcceptNull)
     }
 
     /// The schema of an input object: `of(type)`, which must be an object schema (tool arguments are an object).
-    /// - Throws: ``TypeSchemaError`` when `type` is not decoded from an object, or as ``of(_:)``.
-    public static func ofObject<T: Decodable>(_ type: T.Type) throws(TypeSchemaError) -> Value {
-        let schema = try of(type)
+    /// A type that reads nothing (an empty struct) takes an empty object; ``Value`` any object.
+    /// - Throws: ``TypeSchemaError`` when `type` is not decoded from an object, or as ``of(_:optionalsAcceptNull:)``.
+    public static func ofObject<T: Decodable>(_ type: T.Type, optionalsAcceptNull: Bool = true) throws(TypeSchemaError) -> Value {
+        if T.self == Value.self { return ["type": "object"] }
+        let schema = try of(type, optionalsAcceptNull: optionalsAcceptNull)
+        if schema == [:] { return ["type": "object", "properties": [:]] }
         guard schema["type"] == "object" else {
             throw TypeSchemaError(
                 type: "\(T.self)", message: "it is not decoded from a JSON object (its schema is \(schema))")
@@ -113,7 +123,8 @@ public struct FieldSchema: Sendable, Hashable, ExpressibleByStringLiteral {
     public var minLength: Int?
     /// `maxLength` (strings).
     public var maxLength: Int?
-    /// `pattern` (strings; an ECMA-262 regular expression).
+    /// `pattern` (strings; an ECMA-262 regular expression): listed for clients, not checked by
+    /// ``SchemaValidator``.
     public var pattern: String?
     /// `minItems` (arrays).
     public var minItems: Int?
@@ -171,12 +182,14 @@ private final class ProbeRecord {
         case unknown
         case scalar(Value)
         case object(properties: [(key: String, record: ProbeRecord, required: Bool)])
-        case array(items: ProbeRecord?)
+        case array(items: [ProbeRecord])
     }
     var shape: Shape = .unknown
     var details: (description: String?, fields: [String: FieldSchema])?
+    /// Keys the type tested with `contains` (read only when present: optional).
+    var testedKeys: Set<String> = []
 
-    var schema: Value {
+    func schema(optionalsAcceptNull: Bool) -> Value {
         var schema: Value
         switch shape {
         case .unknown:
@@ -187,8 +200,9 @@ private final class ProbeRecord {
             var members: [String: Value] = [:]
             var required: [Value] = []
             for property in properties {
-                var child = property.record.schema
+                var child = property.record.schema(optionalsAcceptNull: optionalsAcceptNull)
                 if let field = details?.fields[property.key] { child = field.applied(to: child) }
+                if !property.required, optionalsAcceptNull { child = Self.acceptingNull(child) }
                 members[property.key] = child
                 if property.required { required.append(.string(property.key)) }
             }
@@ -196,7 +210,8 @@ private final class ProbeRecord {
             if !required.isEmpty { object["required"] = .array(required) }
             schema = .object(object)
         case .array(let items):
-            schema = ["type": "array", "items": items?.schema ?? [:]]
+            let schemas = items.map { $0.schema(optionalsAcceptNull: optionalsAcceptNull) }
+            schema = ["type": "array", "items": schemas.allSatisfy({ $0 == schemas.first }) ? schemas.first ?? [:] : [:]]
         }
         if let description = details?.description, case .object(var members) = schema {
             members["description"] = .string(description)
@@ -204,29 +219,53 @@ private final class ProbeRecord {
         }
         return schema
     }
+
+    /// `schema` that also accepts `null` (an optional property: the decoder reads `null` as nil).
+    static func acceptingNull(_ schema: Value) -> Value {
+        guard case .object(var members) = schema, let type = members["type"]?.stringValue else { return schema }
+        members["type"] = [.string(type), "null"]
+        if case .array(let choices)? = members["enum"] { members["enum"] = .array(choices + [.null]) }
+        return .object(members)
+    }
 }
 
 /// The key of a probed object, as the type's coding keys spell it.
 private struct ProbeKey: CodingKey {
     let stringValue: String
     let intValue: Int?
-    init(_ key: some CodingKey) { (stringValue, intValue) = (key.stringValue, key.intValue) }
     init?(stringValue: String) { (self.stringValue, intValue) = (stringValue, nil) }
     init?(intValue: Int) { (stringValue, self.intValue) = ("\(intValue)", intValue) }
+}
+
+/// Collections whose element type the probe checks before it decodes one (a type that contains itself).
+private protocol ProbedCollection {
+    static var probedElement: Any.Type { get }
+    static var probedEmpty: Any { get }
+}
+
+extension Array: ProbedCollection {
+    fileprivate static var probedElement: Any.Type { Element.self }
+    fileprivate static var probedEmpty: Any { [Element]() }
+}
+
+extension Set: ProbedCollection {
+    fileprivate static var probedElement: Any.Type { Element.self }
+    fileprivate static var probedEmpty: Any { Set<Element>() }
 }
 
 /// The probing decoder: every request is answered with a placeholder and noted in ``recorded``.
 private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
     let codingPath: [any CodingKey]
-    let depth: Int
+    /// The types being decoded on the way here: one met again is not followed (a type that contains itself).
+    let ancestors: [ObjectIdentifier]
     let recorded: ProbeRecord
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    /// A probe at `codingPath`, `depth` levels down, noting into `record` (a new one by default; a key asked
-    /// twice notes into the same).
-    init(codingPath: [any CodingKey], depth: Int, record: ProbeRecord = ProbeRecord()) {
+    /// A probe at `codingPath` below `ancestors`, noting into `record` (a new one by default; a key asked twice
+    /// notes into the same).
+    init(codingPath: [any CodingKey], ancestors: [ObjectIdentifier], record: ProbeRecord = ProbeRecord()) {
         self.codingPath = codingPath
-        self.depth = depth
+        self.ancestors = ancestors
         self.recorded = record
     }
 
@@ -236,7 +275,7 @@ private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        recorded.shape = .array(items: nil)
+        if case .array = recorded.shape {} else { recorded.shape = .array(items: []) }
         return ArrayProbe(parent: self)
     }
 
@@ -244,8 +283,16 @@ private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
 
     func decodeNil() -> Bool { false }
 
+    /// Whether a value of `type` would repeat a type being decoded on the way here.
+    func repeats(_ type: Any.Type) -> Bool { ancestors.contains(ObjectIdentifier(type)) }
+
     /// Every `decode` of every container lands here: the placeholder of `T`, and its schema noted.
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        guard codingPath.count <= TypeSchema.maximumDepth else {
+            throw TypeSchemaError(
+                type: "\(T.self)",
+                message: "it nests deeper than \(TypeSchema.maximumDepth) levels (at \(codingPath.map(\.stringValue).joined(separator: ".")))")
+        }
         if let placeholder = Self.scalar(T.self) {
             recorded.shape = .scalar(placeholder.schema)
             return placeholder.value as! T
@@ -256,10 +303,17 @@ private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
             recorded.shape = .scalar(found.schema)
             return first
         }
+        // A collection of a type being decoded on the way here: described as an array of anything, left empty.
+        if let collection = T.self as? any ProbedCollection.Type, repeats(collection.probedElement),
+            let empty = collection.probedEmpty as? T
+        {
+            recorded.shape = .array(items: [])
+            return empty
+        }
         if let described = T.self as? any SchemaDescribed.Type {
             recorded.details = (described.schemaDescription, described.fields)
         }
-        let value = try T(from: self)
+        let value = try T(from: SchemaProbe(codingPath: codingPath, ancestors: ancestors + [ObjectIdentifier(T.self)], record: recorded))
         if let details = recorded.details, case .object(let properties) = recorded.shape {
             let decoded = Set(properties.map(\.key))
             if let unknown = details.fields.keys.sorted().first(where: { !decoded.contains($0) }) {
@@ -271,7 +325,7 @@ private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
     }
 
     /// A child probe one level down.
-    func child(_ key: any CodingKey) -> SchemaProbe { SchemaProbe(codingPath: codingPath + [key], depth: depth + 1) }
+    func child(_ key: any CodingKey) -> SchemaProbe { SchemaProbe(codingPath: codingPath + [key], ancestors: ancestors) }
 
     /// Placeholders and schemas of the types decoded from one JSON scalar (or taken as they stand).
     static func scalar(_ type: Any.Type) -> (value: Any, schema: Value)? {
@@ -325,30 +379,32 @@ private struct ObjectProbe<Key: CodingKey>: KeyedDecodingContainerProtocol {
     var codingPath: [any CodingKey] { parent.codingPath }
     var allKeys: [Key] { [] }
 
-    func contains(_ key: Key) -> Bool { parent.depth < TypeSchema.maximumDepth }
+    /// Every key is there, but one tested before it is read is optional.
+    func contains(_ key: Key) -> Bool {
+        parent.recorded.testedKeys.insert(key.stringValue)
+        return true
+    }
 
-    /// The probe of `key`'s value, noted as a property.
-    private func property(_ key: Key, required: Bool) -> SchemaProbe {
-        let child = parent.child(key)
+    /// The probe of the value at `name`, noted as a property.
+    private func property(_ name: String, required: Bool) -> SchemaProbe {
+        let child = parent.child(ProbeKey(stringValue: name)!)
+        let required = required && !parent.recorded.testedKeys.contains(name)
         guard case .object(var properties) = parent.recorded.shape else { return child }
-        if let index = properties.firstIndex(where: { $0.key == key.stringValue }) {
+        if let index = properties.firstIndex(where: { $0.key == name }) {
             properties[index].required = properties[index].required || required
             parent.recorded.shape = .object(properties: properties)
-            return SchemaProbe(codingPath: child.codingPath, depth: child.depth, record: properties[index].record)
+            return SchemaProbe(codingPath: child.codingPath, ancestors: child.ancestors, record: properties[index].record)
         }
-        properties.append((key.stringValue, child.recorded, required))
+        properties.append((name, child.recorded, required))
         parent.recorded.shape = .object(properties: properties)
         return child
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool {
-        // Asked before `decodeIfPresent`'s decode: the property is optional; a type that asks it alone is told the
-        // value is there.
-        false
-    }
+    /// Asked before `decodeIfPresent`'s decode (when it is not answered here): the value is there.
+    func decodeNil(forKey key: Key) throws -> Bool { false }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try property(key, required: true).decode(type)
+        try property(key.stringValue, required: true).decode(type)
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try optional(type, key) }
@@ -370,41 +426,49 @@ private struct ObjectProbe<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try optional(type, key) }
     func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try optional(type, key) }
 
+    /// An optional value: noted as a property that is not required; one of a type being decoded on the way here
+    /// is left nil (described as any JSON).
     private func optional<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
-        let probe = property(key, required: false)
-        guard parent.depth < TypeSchema.maximumDepth else { return nil }
+        let probe = property(key.stringValue, required: false)
+        if parent.repeats(T.self) { return nil }
         return try probe.decode(type)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
         -> KeyedDecodingContainer<NestedKey>
     {
-        try property(key, required: true).container(keyedBy: type)
+        try property(key.stringValue, required: true).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try property(key, required: true).unkeyedContainer()
+        try property(key.stringValue, required: true).unkeyedContainer()
     }
 
-    func superDecoder() throws -> any Decoder { parent }
+    /// The superclass's data, under "super" (as ``ValueDecoder`` and `JSONDecoder` read it).
+    func superDecoder() throws -> any Decoder { property("super", required: true) }
 
-    func superDecoder(forKey key: Key) throws -> any Decoder { property(key, required: true) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { property(key.stringValue, required: true) }
 }
 
-/// A probed array: one element is decoded (its schema is `items`), then the array ends.
+/// A probed array: one element is decoded (its schema is `items`; a type that reads several elements of different
+/// shapes gets `items` that accept any JSON), then the array ends.
 private struct ArrayProbe: UnkeyedDecodingContainer {
     let parent: SchemaProbe
     var codingPath: [any CodingKey] { parent.codingPath }
-    var count: Int? { parent.depth < TypeSchema.maximumDepth ? 1 : 0 }
+    var count: Int? { 1 }
     private(set) var currentIndex = 0
-    var isAtEnd: Bool { currentIndex >= (count ?? 0) }
+    var isAtEnd: Bool { currentIndex >= 1 }
 
     init(parent: SchemaProbe) { self.parent = parent }
 
-    /// The element's probe, noted as `items`.
+    /// The element's probe, noted among the array's elements.
     private mutating func element() -> SchemaProbe {
         let probe = parent.child(ProbeKey(intValue: currentIndex)!)
-        parent.recorded.shape = .array(items: probe.recorded)
+        if case .array(let items) = parent.recorded.shape {
+            parent.recorded.shape = .array(items: items + [probe.recorded])
+        } else {
+            parent.recorded.shape = .array(items: [probe.recorded])
+        }
         currentIndex += 1
         return probe
     }

@@ -253,7 +253,8 @@ public final class MCPServer: Sendable {
     ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
     ///   - handler: the implementation.
     /// - Precondition: with no `inputSchema`, `Arguments` is decoded from a JSON object and its schema can be
-    ///   derived (the message of the failed registration says why not: a programming error, found at start).
+    ///   derived; otherwise the registration stops the process with a message that says why (a programming error,
+    ///   found at start).
     public func registerTool<Arguments: Decodable & SendableMetatype>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value? = nil, outputSchema: Value? = nil,
@@ -312,12 +313,12 @@ public final class MCPServer: Sendable {
         }
     }
 
-    /// The object schema of `type`, or a precondition failure that says why there is none.
+    /// The object schema of `type`, or a stop (in every build configuration) that says why there is none.
     static func derivedSchema<T: Decodable>(of type: T.Type, tool: String) -> Value {
         do {
             return try TypeSchema.ofObject(type)
         } catch {
-            preconditionFailure("tool \(tool): \(error)")
+            fatalError("cannot register tool \(tool): \(error)")
         }
     }
 

@@ -30,30 +30,38 @@ extension RequestContext {
     /// }
     /// ```
     ///
-    /// Elicitation forms are flat: each property is a string (with an optional `format`: `date-time` for a `Date`,
-    /// `uri` for a `URL`), a number, an integer, a boolean, a string enum, or an array of string enum values (a
-    /// multiple choice).
+    /// Elicitation forms are flat: each property is a string (with `minLength`/`maxLength`, and a `format` for a
+    /// `Date` (`date-time`) or a `URL` (`uri`)), a number or an integer (with `minimum`/`maximum`), a boolean, a
+    /// string enum, or — from protocol 2025-11-25 — an array of string enum values (a multiple choice); optional
+    /// properties are simply not `required`. Other keywords of ``FieldSchema`` (a `pattern`, …) are not sent. An
+    /// accepted answer is checked against the form's schema (``SchemaValidator``: types, required fields, enums,
+    /// bounds and lengths; not patterns) before it is decoded.
     /// - Parameters:
     ///   - message: what to ask.
     ///   - form: the form's type.
     ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
     /// - Returns: the decoded form, or the user's decline or cancellation.
-    /// - Throws: ``MCPError``: as ``elicit(_:key:)``; -32603 when `form` is not a flat form (a programming error:
-    ///   the message names the property); -32602 when the client's answer does not fit the form.
+    /// - Throws: ``MCPError``: as ``elicit(_:key:)``; -32603 when `form` is not a form elicitation allows (a
+    ///   programming error: the message names the property); -32602 when the client's answer does not fit the form.
     public func elicit<Form: Decodable & Sendable>(
         _ message: String, as form: Form.Type, key: String? = nil
     ) async throws(MCPError) -> ElicitationAnswer<Form> {
         let schema: Value
+        let requested: Value
         do {
-            schema = try Self.formSchema(form)
+            (schema, requested) = try Self.formSchemas(form, multipleChoice: protocolVersion >= .v2025_11_25)
         } catch let error as MCPError {
             throw error
         } catch {
             throw MCPError(code: MCPError.Code.internalError, message: "\(error)")
         }
-        let reply = try await elicit(["message": .string(message), "requestedSchema": schema], key: key)
+        let reply = try await elicit(["message": .string(message), "requestedSchema": requested], key: key)
         switch reply["action"]?.stringValue {
         case "accept":
+            let content = reply["content"] ?? [:]
+            if let problem = SchemaValidator().firstViolation(of: content, against: schema, path: "content") {
+                throw MCPError.invalidParams("The client's answer to the form \(Form.self) does not fit it: \(problem)")
+            }
             do {
                 return .accepted(try ValueDecoder(iso8601Dates: true).decode(Form.self, from: reply["content"] ?? [:]))
             } catch {
@@ -68,25 +76,46 @@ extension RequestContext {
         }
     }
 
-    /// The `requestedSchema` of a form type: its derived schema, checked to be one elicitation allows.
-    static func formSchema<Form: Decodable>(_ form: Form.Type) throws -> Value {
-        let schema = try TypeSchema.ofObject(form)
+    /// The schema of a form type (to check answers against) and the `requestedSchema` sent for it (only the
+    /// keywords elicitation allows), or an error naming the property elicitation does not allow.
+    static func formSchemas<Form: Decodable>(_ form: Form.Type, multipleChoice: Bool) throws -> (Value, Value) {
+        let schema = try TypeSchema.ofObject(form, optionalsAcceptNull: false)
+        var requested: [String: Value] = [:]
         for (name, property) in schema["properties"]?.objectValue ?? [:] {
-            let type = property["type"]?.stringValue
-            let allowed: Bool
-            switch type {
-            case "string", "number", "integer", "boolean": allowed = true
-            case "array": allowed = property["items"]?["type"] == "string" && property["items"]?["enum"] != nil
-            default: allowed = false
-            }
-            guard allowed else {
-                throw MCPError(
+            func refuse(_ why: String) -> MCPError {
+                MCPError(
                     code: MCPError.Code.internalError,
-                    message:
-                        "\(Form.self) cannot be an elicitation form: its property \(name) is \(type.map { "of type \($0)" } ?? "of any type"); forms hold strings, numbers, integers, booleans, string enums and arrays of string enums")
+                    message: "\(Form.self) cannot be an elicitation form: its property \(name) \(why)")
             }
+            var kept: [String: Value] = [:]
+            let keywords: [String]
+            switch property["type"]?.stringValue {
+            case "string":
+                if let format = property["format"]?.stringValue, !["email", "uri", "date", "date-time"].contains(format) {
+                    throw refuse("has format \(format); forms allow email, uri, date and date-time")
+                }
+                if property["contentEncoding"] != nil { throw refuse("is binary data") }
+                keywords = ["type", "title", "description", "minLength", "maxLength", "format", "enum", "default"]
+            case "number", "integer":
+                if property["enum"] != nil { throw refuse("is an enum of numbers; forms allow enums of strings") }
+                keywords = ["type", "title", "description", "minimum", "maximum", "default"]
+            case "boolean":
+                keywords = ["type", "title", "description", "default"]
+            case "array" where property["items"]?["type"] == "string" && property["items"]?["enum"] != nil:
+                guard multipleChoice else {
+                    throw refuse("is a multiple choice, which protocol versions before 2025-11-25 do not have")
+                }
+                keywords = ["type", "title", "description", "items", "minItems", "maxItems", "default"]
+            case let type:
+                throw refuse(
+                    "is \(type.map { "of type \($0)" } ?? "of any type"); forms hold strings, numbers, integers, booleans, string enums and arrays of string enums")
+            }
+            for keyword in keywords { if let value = property[keyword] { kept[keyword] = value } }
+            requested[name] = .object(kept)
         }
-        return schema
+        var sent: [String: Value] = ["type": "object", "properties": .object(requested)]
+        if let required = schema["required"] { sent["required"] = required }
+        return (schema, .object(sent))
     }
 }
 
