@@ -70,12 +70,14 @@ import Testing
         var days: Int?
         var code: String?
         var hours: [Int]?
+        var region: String?
         static let schemaDescription: String? = "A forecast request"
         static let fields: [String: FieldSchema] = [
             "city": "The city, in English",
             "days": .init("How many days", minimum: 1, maximum: 14, defaultValue: 3),
             "code": .init(minLength: 2, maxLength: 8, pattern: "^[A-Z]+$"),
             "hours": .init(minItems: 1, maxItems: 24),
+            "region": .init(extra: ["x-mcp-header": "Region", "examples": ["eu"]]),
         ]
     }
 
@@ -92,6 +94,7 @@ import Testing
         #expect(
             schema["properties"]?["hours"]
                 == ["type": ["array", "null"], "items": ["type": "integer"], "minItems": 1, "maxItems": 24])
+        #expect(schema["properties"]?["region"] == ["type": ["string", "null"], "x-mcp-header": "Region", "examples": ["eu"]])
         #expect(schema["required"] == ["city"])
         // The bounds are enforced: the validator checks arguments against the derived schema.
         let validator = SchemaValidator()

@@ -132,13 +132,17 @@ public struct FieldSchema: Sendable, Hashable, ExpressibleByStringLiteral {
     public var maxItems: Int?
     /// `default`: the value a client may assume when it leaves the field out.
     public var defaultValue: Value?
+    /// Further keywords, added as they stand (`format`, `examples`, the stateless era's `x-mcp-header`, …); they
+    /// win over the derived ones.
+    public var extra: [String: Value]
 
     /// Creates a field's details; every parameter is optional.
     public init(
         _ description: String? = nil, minimum: Double? = nil, maximum: Double? = nil, minLength: Int? = nil,
         maxLength: Int? = nil, pattern: String? = nil, minItems: Int? = nil, maxItems: Int? = nil,
-        defaultValue: Value? = nil
+        defaultValue: Value? = nil, extra: [String: Value] = [:]
     ) {
+        self.extra = extra
         self.description = description
         self.minimum = minimum
         self.maximum = maximum
@@ -165,6 +169,7 @@ public struct FieldSchema: Sendable, Hashable, ExpressibleByStringLiteral {
         if let minItems { members["minItems"] = .int(minItems) }
         if let maxItems { members["maxItems"] = .int(maxItems) }
         if let defaultValue { members["default"] = defaultValue }
+        members.merge(extra) { $1 }
         return .object(members)
     }
 
