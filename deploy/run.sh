@@ -5,7 +5,8 @@
 # the same socket and node id while the others go on serving, at once the first time and with a doubling pause
 # when it keeps failing; after RESTART_LIMIT restarts within RESTART_WINDOW seconds it is given up (logged
 # loudly) until the next reload. Only SIGTERM/SIGINT to run.sh itself stops the deployment (workers drain their
-# in-flight requests first). SIGHUP, or `RUN_DIR=… deploy/run.sh reload`, replaces the workers one at a time
+# in-flight requests first). SIGHUP (or SIGUSR2: a supervisor started under nohup ignores SIGHUP), or
+# `RUN_DIR=… deploy/run.sh reload` (which picks the one that works), replaces the workers one at a time
 # (rolling restart: a new binary from the build folder, and the settings of RUN_DIR/worker.env).
 #
 #   deploy/run.sh            start and supervise (the foreground process; Ctrl-C stops everything)
@@ -83,7 +84,10 @@ if [ $# -gt 0 ]; then
   case "$1" in
     reload)
       before=$(cat "$RUN_DIR/reloads" 2>/dev/null || echo 0)
-      kill -HUP "$supervisor"
+      # SIGHUP, unless the supervisor ignores it (started under nohup: bash cannot trap a signal ignored at
+      # entry); then SIGUSR2, which it also takes for a reload. Bit 0 of SigIgn is SIGHUP.
+      ignored=$(awk '/^SigIgn:/ {print $2}' "/proc/$supervisor/status" 2>/dev/null || echo 0)
+      if (( 16#${ignored:-0} & 1 )); then kill -USR2 "$supervisor"; else kill -HUP "$supervisor"; fi
       for _ in $(seq 1 "${RELOAD_WAIT:-600}"); do
         [ "$(cat "$RUN_DIR/reloads" 2>/dev/null || echo 0)" -gt "$before" ] && { echo "reloaded"; exit 0; }
         kill -0 "$supervisor" 2>/dev/null || { echo "reload: the supervisor exited" >&2; exit 1; }
@@ -390,7 +394,7 @@ rolling_restart() {
 }
 
 cleanup() {
-  trap - INT TERM EXIT HUP
+  trap - INT TERM EXIT HUP USR2
   stopping=1
   # nginx first: QUIT closes its listeners and finishes what it is proxying. The workers get TERM once nginx is
   # gone or after a second, whichever comes first: by then every request nginx accepted has reached a worker
@@ -415,7 +419,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'stopping=1' INT TERM
-trap 'reload_requested=1' HUP
+trap 'reload_requested=1' HUP USR2
 fail() { echo "$*" >&2; status=1; exit 1; }
 all_alive() { local n; for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || return 1; done; }
 

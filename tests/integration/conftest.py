@@ -91,8 +91,10 @@ def check_binary() -> None:
 class Stack:
     """One run of deploy/run.sh with its own RUN_DIR, ports and captured output."""
 
-    def __init__(self, workers: int = 2, threads: int | None = None, extra_env: dict[str, str] | None = None):
+    def __init__(self, workers: int = 2, threads: int | None = None, extra_env: dict[str, str] | None = None,
+                 launcher: list[str] | None = None):
         self.workers = workers
+        self.launcher = launcher or []  # a command run.sh is started under (e.g. nohup)
         self.threads = threads
         self.base = Path(tempfile.mkdtemp(prefix="mcpfcgi-it."))
         # As root, run.sh runs workers and nginx workers as the unprivileged user "mcpfcgi": they must be able
@@ -124,7 +126,7 @@ class Stack:
         check_binary()
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            ["bash", str(RUN_SH)], cwd=str(ROOT), env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            [*self.launcher, "bash", str(RUN_SH)], cwd=str(ROOT), env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT
         while READY_MARKER not in self.log():

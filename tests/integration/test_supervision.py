@@ -211,6 +211,22 @@ def test_rolling_reload_under_stateless_load_fails_no_request(make_stack):
     assert stack.proc.poll() is None
 
 
+def test_reload_reaches_a_supervisor_started_under_nohup(make_stack):
+    # nohup makes the supervisor ignore SIGHUP (bash cannot trap it then): `run.sh reload` sends SIGUSR2 instead.
+    stack = make_stack(workers=2, threads=2, launcher=["nohup"])
+    status = Path(f"/proc/{stack.proc.pid}/status").read_text()
+    ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    assert ignored & 1, "the supervisor under nohup ignores SIGHUP"
+    before = {i: stack.worker_pid(i) for i in range(1, 3)}
+    r = control(stack, "reload")
+    assert r.returncode == 0, r.stderr + stack.log()
+    after = {i: stack.worker_pid(i) for i in range(1, 3)}
+    assert all(after[i] != before[i] and proc_alive(after[i]) for i in range(1, 3)), (before, after)
+    assert "reload: done" in stack.log()
+    assert health_ok(stack)
+    assert stack.proc.poll() is None
+
+
 def test_a_stopped_peer_delays_management_only_by_its_timeout(make_stack):
     token = "mgmt-" + os.urandom(6).hex()
     stack = make_stack(workers=2, threads=THREADS, extra_env={"MANAGEMENT_TOKEN": token})
