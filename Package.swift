@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MCPPostgres", targets: ["MCPPostgres"]),
         .library(name: "MCPFCGITesting", targets: ["MCPFCGITesting"]),
         .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
+        .executable(name: "typed-tools-example", targets: ["typed-tools-example"]),
     ],
     traits: [
         .trait(
@@ -141,6 +142,13 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // README's example server, compiled (tests/integration/test_examples.py serves it behind deploy/run.sh and
+        // checks README shows exactly this file).
+        .executableTarget(
+            name: "typed-tools-example",
+            dependencies: ["MCPFCGI", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/TypedTools"
+        ),
         .executableTarget(
             name: "mcp-fcgi-demo",
             dependencies: [
@@ -167,7 +175,10 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
-        .testTarget(name: "DemoTests", dependencies: ["mcp-fcgi-demo", "MCPHandlers", "MCPStreamableHTTP", "MCPFCGITesting"]),
+        // Also builds the example (tests/integration/test_examples.py serves its binary from the same build).
+        .testTarget(
+            name: "DemoTests",
+            dependencies: ["mcp-fcgi-demo", "typed-tools-example", "MCPHandlers", "MCPStreamableHTTP", "MCPFCGITesting"]),
         // The HTTP vocabulary, OAuth and the Streamable HTTP transport, in process: no libfcgi.
         .testTarget(
             name: "MCPStreamableHTTPTests",
