@@ -454,23 +454,15 @@ struct DemoCommand: ParsableCommand {
         return String(cString: resolved)
     }
 
-    /// The shortest request-state key accepted: the HMAC-SHA256 key must not be weaker than the hash.
-    static let minimumRequestStateKeyBytes = 32
-
-    /// The request-state key in `path`: refused when the file cannot be read or holds fewer than
-    /// ``minimumRequestStateKeyBytes`` bytes (a silent fallback would leave each worker with its own key, and a
-    /// short one would be guessable).
+    /// The request-state key in `path` (``DeploymentEnvironment/requestStateKey(at:)``: refused when the file
+    /// cannot be read or is too short).
     /// - Throws: `ValidationError` naming the file and what to do.
     static func requestStateKey(at path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read the request-state key file \(path)")
+        do {
+            return try DeploymentEnvironment.requestStateKey(at: path)
+        } catch {
+            throw ValidationError(error.message)
         }
-        guard data.count >= minimumRequestStateKeyBytes else {
-            throw ValidationError(
-                "the request-state key file \(path) holds \(data.count) bytes; it needs at least "
-                    + "\(minimumRequestStateKeyBytes) random bytes (head -c 32 /dev/urandom > \(path))")
-        }
-        return Array(data)
     }
 
     /// The shortest initial access token accepted.
