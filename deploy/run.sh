@@ -147,11 +147,24 @@ done
 [ "$STREAMS_PER_ADDRESS" -le 65535 ] || { echo "STREAMS_PER_ADDRESS must be at most 65535 (nginx limit_conn)" >&2; exit 2; }
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || "$here/install-deps.sh"
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  (cd "$root" && swift build -c release --product mcp-fcgi-demo)
-fi
 bin_src=${WORKER_BIN:-$root/.build/release/mcp-fcgi-demo}
+case $bin_src in /*) ;; *) bin_src=$PWD/$bin_src ;; esac
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  # The demo, or the product WORKER_BIN names in this package's release folder (typed-tools-example).
+  product=mcp-fcgi-demo
+  [ "$(dirname "$bin_src")" = "$root/.build/release" ] && product=$(basename "$bin_src")
+  (cd "$root" && swift build -c release --product "$product")
+fi
 [ -x "$bin_src" ] || { echo "no worker executable at $bin_src (build first, or set WORKER_BIN)" >&2; exit 1; }
+if [ "$(basename "$bin_src")" != mcp-fcgi-demo ]; then
+  demo_only=()
+  [ "$AUTH" = anonymous ] || demo_only+=("AUTH=$AUTH")
+  [ "$STORE" = memory ] || demo_only+=("STORE=$STORE")
+  for v in RATE_LIMIT EVENT_STORE MANAGEMENT_TOKEN METRICS_TOKEN; do
+    [ -z "${!v:-}" ] || [ "${!v}" = 0 ] || demo_only+=("$v")
+  done
+  [ ${#demo_only[@]} -eq 0 ] || echo "warning: ${demo_only[*]}: read by the demo only; $(basename "$bin_src") ignores them unless it reads them itself (configure them in its code)" >&2
+fi
 
 # Every open stream holds a descriptor in nginx (two) and in a worker (one): the workers inherit this shell's
 # limit, raised from the usual soft 1024 towards the hard limit (nginx sets its own: worker_rlimit_nofile).
@@ -394,7 +407,10 @@ rolling_restart() {
 }
 
 cleanup() {
-  trap - INT TERM EXIT HUP USR2
+  # A reload asked for while stopping is ignored (the default action of SIGHUP/SIGUSR2 would end the supervisor
+  # halfway through its cleanup).
+  trap - INT TERM EXIT
+  trap '' HUP USR2
   stopping=1
   # nginx first: QUIT closes its listeners and finishes what it is proxying. The workers get TERM once nginx is
   # gone or after a second, whichever comes first: by then every request nginx accepted has reached a worker
@@ -464,7 +480,7 @@ echo $$ > "$RUN_DIR/run.pid"
 
 echo "MCPFCGI demo ready: $PUBLIC_URL/mcp  (TLS: https://$url_host:$TLS_PORT/mcp, self-signed unless TLS_CERT is set)"
 echo "health check: curl ${health_opts[*]} $health_url"
-echo "run dir: $RUN_DIR  workers: $WORKERS  supervisor pid: $$ (SIGHUP or 'RUN_DIR=$RUN_DIR $0 reload': rolling restart)"
+echo "run dir: $RUN_DIR  workers: $WORKERS  supervisor pid: $$ (SIGHUP, SIGUSR2 or 'RUN_DIR=$RUN_DIR $0 reload': rolling restart)"
 
 # Supervise: react to every child's exit, to pending restarts and to signals, until told to stop.
 timer_pid=""

@@ -12,7 +12,7 @@ binary="$bin_dir/MCPFCGIPackageTests.xctest"
 toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 llvm_cov="$toolchain_bin/llvm-cov"
 [ -x "$llvm_cov" ] || llvm_cov=$(command -v llvm-cov)
-"$llvm_cov" report "$binary" -instr-profile "$profdata" --ignore-filename-regex='(\.build|Tests|Sources/mcp-fcgi-demo)/' \
+"$llvm_cov" report "$binary" -instr-profile "$profdata" --ignore-filename-regex='(\.build|Tests|Sources/mcp-fcgi-demo|Examples)/' \
   > "$bin_dir/codecov/report.txt"
 awk 'NR > 2 && $1 !~ /^-/ && NF >= 13 { printf "%-60s %8s lines %8s\n", $1, $(NF-5), $(NF-3) }' \
   "$bin_dir/codecov/report.txt"
