@@ -424,34 +424,11 @@ struct DemoCommand: ParsableCommand {
     }
 
     /// The socket this worker listens on: the configured path, or the one spawn-fcgi bound to fd 0.
-    var ownSocketPath: String? {
-        if let socketPath { return socketPath }
-        var address = sockaddr_un()
-        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &length) }
-        }
-        guard named == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
-        let path = withUnsafeBytes(of: address.sun_path) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        return path.isEmpty ? nil : path
-    }
+    var ownSocketPath: String? { socketPath ?? DeploymentEnvironment.inheritedSocketPath() }
 
     /// The comma-separated socket list without blanks, duplicates and this worker's own socket.
     static func peers(from list: String?, excluding own: String?) -> [String] {
-        let ownPath = own.map(canonicalPath)
-        var seen = Set<String>()
-        return (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
-            !$0.isEmpty && canonicalPath($0) != ownPath && seen.insert(canonicalPath($0)).inserted
-        }
-    }
-
-    /// The path with symbolic links resolved (as given when it cannot be resolved).
-    static func canonicalPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        DeploymentEnvironment.peers(from: list, excluding: own)
     }
 
     /// The request-state key in `path` (``DeploymentEnvironment/requestStateKey(at:)``: refused when the file
@@ -465,23 +442,14 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    /// The shortest initial access token accepted.
-    static let minimumRegistrationTokenLength = 32
-
-    /// The initial access token in `path` (surrounding whitespace dropped): refused when the file cannot be read or
-    /// holds fewer than ``minimumRegistrationTokenLength`` characters.
+    /// The initial access token in `path` (``DeploymentEnvironment/registrationToken(at:)``).
     /// - Throws: `ValidationError` naming the file and what to do.
     static func registrationToken(at path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read the OAuth registration token file \(path)")
+        do {
+            return try DeploymentEnvironment.registrationToken(at: path)
+        } catch {
+            throw ValidationError(error.message)
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard token.count >= minimumRegistrationTokenLength else {
-            throw ValidationError(
-                "the OAuth registration token in \(path) has \(token.count) characters; it needs at least "
-                    + "\(minimumRegistrationTokenLength) (openssl rand -hex 24 > \(path))")
-        }
-        return token
     }
 
     /// `http://HOST:PORT` from the environment the run script sets, logged so the choice is visible.

@@ -104,6 +104,47 @@ import Testing
 }
 
 @Suite struct SchemaValidatorTests {
+    @Test func aPatternIsMatchedAnywhereUnlessAnchoredAndABrokenOneNeverRejects() {
+        let v = SchemaValidator()
+        let code: Value = ["type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"]
+        #expect(v.firstViolation(of: "ABC-42", against: code) == nil)
+        #expect(v.firstViolation(of: "abc-42", against: code, path: "arguments.code") == "arguments.code must match the pattern ^[A-Z]{3}-[0-9]+$")
+        #expect(v.firstViolation(of: "xABC-42", against: code) != nil)
+        // Unanchored: anywhere in the string (JSON Schema's rule), Unicode included.
+        #expect(v.firstViolation(of: "naïve@例え.jp", against: ["type": "string", "pattern": "@"]) == nil)
+        #expect(v.firstViolation(of: "nobody", against: ["type": "string", "pattern": "@"]) != nil)
+        // The server's own mistake does not turn clients away.
+        #expect(v.firstViolation(of: "anything", against: ["type": "string", "pattern": "(unclosed"]) == nil)
+        #expect(SchemaValidator.regex("(unclosed") == nil)
+        // ECMA-262's meaning, not ICU's: `$` is the very end, `\d` and `\w` are ASCII.
+        #expect(v.firstViolation(of: "ABC-42\n", against: code) != nil)
+        #expect(v.firstViolation(of: "ABC-42\u{2028}", against: code) != nil)
+        #expect(v.firstViolation(of: "١٢", against: ["type": "string", "pattern": "^\\d+$"]) != nil)
+        #expect(v.firstViolation(of: "12", against: ["type": "string", "pattern": "^\\d+$"]) == nil)
+        #expect(v.firstViolation(of: "é", against: ["type": "string", "pattern": "^\\w$"]) != nil)
+        #expect(v.firstViolation(of: "a$", against: ["type": "string", "pattern": "^a[$]$"]) == nil)
+        #expect(v.firstViolation(of: "a$", against: ["type": "string", "pattern": "^a\\$$"]) == nil)
+        #expect(v.firstViolation(of: "7", against: ["type": "string", "pattern": "^[\\d]$"]) == nil)
+        #expect(v.firstViolation(of: "[", against: ["type": "string", "pattern": "^[[]$"]) == nil)
+        #expect(SchemaValidator.icuPattern("^\\d[\\w-]$") == "^[0-9][A-Za-z0-9_-](?![\\s\\S])")
+        // Not a string: the keyword does not apply.
+        #expect(v.firstViolation(of: 7, against: ["pattern": "^x$"]) == nil)
+    }
+
+    @Test func typedToolsCheckTheirFieldsPatterns() async throws {
+        struct Order: Decodable, SchemaDescribed {
+            var code: String
+            static let fields: [String: FieldSchema] = ["code": .init("An order code", pattern: "^[A-Z]{3}-[0-9]+$")]
+        }
+        let server = makeServer()
+        server.registerTool(name: "order") { (order: Order, _) in .text(order.code) }
+        let ok = try await call(server, "tools/call", ["name": "order", "arguments": ["code": "ABC-1"]]).get()
+        #expect(ok["content"]?.arrayValue?.first?["text"] == "ABC-1")
+        let refused = failure(await call(server, "tools/call", ["name": "order", "arguments": ["code": "abc"]]))
+        #expect(refused?.code == MCPError.Code.invalidParams)
+        #expect(refused?.message.contains("arguments.code must match the pattern") == true)
+    }
+
     let schema: Value = [
         "type": "object",
         "properties": [

@@ -110,6 +110,20 @@ import Testing
         static let fields: [String: FieldSchema] = ["cty": "The city"]
     }
 
+    struct BadPattern: Decodable, SchemaDescribed {
+        var code: String
+        static let fields: [String: FieldSchema] = ["code": .init(pattern: "([A-Z")]
+    }
+
+    @Test func aPatternThatIsNotARegularExpressionIsAnError() {
+        do {
+            _ = try TypeSchema.of(BadPattern.self)
+            Issue.record("accepted the pattern ([A-Z")
+        } catch {
+            #expect(error.description.contains("\"code\", ([A-Z, is not a regular expression"))
+        }
+    }
+
     @Test func aFieldThatIsNotDecodedIsAnError() {
         #expect(throws: TypeSchemaError.self) { try TypeSchema.of(Misspelt.self) }
         do {
@@ -376,7 +390,7 @@ import Testing
         #expect(sent.params?["message"] == "How can we reach you?")
         let schema = try #require(sent.params?["requestedSchema"])
         #expect(schema["required"] == ["email"])
-        // A pattern is not a keyword of elicitation forms: not sent.
+        // A pattern is not a keyword of elicitation forms (the specification's schema has none): not sent.
         #expect(schema["properties"]?["email"] == ["type": "string", "description": "Where we write to you", "minLength": 3])
         #expect(schema["properties"]?["topics"] == ["type": "array", "items": ["type": "string", "enum": ["news", "offers", "events"]]])
         #expect(schema["properties"]?["callAt"] == ["type": "string", "format": "date-time"])
@@ -413,6 +427,11 @@ import Testing
         var topics: [Contact.Topic]
     }
 
+    struct EmailOnly: Decodable, Sendable, SchemaDescribed {
+        var email: String
+        static let fields: [String: FieldSchema] = ["email": .init(pattern: "@")]
+    }
+
     @Test func whatFormsDoNotAllowIsRefusedAndAnAnswerIsChecked() async throws {
         let (ctx, outbound) = try await capableContext(.success(["action": "accept", "content": ["email": "ab"]]))
         // The answer is checked against the form's schema before it is decoded.
@@ -428,6 +447,13 @@ import Testing
         let olderContext = context(older, outbound: RecordingOutbound(reply: .success(["action": "decline"])))
         let choice = await #expect(throws: MCPError.self) { try await olderContext.elicit("?", as: Choices.self) }
         #expect(choice?.message.contains("2025-11-25") == true)
+        // The answer is held to what the client was shown: a pattern it never saw does not refuse it.
+        let recording = RecordingOutbound(reply: .success(["action": "accept", "content": ["email": "no-at-sign"]]))
+        let patternless = context(older, outbound: recording)
+        let answer = try await patternless.elicit("?", as: EmailOnly.self)
+        #expect(answer.form?.email == "no-at-sign")
+        let sent = try #require(recording.notifications.first?.params?["requestedSchema"])
+        #expect(sent == ["type": "object", "properties": ["email": ["type": "string"]], "required": ["email"]])
     }
 
     @Test func aNestedFormIsRefusedBeforeAnythingIsSent() async throws {

@@ -47,7 +47,7 @@ extension Value: Codable {
         self = try JSONParser().parse(data)
     }
 
-    /// Decodes this value as `T`, straight from the value (``ValueDecoder``, with `JSONDecoder`'s conventions).
+    /// Decodes this value as `T`, straight from the value (`ValueDecoder`, with `JSONDecoder`'s conventions).
     /// - Parameter type: the type to decode.
     /// - Returns: the decoded value.
     /// - Throws: `DecodingError` when the value does not have `T`'s shape.

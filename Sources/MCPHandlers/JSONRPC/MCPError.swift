@@ -100,6 +100,8 @@ public struct MCPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = -32000
         /// MCP: request timed out.
         public static let requestTimeout = -32001
+        /// MCP 2025-11-25: the request needs URL-mode elicitations completed first (`URLElicitationRequiredError`).
+        public static let urlElicitationRequired = -32042
         /// MCP 2026-07-28: HTTP headers do not match the body (`HeaderMismatch`).
         public static let headerMismatch = -32020
         /// MCP 2026-07-28: a client capability the request needs was not declared.

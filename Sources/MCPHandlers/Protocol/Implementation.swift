@@ -6,9 +6,15 @@ public struct Implementation: Sendable, Hashable {
     public var version: String
     /// Optional display name.
     public var title: String?
+    /// Icons a client may show (2025-11-25).
+    public var icons: [Icon]
+    /// The implementation's web site (2025-11-25 `websiteUrl`).
+    public var websiteURL: String?
 
     /// Creates an implementation description.
-    public init(name: String, version: String, title: String? = nil) {
+    public init(name: String, version: String, title: String? = nil, icons: [Icon] = [], websiteURL: String? = nil) {
+        self.icons = icons
+        self.websiteURL = websiteURL
         self.name = name
         self.version = version
         self.title = title
@@ -24,6 +30,8 @@ public struct Implementation: Sendable, Hashable {
     public var value: Value {
         var o: [String: Value] = ["name": .string(name), "version": .string(version)]
         if let title { o["title"] = .string(title) }
+        if let websiteURL { o["websiteUrl"] = .string(websiteURL) }
+        Icon.add(icons, to: &o)
         return .object(o)
     }
 }

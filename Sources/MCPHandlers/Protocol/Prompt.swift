@@ -8,6 +8,8 @@ public struct Prompt: Sendable, Hashable {
     public var description: String?
     /// The arguments it takes, in display order.
     public var arguments: [PromptArgument]
+    /// Icons a client may show (2025-11-25).
+    public var icons: [Icon]
 
     /// Creates prompt metadata.
     /// - Parameters:
@@ -15,7 +17,11 @@ public struct Prompt: Sendable, Hashable {
     ///   - title: optional display name.
     ///   - description: what it is for.
     ///   - arguments: the arguments it takes.
-    public init(name: String, title: String? = nil, description: String? = nil, arguments: [PromptArgument] = []) {
+    ///   - icons: icons a client may show.
+    public init(name: String, title: String? = nil, description: String? = nil, arguments: [PromptArgument] = [],
+        icons: [Icon] = []
+    ) {
+        self.icons = icons
         self.name = name
         self.title = title
         self.description = description
@@ -27,6 +33,7 @@ public struct Prompt: Sendable, Hashable {
         var o: [String: Value] = ["name": .string(name)]
         if let title { o["title"] = .string(title) }
         if let description { o["description"] = .string(description) }
+        Icon.add(icons, to: &o)
         if !arguments.isEmpty { o["arguments"] = .array(arguments.map(\.value)) }
         return .object(o)
     }

@@ -14,6 +14,8 @@ public struct Resource: Sendable, Hashable {
     public var annotations: Value?
     /// Its size in bytes, when known.
     public var size: Int?
+    /// Icons a client may show (2025-11-25).
+    public var icons: [Icon]
 
     /// Creates resource metadata.
     /// - Parameters:
@@ -24,10 +26,12 @@ public struct Resource: Sendable, Hashable {
     ///   - mimeType: its MIME type.
     ///   - annotations: hints (`audience`, `priority`, `lastModified`).
     ///   - size: its size in bytes.
+    ///   - icons: icons a client may show.
     public init(
         uri: String, name: String, title: String? = nil, description: String? = nil, mimeType: String? = nil,
-        annotations: Value? = nil, size: Int? = nil
+        annotations: Value? = nil, size: Int? = nil, icons: [Icon] = []
     ) {
+        self.icons = icons
         self.uri = uri
         self.name = name
         self.title = title
@@ -45,6 +49,7 @@ public struct Resource: Sendable, Hashable {
         if let mimeType { o["mimeType"] = .string(mimeType) }
         if let annotations { o["annotations"] = annotations }
         if let size { o["size"] = .int(size) }
+        Icon.add(icons, to: &o)
         return .object(o)
     }
 }

@@ -12,6 +12,8 @@ public struct ResourceTemplate: Sendable, Hashable {
     public var mimeType: String?
     /// Hints for the client: `audience`, `priority`, `lastModified`.
     public var annotations: Value?
+    /// Icons a client may show (2025-11-25).
+    public var icons: [Icon]
 
     /// Creates template metadata.
     /// - Parameters:
@@ -21,10 +23,12 @@ public struct ResourceTemplate: Sendable, Hashable {
     ///   - description: what the resources hold.
     ///   - mimeType: their MIME type.
     ///   - annotations: hints (`audience`, `priority`, `lastModified`).
+    ///   - icons: icons a client may show.
     public init(
         uriTemplate: String, name: String, title: String? = nil, description: String? = nil,
-        mimeType: String? = nil, annotations: Value? = nil
+        mimeType: String? = nil, annotations: Value? = nil, icons: [Icon] = []
     ) {
+        self.icons = icons
         self.uriTemplate = uriTemplate
         self.name = name
         self.title = title
@@ -40,6 +44,7 @@ public struct ResourceTemplate: Sendable, Hashable {
         if let description { o["description"] = .string(description) }
         if let mimeType { o["mimeType"] = .string(mimeType) }
         if let annotations { o["annotations"] = annotations }
+        Icon.add(icons, to: &o)
         return .object(o)
     }
 }

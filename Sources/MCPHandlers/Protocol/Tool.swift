@@ -16,6 +16,8 @@ public struct Tool: Sendable, Hashable {
     /// Whether the tool runs as a task (2025-11-25 `execution.taskSupport`); nil: not declared, which means
     /// ``TaskSupport/forbidden``.
     public var taskSupport: TaskSupport?
+    /// Icons a client may show (2025-11-25).
+    public var icons: [Icon]
 
     /// Creates tool metadata.
     /// - Parameters:
@@ -26,11 +28,14 @@ public struct Tool: Sendable, Hashable {
     ///   - outputSchema: JSON Schema of `structuredContent`.
     ///   - annotations: behaviour hints.
     ///   - taskSupport: whether it runs as a task; nil (default): not declared (forbidden).
+    ///   - icons: icons a client may show.
     public init(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value = ["type": "object", "properties": [:]],
-        outputSchema: Value? = nil, annotations: Annotations? = nil, taskSupport: TaskSupport? = nil
+        outputSchema: Value? = nil, annotations: Annotations? = nil, taskSupport: TaskSupport? = nil,
+        icons: [Icon] = []
     ) {
+        self.icons = icons
         self.taskSupport = taskSupport
         self.name = name
         self.title = title
@@ -47,6 +52,7 @@ public struct Tool: Sendable, Hashable {
         if let description { o["description"] = .string(description) }
         if let outputSchema { o["outputSchema"] = outputSchema }
         if let annotations, !annotations.isEmpty { o["annotations"] = annotations.value }
+        Icon.add(icons, to: &o)
         if let taskSupport { o["execution"] = ["taskSupport": .string(taskSupport.rawValue)] }
         return .object(o)
     }

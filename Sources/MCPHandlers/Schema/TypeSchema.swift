@@ -27,7 +27,7 @@ import Foundation
 /// //  "minimum":1,"maximum":14,…},"units":{"type":"string","enum":["metric","imperial"]}},"required":["city"]}
 /// ```
 ///
-/// The derivation runs once, when the tool is registered; a call decodes its arguments as before (``ValueDecoder``,
+/// The derivation runs once, when the tool is registered; a call decodes its arguments as before (`ValueDecoder`,
 /// straight from the parsed JSON), so a call costs nothing more. An optional property also accepts `null`
 /// (`"type": ["integer", "null"]`), as the decoder does. Dictionaries become `{"type": "object", "properties": {}}`
 /// (their keys are not known); a type that decodes itself in its own way gets the schema of what it asks for (a key
@@ -123,8 +123,8 @@ public struct FieldSchema: Sendable, Hashable, ExpressibleByStringLiteral {
     public var minLength: Int?
     /// `maxLength` (strings).
     public var maxLength: Int?
-    /// `pattern` (strings; an ECMA-262 regular expression): listed for clients, not checked by
-    /// ``SchemaValidator``.
+    /// `pattern` (strings; a regular expression, matched anywhere unless anchored): listed for clients and checked
+    /// by ``SchemaValidator`` before the handler runs.
     public var pattern: String?
     /// `minItems` (arrays).
     public var minItems: Int?
@@ -325,6 +325,13 @@ private struct SchemaProbe: Decoder, SingleValueDecodingContainer {
                 throw TypeSchemaError(
                     type: "\(T.self)", message: "its fields name \"\(unknown)\", which it does not decode")
             }
+            for (key, field) in details.fields.sorted(by: { $0.key < $1.key }) {
+                if let pattern = field.pattern, SchemaValidator.regex(pattern) == nil {
+                    throw TypeSchemaError(
+                        type: "\(T.self)",
+                        message: "the pattern of its field \"\(key)\", \(pattern), is not a regular expression")
+                }
+            }
         }
         return value
     }
@@ -449,7 +456,7 @@ private struct ObjectProbe<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try property(key.stringValue, required: true).unkeyedContainer()
     }
 
-    /// The superclass's data, under "super" (as ``ValueDecoder`` and `JSONDecoder` read it).
+    /// The superclass's data, under "super" (as `ValueDecoder` and `JSONDecoder` read it).
     func superDecoder() throws -> any Decoder { property("super", required: true) }
 
     func superDecoder(forKey key: Key) throws -> any Decoder { property(key.stringValue, required: true) }

@@ -28,13 +28,14 @@ extension MCPServer {
     ///   - description: what it is for.
     ///   - arguments: the arguments it takes.
     ///   - completions: completion handlers by argument name.
+    ///   - icons: icons a client may show.
     ///   - handler: renders its messages.
     public func registerPrompt(
         name: String, title: String? = nil, description: String? = nil, arguments: [PromptArgument] = [],
-        completions: [String: CompletionHandler] = [:], handler: @escaping PromptHandler
+        completions: [String: CompletionHandler] = [:], icons: [Icon] = [], handler: @escaping PromptHandler
     ) {
         registerPrompt(
-            Prompt(name: name, title: title, description: description, arguments: arguments),
+            Prompt(name: name, title: title, description: description, arguments: arguments, icons: icons),
             completions: completions, handler: handler)
     }
 

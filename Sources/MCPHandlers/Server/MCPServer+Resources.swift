@@ -26,15 +26,16 @@ extension MCPServer {
     ///   - mimeType: its MIME type.
     ///   - annotations: hints (`audience`, `priority`, `lastModified`).
     ///   - size: its size in bytes.
+    ///   - icons: icons a client may show.
     ///   - handler: reads its contents.
     public func registerResource(
         uri: String, name: String, title: String? = nil, description: String? = nil, mimeType: String? = nil,
-        annotations: Value? = nil, size: Int? = nil, handler: @escaping ResourceHandler
+        annotations: Value? = nil, size: Int? = nil, icons: [Icon] = [], handler: @escaping ResourceHandler
     ) {
         registerResource(
             Resource(
                 uri: uri, name: name, title: title, description: description, mimeType: mimeType,
-                annotations: annotations, size: size),
+                annotations: annotations, size: size, icons: icons),
             handler: handler)
     }
 
@@ -82,16 +83,17 @@ extension MCPServer {
     ///   - mimeType: their MIME type.
     ///   - annotations: hints.
     ///   - completions: completion handlers by variable name.
+    ///   - icons: icons a client may show.
     ///   - handler: reads a matching resource.
     public func registerResourceTemplate(
         uriTemplate: String, name: String, title: String? = nil, description: String? = nil,
         mimeType: String? = nil, annotations: Value? = nil, completions: [String: CompletionHandler] = [:],
-        handler: @escaping ResourceTemplateHandler
+        icons: [Icon] = [], handler: @escaping ResourceTemplateHandler
     ) {
         registerResourceTemplate(
             ResourceTemplate(
                 uriTemplate: uriTemplate, name: name, title: title, description: description, mimeType: mimeType,
-                annotations: annotations),
+                annotations: annotations, icons: icons),
             completions: completions, handler: handler)
     }
 

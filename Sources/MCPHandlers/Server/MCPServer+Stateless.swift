@@ -22,7 +22,7 @@ extension MCPServer {
     ///
     /// Results get `resultType`, `_meta["io.modelcontextprotocol/serverInfo"]`, and for cacheable methods
     /// `ttlMs`/`cacheScope` (``Configuration/cacheHints``). A tool, prompt or resource handler that asks for
-    /// input (``RequestContext/elicit(_:key:)``, ``RequestContext/requestInputs(_:)``, …) not answered by the
+    /// input (``RequestContext/elicit(_:key:)->Value``, ``RequestContext/requestInputs(_:)``, …) not answered by the
     /// request's `inputResponses` ends the request with an `input_required` result carrying `inputRequests`
     /// and an HMAC-protected `requestState`; the client's retry re-runs the handler from the start with the
     /// answers. A tampered, expired or foreign `requestState` is -32602.

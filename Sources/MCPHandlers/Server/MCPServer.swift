@@ -4,7 +4,7 @@ import Metrics
 import Synchronization
 
 /// An MCP server: its identity, its registries, its sessions, and the protocol logic that answers
-/// JSON-RPC messages — with no I/O. A transport (``MCPFCGI``'s `MCPEndpoint`) feeds it messages.
+/// JSON-RPC messages — with no I/O. A transport (`MCPFCGI`'s `MCPEndpoint`) feeds it messages.
 ///
 /// ```swift
 /// let server = MCPServer(configuration: .init(serverInfo: .init(name: "weather", version: "1.0.0")))
@@ -251,6 +251,7 @@ public final class MCPServer: Sendable {
     ///   - outputSchema: JSON Schema of `structuredContent`.
     ///   - annotations: behaviour hints.
     ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
+    ///   - icons: icons a client may show.
     ///   - handler: the implementation.
     /// - Precondition: with no `inputSchema`, `Arguments` is decoded from a JSON object and its schema can be
     ///   derived; otherwise the registration stops the process with a message that says why (a programming error,
@@ -258,13 +259,13 @@ public final class MCPServer: Sendable {
     public func registerTool<Arguments: Decodable & SendableMetatype>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value? = nil, outputSchema: Value? = nil,
-        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil,
+        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil, icons: [Icon] = [],
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> ToolResult
     ) {
         let tool = Tool(
             name: name, title: title, description: description,
             inputSchema: inputSchema ?? Self.derivedSchema(of: Arguments.self, tool: name),
-            outputSchema: outputSchema, annotations: annotations, taskSupport: taskSupport)
+            outputSchema: outputSchema, annotations: annotations, taskSupport: taskSupport, icons: icons)
         registerTool(tool) { arguments, context in
             try await handler(try Self.decodeArguments(arguments, as: Arguments.self, tool: name), context)
         }
@@ -288,19 +289,20 @@ public final class MCPServer: Sendable {
     ///   - outputSchema: JSON Schema of the result; nil (default): derived from `Output`.
     ///   - annotations: behaviour hints.
     ///   - taskSupport: whether it runs as a task (2025-11-25 tasks); nil (default): never.
+    ///   - icons: icons a client may show.
     ///   - handler: the implementation; what it throws is answered as for any tool.
     /// - Precondition: as for the other typed registration, and `Output` is encoded as a JSON object.
     public func registerTool<Arguments: Decodable & SendableMetatype, Output: Codable & Sendable>(
         name: String, title: String? = nil, description: String? = nil,
         inputSchema: Value? = nil, outputSchema: Value? = nil,
-        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil,
+        annotations: Tool.Annotations? = nil, taskSupport: TaskSupport? = nil, icons: [Icon] = [],
         handler: @escaping @Sendable (Arguments, RequestContext) async throws -> Output
     ) {
         let tool = Tool(
             name: name, title: title, description: description,
             inputSchema: inputSchema ?? Self.derivedSchema(of: Arguments.self, tool: name),
             outputSchema: outputSchema ?? Self.derivedSchema(of: Output.self, tool: name),
-            annotations: annotations, taskSupport: taskSupport)
+            annotations: annotations, taskSupport: taskSupport, icons: icons)
         registerTool(tool) { arguments, context in
             let output = try await handler(try Self.decodeArguments(arguments, as: Arguments.self, tool: name), context)
             let structured: Value
@@ -666,7 +668,7 @@ public final class MCPServer: Sendable {
         }
     }
 
-    /// Resolves a server→client request with the client's response (see ``pendingRequests``).
+    /// Resolves a server→client request with the client's response (see `pendingRequests`).
     ///
     /// A response to a request that was sent to another session, or that nobody waits for (timed out,
     /// cancelled, unknown), is ignored.
@@ -693,7 +695,7 @@ public final class MCPServer: Sendable {
     ///   - session: the session it goes to; only a response from that session resolves it.
     ///   - send: delivers the request to the client.
     /// - Returns: the client's `result`.
-    /// - Throws: ``MCPError`` as ``PendingRequests/request(id:timeout:sessionID:send:)`` does.
+    /// - Throws: ``MCPError`` as `PendingRequests/request(id:timeout:sessionID:send:)` does.
     public func requestClient(
         _ method: String, params: Value?, session: Session?, send: @Sendable (JSONRPCRequest) async throws -> Void
     ) async throws(MCPError) -> Value {

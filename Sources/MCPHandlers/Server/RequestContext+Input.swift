@@ -52,6 +52,7 @@ extension RequestContext {
     public func requestInputs(_ requests: [InputRequest]) async throws(MCPError) -> [String: Value] {
         for request in requests {
             if let capability = request.requiredCapability { try requireClientCapability(capability) }
+            if request.method == "elicitation/create" { try requireElicitationMode(of: request.params) }
         }
         guard let inputRound else {
             var answers: [String: Value] = [:]
@@ -171,6 +172,24 @@ extension RequestContext {
 
     private func requireClientCapability(_ name: String) throws(MCPError) {
         try requireClientCapabilities([name: [:]])
+    }
+
+    /// Fails unless the client declared the elicitation mode `params` asks in (2025-11-25): `url` needs
+    /// `elicitation.url`; a form (`mode` absent or `form`) needs `elicitation.form`, or an empty `elicitation` (which
+    /// means forms only).
+    private func requireElicitationMode(of params: Value?) throws(MCPError) {
+        let declared = clientCapabilities["elicitation"]
+        let mode = params?["mode"]?.stringValue == "url" ? "url" : "form"
+        let supported =
+            mode == "url"
+            ? declared?["url"] != nil
+            : declared?["form"] != nil || declared?.objectValue?.isEmpty != false
+        guard !supported else { return }
+        if era == .stateless { throw .missingRequiredClientCapability(["elicitation": [mode: [:]]]) }
+        throw MCPError.invalidRequest(
+            mode == "url"
+                ? "The client did not declare URL-mode elicitation (capabilities.elicitation.url); ask with a form, or answer with MCPError.urlElicitationRequired"
+                : "The client did not declare form-mode elicitation (capabilities.elicitation.form); it takes URL-mode elicitations only")
     }
 }
 

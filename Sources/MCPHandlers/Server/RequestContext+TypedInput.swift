@@ -1,3 +1,5 @@
+import Foundation
+
 /// The user's answer to a typed form (``RequestContext/elicit(_:as:key:)``).
 public enum ElicitationAnswer<Form: Sendable>: Sendable {
     /// The user submitted the form.
@@ -33,23 +35,23 @@ extension RequestContext {
     /// Elicitation forms are flat: each property is a string (with `minLength`/`maxLength`, and a `format` for a
     /// `Date` (`date-time`) or a `URL` (`uri`)), a number or an integer (with `minimum`/`maximum`), a boolean, a
     /// string enum, or — from protocol 2025-11-25 — an array of string enum values (a multiple choice); optional
-    /// properties are simply not `required`. Other keywords of ``FieldSchema`` (a `pattern`, …) are not sent. An
-    /// accepted answer is checked against the form's schema (``SchemaValidator``: types, required fields, enums,
-    /// bounds and lengths; not patterns) before it is decoded.
+    /// properties are simply not `required`. Other keywords of ``FieldSchema`` (a `pattern`, …) are not part of
+    /// elicitation forms (the specification's schema has no `pattern`): not sent, and not held against the answer — a
+    /// handler checks them itself. An accepted answer is checked against the schema sent (``SchemaValidator``: types,
+    /// required fields, enums, bounds and lengths) before it is decoded.
     /// - Parameters:
     ///   - message: what to ask.
     ///   - form: the form's type.
     ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
     /// - Returns: the decoded form, or the user's decline or cancellation.
-    /// - Throws: ``MCPError``: as ``elicit(_:key:)``; -32603 when `form` is not a form elicitation allows (a
+    /// - Throws: ``MCPError``: as ``elicit(_:key:)->Value``; -32603 when `form` is not a form elicitation allows (a
     ///   programming error: the message names the property); -32602 when the client's answer does not fit the form.
     public func elicit<Form: Decodable & Sendable>(
         _ message: String, as form: Form.Type, key: String? = nil
     ) async throws(MCPError) -> ElicitationAnswer<Form> {
-        let schema: Value
         let requested: Value
         do {
-            (schema, requested) = try Self.formSchemas(form, multipleChoice: protocolVersion >= .v2025_11_25)
+            requested = try Self.formSchema(form, multipleChoice: protocolVersion >= .v2025_11_25)
         } catch let error as MCPError {
             throw error
         } catch {
@@ -59,7 +61,7 @@ extension RequestContext {
         switch reply["action"]?.stringValue {
         case "accept":
             let content = reply["content"] ?? [:]
-            if let problem = SchemaValidator().firstViolation(of: content, against: schema, path: "content") {
+            if let problem = SchemaValidator().firstViolation(of: content, against: requested, path: "content") {
                 throw MCPError.invalidParams("The client's answer to the form \(Form.self) does not fit it: \(problem)")
             }
             do {
@@ -76,9 +78,9 @@ extension RequestContext {
         }
     }
 
-    /// The schema of a form type (to check answers against) and the `requestedSchema` sent for it (only the
-    /// keywords elicitation allows), or an error naming the property elicitation does not allow.
-    static func formSchemas<Form: Decodable>(_ form: Form.Type, multipleChoice: Bool) throws -> (Value, Value) {
+    /// The `requestedSchema` of a form type (only the keywords elicitation allows; answers are checked against it),
+    /// or an error naming the property elicitation does not allow.
+    static func formSchema<Form: Decodable>(_ form: Form.Type, multipleChoice: Bool) throws -> Value {
         let schema = try TypeSchema.ofObject(form, optionalsAcceptNull: false)
         var requested: [String: Value] = [:]
         for (name, property) in schema["properties"]?.objectValue ?? [:] {
@@ -115,7 +117,7 @@ extension RequestContext {
         }
         var sent: [String: Value] = ["type": "object", "properties": .object(requested)]
         if let required = schema["required"] { sent["required"] = required }
-        return (schema, .object(sent))
+        return .object(sent)
     }
 }
 
@@ -184,5 +186,126 @@ extension RequestContext {
             roots.append(Root(uri: uri, name: root["name"]?.stringValue))
         }
         return roots
+    }
+}
+
+/// A URL-mode elicitation (2025-11-25): the server sends the user to a page of its own — to enter a secret, pay,
+/// or authorize a third party — so the answer never passes through the client.
+public struct URLElicitation: Sendable, Hashable {
+    /// Why the user should go there.
+    public var message: String
+    /// The page (the client shows its host and asks the user's consent before opening it).
+    public var url: String
+    /// Names this interaction in `notifications/elicitation/complete` and in the page's own bookkeeping.
+    public var elicitationID: String
+
+    /// Creates a URL elicitation.
+    ///
+    /// In the stateless era (2026-07-28) a handler runs again from the start when the client retries with its answer,
+    /// so a default id differs between the rounds: give one derived from your own state (the user, the request's
+    /// ``RequestContext/requestState``) when your page completes by it.
+    /// - Parameters:
+    ///   - message: why the user should go there.
+    ///   - url: the page.
+    ///   - elicitationID: its id; default: a random UUID.
+    public init(message: String, url: String, elicitationID: String = UUID().uuidString.lowercased()) {
+        self.message = message
+        self.url = url
+        self.elicitationID = elicitationID
+    }
+
+    /// The `elicitation/create` params (and an entry of a -32042 error's `elicitations`).
+    public var value: Value {
+        ["mode": "url", "message": .string(message), "url": .string(url), "elicitationId": .string(elicitationID)]
+    }
+}
+
+/// The user's answer to a ``URLElicitation``.
+public enum URLElicitationAnswer: String, Sendable, Hashable {
+    /// The user agreed to open the page (not that the interaction there is complete).
+    case accepted = "accept"
+    /// The user refused.
+    case declined = "decline"
+    /// The user dismissed the question without choosing.
+    case cancelled = "cancel"
+}
+
+extension RequestContext {
+    /// Sends the user to a page (URL-mode `elicitation/create`, protocol 2025-11-25) and returns whether they
+    /// agreed to open it. What they do there reaches the server out of band (the page is the server's own);
+    /// tell the client when it is done with ``completeElicitation(_:)`` or
+    /// ``MCPServer/notifyElicitationComplete(_:sessionID:)``.
+    ///
+    /// ```swift
+    /// let link = URLElicitation(message: "Connect your calendar", url: "https://mcp.example.com/connect?s=\(state)")
+    /// guard try await context.elicit(link) == .accepted else { return .text("Not connected") }
+    /// ```
+    /// - Parameters:
+    ///   - elicitation: the page and why.
+    ///   - key: the `inputRequests` key (stateless era); nil derives one from the call order.
+    /// - Returns: the user's answer.
+    /// - Throws: ``MCPError``: when the client did not declare URL-mode elicitation (`elicitation.url`): -32021
+    ///   naming it (stateless era), -32600 (session era); -32602 when the client's answer has no known action;
+    ///   as ``elicit(_:key:)->Value`` otherwise.
+    public func elicit(_ elicitation: URLElicitation, key: String? = nil) async throws(MCPError) -> URLElicitationAnswer {
+        let reply = try await elicit(elicitation.value, key: key)
+        guard let action = reply["action"]?.stringValue, let answer = URLElicitationAnswer(rawValue: action) else {
+            throw MCPError.invalidParams(
+                "The client answered the URL elicitation with action \(reply["action"] ?? .null); expected accept, decline or cancel")
+        }
+        return answer
+    }
+
+    /// Tells the client that the URL elicitation `elicitationID` is complete
+    /// (`notifications/elicitation/complete`), on this request's stream. A page that completes after the request
+    /// ended uses ``MCPServer/notifyElicitationComplete(_:sessionID:)``.
+    /// - Parameter elicitationID: the ``URLElicitation/elicitationID`` sent.
+    public func completeElicitation(_ elicitationID: String) async {
+        await notify(URLElicitation.completion(elicitationID))
+    }
+}
+
+extension URLElicitation {
+    /// `notifications/elicitation/complete` for `elicitationID`.
+    static func completion(_ elicitationID: String) -> JSONRPCNotification {
+        JSONRPCNotification(method: "notifications/elicitation/complete", params: ["elicitationId": .string(elicitationID)])
+    }
+}
+
+extension MCPServer {
+    /// Tells the session that started a URL elicitation that it is complete (`notifications/elicitation/complete`),
+    /// on the session's standalone (`GET`) stream: the specification allows the notification only to the client that
+    /// was asked. Call it in the worker that holds the session — its id's node prefix names it (nginx routes requests
+    /// with an `Mcp-Session-Id` there; a page's own callback carries no such header, so route it by the session id
+    /// you put in the page's URL, or forward it) — and read the result: another worker has no stream to send on.
+    /// - Parameters:
+    ///   - elicitationID: the ``URLElicitation/elicitationID`` sent.
+    ///   - sessionID: the session that was asked (``RequestContext/session``'s id).
+    /// - Returns: whether the notification went out on the session's open `GET` stream (false when this process has
+    ///   no such stream, or no transport installed its sink).
+    @discardableResult public func notifyElicitationComplete(_ elicitationID: String, sessionID: String) -> Bool {
+        guard let sink = clientMessageSink.withLock({ $0 }) else { return false }
+        return sink(sessionID, URLElicitation.completion(elicitationID).value)
+    }
+}
+
+extension MCPError {
+    /// -32042 `URLElicitationRequiredError` (2025-11-25): the request can go on only after the user has completed
+    /// `elicitations` (the client may retry it then, after `notifications/elicitation/complete`).
+    ///
+    /// ```swift
+    /// guard let token = tokens[user] else {
+    ///     throw MCPError.urlElicitationRequired([URLElicitation(message: "Connect Example Co", url: connectURL)])
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - elicitations: the pages to visit (at least one).
+    ///   - message: the error's message.
+    public static func urlElicitationRequired(
+        _ elicitations: [URLElicitation], message: String = "This request requires more information."
+    ) -> MCPError {
+        MCPError(
+            code: Code.urlElicitationRequired, message: message,
+            data: ["elicitations": .array(elicitations.map(\.value))])
     }
 }

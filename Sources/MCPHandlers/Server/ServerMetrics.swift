@@ -42,11 +42,8 @@ final class ServerMetrics: Sendable {
             MCPError.Code.invalidParams, MCPError.Code.internalError, MCPError.Code.resourceNotFound,
             MCPError.Code.connectionClosed, MCPError.Code.requestTimeout, MCPError.Code.headerMismatch,
             MCPError.Code.missingRequiredClientCapability, MCPError.Code.unsupportedProtocolVersion,
-            MCPError.Code.requestCancelled, urlElicitationRequired,
+            MCPError.Code.requestCancelled, MCPError.Code.urlElicitationRequired,
         ].map { ($0, String($0)) })
-
-    /// MCP's `URLElicitationRequiredError`.
-    static let urlElicitationRequired = -32042
 
     /// The `method` label of a request: its method when the server knows it, else `other`.
     static func methodLabel(_ method: String) -> String { knownMethods.contains(method) ? method : "other" }

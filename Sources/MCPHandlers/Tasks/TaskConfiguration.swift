@@ -3,8 +3,9 @@
 public struct TaskConfiguration: Sendable {
     /// Where tasks live. Default an ``InMemoryTaskStore`` (this process only).
     public var store: any TaskStore
-    /// How many unexpired tasks a session, a user and the store may hold. Default ``TaskLimits/init(maxTasksPerSession:maxTasksPerUser:capacity:)``
-    /// (32 per session, 100 per user, 10,000 in all).
+    /// How many unexpired tasks a session, a user, a client address and the store may hold. Default
+    /// ``TaskLimits/init(maxTasksPerSession:maxTasksPerUser:maxTasksPerAddress:capacity:)`` (32 per session, 100 per
+    /// user, 200 per address, 10,000 in all).
     public var limits: TaskLimits
     /// How long a task is kept when the request names no `ttl`. Default 10 minutes.
     public var defaultTTL: Duration
