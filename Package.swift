@@ -13,7 +13,6 @@ let package = Package(
         .library(name: "MCPPostgres", targets: ["MCPPostgres"]),
         .library(name: "MCPFCGITesting", targets: ["MCPFCGITesting"]),
         .executable(name: "mcp-fcgi-demo", targets: ["mcp-fcgi-demo"]),
-        .executable(name: "typed-tools-example", targets: ["typed-tools-example"]),
     ],
     traits: [
         .trait(
@@ -37,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // State shared by deployments (STORE=postgres): OAuth storage, sessions, revocations by LISTEN/NOTIFY.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        // `swift package generate-documentation` (scripts/docs.sh): the DocC site of the public API and its articles.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -142,13 +143,6 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        // README's example server, compiled (tests/integration/test_examples.py serves it behind deploy/run.sh and
-        // checks README shows exactly this file).
-        .executableTarget(
-            name: "typed-tools-example",
-            dependencies: ["MCPFCGI", .product(name: "Logging", package: "swift-log")],
-            path: "Examples/TypedTools"
-        ),
         .executableTarget(
             name: "mcp-fcgi-demo",
             dependencies: [
@@ -175,10 +169,9 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
-        // Also builds the example (tests/integration/test_examples.py serves its binary from the same build).
         .testTarget(
             name: "DemoTests",
-            dependencies: ["mcp-fcgi-demo", "typed-tools-example", "MCPHandlers", "MCPStreamableHTTP", "MCPFCGITesting"]),
+            dependencies: ["mcp-fcgi-demo", "MCPHandlers", "MCPStreamableHTTP", "MCPFCGITesting"]),
         // The HTTP vocabulary, OAuth and the Streamable HTTP transport, in process: no libfcgi.
         .testTarget(
             name: "MCPStreamableHTTPTests",

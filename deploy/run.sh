@@ -68,7 +68,9 @@
 #   LOG_LEVEL=info  LOG_FORMAT=text            worker logging
 #   DRAIN_TIMEOUT=30                           seconds a worker waits for in-flight requests on SIGTERM
 #   RATE_LIMIT=                                requests per minute per client address (unset: no limit)
-#   WORKER_BIN=                                the worker executable (default: the demo, built by this script)
+#   WORKER_BIN=                                the worker executable (default: the demo); one in a package's
+#                                              .build/release folder is built first (the Examples package's:
+#                                              WORKER_BIN=Examples/.build/release/catalog-example)
 #   RESTART_LIMIT=5  RESTART_WINDOW=60         give a process up after this many restarts within the window
 #   RESTART_MAX_DELAY=5                        longest pause (seconds) before restarting a failing process
 #   SKIP_INSTALL=0  SKIP_BUILD=0               skip the apt step / the swift build
@@ -150,20 +152,25 @@ done
 bin_src=${WORKER_BIN:-$root/.build/release/mcp-fcgi-demo}
 case $bin_src in /*) ;; *) bin_src=$PWD/$bin_src ;; esac
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  # The demo, or the product WORKER_BIN names in this package's release folder (typed-tools-example).
-  product=mcp-fcgi-demo
-  [ "$(dirname "$bin_src")" = "$root/.build/release" ] && product=$(basename "$bin_src")
-  (cd "$root" && swift build -c release --product "$product")
+  # The demo, or the product WORKER_BIN names in a package's release folder (PACKAGE/.build/release/PRODUCT: this
+  # package's, the Examples package's, or a package of your own) is built in release first.
+  bin_dir=$(dirname "$bin_src")
+  package_dir=$(dirname "$(dirname "$bin_dir")")
+  if [ "$(basename "$bin_dir")" = release ] && [ "$(basename "$(dirname "$bin_dir")")" = .build ] \
+    && [ -f "$package_dir/Package.swift" ]; then
+    (cd "$package_dir" && swift build -c release --product "$(basename "$bin_src")")
+  else
+    echo "note: WORKER_BIN=$bin_src is not in a package's .build/release folder: served as it is, not built" >&2
+  fi
 fi
 [ -x "$bin_src" ] || { echo "no worker executable at $bin_src (build first, or set WORKER_BIN)" >&2; exit 1; }
 if [ "$(basename "$bin_src")" != mcp-fcgi-demo ]; then
   demo_only=()
-  [ "$AUTH" = anonymous ] || demo_only+=("AUTH=$AUTH")
   [ "$STORE" = memory ] || demo_only+=("STORE=$STORE")
   for v in RATE_LIMIT EVENT_STORE MANAGEMENT_TOKEN METRICS_TOKEN; do
     [ -z "${!v:-}" ] || [ "${!v}" = 0 ] || demo_only+=("$v")
   done
-  [ ${#demo_only[@]} -eq 0 ] || echo "warning: ${demo_only[*]}: read by the demo only; $(basename "$bin_src") ignores them unless it reads them itself (configure them in its code)" >&2
+  [ ${#demo_only[@]} -eq 0 ] || echo "warning: ${demo_only[*]}: read by the demo; $(basename "$bin_src") ignores them unless it reads them itself (configure them in its code; AUTH=builtin reaches it through DeploymentEnvironment.builtInAuthorization)" >&2
 fi
 
 # Every open stream holds a descriptor in nginx (two) and in a worker (one): the workers inherit this shell's

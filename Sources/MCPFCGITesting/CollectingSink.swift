@@ -21,10 +21,10 @@ public final class CollectingSink: StreamSink {
     /// Creates an empty sink.
     public init() {}
 
-    /// Appends the bytes (``StreamSink``).
+    /// Appends the bytes (``/MCPHTTP/StreamSink``).
     public func write(_ bytes: [UInt8]) { state.withLock { $0.bytes += bytes } }
 
-    /// Records the end of the response (``StreamSink``).
+    /// Records the end of the response (``/MCPHTTP/StreamSink``).
     public func finish() { state.withLock { $0.finished = true } }
 
     /// Everything written so far, as UTF-8 text.

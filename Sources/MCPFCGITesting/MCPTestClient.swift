@@ -8,7 +8,7 @@ import MCPHandlers
 #endif
 
 /// An MCP client for tests of a server built on the framework. In process (``Transport/inProcess(_:)``) it sends
-/// Streamable HTTP requests straight to a responder (an ``MCPApplication`` or any ``HTTPResponder``), with no
+/// Streamable HTTP requests straight to a responder (an ``/MCPStreamableHTTP/MCPApplication`` or any ``/MCPHTTP/HTTPResponder``), with no
 /// socket, nginx or FastCGI in between; live (``Transport/live(_:)``) it sends the same requests over HTTP to a
 /// running deployment (nginx → FastCGI → workers). It reads JSON and Server-Sent Events answers alike.
 ///
@@ -147,7 +147,7 @@ public struct MCPTestClient: Sendable {
     ///   - session: the `Mcp-Session-Id`, or nil.
     ///   - accept: the `Accept` header. Default `application/json, text/event-stream`.
     ///   - extra: more header fields.
-    /// - Returns: the response (a streamed body is not read; see ``message(of:)``).
+    /// - Returns: the response (a streamed body is not read; see ``message(of:id:timeout:)``).
     public func post(
         _ body: String, session: String? = nil, accept: String = "application/json, text/event-stream",
         extra: [(String, String)] = []

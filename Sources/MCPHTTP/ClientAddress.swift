@@ -6,7 +6,7 @@
     import Darwin
 #endif
 
-/// How a client address counts for per-address limits (``MCPHandlers/SessionLimits/maxSessionsPerAddress``).
+/// How a client address counts for per-address limits (`SessionLimits/maxSessionsPerAddress`).
 public enum ClientAddress {
     /// The key `address` (nginx's `REMOTE_ADDR`) is counted under: an IPv4 address as it is; an IPv6 address
     /// by its /64 prefix (`2001:db8:1:2::/64`), since one host or customer usually holds a whole /64 and could

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Where a streamed response's bytes go once the response head is out: the FastCGI front's
-/// ``StreamHub``, or a collector in tests.
+/// `StreamHub`, or a collector in tests.
 public protocol StreamSink: Sendable {
     /// Queues bytes for the client. Never blocks.
     func write(_ bytes: [UInt8])
@@ -17,7 +17,7 @@ public protocol StreamSink: Sendable {
 /// on, and the ``onClose(_:)`` callbacks run once (the endpoint feeds the disconnect to the answer's state
 /// machine there).
 ///
-/// Its lifecycle is one ``Phase`` (open → finished → closed, or open → closed) and the sink (none: bytes
+/// Its lifecycle is one `Phase` (open → finished → closed, or open → closed) and the sink (none: bytes
 /// are kept; attached: bytes go through), under one lock.
 public final class ResponseStream: Sendable {
     /// Where the connection is.

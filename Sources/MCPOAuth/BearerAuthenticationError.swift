@@ -3,7 +3,7 @@ import MCPHandlers
 import MCPHTTP
 
 /// Why an `/mcp` request was refused; each kind maps to one status and one `WWW-Authenticate` challenge
-/// (RFC 6750 §3, RFC 9728 §5.1). An ``MCPHTTP/HTTPResponseError``: ``MCPHTTP/HTTPErrorBoundary`` renders it.
+/// (RFC 6750 §3, RFC 9728 §5.1). An `HTTPResponseError`: `HTTPErrorBoundary` renders it.
 public struct BearerAuthenticationError: Error, Sendable, Equatable, HTTPResponseError {
     /// The kind of refusal.
     public enum Kind: Sendable, Equatable {

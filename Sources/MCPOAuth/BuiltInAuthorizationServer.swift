@@ -188,7 +188,7 @@ public final class BuiltInAuthorizationServer: Sendable, HTTPResponder {
         return out
     }
 
-    /// The routes: (method, path) pairs, to add to a ``Router`` or to check before ``route(_:)``.
+    /// The routes: (method, path) pairs, to add to a ``/MCPHTTP/Router`` or to check before ``route(_:)``.
     public var routes: [(method: HTTPRequest.Method, path: String)] {
         endpoints.map { (method: $0.method, path: $0.path) }
     }

@@ -7,7 +7,7 @@ import MCPHTTP
 /// (one of the resource URLs it accepts), `exp`/`nbf`, and revocation (the token or its grant family).
 ///
 /// The signature check (an ECDSA verification) and the claims' decoding are done once per token: a token that
-/// passed every check is kept in a bounded cache (``VerifiedTokenCache``) until its `exp`, and a later request
+/// passed every check is kept in a bounded cache (`VerifiedTokenCache`) until its `exp`, and a later request
 /// that presents the same bytes reuses its decoded claims. Issuer, audience, `exp`/`nbf`/`iat` and revocation
 /// are still checked on every request, against the cached claims.
 public struct BuiltInTokenVerifier: AccessTokenVerifier {

@@ -130,7 +130,7 @@ public struct MCPAuthorization: Sendable {
 
     /// Checks an `/mcp` request: ``AuthenticatedUser/anonymous`` when anonymous, otherwise its bearer token.
     /// - Parameter request: the `/mcp` request.
-    /// - Returns: the user, or the refusal that answers the request (rendered by ``MCPHTTP/HTTPErrorBoundary``).
+    /// - Returns: the user, or the refusal that answers the request (rendered by `HTTPErrorBoundary`).
     public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
     {
         guard let resourceServer else { return .success(.anonymous) }

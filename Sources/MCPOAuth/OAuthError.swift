@@ -5,8 +5,8 @@ import MCPHTTP
 /// An OAuth 2.x error answered as `{"error": …, "error_description": …}` (RFC 6749 §5.2, RFC 7591 §3.2.2,
 /// RFC 8707 §2). Each ``Code`` maps to exactly one HTTP status; the headers are `Cache-Control: no-store` and
 /// `Pragma: no-cache`, plus `WWW-Authenticate` for `invalid_client` after HTTP Basic and for `invalid_token`,
-/// and `Retry-After` when ``retryAfter`` is set. An ``MCPHTTP/HTTPResponseError``: handlers throw it and
-/// ``MCPHTTP/HTTPErrorBoundary`` renders it.
+/// and `Retry-After` when ``retryAfter`` is set. An `HTTPResponseError`: handlers throw it and
+/// `HTTPErrorBoundary` renders it.
 public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An OAuth error code. The set may grow, so it is a struct with static members.
     public struct Code: RawRepresentable, Hashable, Sendable {

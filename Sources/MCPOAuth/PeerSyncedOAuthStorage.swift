@@ -20,7 +20,7 @@ import MCPHTTP
 /// acknowledges is logged as an error (its copies of the tokens stay valid there until they expire).
 public final class PeerSyncedOAuthStorage: OAuthStorage {
     /// The peer-only route on which a worker receives access-token revocations from the worker that serves
-    /// `/oauth/*` (``MCPApplication`` serves it when its authorization server has a storage).
+    /// `/oauth/*` (`MCPApplication` serves it when its authorization server has a storage).
     public static let revocationPath = "/internal/oauth/revocations"
 
     /// The storage that holds the state.

@@ -43,7 +43,7 @@ public struct ResourceServer: Sendable {
     /// authorization server that checks the token cannot be reached).
     /// - Parameter request: the `/mcp` request.
     /// - Returns: the user, or the refusal that answers the request (400/401/403/503 with `WWW-Authenticate`,
-    ///   rendered by ``MCPHTTP/HTTPErrorBoundary``).
+    ///   rendered by `HTTPErrorBoundary`).
     public func authenticate(_ request: HTTPServerRequest) async -> Result<AuthenticatedUser, BearerAuthenticationError>
     {
         let result = await check(request)

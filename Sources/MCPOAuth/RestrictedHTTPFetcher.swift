@@ -13,7 +13,7 @@ import MCPHandlers
 /// Outgoing HTTP for URLs chosen by strangers (Client ID Metadata Documents): a defence against server-side
 /// request forgery.
 ///
-/// - The host is resolved once and **every** address is checked (``IPAddress/Category``): loopback,
+/// - The host is resolved once and **every** address is checked (`IPAddress/Category`): loopback,
 ///   unspecified, private, carrier-grade NAT, link-local (cloud metadata at 169.254.169.254), unique-local,
 ///   multicast, broadcast and reserved ranges — and the IPv4-mapped, NAT64 and 6to4 forms of those — are
 ///   refused unless ``Configuration/allowPrivateAddresses``.

@@ -4,7 +4,7 @@ import MCPStreamableHTTP
 import PostgresNIO
 import Synchronization
 
-/// An ``MCPStreamableHTTP/EventStore`` in PostgreSQL: every SSE event of a session's streams is also written to
+/// An `EventStore` in PostgreSQL: every SSE event of a session's streams is also written to
 /// `mcpfcgi_stream_events`, so that a `GET` with `Last-Event-ID` resumes, on any worker of any deployment on the
 /// database, a stream a worker sent before it stopped or died.
 ///
@@ -63,7 +63,7 @@ public final class PostgresEventStore: EventStore {
 
     /// Creates the store on a started database and starts its writer.
     /// - Parameters:
-    ///   - database: the database (``PostgresPool/start()`` migrated the schema).
+    ///   - database: the database (``PostgresPool/start(waitingForTheDatabase:)`` migrated the schema).
     ///   - configuration: the settings. Default ``Configuration/init(scope:flushInterval:maxAge:maxEventsPerStream:maxQueued:)``.
     ///   - logger: where failures log. Default `mcpfcgi.events.postgres`.
     public init(
@@ -100,7 +100,7 @@ public final class PostgresEventStore: EventStore {
         await flush()
     }
 
-    /// Queues the event for the next batch (see ``MCPStreamableHTTP/EventStore``).
+    /// Queues the event for the next batch (see `EventStore`).
     public func record(sessionID: String, stream: Int, sequence: Int, frame: [UInt8], standalone: Bool) {
         let event = Queued(
             session: sessionID, stream: Int64(stream), sequence: Int32(clamping: sequence), standalone: standalone,

@@ -11,7 +11,7 @@ import PostgresNIO
 ///
 /// Single use is atomic in the database: consuming a code and rotating a refresh token are one conditional
 /// `UPDATE … RETURNING` each, so of two workers presenting the same code at the same moment exactly one gets
-/// it and the other sees a replay. Registering a client under ``ClientRegistrationPolicy/maximumClients``
+/// it and the other sees a replay. Registering a client under ``/MCPOAuth/ClientRegistrationPolicy/maximumClients``
 /// counts and evicts under a transaction-scoped advisory lock.
 ///
 /// Every method throws when the database cannot answer; the authorization server answers such a request
@@ -29,7 +29,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
     /// The advisory lock key that serialises client registrations against the cap.
     static let registrationLockKey: Int64 = 0x4D43_5046_4347_4932  // "MCPFCGI2"
 
-    /// Creates the storage on a started database (``PostgresPool/start()`` migrated the schema).
+    /// Creates the storage on a started database (``PostgresPool/start(waitingForTheDatabase:)`` migrated the schema).
     ///
     /// With `notifications`, a token found not revoked is trusted for `revocationCacheTimeToLive` without asking
     /// again, as long as the listener is in place: every revocation (on any worker of any deployment on the
@@ -76,7 +76,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         scopes, resources, may_introspect_any_token, issued_at, first_used_at, last_used_at, extra_metadata
         """
 
-    /// See ``OAuthStorage/client(id:)``.
+    /// See ``/MCPOAuth/OAuthStorage/client(id:)``.
     public func client(id: String) async throws -> OAuthClient? {
         try await database.run { [self] in
             let rows = try await client.query(
@@ -86,7 +86,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/saveClient(_:)``. A client saved this way (pre-registered) is not counted against the
+    /// See ``/MCPOAuth/OAuthStorage/saveClient(_:)``. A client saved this way (pre-registered) is not counted against the
     /// registration cap; saving a registered client keeps it registered.
     public func saveClient(_ client: OAuthClient) async throws {
         try await database.run { [self] in
@@ -94,7 +94,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``.
+    /// See ``/MCPOAuth/OAuthStorage/registerClient(_:maximumClients:evictableBefore:)``.
     public func registerClient(_ client: OAuthClient, maximumClients: Int, evictableBefore: Date) async throws -> Bool {
         try await database.run { [self] in
             let cutoff = Int(evictableBefore.timeIntervalSince1970)
@@ -134,7 +134,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/markClientUsed(id:at:)``.
+    /// See ``/MCPOAuth/OAuthStorage/markClientUsed(id:at:)``.
     public func markClientUsed(id: String, at date: Date) async throws {
         try await database.run { [self] in
             let seconds = Int(date.timeIntervalSince1970)
@@ -146,7 +146,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/removeIdleClients(unusedRegisteredBefore:lastUsedBefore:)``.
+    /// See ``/MCPOAuth/OAuthStorage/removeIdleClients(unusedRegisteredBefore:lastUsedBefore:)``.
     public func removeIdleClients(unusedRegisteredBefore: Date, lastUsedBefore: Date) async throws {
         try await database.run { [self] in
             let unusedCutoff = Int(unusedRegisteredBefore.timeIntervalSince1970)
@@ -221,7 +221,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
     private static let codeColumns =
         "digest, client_id, redirect_uri, code_challenge, scopes, subject, resource, expires_at, family_id"
 
-    /// See ``OAuthStorage/saveAuthorizationCode(_:)``.
+    /// See ``/MCPOAuth/OAuthStorage/saveAuthorizationCode(_:)``.
     public func saveAuthorizationCode(_ r: AuthorizationCodeRecord) async throws {
         try await database.run { [self] in
             try await client.query(
@@ -237,7 +237,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/consumeAuthorizationCode(digest:)``: one conditional update marks a fresh code used.
+    /// See ``/MCPOAuth/OAuthStorage/consumeAuthorizationCode(digest:)``: one conditional update marks a fresh code used.
     public func consumeAuthorizationCode(digest: String) async throws -> CodeLookup {
         try await database.run { [self] in
             let now = now()
@@ -272,7 +272,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
 
     private static let refreshColumns = "digest, client_id, subject, scopes, expires_at, family_id, resource"
 
-    /// See ``OAuthStorage/saveRefreshToken(_:)``.
+    /// See ``/MCPOAuth/OAuthStorage/saveRefreshToken(_:)``.
     public func saveRefreshToken(_ r: RefreshTokenRecord) async throws {
         try await database.run { [self] in
             try await client.query(
@@ -287,7 +287,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/rotateRefreshToken(digest:)``: one conditional update marks a live token used.
+    /// See ``/MCPOAuth/OAuthStorage/rotateRefreshToken(digest:)``: one conditional update marks a live token used.
     public func rotateRefreshToken(digest: String) async throws -> TokenLookup {
         try await database.run { [self] in
             let now = now()
@@ -310,7 +310,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/refreshToken(digest:)``.
+    /// See ``/MCPOAuth/OAuthStorage/refreshToken(digest:)``.
     public func refreshToken(digest: String) async throws -> RefreshTokenRecord? {
         try await database.run { [self] in
             let now = now()
@@ -325,7 +325,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/revokeRefreshToken(digest:)``.
+    /// See ``/MCPOAuth/OAuthStorage/revokeRefreshToken(digest:)``.
     public func revokeRefreshToken(digest: String) async throws {
         try await database.run { [self] in
             try await client.query("DELETE FROM mcpfcgi_oauth_refresh_tokens WHERE digest = \(digest)", logger: logger)
@@ -345,7 +345,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
 
     // MARK: Access tokens and revocations
 
-    /// See ``OAuthStorage/recordAccessToken(jti:familyID:expiresAt:)``.
+    /// See ``/MCPOAuth/OAuthStorage/recordAccessToken(jti:familyID:expiresAt:)``.
     public func recordAccessToken(jti: String, familyID: String?, expiresAt: Date) async throws {
         try await database.run { [self] in
             try await client.query(
@@ -356,13 +356,13 @@ public final class PostgresOAuthStorage: OAuthStorage {
         }
     }
 
-    /// See ``OAuthStorage/revokeAccessToken(jti:)``. The revocation is kept until the token expires (forever for a
+    /// See ``/MCPOAuth/OAuthStorage/revokeAccessToken(jti:)``. The revocation is kept until the token expires (forever for a
     /// token this storage never recorded).
     public func revokeAccessToken(jti: String) async throws {
         try await revoke(jti: jti, expiresAt: nil)
     }
 
-    /// See ``OAuthStorage/revokeAccessToken(jti:expiresAt:)``: kept until the recorded expiry, else `expiresAt`.
+    /// See ``/MCPOAuth/OAuthStorage/revokeAccessToken(jti:expiresAt:)``: kept until the recorded expiry, else `expiresAt`.
     public func revokeAccessToken(jti: String, expiresAt: Date) async throws {
         try await revoke(jti: jti, expiresAt: expiresAt)
     }
@@ -383,7 +383,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         revocations.dropAll()
     }
 
-    /// See ``OAuthStorage/revokeFamily(_:)``: the family is revoked and its refresh tokens are spent, in one
+    /// See ``/MCPOAuth/OAuthStorage/revokeFamily(_:)``: the family is revoked and its refresh tokens are spent, in one
     /// transaction.
     public func revokeFamily(_ familyID: String) async throws {
         try await database.run { [self] in
@@ -401,7 +401,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         revocations.dropAll()
     }
 
-    /// See ``OAuthStorage/isAccessTokenRevoked(jti:)``.
+    /// See ``/MCPOAuth/OAuthStorage/isAccessTokenRevoked(jti:)``.
     public func isAccessTokenRevoked(jti: String) async throws -> Bool {
         let listening = notifications?.isListening ?? false
         if listening, revocations.isKnownNotRevoked(jti) { return false }
@@ -421,7 +421,7 @@ public final class PostgresOAuthStorage: OAuthStorage {
         return revoked
     }
 
-    /// See ``OAuthStorage/removeExpired(before:)``. Used codes are kept an hour past their expiry so that a late
+    /// See ``/MCPOAuth/OAuthStorage/removeExpired(before:)``. Used codes are kept an hour past their expiry so that a late
     /// replay still revokes what they issued; a revoked family is forgotten once nothing of it is left.
     public func removeExpired(before date: Date) async throws {
         try await database.run { [self] in

@@ -69,7 +69,7 @@ public final class PostgresPool: Sendable {
 
     /// The settings.
     public let configuration: Configuration
-    /// The postgres-nio pool (running between ``start()`` and ``shutdown()``).
+    /// The postgres-nio pool (running between ``start(waitingForTheDatabase:)`` and ``shutdown()``).
     public let client: PostgresClient
     private let logger: Logger
 
@@ -85,7 +85,7 @@ public final class PostgresPool: Sendable {
     /// The deadlines of running operations (one watch for all of them, not a sleeping task per operation).
     private let deadlines = OperationDeadlines()
 
-    /// Creates the pool; nothing connects before ``start()``.
+    /// Creates the pool; nothing connects before ``start(waitingForTheDatabase:)``.
     ///
     /// Every connection asks the server to end a statement after `statement_timeout` and a lock wait after
     /// `lock_timeout` (both just under ``Configuration/operationTimeout``), so a query stuck on a lock or a slow

@@ -9,7 +9,7 @@ import Synchronization
 /// the session from the database — the client sees no 404.
 ///
 /// The database holds each session's record (id, owner, client address, negotiated version, client info and
-/// capabilities, phase, log level, subscriptions, last activity); each worker keeps the ``Session`` objects it
+/// capabilities, phase, log level, subscriptions, last activity); each worker keeps the ``/MCPHandlers/Session`` objects it
 /// serves in memory, so a request on a session this worker served recently costs no query:
 ///
 /// - **Admission** is one call of the database function `mcpfcgi_insert_session` (one round trip): the scope's
@@ -27,14 +27,14 @@ import Synchronization
 ///   write is retried with the next batch.
 /// - **Removals** (DELETE, expiry, cleanup, eviction) delete the record and announce it on the database channel
 ///   (``DatabaseNotifications``, `LISTEN`/`NOTIFY`) in the same statement; a worker holding the session ends its
-///   requests and streams (``MCPHandlers/SharedSessionEvents``). While the listener is down, and for a session
+///   requests and streams (`SharedSessionEvents`). While the listener is down, and for a session
 ///   not used here for ``Configuration/revalidateAfter``, the record is read again before it is served.
 /// - **When the database is down**, a session this worker holds is served from its copy (its activity and state
 ///   are written once the database answers); loading another session, admission and removal fail with
 ///   ``PostgresUnavailable`` (the transport answers 503 with `Retry-After`).
 ///
 /// Times in the database are seconds since 1970 on the workers' clocks (keep them synchronised, as NTP does);
-/// the `now` arguments of ``SessionStore`` (the server's monotonic clock) are not used.
+/// the `now` arguments of ``/MCPHandlers/SessionStore`` (the server's monotonic clock) are not used.
 public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
     /// The store's settings.
     public struct Configuration: Sendable {
@@ -119,13 +119,13 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
     /// Whether the last write failed: a failing write is logged once, not every interval of an outage.
     private let writesFailing = Atomic<Bool>(false)
 
-    /// Creates the store on a started database (``PostgresPool/start()`` migrated the schema) and starts its
+    /// Creates the store on a started database (``PostgresPool/start(waitingForTheDatabase:)`` migrated the schema) and starts its
     /// background work: listening for removals made elsewhere (``DatabaseNotifications``, started here when it was
     /// not) and the activity batches.
     /// - Parameters:
     ///   - database: the database.
     ///   - notifications: the worker's listener (shared with ``PostgresOAuthStorage``).
-    ///   - configuration: the settings. Default ``Configuration/init(capacity:activityFlushInterval:revalidateAfter:)``.
+    ///   - configuration: the settings. Default ``Configuration/init(scope:capacity:activityFlushInterval:revalidateAfter:)``.
     ///   - logger: where failures log. Default `mcpfcgi.sessions.postgres`.
     ///   - wallClock: seconds since 1970 (tests move it). Default the system clock.
     public init(
@@ -177,7 +177,7 @@ public final class PostgresSessionStore: SessionStore, SessionActivityObserver {
     /// True: every worker of every deployment on the database sees the same sessions.
     public var isShared: Bool { true }
 
-    /// Keeps the handlers of loads and removals made elsewhere (see ``MCPHandlers/SharedSessionEvents``).
+    /// Keeps the handlers of loads and removals made elsewhere (see `SharedSessionEvents`).
     /// - Parameter events: the handlers.
     public func setSharedSessionEvents(_ events: SharedSessionEvents) { self.events.withLock { $0 = events } }
 

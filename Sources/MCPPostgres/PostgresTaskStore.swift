@@ -3,7 +3,7 @@ import MCPHandlers
 import PostgresNIO
 import Synchronization
 
-/// A ``MCPHandlers/TaskStore`` in PostgreSQL (`mcpfcgi_tasks`, migration 5): a task is readable, listable and
+/// A `TaskStore` in PostgreSQL (`mcpfcgi_tasks`, migration 5): a task is readable, listable and
 /// cancellable on every worker of every deployment on the database, and outlives the worker that created it.
 ///
 /// - A task's status, message and outcome are written when they change (a terminal change also announces
@@ -133,7 +133,7 @@ public final class PostgresTaskStore: TaskStore {
         return failed
     }
 
-    /// Changes a task that is not terminal (see ``MCPHandlers/TaskStore/update(id:status:message:outcome:now:)``).
+    /// Changes a task that is not terminal (see `TaskStore/update(id:status:message:outcome:now:)`).
     public func update(
         id: String, status: TaskStatus?, message: String?, outcome: Result<Value, MCPError>?, now: Double
     ) async throws -> TaskRecord? {
@@ -200,7 +200,7 @@ public final class PostgresTaskStore: TaskStore {
         }
     }
 
-    /// Stops the heartbeat (the tasks still running are failed by ``MCPHandlers/MCPServer/stopTasks()`` first).
+    /// Stops the heartbeat (the tasks still running are failed by `MCPServer/stopTasks()` first).
     public func shutdown() async {
         let beat = state.withLock { s -> Task<Void, Never>? in
             s.stopped = true

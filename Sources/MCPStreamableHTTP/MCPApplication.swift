@@ -9,7 +9,7 @@ import MCPOAuth
 /// The whole HTTP application of one MCP deployment: routes (`/mcp`, `/health`, …), security headers,
 /// and the settings that come from configuration only (never from request headers).
 ///
-/// It answers ``HTTPServerRequest`` values, so it runs the same behind FastCGI and in tests.
+/// It answers ``/MCPHTTP/HTTPServerRequest`` values, so it runs the same behind FastCGI and in tests.
 public struct MCPApplication: HTTPResponder {
     /// Application settings.
     public struct Configuration: Sendable {
@@ -23,15 +23,15 @@ public struct MCPApplication: HTTPResponder {
         /// of every server the application serves (its own and mounted ones) unless a server's
         /// `SessionIDGenerator` names its own. Default nil.
         public var nodeID: String?
-        /// Security headers added to every response. Default ``SecurityHeaders/init()``.
+        /// Security headers added to every response. Default ``/MCPHTTP/SecurityHeaders/init(contentTypeOptions:frameOptions:referrerPolicy:strictTransportSecurity:)``.
         public var securityHeaders: SecurityHeaders
         /// Extra allowed origins besides the public URL's and loopback. Default none.
         public var additionalAllowedOrigins: Set<String>
-        /// Cross-origin settings for browser clients. Default ``CORSPolicy/init(allowedOrigins:allowCredentials:maxAge:allowedHeaders:exposedHeaders:)``.
+        /// Cross-origin settings for browser clients. Default ``/MCPHTTP/CORSPolicy/init(allowedOrigins:allowCredentials:maxAge:allowedHeaders:exposedHeaders:)``.
         public var cors: CORSPolicy
         /// Transport settings of the MCP endpoint (response mode, streams, resumption). Its origin policy is
-        /// replaced by the one derived from ``publicURL`` and ``additionalAllowedOrigins``. Default
-        /// ``MCPEndpoint/Configuration/init(originPolicy:retryAfterWhenFull:responseMode:streamingThreshold:allowsStandaloneStreams:replayBufferSize:replayBufferAge:retryMilliseconds:maxStreamsPerSession:resumeGracePeriod:resolveUser:)``.
+        /// replaced by the one derived from ``publicURL`` and ``additionalAllowedOrigins``. Default: an
+        /// ``MCPEndpoint/Configuration`` with its own defaults.
         public var endpoint: MCPEndpoint.Configuration
         /// When idle sessions expire: idle timeout and sweep interval. Default
         /// ``SessionSweeper/Configuration/init(idleTimeout:interval:)`` (30 minutes, swept every 60 s).
@@ -50,12 +50,12 @@ public struct MCPApplication: HTTPResponder {
         /// OAuth 2.1: the authorization server's routes and the bearer-token check of the MCP endpoints.
         /// nil: anonymous. ``MCPApplication/init(server:configuration:authorization:logger:)`` builds it from an
         /// `AuthConfiguration` completed with this configuration's public URL; or build it yourself with
-        /// `try MCPAuthorization(configuration: .builtIn(.init(issuer: …)), logger:)`. A `PeerSyncedOAuthStorage`
+        /// `try MCPAuthorization(configuration: .builtIn(.init(issuer: …)), logger:)`. A ``/MCPOAuth/PeerSyncedOAuthStorage``
         /// made without peers pushes revocations to ``peers``. Default nil.
         public var authorization: MCPAuthorization?
         /// Which `Host` values are answered (others get 421 Misdirected Request, on every path). Default
-        /// ``HostPolicy/publicURL``: the public URL's host plus `localhost`, `127.0.0.1` and `[::1]`;
-        /// ``HostPolicy/any`` turns the check off.
+        /// ``/MCPHTTP/HostPolicy/publicURL``: the public URL's host plus `localhost`, `127.0.0.1` and `[::1]`;
+        /// ``/MCPHTTP/HostPolicy/any`` turns the check off.
         public var hostPolicy: HostPolicy
         /// The swift-metrics backend; nil (default): the process-wide `MetricsSystem.factory`, read when the
         /// component is created, so bootstrap `MetricsSystem` first.
@@ -199,7 +199,7 @@ public struct MCPApplication: HTTPResponder {
 
     /// Builds the application with OAuth 2.1 set up from `authorization`, each deployment fact given once: in
     /// built-in mode the authorization server's issuer defaults to ``Configuration/publicURL`` and its resource
-    /// URL to `publicURL + mcpPath`, and a `PeerSyncedOAuthStorage` made without peers pushes revocations to
+    /// URL to `publicURL + mcpPath`, and a ``/MCPOAuth/PeerSyncedOAuthStorage`` made without peers pushes revocations to
     /// ``Configuration/peers``. It replaces ``Configuration/authorization``.
     ///
     /// ```swift
@@ -213,7 +213,7 @@ public struct MCPApplication: HTTPResponder {
     ///   - configuration: the settings.
     ///   - authorization: the OAuth mode and its settings.
     ///   - logger: where the HTTP layer logs.
-    /// - Throws: ``OAuthConfigurationError`` when the authorization server cannot start (an unreadable signing
+    /// - Throws: ``/MCPOAuth/OAuthConfigurationError`` when the authorization server cannot start (an unreadable signing
     ///   key, a public URL that is not an absolute http(s) URL).
     public init(
         server: MCPServer, configuration: Configuration = Configuration(), authorization: AuthConfiguration,
@@ -243,7 +243,7 @@ public struct MCPApplication: HTTPResponder {
     }
 
     /// The peer-only route on which a worker receives access-token revocations from the worker that
-    /// serves `/oauth/*` (see ``PeerSyncedOAuthStorage``).
+    /// serves `/oauth/*` (see ``/MCPOAuth/PeerSyncedOAuthStorage``).
     public static var revocationPath: String { PeerSyncedOAuthStorage.revocationPath }
 
     /// The number of live MCP sessions in this worker (`GET /management/sessions` adds up every worker's).
@@ -290,7 +290,7 @@ public struct MCPApplication: HTTPResponder {
     ///   - resourceURL: its OAuth resource URL (the tokens' audience). Default: ``Configuration/publicURL`` (without
     ///     a trailing slash) followed by `path`.
     /// - Returns: the mounted endpoint.
-    /// - Throws: ``OAuthConfigurationError`` when OAuth is on and the resource URL is not an absolute http(s) URL, or
+    /// - Throws: ``/MCPOAuth/OAuthConfigurationError`` when OAuth is on and the resource URL is not an absolute http(s) URL, or
     ///   its metadata path is already served (another resource URL with the same path).
     @discardableResult public mutating func mount(
         _ server: MCPServer, at path: String, endpoint: MCPEndpoint.Configuration? = nil, resourceURL: String? = nil
@@ -341,7 +341,7 @@ public struct MCPApplication: HTTPResponder {
     }
 
     /// Ends every `subscriptions/listen` stream (with its final result) when the worker drains, and fails the
-    /// tasks it runs (``MCPHandlers/MCPServer/stopTasks()``: their clients learn it at once and call the tool again).
+    /// tasks it runs (`MCPServer/stopTasks()`: their clients learn it at once and call the tool again).
     public func willDrain() {
         endpoint.server.subscriptionHub.closeAll()
         for mounted in mounted.values { mounted.server.subscriptionHub.closeAll() }
@@ -349,7 +349,7 @@ public struct MCPApplication: HTTPResponder {
         Task { for server in servers { await server.stopTasks() } }
     }
 
-    /// The endpoints mounted with ``mount(_:at:endpoint:)``, by path.
+    /// The endpoints mounted with ``mount(_:at:endpoint:resourceURL:)``, by path.
     public var mountedEndpoints: [String: MCPEndpoint] { mounted }
 
     /// Runs the middleware chain around routing, then adds the CORS and security headers.

@@ -246,8 +246,9 @@ class OAuthStack:
             assert r.status == 200, f"try {i + 1}: {r}"
 
 
-def start_oauth_stack(store: str = "memory") -> OAuthStack:
-    s = Stack(workers=2, extra_env={"AUTH": "builtin", "DEMO_USER": USER, "DEMO_PASSWORD": PASSWORD, "STORE": store})
+def start_oauth_stack(store: str = "memory", extra_env: dict[str, str] | None = None) -> OAuthStack:
+    s = Stack(workers=2, extra_env={"AUTH": "builtin", "DEMO_USER": USER, "DEMO_PASSWORD": PASSWORD, "STORE": store,
+                                    **(extra_env or {})})
     try:
         s.start()
     except BaseException:
@@ -257,9 +258,9 @@ def start_oauth_stack(store: str = "memory") -> OAuthStack:
 
 
 @contextmanager
-def running_oauth_stack(store: str = "memory"):
+def running_oauth_stack(store: str = "memory", extra_env: dict[str, str] | None = None):
     """A started AUTH=builtin stack, stopped on exit."""
-    o = start_oauth_stack(store)
+    o = start_oauth_stack(store, extra_env)
     try:
         yield o
     finally:

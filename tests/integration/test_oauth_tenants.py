@@ -41,13 +41,14 @@ def test_each_tenant_has_its_own_protected_resource_metadata(oauth: OAuthStack):
     assert oauth.http.get("/.well-known/oauth-protected-resource/tenant-c/mcp").status_code == 404
 
 
-def test_sdk_oauth_client_signs_in_to_one_tenant_only(oauth: OAuthStack):
+def sign_in_with_the_sdk(server_url: str, tool: str = "whoami") -> tuple[str, str, "MemoryStorage", list]:
+    """The official SDK's OAuth client signs in to ``server_url`` (authorization code with PKCE, the browser signed in
+    as alice and approving) and calls ``tool``: returns (server name, the tool's text, the token storage, the wire)."""
     from mcp import Client
     from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared.auth import OAuthClientMetadata
 
-    server_url = tenant_url(oauth, "tenant-a")
     storage = MemoryStorage()
     captured: dict[str, str] = {}
     wire: list[tuple[str, str, int]] = []
@@ -58,7 +59,7 @@ def test_sdk_oauth_client_signs_in_to_one_tenant_only(oauth: OAuthStack):
         async with httpx2.AsyncClient(auth=(USER, PASSWORD), follow_redirects=False, timeout=15) as browser:
             page = await browser.get(authorization_url)
             assert page.status_code == 200, page.text
-            assert f"<code>{server_url}</code>" in page.text  # the consent page names the tenant
+            assert f"<code>{server_url}</code>" in page.text  # the consent page names the resource
             form = ConsentForm(page.text)
             r = await browser.post(urljoin(authorization_url, form.action), data={**form.hidden, "decision": "approve"})
         captured.update(OAuthStack.redirect_params(r))
@@ -81,12 +82,18 @@ def test_sdk_oauth_client_signs_in_to_one_tenant_only(oauth: OAuthStack):
                                       event_hooks={"response": [on_response]}) as http:
             async with Client(streamable_http_client(server_url, http_client=http), mode="legacy",
                               read_timeout_seconds=15, cache=None) as c:
-                assert c.server_info.name == "tenant-a"
-                r = await c.call_tool("whoami", {})
-                assert not r.is_error
-                return r.content[0].text
+                r = await c.call_tool(tool, {})
+                assert not r.is_error, r
+                return c.server_info.name, r.content[0].text
 
-    text = anyio.run(main)
+    name, text = anyio.run(main)
+    return name, text, storage, wire
+
+
+def test_sdk_oauth_client_signs_in_to_one_tenant_only(oauth: OAuthStack):
+    server_url = tenant_url(oauth, "tenant-a")
+    name, text, storage, wire = sign_in_with_the_sdk(server_url)
+    assert name == "tenant-a"
     assert text == f"tenant-a:{USER}", text  # the session is bound to the token's subject
     assert ("GET", "/.well-known/oauth-protected-resource/tenant-a/mcp", 200) in wire, wire
     claims = jwt_parts(storage.tokens.access_token)[1]

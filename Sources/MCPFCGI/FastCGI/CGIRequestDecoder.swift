@@ -8,7 +8,7 @@ import MCPHandlers
 #endif
 
 /// Turns the CGI/FastCGI parameters nginx sends (`REQUEST_METHOD`, `REQUEST_URI`, `HTTP_*`, …) into an
-/// ``HTTPServerRequest``. Pure: tested without libfcgi.
+/// ``/MCPHTTP/HTTPServerRequest``. Pure: tested without libfcgi.
 ///
 /// `MCPFCGI_PEER=1`, which only another worker's ``FastCGIClient`` sends (never nginx), sets
 /// ``HTTPServerRequest/isPeerRequest``. `REQUEST_ID` (nginx's `$request_id`, set by `deploy/mcp_fastcgi.conf`)

@@ -14,7 +14,7 @@ import MCPHandlers
 #endif
 
 /// The FastCGI front: a pool of accept threads on libfcgi, each taking a request from nginx, handing it
-/// to an ``HTTPResponder`` and writing the answer back.
+/// to an ``/MCPHTTP/HTTPResponder`` and writing the answer back.
 ///
 /// The one entry point of an executable masks the termination signals before any thread exists, builds the
 /// responder, serves until SIGTERM/SIGINT and drains:
@@ -41,7 +41,7 @@ import MCPHandlers
 /// to the group alone. Only a signal that arrives before any signal source is registered is not covered: call
 /// ``blockTerminationSignals()`` first thing in `main` when the process may be signalled that early.
 ///
-/// **Lifecycle.** One state machine (``ServerLifecycle``: idle → starting → running → draining(step, deadline) →
+/// **Lifecycle.** One state machine (`ServerLifecycle`: idle → starting → running → draining(step, deadline) →
 /// stopped) decides every step; its waits are woken by the events themselves (the last accept thread returning,
 /// the last streamed answer finishing, the last stream closing) and bounded by the drain's deadline.
 ///

@@ -9,7 +9,7 @@ extension ManagementPeer {
     ///
     /// The request goes out as nginx would send it (`REQUEST_METHOD`, `REQUEST_URI`, `CONTENT_*`, `HTTP_*`),
     /// plus `MCPFCGI_PEER=1` when it is a peer request: a parameter nginx never sends, and `REQUEST_ID`, the
-    /// request's ``HTTPServerRequest/requestID``, so that both workers log it under one id.
+    /// request's `HTTPServerRequest.requestID`, so that both workers log it under one id.
     /// - Parameters:
     ///   - socketPath: the worker's socket.
     ///   - name: its name; default the socket's file name without extension (`w2` for `/run/mcp/w2.sock`),

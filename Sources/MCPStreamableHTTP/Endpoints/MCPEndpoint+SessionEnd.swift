@@ -8,7 +8,7 @@ extension MCPEndpoint {
     /// uses it; an application may too. Racing with another end (the idle sweep), one of them ends it.
     /// - Parameters:
     ///   - id: the session's id.
-    ///   - reason: why it ends. Default ``MCPHandlers/SessionEndReason/deleted``.
+    ///   - reason: why it ends. Default `SessionEndReason/deleted`.
     /// - Returns: the session when this call ended it; nil when no live session has that id (its requests get
     ///   404).
     /// - Throws: what the session store throws when it cannot be reached; then nothing changed.

@@ -7,7 +7,7 @@ import MCPHTTP
 import MCPOAuth
 
 /// The Streamable HTTP endpoint (`/mcp`): turns HTTP requests into JSON-RPC messages for an
-/// ``MCPHandlers/MCPServer`` and its answers back into HTTP responses, enforcing the transport's
+/// `MCPServer` and its answers back into HTTP responses, enforcing the transport's
 /// session, header and origin rules.
 public struct MCPEndpoint: Sendable {
     /// Transport settings of the endpoint.
@@ -17,10 +17,10 @@ public struct MCPEndpoint: Sendable {
         /// `Retry-After` seconds sent with 503 when the session store is full. Default 5.
         public var retryAfterWhenFull: Int
         /// `Retry-After` seconds sent with 429 when the client's address or user holds its session quota
-        /// (``MCPHandlers/SessionLimits``). Default 60.
+        /// (`SessionLimits`). Default 60.
         public var retryAfterWhenQuotaReached: Int
-        /// The key a request's client address is counted under for ``MCPHandlers/SessionLimits/maxSessionsPerAddress``,
-        /// nil for none. Default ``ClientAddress/quotaKey(_:)`` of nginx's `REMOTE_ADDR` (never a forwarded header):
+        /// The key a request's client address is counted under for `SessionLimits/maxSessionsPerAddress`,
+        /// nil for none. Default ``/MCPHTTP/ClientAddress/quotaKey(_:)`` of nginx's `REMOTE_ADDR` (never a forwarded header):
         /// the IPv4 address, or the /64 prefix of an IPv6 address (one host usually has a whole /64).
         public var clientAddressKey: @Sendable (HTTPServerRequest) -> String?
         /// Whether request answers may be SSE streams (`.automatic`) or are always JSON (`.jsonOnly`).
@@ -47,10 +47,10 @@ public struct MCPEndpoint: Sendable {
         /// with 400 and `-32600`. Default 100.
         public var maxBatchSize: Int
         /// The authenticated user of a request, or nil for an anonymous one. A session created by an
-        /// authenticated `initialize` is bound to that user (``MCPHandlers/Session/owner``): a later request
+        /// authenticated `initialize` is bound to that user (`Session/owner`): a later request
         /// on it by another user is refused with 403, an anonymous one with 401. Session ids are never
-        /// taken as proof of identity. Default: the OAuth-authenticated user (``HTTPServerRequest/authenticatedUser``),
-        /// else the user nginx authenticated (``HTTPServerRequest/remoteUser``).
+        /// taken as proof of identity. Default: the OAuth-authenticated user (``/MCPHTTP/HTTPServerRequest/authenticatedUser``),
+        /// else the user nginx authenticated (``/MCPHTTP/HTTPServerRequest/remoteUser``).
         public var resolveUser: @Sendable (HTTPServerRequest) async -> String?
         /// The seed's `resolveUserId`: given the request's context (path, headers, the token's claims when
         /// auth is on), the user id sessions are bound to; nil refuses the request with 403 (e.g. a user of
@@ -164,14 +164,14 @@ public struct MCPEndpoint: Sendable {
     /// - Parameters:
     ///   - session: the session that was removed.
     ///   - reason: why it ended (the `reason` of `mcpfcgi_sessions_ended_total`). Default
-    ///     ``MCPHandlers/SessionEndReason/deleted`` (removed on purpose, by its client or the application).
+    ///     `SessionEndReason/deleted` (removed on purpose, by its client or the application).
     public func sessionEnded(_ session: Session, reason: SessionEndReason = .deleted) {
         guard server.end(session, reason: reason) else { return }
         streams.remove(sessionID: session.id)
     }
 
     /// Answers `POST /mcp`: one JSON-RPC message (or a batch, in sessions of 2025-03-26). A refusal is a
-    /// ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
+    /// `TransportError` rendered by `HTTPErrorBoundary`.
     public func post(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handlePost($0) }
     }
@@ -331,7 +331,7 @@ public struct MCPEndpoint: Sendable {
 
     /// Answers `GET /mcp`: a stream for server-initiated messages, or the resumption of a stream
     /// (`Last-Event-ID`), replaying exactly the events after that id.
-    /// A refusal is a ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
+    /// A refusal is a `TransportError` rendered by `HTTPErrorBoundary`.
     public func get(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handleGet($0) }
     }
@@ -521,7 +521,7 @@ public struct MCPEndpoint: Sendable {
     }
 
     /// Answers `DELETE /mcp`: ends the session named by `Mcp-Session-Id` (only its owner may, when it has one).
-    /// A refusal is a ``TransportError`` rendered by ``MCPHTTP/HTTPErrorBoundary``.
+    /// A refusal is a `TransportError` rendered by `HTTPErrorBoundary`.
     public func delete(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         await HTTPErrorBoundary.respond(to: request, logger: logger) { try await self.handleDelete($0) }
     }

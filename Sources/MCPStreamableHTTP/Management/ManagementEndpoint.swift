@@ -6,7 +6,7 @@ import MCPHTTP
 import MCPOAuth
 
 /// The management API (`/management/*`), for the whole deployment: the worker that receives a request
-/// does its own part and asks every peer worker for theirs (``ManagementPeer``), then sums the counts.
+/// does its own part and asks every peer worker for theirs (``/MCPHTTP/ManagementPeer``), then sums the counts.
 ///
 /// Every request needs `Authorization: Bearer <management token>`, compared in constant time; a missing or
 /// wrong token is answered 401 and logged with the client's address. ``MCPApplication`` routes these only
@@ -21,7 +21,7 @@ import MCPOAuth
 /// A peer that does not answer (or answers with an error) is named in `unreachable` and logged; the
 /// answer is still 200 with the counts of the workers that did answer.
 ///
-/// With a shared session store (``MCPHandlers/SessionStore/isShared``, PostgreSQL) the worker asks the store, which
+/// With a shared session store (`SessionStore/isShared`, PostgreSQL) the worker asks the store, which
 /// covers every worker of every deployment on it: the answers carry `"store":"shared"`, an empty `workers` list
 /// and no peer is asked.
 public struct ManagementEndpoint: Sendable {

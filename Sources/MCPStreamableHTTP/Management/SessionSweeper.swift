@@ -8,9 +8,9 @@ import MCPOAuth
 /// (`POST /management/cleanup`).
 ///
 /// A session is idle when nothing is in flight on it (no request being answered, no open GET stream) and
-/// its last activity ended long enough ago, on the clock of ``MCPHandlers/MCPServer/Configuration/now``.
+/// its last activity ended long enough ago, on the clock of `MCPServer/Configuration/now`.
 /// Each removed session ends through the one end step that `DELETE` takes too
-/// (``MCPHandlers/MCPServer/endIdleSessions(olderThan:reason:)``, then its SSE streams are closed): its requests
+/// (`MCPServer/endIdleSessions(olderThan:reason:)`, then its SSE streams are closed): its requests
 /// are cancelled, its subscriptions forgotten, its streams closed and its end counted once, even when a `DELETE`
 /// races with the sweep. The id then gets 404.
 ///
@@ -66,8 +66,8 @@ public final class SessionSweeper: Sendable {
     /// - Parameters:
     ///   - timeout: the inactivity threshold.
     ///   - reason: why they end (the `reason` of `mcpfcgi_sessions_ended_total`): default
-    ///     ``MCPHandlers/SessionEndReason/expired``; the management API's cleanup passes
-    ///     ``MCPHandlers/SessionEndReason/cleanedUp``.
+    ///     `SessionEndReason/expired`; the management API's cleanup passes
+    ///     `SessionEndReason/cleanedUp`.
     /// - Returns: the ids of the sessions this sweep ended.
     /// - Throws: what the session store throws when it cannot be reached.
     @discardableResult public func sweep(idleFor timeout: Duration, reason: SessionEndReason = .expired)
