@@ -193,6 +193,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // README's and the DocC articles' Swift fragments (scripts/readme_snippets.py), compiled with the tests so the
+        // documentation cannot drift from the library; nothing in it runs.
+        .testTarget(
+            name: "ReadmeSnippets",
+            dependencies: [
+                "MCPFCGI", "MCPPostgres", "MCPFCGITesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // The FastCGI front against the real libfcgi: accept threads, CGI codecs, the stream hub, the peer client.
         .testTarget(
             name: "MCPFCGITests",

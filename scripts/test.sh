@@ -18,6 +18,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/integration/requirements.txt
 
+# README's and the articles' Swift fragments are compiled with the tests (Tests/ReadmeSnippets): current?
+python3 scripts/readme_snippets.py --check
+
 echo "== in-process tests (swift test --enable-code-coverage)"
 # With the default trait OTLPTracing: the demo this build makes is the one the integration tests run
 # (test_tracing.py exercises its OTLP exporter), so the whole package is compiled once.
