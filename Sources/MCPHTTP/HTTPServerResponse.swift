@@ -53,6 +53,8 @@ public struct HTTPServerResponse: Sendable {
         -> Self
     {
         var fields = headerFields
+        // Room for the headers every response gets on its way out (security headers, CORS), so none regrows it.
+        fields.reserveCapacity(fields.count + 8)
         fields[.contentType] = "application/json"
         return HTTPServerResponse(status: status, headerFields: fields, body: bytes)
     }

@@ -32,6 +32,7 @@ public struct SecurityHeaders: Sendable {
     ///   - fields: the response's header fields.
     ///   - isHTTPS: whether the public URL is https (HSTS only then).
     public func apply(to fields: inout HTTPFields, isHTTPS: Bool) {
+        fields.reserveCapacity(fields.count + 4)
         if contentTypeOptions, fields[.xContentTypeOptions] == nil { fields[.xContentTypeOptions] = "nosniff" }
         if let frameOptions, fields[.xFrameOptions] == nil { fields[.xFrameOptions] = frameOptions }
         if let referrerPolicy, fields[.referrerPolicy] == nil { fields[.referrerPolicy] = referrerPolicy }

@@ -78,6 +78,40 @@ private final class Flag: Sendable {
         #expect(finished.isSet)
     }
 
+    @Test func everyRequestOfTheServingTaskRunsOnTheCallingThread() async {
+        let allHere = Flag()
+        await onPlainThread {
+            let executor = AcceptThreadExecutor()
+            defer { executor.finish() }
+            let caller = pthread_self()
+            var here = 0
+            for _ in 0..<50 {
+                // Suspends once (a yield), so the request's tail is a job of the queue the thread drains.
+                let ranHere = executor.run {
+                    await Task.yield()
+                    return pthread_equal(pthread_self(), caller) != 0
+                }
+                if ranHere { here += 1 }
+            }
+            if here == 50 { allHere.set() }
+        }
+        #expect(allHere.isSet)
+    }
+
+    @Test func finishEndsTheServingTaskAndReleasesTheExecutor() async throws {
+        final class WeakBox: @unchecked Sendable { weak var executor: AcceptThreadExecutor? }
+        let box = WeakBox()
+        await onPlainThread {
+            let executor = AcceptThreadExecutor()
+            box.executor = executor
+            _ = executor.run { 1 }
+            executor.finish()
+        }
+        // The serving task ends (its last wake-up runs on the global executor) and lets go of the executor.
+        for _ in 0..<200 where box.executor != nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(box.executor == nil)
+    }
+
     @Test func oneThreadServesManyRequestsInARow() async {
         let total = Mutex(0)
         await onPlainThread {
@@ -96,6 +130,25 @@ private final class Flag: Sendable {
 }
 
 @Suite struct PerfCGIDecoderTests {
+    @Test func theNamesAndValuesReadMostAreMadeOnce() {
+        func name(_ text: String) -> String { Array(text.utf8).withUnsafeBufferPointer { CGIRequestDecoder.name($0) } }
+        func value(_ text: String) -> String { Array(text.utf8).withUnsafeBufferPointer { CGIRequestDecoder.value($0) } }
+        // The literal list is the table's keys (a header added to one must be added to the other).
+        #expect(Set(CGIRequestDecoder.commonHeaderCGINames) == Set(CGIRequestDecoder.commonHeaders.keys))
+        for known in ["HTTP_MCP_PROTOCOL_VERSION", "REQUEST_METHOD", "HTTP_X_FORWARDED_PROTO"] {
+            #expect(name(known) == known)
+        }
+        #expect(name("HTTP_X_SOMETHING_ELSE_ENTIRELY") == "HTTP_X_SOMETHING_ELSE_ENTIRELY")
+        #expect(value("application/json, text/event-stream") == "application/json, text/event-stream")
+        #expect(value("application/jsonx") == "application/jsonx")
+        #expect(value("short") == "short")
+        // Nginx's HTTP_* copies of CONTENT_TYPE and CONTENT_LENGTH are skipped before any string is made.
+        for copy in ["HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"] {
+            #expect(!Array(copy.utf8).withUnsafeBufferPointer { CGIRequestDecoder.isRead($0) })
+        }
+        #expect(Array("HTTP_CONTENT_MD5".utf8).withUnsafeBufferPointer { CGIRequestDecoder.isRead($0) })
+    }
+
     @Test func headerNamesAreConvertedByteWise() throws {
         let r = try CGIRequestDecoder.decode(
             params: [

@@ -29,7 +29,9 @@ import Testing
         #expect(r.id == .string("abc"))
         #expect(r.id.description == "abc")
         #expect(RequestID.number(3).description == "3")
-        #expect(JSONRPCResponse.success(id: r.id, result: [:]) == JSONWriter.encode(["jsonrpc": "2.0", "id": "abc", "result": [:]]))
+        // Written member by member, in this order.
+        #expect(String(decoding: JSONRPCResponse.success(id: r.id, result: [:]), as: UTF8.self) == #"{"jsonrpc":"2.0","id":"abc","result":{}}"#)
+        #expect(String(decoding: JSONRPCResponse.success(id: .number(7), result: ["a": [1, "x"]]), as: UTF8.self) == #"{"jsonrpc":"2.0","id":7,"result":{"a":[1,"x"]}}"#)
     }
 
     @Test func notification() throws {

@@ -47,6 +47,7 @@ package enum CGIRequestDecoder {
         var contentLength: String?
         var forwardedRequestID: String?
         var fields = FirstWinsFields()
+        fields.fields.reserveCapacity(params.count)
         // nginx sends every name once; "first wins" for repeats: nil checks for the CGI variables, and
         // `FirstWinsFields` for the headers.
         for (name, value) in params {
@@ -146,7 +147,7 @@ package enum CGIRequestDecoder {
 
     /// Prebuilt field names of the headers clients send most, by CGI name; nil for the `HTTP_*` copies of
     /// `CONTENT_TYPE` and `CONTENT_LENGTH`, which are skipped.
-    private static let commonHeaders: [String: HTTPField.Name?] = {
+    static let commonHeaders: [String: HTTPField.Name?] = {
         let skip: HTTPField.Name? = nil
         var table: [String: HTTPField.Name?] = ["HTTP_CONTENT_TYPE": skip, "HTTP_CONTENT_LENGTH": skip]
         let names: [HTTPField.Name] = [
@@ -181,19 +182,71 @@ package enum CGIRequestDecoder {
         return HTTPField.Name(converted)
     }
 
-    /// The CGI variables ``decode(params:body:requestID:)`` reads, as bytes.
-    private static let readNames: [[UInt8]] = [
+    /// The CGI variables ``decode(params:body:requestID:)`` reads.
+    private static let readNameStrings = [
         "REQUEST_METHOD", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "HTTPS", "REQUEST_SCHEME",
         "REMOTE_ADDR", "REMOTE_USER", "MCPFCGI_PEER", "CONTENT_TYPE", "CONTENT_LENGTH", "REQUEST_ID",
-    ].map { Array($0.utf8) }
+    ]
+    /// The same, as bytes.
+    private static let readNames: [[UInt8]] = readNameStrings.map { Array($0.utf8) }
+    /// `HTTP_CONTENT_TYPE` and `HTTP_CONTENT_LENGTH`, as bytes.
+    private static let skippedHeaderCopies = (Array("HTTP_CONTENT_TYPE".utf8), Array("HTTP_CONTENT_LENGTH".utf8))
 
-    /// Whether a parameter name is one ``decode(params:body:requestID:)`` reads: any `HTTP_*` name, or one of
-    /// the CGI variables it uses. Lets the FastCGI front skip the others before making strings.
+    /// The `HTTP_*` names of the headers clients send most (``commonHeaders``' keys), as literals: a literal is never
+    /// reference-counted, so every accept thread can hand out the same one without touching shared memory.
+    static let commonHeaderCGINames = [
+        "HTTP_HOST", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "HTTP_ACCEPT_LANGUAGE", "HTTP_USER_AGENT", "HTTP_ORIGIN",
+        "HTTP_AUTHORIZATION", "HTTP_CONNECTION", "HTTP_COOKIE", "HTTP_REFERER", "HTTP_CACHE_CONTROL",
+        "HTTP_MCP_SESSION_ID", "HTTP_MCP_PROTOCOL_VERSION", "HTTP_LAST_EVENT_ID", "HTTP_MCP_METHOD", "HTTP_MCP_NAME",
+        "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH",
+    ]
+
+    /// The names the decoder reads most (its CGI variables and the common headers' `HTTP_*` names), by length:
+    /// ``name(_:)`` returns one of these literals instead of a new string for every parameter of every request.
+    private static let internedNames: [[(bytes: [UInt8], name: String)]] = {
+        var byLength = [[(bytes: [UInt8], name: String)]](repeating: [], count: 40)
+        for name in readNameStrings + commonHeaderCGINames {
+            let bytes = Array(name.utf8)
+            if bytes.count < byLength.count { byLength[bytes.count].append((bytes, name)) }
+        }
+        return byLength
+    }()
+
+    /// The parameter name in `bytes`: a string made once for the names the decoder reads most, a new one otherwise.
+    static func name(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if bytes.count < internedNames.count {
+            for entry in internedNames[bytes.count] where equals(bytes, entry.bytes) { return entry.name }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Values most requests carry (their `Accept` and `Content-Type`), made once: longer than a small string, each
+    /// would cost an allocation per request.
+    private static let internedValues: [(bytes: [UInt8], value: String)] = [
+        "application/json", "application/json, text/event-stream", "text/event-stream",
+    ].map { (Array($0.utf8), $0) }
+
+    /// The parameter value in `bytes`: a string made once for the most common values, a new one otherwise.
+    static func value(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if bytes.count > 15 {
+            for entry in internedValues where equals(bytes, entry.bytes) { return entry.value }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ other: [UInt8]) -> Bool {
+        bytes.count == other.count
+            && other.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+    }
+
+    /// Whether a parameter name is one ``decode(params:body:requestID:)`` reads: any `HTTP_*` name but the copies
+    /// of `CONTENT_TYPE` and `CONTENT_LENGTH` (which it skips), or one of the CGI variables it uses. Lets the FastCGI
+    /// front skip the others before making strings.
     static func isRead(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
         if name.count > 5, name[0] == UInt8(ascii: "H"), name[1] == UInt8(ascii: "T"), name[2] == UInt8(ascii: "T"),
             name[3] == UInt8(ascii: "P"), name[4] == UInt8(ascii: "_")
         {
-            return true
+            return !equals(name, skippedHeaderCopies.0) && !equals(name, skippedHeaderCopies.1)
         }
         for candidate in readNames where candidate.count == name.count {
             if candidate.withUnsafeBufferPointer({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) {

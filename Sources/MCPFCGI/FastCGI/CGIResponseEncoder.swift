@@ -12,7 +12,7 @@ package enum CGIResponseEncoder {
     ///   - bodyLength: the body's length, or nil for a streamed body (no Content-Length).
     public static func head(_ response: HTTPResponse, bodyLength: Int?) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        out.reserveCapacity(512)  // a usual head with the security headers, without growing
         out.append(contentsOf: "Status: ".utf8)
         out.append(contentsOf: String(response.status.code).utf8)
         out.append(UInt8(ascii: " "))

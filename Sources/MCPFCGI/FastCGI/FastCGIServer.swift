@@ -528,6 +528,7 @@ public final class FastCGIServer: Service, Sendable {
     private func acceptLoop(listenFD: Int32, index: Int) {
         defer { _ = handle { $0.acceptThreadReturned() } }
         let executor = AcceptThreadExecutor()
+        defer { executor.finish() }
         let plainClose = Self.isUnixSocket(listenFD)
         var request = Self.newRequest(listenFD: listenFD)
         defer {
@@ -536,6 +537,8 @@ public final class FastCGIServer: Service, Sendable {
         }
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
         defer { buffer.deallocate() }
+        var params: [(String, String)] = []
+        params.reserveCapacity(32)
         while true {
             let proceed = pool.withLock { pool in
                 guard !pool.stopAccepting else { return false }
@@ -553,7 +556,7 @@ public final class FastCGIServer: Service, Sendable {
             if rc < 0 { break }
             inFlightRequests.add(1, ordering: .relaxed)
             metrics.busyThreads.increment()
-            let handedOff = serve(request, buffer: buffer, executor: executor)
+            let handedOff = serve(request, buffer: buffer, params: &params, executor: executor)
             if handedOff {
                 // The hub owns that request now; never pass it to FCGX_Accept_r again.
                 request = Self.newRequest(listenFD: listenFD)
@@ -587,10 +590,14 @@ public final class FastCGIServer: Service, Sendable {
 
     /// Answers one request; returns true when its connection was handed to the stream hub.
     private func serve(
-        _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>, executor: AcceptThreadExecutor
+        _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>,
+        params: inout [(String, String)], executor: AcceptThreadExecutor
     ) -> Bool {
         let requestID = HTTPServerRequest.makeRequestID()
-        let params = Self.copyParams(request.pointee.envp)
+        params.removeAll(keepingCapacity: true)
+        Self.copyParams(request.pointee.envp, into: &params)
+        // Nothing of this request (its bearer token, its cookies) stays in the thread's array once it is decoded.
+        defer { params.removeAll(keepingCapacity: params.capacity <= 256) }
         let contentLength = params.first(where: { $0.0 == "CONTENT_LENGTH" }).flatMap { Int($0.1) } ?? 0
         let response: HTTPServerResponse
         if contentLength > configuration.maxBodySize {
@@ -648,9 +655,17 @@ public final class FastCGIServer: Service, Sendable {
     /// nginx sends (`SCRIPT_FILENAME`, `DOCUMENT_ROOT`, `SERVER_SOFTWARE`, …) are skipped by comparing bytes,
     /// before any `String` is made.
     static func copyParams(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [(String, String)] {
-        guard var cursor = envp else { return [] }
         var result: [(String, String)] = []
         result.reserveCapacity(24)
+        copyParams(envp, into: &result)
+        return result
+    }
+
+    /// ``copyParams(_:)`` appending to `result` (an accept thread reuses one array for every request).
+    static func copyParams(
+        _ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, into result: inout [(String, String)]
+    ) {
+        guard var cursor = envp else { return }
         while let entry = cursor.pointee {
             let length = strlen(entry)
             entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
@@ -658,15 +673,14 @@ public final class FastCGIServer: Service, Sendable {
                 if let eq = buffer.firstIndex(of: UInt8(ascii: "=")) {
                     let nameBytes = UnsafeBufferPointer(rebasing: buffer[..<eq])
                     if CGIRequestDecoder.isRead(nameBytes) {
-                        let name = String(decoding: nameBytes, as: UTF8.self)
-                        let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]), as: UTF8.self)
+                        let name = CGIRequestDecoder.name(nameBytes)
+                        let value = CGIRequestDecoder.value(UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]))
                         result.append((name, value))
                     }
                 }
             }
             cursor += 1
         }
-        return result
     }
 
     private final class ThreadBody {

@@ -68,6 +68,8 @@ private struct Reader {
     let bytes: UnsafeBufferPointer<UInt8>
     let maximumDepth: Int
     var index = 0
+    /// Members to make room for in the next object parsed (a message's `params`), then 0 again.
+    var nextObjectCapacity = 0
 
     init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.bytes = bytes
@@ -118,6 +120,13 @@ private struct Reader {
             index += 1
             return .object(object)
         }
+        // A message (the top-level object) and its `params` hold a few members: one table for each, not one per growth
+        // step. Others grow as they fill, so a body of many small objects (a batch) costs no more than its members.
+        if depth == 1 { object.reserveCapacity(4) }
+        if nextObjectCapacity > 0 {
+            object.reserveCapacity(nextObjectCapacity)
+            nextObjectCapacity = 0
+        }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -126,7 +135,9 @@ private struct Reader {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
+            if depth == 1, key == "params" { nextObjectCapacity = 4 }
             object[key] = try parseValue(depth: depth)
+            nextObjectCapacity = 0
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {

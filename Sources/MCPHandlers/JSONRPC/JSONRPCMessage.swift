@@ -132,7 +132,15 @@ public struct JSONRPCNotification: Sendable, Hashable {
 public enum JSONRPCResponse {
     /// `{"jsonrpc":"2.0","id":…,"result":…}` as bytes.
     public static func success(id: RequestID, result: Value) -> [UInt8] {
-        JSONWriter.encode(["jsonrpc": "2.0", "id": id.value, "result": result])
+        // Written member by member: no envelope object is built, and one buffer takes a usual answer whole.
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        out.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        JSONWriter.write(id.value, into: &out)
+        out.append(contentsOf: #","result":"#.utf8)
+        JSONWriter.write(result, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// `{"jsonrpc":"2.0","id":…|null,"error":{…}}` as bytes.

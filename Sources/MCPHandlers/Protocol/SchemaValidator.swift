@@ -21,57 +21,68 @@ public struct SchemaValidator: Sendable {
     ///   - schema: the schema.
     ///   - path: the instance's path for messages (defaults to `arguments`).
     public func firstViolation(of value: Value, against schema: Value, path: String = "arguments") -> String? {
+        violation(of: value, against: schema, path: { path })
+    }
+
+    /// ``firstViolation(of:against:path:)`` with the path made only for a message: a value that conforms costs no
+    /// string per member.
+    private func violation(of value: Value, against schema: Value, path: () -> String) -> String? {
         guard case .object(let s) = schema else { return nil }
         if let type = s["type"] {
-            let allowed: [String]
+            // Checked without building the list of allowed types (made only for the message).
+            let conforms: Bool
             switch type {
-            case .string(let t): allowed = [t]
-            case .array(let ts): allowed = ts.compactMap(\.stringValue)
-            default: allowed = []
+            case .string(let t): conforms = matches(value, type: t)
+            case .array(let ts):
+                conforms =
+                    !ts.contains { $0.stringValue != nil }
+                    || ts.contains { $0.stringValue.map { matches(value, type: $0) } ?? false }
+            default: conforms = true
             }
-            if !allowed.isEmpty, !allowed.contains(where: { matches(value, type: $0) }) {
-                return "\(path) must be of type \(allowed.joined(separator: " or ")), got \(value.jsonTypeName)"
+            if !conforms {
+                let allowed = type.stringValue.map { [$0] } ?? type.arrayValue?.compactMap(\.stringValue) ?? []
+                return "\(path()) must be of type \(allowed.joined(separator: " or ")), got \(value.jsonTypeName)"
             }
         }
         if let options = s["enum"]?.arrayValue, !options.contains(where: { sameJSON($0, value) }) {
-            return "\(path) must be one of \(Value.array(options))"
+            return "\(path()) must be one of \(Value.array(options))"
         }
         switch value {
         case .object(let members):
             for name in s["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where members[name] == nil {
-                return "\(path).\(name) is required"
+                return "\(path()).\(name) is required"
             }
             let properties = s["properties"]?.objectValue ?? [:]
             for (name, member) in members {
                 if let propertySchema = properties[name] {
-                    if let problem = firstViolation(of: member, against: propertySchema, path: "\(path).\(name)") {
+                    if let problem = violation(of: member, against: propertySchema, path: { "\(path()).\(name)" }) {
                         return problem
                     }
                 } else if s["additionalProperties"] == .bool(false) {
-                    return "\(path).\(name) is not allowed"
+                    return "\(path()).\(name) is not allowed"
                 }
             }
         case .array(let elements):
             if let items = s["items"] {
                 for (i, element) in elements.enumerated() {
-                    if let problem = firstViolation(of: element, against: items, path: "\(path)[\(i)]") {
+                    if let problem = violation(of: element, against: items, path: { "\(path())[\(i)]" }) {
                         return problem
                     }
                 }
             }
         case .string(let string):
             let count = string.count
-            if let min = s["minLength"]?.intValue, count < min { return "\(path) is shorter than \(min)" }
-            if let max = s["maxLength"]?.intValue, count > max { return "\(path) is longer than \(max)" }
+            if let min = s["minLength"]?.intValue, count < min { return "\(path()) is shorter than \(min)" }
+            if let max = s["maxLength"]?.intValue, count > max { return "\(path()) is longer than \(max)" }
             if let pattern = s["pattern"]?.stringValue, let regex = Self.regex(pattern),
                 regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) == nil
             {
-                return "\(path) must match the pattern \(pattern)"
+                return "\(path()) must match the pattern \(pattern)"
             }
         case .int, .double:
             let number = value.doubleValue ?? 0
-            if let min = s["minimum"]?.doubleValue, number < min { return "\(path) must be ≥ \(min)" }
-            if let max = s["maximum"]?.doubleValue, number > max { return "\(path) must be ≤ \(max)" }
+            if let min = s["minimum"]?.doubleValue, number < min { return "\(path()) must be ≥ \(min)" }
+            if let max = s["maximum"]?.doubleValue, number > max { return "\(path()) must be ≤ \(max)" }
         default:
             break
         }

@@ -44,7 +44,7 @@ final class PostExchange: ServerOutbound, SessionStream {
         var machine: PostAnswerStateMachine<ResponseStream>
         var buffer: ReplayBuffer?
         var decision: Decision?
-        var waiter: CheckedContinuation<Decision, Never>?
+        var waiter: UnsafeContinuation<Decision, Never>?
         var handler: Task<Void, Never>?
         var handlerCancelled = false
         var thresholdTimer: DeadlineScheduler.Timer?
@@ -53,7 +53,7 @@ final class PostExchange: ServerOutbound, SessionStream {
 
     /// What must run after the lock is released.
     private struct Deferred {
-        var resume: (CheckedContinuation<Decision, Never>, Decision)?
+        var resume: (UnsafeContinuation<Decision, Never>, Decision)?
         var cancel: Task<Void, Never>?
         var onClose: ResponseStream?
         var afterRegister: (@Sendable () -> Void)?
@@ -192,7 +192,8 @@ final class PostExchange: ServerOutbound, SessionStream {
 
     /// Waits for the decision.
     func decision() async -> Decision {
-        await withCheckedContinuation { continuation in
+        // Unsafe (no canary object per request): resumed exactly once, here or by the one `execute` that decides.
+        await withUnsafeContinuation { continuation in
             let ready: Decision? = state.withLock { s in
                 if let d = s.decision { return d }
                 s.waiter = continuation
@@ -329,7 +330,7 @@ final class PostExchange: ServerOutbound, SessionStream {
         timer = nil
     }
 
-    private static func decide(_ decision: Decision, in s: inout State) -> (CheckedContinuation<Decision, Never>, Decision)? {
+    private static func decide(_ decision: Decision, in s: inout State) -> (UnsafeContinuation<Decision, Never>, Decision)? {
         s.decision = decision
         defer { s.waiter = nil }
         return s.waiter.map { ($0, decision) }
