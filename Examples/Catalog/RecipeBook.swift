@@ -84,7 +84,8 @@ func registerRecipeBook(on server: MCPServer) {
 
     server.registerTool(
         name: "scale_recipe", title: "Scale a recipe", description: "A recipe's quantities for another number of people",
-        annotations: .init(readOnlyHint: true, openWorldHint: false)
+        annotations: .init(readOnlyHint: true, openWorldHint: false),
+        icons: [Icon(src: "https://recipes.example.com/scale.svg", mimeType: "image/svg+xml", sizes: ["any"])]
     ) { (request: ScaleRequest, _) -> Recipe in
         guard var recipe = recipes[request.recipe] else {
             throw MCPError.invalidParams("No recipe named \(request.recipe); one of \(recipeNames.joined(separator: ", "))")

@@ -137,6 +137,10 @@ def test_the_catalog_example_serves_resources_templates_prompts_and_completions(
             prompt = await c.get_prompt("cook", {"recipe": "pancakes"})
             assert [m.content.type for m in prompt.messages] == ["resource", "text"], prompt
             assert str(prompt.messages[0].content.resource.uri) == "recipes://pancakes"
+            tool = next(t for t in (await c.list_tools()).tools if t.name == "scale_recipe")
+            assert tool.title == "Scale a recipe" and tool.annotations.read_only_hint is True, tool
+            assert [(i.src, i.mime_type, i.sizes) for i in tool.icons] == [
+                ("https://recipes.example.com/scale.svg", "image/svg+xml", ["any"])], tool.icons
             scaled = await c.call_tool("scale_recipe", {"recipe": "risotto", "servings": 4})
             assert not scaled.is_error, scaled
             assert scaled.structured_content["serves"] == 4
