@@ -31,6 +31,9 @@
 #                 the first nameserver of /etc/resolv.conf) finds the responder. Default 0
 #   ACCESS_LOG    the JSON access log file, or "off" (default: RUN_DIR/access.log; SITE_ONLY=1: off)
 #   ERROR_LOG     a file for this site's error log (default: empty, the main configuration's error_log)
+#   KEEP_CONNECTIONS  idle FastCGI connections nginx keeps open per upstream and nginx worker process ("keepalive N"
+#                 in every upstream; mcp_fastcgi.conf says fastcgi_keep_conn on). Default 16; 0: none, a connection
+#                 per request. The workers must keep at least as many (MCPFCGI_KEEP_CONNECTIONS; see deploy/run.sh)
 #   SITE_ONLY     1: write only the rendered deploy/nginx-site.conf
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -126,6 +129,11 @@ if [ -n "${ERROR_LOG:-}" ]; then plain_file ERROR_LOG "$ERROR_LOG"; error_log="e
 listen_host=$HOST
 case "$HOST" in \[*) ;; *:*) listen_host="[$HOST]" ;; esac
 
+KEEP_CONNECTIONS=${KEEP_CONNECTIONS:-16}
+[[ "$KEEP_CONNECTIONS" =~ ^[0-9]+$ ]] || { echo "KEEP_CONNECTIONS is a whole number (0: a connection per request)" >&2; exit 2; }
+# Appended to every upstream block: its pool of idle kept connections.
+keepalive=""
+[ "$KEEP_CONNECTIONS" = 0 ] || keepalive=" keepalive $KEEP_CONNECTIONS;"
 upstreams=""
 session_map=""
 any_servers=""
@@ -146,18 +154,18 @@ for i in $(seq 1 "$WORKERS"); do
     for j in $(seq 1 "$WORKERS"); do
       [ "$j" = "$i" ] || servers+=" server unix:$SOCKET_DIR/w$j.sock backup max_fails=0;"
     done
-    upstreams+="upstream mcp_w$i {$servers }"$'\n'
+    upstreams+="upstream mcp_w$i {$servers$keepalive }"$'\n'
   else
-    upstreams+="upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock; }"$'\n'
+    upstreams+="upstream mcp_w$i { server unix:$SOCKET_DIR/w$i.sock;$keepalive }"$'\n'
   fi
 done
-upstreams+="upstream mcp_any {$any_servers }"$'\n'
+upstreams+="upstream mcp_any {$any_servers$keepalive }"$'\n'
 # OAuth state in one worker's memory (STORE=memory): /oauth/ and /.well-known/ go to worker 1. In PostgreSQL
 # (STORE=postgres) any worker serves them.
 if [ "${STORE:-memory}" = postgres ]; then
-  upstreams+="upstream mcp_oauth {$any_servers }"
+  upstreams+="upstream mcp_oauth {$any_servers$keepalive }"
 else
-  upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock; }"
+  upstreams+="upstream mcp_oauth { server unix:$SOCKET_DIR/w1.sock;$keepalive }"
 fi
 
 # Values go through the environment (awk -v would interpret the backslashes of the map's regexes) and are

@@ -17,6 +17,9 @@
 #   HOST=127.0.0.1  PORT=8080  TLS_PORT=8443   listeners (no port below 1024 is needed)
 #   WORKERS=2                                  worker processes, each on its own socket
 #   THREADS=                                   accept threads per worker (default: 2 × cores, at least 4)
+#   KEEP_CONNECTIONS=16                        idle FastCGI connections nginx keeps open per upstream and nginx
+#                                              worker (upstream keepalive; the workers park them in epoll, no
+#                                              thread waits on one); 0: a new connection per request
 #   PUBLIC_URL=http://HOST:PORT                public base URL (origin checks, OAuth issuer); its host and
 #                                              localhost, 127.0.0.1, [::1] are the Host names served (others: 421);
 #                                              https://…: HTTPS-only, PORT answers 308 to the public URL
@@ -109,6 +112,15 @@ PORT=${PORT:-8080}
 TLS_PORT=${TLS_PORT:-8443}
 WORKERS=${WORKERS:-2}
 THREADS=${THREADS:-}
+KEEP_CONNECTIONS=${KEEP_CONNECTIONS:-16}
+[[ "$KEEP_CONNECTIONS" =~ ^[0-9]+$ ]] || { echo "KEEP_CONNECTIONS is a whole number (0: a connection per request)" >&2; exit 2; }
+# What each worker keeps idle at most: every connection nginx may keep to it (KEEP_CONNECTIONS for each of the three
+# upstreams a worker is in, per nginx worker process), at least 256.
+kept_idle=0
+if [ "$KEEP_CONNECTIONS" != 0 ]; then
+  kept_idle=$(( KEEP_CONNECTIONS * 3 * $(nproc) ))
+  [ "$kept_idle" -ge 256 ] || kept_idle=256
+fi
 AUTH=${AUTH:-anonymous}
 STORE=${STORE:-memory}
 LOG_LEVEL=${LOG_LEVEL:-info}
@@ -270,7 +282,8 @@ OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WOR
   AUTHORIZE_AUTH="$authorize_auth" STREAMS_PER_ADDRESS="$STREAMS_PER_ADDRESS" MANAGEMENT_ALLOW="${MANAGEMENT_ALLOW:-}" PUBLIC_URL="$PUBLIC_URL" \
   METRICS_ALLOW="${METRICS_ALLOW:-}" \
   REAL_IP_FROM="${REAL_IP_FROM:-}" OCSP_STAPLING="${OCSP_STAPLING:-0}" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
-  RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" STORE="$STORE" "$here/render-nginx.sh"
+  RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" STORE="$STORE" KEEP_CONNECTIONS="$KEEP_CONNECTIONS" \
+  "$here/render-nginx.sh"
 cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
 
 RESTART_LIMIT=${RESTART_LIMIT:-5}
@@ -298,6 +311,7 @@ start_worker() {
   MCPFCGI_MANAGEMENT_TOKEN="${MANAGEMENT_TOKEN:-}" MCPFCGI_METRICS_TOKEN="${METRICS_TOKEN:-}" \
     MCPFCGI_DATABASE_URL="${DATABASE_URL:-}" \
   env MCPFCGI_NODE_ID="w$i" MCPFCGI_PUBLIC_URL="$PUBLIC_URL" MCPFCGI_THREADS="$THREADS" \
+    MCPFCGI_KEEP_CONNECTIONS="$kept_idle" \
     MCPFCGI_LOG_LEVEL="$LOG_LEVEL" MCPFCGI_LOG_FORMAT="$LOG_FORMAT" MCPFCGI_DRAIN_TIMEOUT="$DRAIN_TIMEOUT" \
     MCPFCGI_PEER_SOCKETS="$peer_sockets" \
     MCPFCGI_SESSION_IDLE_TIMEOUT="$SESSION_IDLE_TIMEOUT" MCPFCGI_SESSION_SWEEP_INTERVAL="$SESSION_SWEEP_INTERVAL" \

@@ -24,7 +24,8 @@ import Glibc
 /// ```
 ///
 /// Variables (each optional; unset: the component's default): `MCPFCGI_NODE_ID`, `MCPFCGI_PUBLIC_URL`,
-/// `MCPFCGI_THREADS`, `MCPFCGI_DRAIN_TIMEOUT` (seconds), `MCPFCGI_EXCLUSIVE_SOCKET` (`1`: run.sh gives each
+/// `MCPFCGI_THREADS`, `MCPFCGI_DRAIN_TIMEOUT` (seconds), `MCPFCGI_KEEP_CONNECTIONS` (`0`: close every FastCGI
+/// connection after its request; N: keep the ones nginx asks to keep, at most N idle), `MCPFCGI_EXCLUSIVE_SOCKET` (`1`: run.sh gives each
 /// worker a socket of its own), `MCPFCGI_REQUEST_STATE_KEY_FILE` (at least 32 random bytes), `MCPFCGI_LOG_LEVEL`,
 /// `MCPFCGI_PEER_SOCKETS` (every worker's socket, comma-separated), and for `AUTH=builtin` (read by
 /// ``builtInAuthorization(supportedScopes:requiredScopes:logger:)``) `MCPFCGI_AUTH`, `MCPFCGI_OAUTH_KEY_FILE`,
@@ -38,6 +39,9 @@ public struct DeploymentEnvironment: Sendable {
     public var threads: Int?
     /// How long a drain waits for requests in flight.
     public var drainTimeout: Duration?
+    /// What happens to a FastCGI connection after its request (`MCPFCGI_KEEP_CONNECTIONS`: `0` closes it, N keeps
+    /// at most N idle ones).
+    public var connectionReuse: FastCGIServer.ConnectionReuse?
     /// Whether the inherited socket is this worker's alone.
     public var exclusiveSocket: Bool
     /// The key every worker shares for 2026-07-28 request state.
@@ -83,6 +87,7 @@ public struct DeploymentEnvironment: Sendable {
         publicURL = value("MCPFCGI_PUBLIC_URL")
         threads = try number("MCPFCGI_THREADS", minimum: 1)
         drainTimeout = try number("MCPFCGI_DRAIN_TIMEOUT", minimum: 0).map { .seconds($0) }
+        connectionReuse = try number("MCPFCGI_KEEP_CONNECTIONS", minimum: 0).map(FastCGIServer.ConnectionReuse.init(keepingAtMost:))
         exclusiveSocket = value("MCPFCGI_EXCLUSIVE_SOCKET") == "1"
         if let level = value("MCPFCGI_LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level) else {
@@ -213,10 +218,11 @@ public struct DeploymentEnvironment: Sendable {
     }
 
     /// The FastCGI front's configuration: the socket inherited from spawn-fcgi (no path), and the threads, drain
-    /// deadline and socket exclusivity given.
+    /// deadline, connection reuse and socket exclusivity given.
     public var fastCGI: FastCGIServer.Configuration {
         var configuration = FastCGIServer.Configuration()
         if let threads { configuration.threads = threads }
+        if let connectionReuse { configuration.connectionReuse = connectionReuse }
         if let drainTimeout { configuration.drainTimeout = drainTimeout }
         configuration.exclusiveInheritedSocket = exclusiveSocket
         return configuration

@@ -24,6 +24,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Accept threads (default: 2 × cores, at least 4). [MCPFCGI_THREADS]")
     var threads: Int?
 
+    @Option(help: "Idle FastCGI connections kept open for nginx's next requests (0: a connection per request; default 256). [MCPFCGI_KEEP_CONNECTIONS]")
+    var keepConnections: Int?
+
     @Option(help: "Node id: prefix of session ids (default: the socket's file name). [MCPFCGI_NODE_ID]")
     var nodeID: String?
 
@@ -105,6 +108,7 @@ struct DemoCommand: ParsableCommand {
     /// The options after the environment fallbacks.
     var socketPath: String? { socket ?? env("MCPFCGI_SOCKET") }
     var threadCount: Int? { threads ?? env("MCPFCGI_THREADS").flatMap { Int($0) } }
+    var keptConnectionCount: Int? { keepConnections ?? env("MCPFCGI_KEEP_CONNECTIONS").flatMap { Int($0) } }
     /// A server's session store, holding at most `--max-sessions` sessions: in this worker's memory, or on
     /// PostgreSQL (for every worker of every deployment on the database) in the server's own scope.
     func makeSessionStore(scope: String, database: DemoDatabase?, logger: Logger) -> any SessionStore {
@@ -144,7 +148,7 @@ struct DemoCommand: ParsableCommand {
     /// The numeric settings read from the environment: a value that is not a whole number is refused at start
     /// (it would otherwise be ignored silently and a default used).
     static let numericVariables = [
-        "MCPFCGI_THREADS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
+        "MCPFCGI_THREADS", "MCPFCGI_KEEP_CONNECTIONS", "MCPFCGI_DRAIN_TIMEOUT", "MCPFCGI_SESSION_IDLE_TIMEOUT", "MCPFCGI_SESSION_SWEEP_INTERVAL",
         "MCPFCGI_MAX_SESSIONS", "MCPFCGI_RATE_LIMIT", "MCPFCGI_SESSIONS_PER_ADDRESS", "MCPFCGI_SESSIONS_PER_USER",
         "MCPFCGI_SESSION_EVICTION_MIN_IDLE", "MCPFCGI_WORKER_RESTARTS", "MCPFCGI_DATABASE_KEEPALIVE",
     ]
@@ -159,6 +163,9 @@ struct DemoCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
         if let threads = threadCount, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let kept = keptConnectionCount, kept < 0 {
+            throw ValidationError("--keep-connections must be 0 (a connection per request) or more")
+        }
         if sessionIdleTimeout < 0 { throw ValidationError("--session-idle-timeout must be 0 or more") }
         if databaseKeepalive < 0 { throw ValidationError("--database-keepalive must be 0 (none) or more seconds") }
         if sessionSweepInterval < 1 { throw ValidationError("--session-sweep-interval must be at least 1") }
@@ -194,6 +201,7 @@ struct DemoCommand: ParsableCommand {
             drainTimeout: .seconds(drainTimeout),
             exclusiveInheritedSocket: exclusiveSocket || env("MCPFCGI_EXCLUSIVE_SOCKET") == "1")
         if let threads = threadCount { fcgi.threads = threads }
+        if let kept = keptConnectionCount { fcgi.connectionReuse = .init(keepingAtMost: kept) }
         // Spans of the drained requests are flushed once the server has drained (or failed to start); the
         // database pool closes after that.
         var stopTracing: (() -> Void)?

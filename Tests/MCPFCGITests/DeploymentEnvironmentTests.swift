@@ -17,13 +17,14 @@ import Testing
         let deployment = try DeploymentEnvironment([
             "MCPFCGI_NODE_ID": "w2", "MCPFCGI_PUBLIC_URL": "https://mcp.example.com", "MCPFCGI_THREADS": "6",
             "MCPFCGI_DRAIN_TIMEOUT": "12", "MCPFCGI_EXCLUSIVE_SOCKET": "1", "MCPFCGI_REQUEST_STATE_KEY_FILE": keyFile,
-            "MCPFCGI_LOG_LEVEL": "debug",
+            "MCPFCGI_LOG_LEVEL": "debug", "MCPFCGI_KEEP_CONNECTIONS": "40",
         ])
         let fastCGI = deployment.fastCGI
         #expect(fastCGI.socketPath == nil)  // the socket spawn-fcgi passes as fd 0
         #expect(fastCGI.threads == 6)
         #expect(fastCGI.drainTimeout == .seconds(12))
         #expect(fastCGI.exclusiveInheritedSocket)
+        #expect(fastCGI.connectionReuse == .keepAlive(maxIdle: 40))
         let application = deployment.application()
         #expect(application.publicURL == "https://mcp.example.com")
         #expect(application.nodeID == "w2")
@@ -36,6 +37,9 @@ import Testing
         #expect(deployment.nodeID == nil)
         #expect(deployment.fastCGI.threads == FastCGIServer.Configuration().threads)
         #expect(!deployment.fastCGI.exclusiveInheritedSocket)
+        #expect(deployment.fastCGI.connectionReuse == .default)
+        let closing = try DeploymentEnvironment(["MCPFCGI_KEEP_CONNECTIONS": "0"])
+        #expect(closing.fastCGI.connectionReuse == .closeAfterEachRequest)
         let base = MCPApplication.Configuration(publicURL: "https://own.example.com")
         #expect(deployment.application(base).publicURL == "https://own.example.com")
         #expect(deployment.requestStateKey == nil)
@@ -43,6 +47,7 @@ import Testing
 
     @Test(arguments: [
         ("MCPFCGI_THREADS", "many"), ("MCPFCGI_THREADS", "0"), ("MCPFCGI_DRAIN_TIMEOUT", "-1"),
+        ("MCPFCGI_KEEP_CONNECTIONS", "-1"), ("MCPFCGI_KEEP_CONNECTIONS", "all"),
         ("MCPFCGI_LOG_LEVEL", "loud"), ("MCPFCGI_REQUEST_STATE_KEY_FILE", "/nonexistent/key"),
         ("MCPFCGI_AUTH", "external"),
     ])

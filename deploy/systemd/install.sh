@@ -33,6 +33,7 @@
 #                                  workers' settings; set one empty to drop it. Printable characters without
 #                                  quotes or backslashes. An endpoint implies OUTBOUND_NETWORK=1 (the collector
 #                                  is reached over TCP)
+#   KEEP_CONNECTIONS=16            idle FastCGI connections nginx keeps per upstream and nginx worker (0: none)
 #   THREADS= LOG_LEVEL=info LOG_FORMAT=text DRAIN_TIMEOUT=30 SESSION_IDLE_TIMEOUT=1800
 #   SESSION_SWEEP_INTERVAL=60 MAX_SESSIONS=10000 RATE_LIMIT= MAX_BODY=4m    as in deploy/run.sh
 #   OUTBOUND_NETWORK=0             1: allow AF_INET/AF_INET6 (client ID metadata documents, external auth)
@@ -50,7 +51,7 @@ deploy=$(cd "$here/.." && pwd)
 root_dir=$(cd "$deploy/.." && pwd)
 
 settings=(WORKERS BIN APP_USER APP_GROUP NGINX_GROUP PUBLIC_URL SERVER_NAME HOST PORT TLS_PORT TLS_CERT TLS_KEY
-  AUTH AUTHORIZE_AUTH HTPASSWD LOGIN_USER MANAGEMENT_TOKEN THREADS LOG_LEVEL LOG_FORMAT DRAIN_TIMEOUT
+  AUTH AUTHORIZE_AUTH HTPASSWD LOGIN_USER MANAGEMENT_TOKEN THREADS KEEP_CONNECTIONS LOG_LEVEL LOG_FORMAT DRAIN_TIMEOUT
   SESSION_IDLE_TIMEOUT SESSION_SWEEP_INTERVAL MAX_SESSIONS RATE_LIMIT MAX_BODY OUTBOUND_NETWORK SOCKET_DIR
   NGINX_SITE NGINX_SNIPPET REAL_IP_FROM OCSP_STAPLING TLS_TRUSTED_CERT RESOLVER LOG_DIR LOGROTATE NGINX_PID
   METRICS_TOKEN METRICS_ALLOW MANAGEMENT_ALLOW)
@@ -103,6 +104,7 @@ METRICS_TOKEN=${METRICS_TOKEN:-}
 METRICS_ALLOW=${METRICS_ALLOW:-127.0.0.1 ::1}
 MANAGEMENT_ALLOW=${MANAGEMENT_ALLOW:-127.0.0.1 ::1}
 THREADS=${THREADS:-}
+KEEP_CONNECTIONS=${KEEP_CONNECTIONS:-16}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
@@ -142,6 +144,14 @@ positive() { [[ "${!1}" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive number
 positive WORKERS; positive PORT; positive TLS_PORT; positive DRAIN_TIMEOUT; positive SESSION_SWEEP_INTERVAL
 positive MAX_SESSIONS; number SESSION_IDLE_TIMEOUT
 [ -z "$THREADS" ] || positive THREADS
+number KEEP_CONNECTIONS
+# What each worker keeps idle at most (as deploy/run.sh): KEEP_CONNECTIONS for each of the three upstreams a worker is
+# in, per nginx worker process (one per core), at least 256; 0: every connection closed after its request.
+kept_idle=0
+if [ "$KEEP_CONNECTIONS" != 0 ]; then
+  kept_idle=$(( KEEP_CONNECTIONS * 3 * $(nproc) ))
+  [ "$kept_idle" -ge 256 ] || kept_idle=256
+fi
 [ -z "$RATE_LIMIT" ] || number RATE_LIMIT
 case "$AUTH" in anonymous|builtin) ;; *) die "AUTH=$AUTH: use anonymous or builtin" ;; esac
 case "$LOG_LEVEL" in trace|debug|info|notice|warning|error|critical) ;; *) die "LOG_LEVEL=$LOG_LEVEL: unknown level" ;; esac
@@ -276,6 +286,7 @@ for i in $(seq 1 "$WORKERS"); do peers+="${peers:+,}$SOCKET_DIR/w$i.sock"; done
   echo "MCPFCGI_SESSION_SWEEP_INTERVAL=$SESSION_SWEEP_INTERVAL"
   echo "MCPFCGI_MAX_SESSIONS=$MAX_SESSIONS"
   [ -z "$THREADS" ] || echo "MCPFCGI_THREADS=$THREADS"
+  echo "MCPFCGI_KEEP_CONNECTIONS=$kept_idle"
   [ -z "$RATE_LIMIT" ] || echo "MCPFCGI_RATE_LIMIT=$RATE_LIMIT"
   echo "MCPFCGI_LOG_LEVEL=$LOG_LEVEL"
   echo "MCPFCGI_LOG_FORMAT=$LOG_FORMAT"
@@ -353,7 +364,7 @@ site_tmp=$(mktemp)
 OUT="$site_tmp" SITE_ONLY=1 SOCKET_DIR="$SOCKET_DIR" WORKERS="$WORKERS" HOST="$HOST" PORT="$PORT" \
   TLS_PORT="$TLS_PORT" TLS_CERT="$TLS_CERT" TLS_KEY="$TLS_KEY" MAX_BODY="$MAX_BODY" SERVER_NAME="$SERVER_NAME" \
   AUTHORIZE_AUTH="$authorize_auth" FASTCGI_INCLUDE="$NGINX_SNIPPET" PUBLIC_URL="$PUBLIC_URL" \
-  REAL_IP_FROM="$REAL_IP_FROM" METRICS_ALLOW="$METRICS_ALLOW" MANAGEMENT_ALLOW="$MANAGEMENT_ALLOW" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
+  KEEP_CONNECTIONS="$KEEP_CONNECTIONS" REAL_IP_FROM="$REAL_IP_FROM" METRICS_ALLOW="$METRICS_ALLOW" MANAGEMENT_ALLOW="$MANAGEMENT_ALLOW" OCSP_STAPLING="$OCSP_STAPLING" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
   RESOLVER="${RESOLVER:-}" ACCESS_LOG="$LOG_DIR/access.log" ERROR_LOG="$LOG_DIR/error.log" "$deploy/render-nginx.sh"
 write 0644 root:root "$DESTDIR$NGINX_SITE" < "$site_tmp"
 rm -f "$site_tmp"

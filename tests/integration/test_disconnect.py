@@ -21,8 +21,9 @@ GRACE = 2.0
 
 @pytest.fixture(scope="module")
 def stack():
-    """Overrides the shared stack for this module."""
-    s = Stack(workers=1)
+    """Overrides the shared stack for this module. A connection per request (KEEP_CONNECTIONS=0): the counts below
+    take one FastCGI connection per stream (with kept connections nginx may carry a stream on an idle one)."""
+    s = Stack(workers=1, extra_env={"KEEP_CONNECTIONS": "0"})
     try:
         s.start()
         yield s

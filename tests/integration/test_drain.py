@@ -24,6 +24,9 @@ from mcphttp import rpc_response_from_sse, ACCEPT_BOTH, PROTOCOL_VERSION
 THREADS = 4
 SUCCESS_TEXT = "Tool with logging executed successfully"
 DRAINED_LINE = "drained; all accept threads stopped"
+# The socket accounting below counts one connection per call: these scenarios run with a connection per request
+# (KEEP_CONNECTIONS=0). Kept connections have a drain test of their own (test_sigterm_with_kept_connections).
+PER_CONNECTION = {"DRAIN_TIMEOUT": "10", "KEEP_CONNECTIONS": "0"}
 TIMEOUT_LINE = "drain timeout reached"
 
 
@@ -129,7 +132,7 @@ def check_all_succeeded(results, state, stack):
 
 def test_sigterm_finishes_requests_being_served(make_stack):
     """As many calls as accept threads: all of them are being served when SIGTERM arrives."""
-    stack = make_stack(workers=1, threads=THREADS, extra_env={"DRAIN_TIMEOUT": "10"})
+    stack = make_stack(workers=1, threads=THREADS, extra_env=PER_CONNECTION)
     results, state = run_drain_scenario(stack, calls=THREADS)
     assert state["accepted"] + state["queued"] == THREADS, state
     check_all_succeeded(results, state, stack)
@@ -138,7 +141,24 @@ def test_sigterm_finishes_requests_being_served(make_stack):
 def test_sigterm_drains_all_in_flight_requests(make_stack):
     """16 concurrent calls on 4 accept threads: none may be dropped, including those nginx has already
     handed to the worker's socket that wait for a free accept thread."""
-    stack = make_stack(workers=1, threads=THREADS, extra_env={"DRAIN_TIMEOUT": "10"})
+    stack = make_stack(workers=1, threads=THREADS, extra_env=PER_CONNECTION)
     results, state = run_drain_scenario(stack, calls=16)
     assert state["accepted"] + state["queued"] == 16, state  # all 16 were in flight at the worker
     check_all_succeeded(results, state, stack)
+
+
+def test_sigterm_with_kept_connections(make_stack):
+    """nginx keeps connections to the worker (KEEP_CONNECTIONS, the default): SIGTERM while 16 calls are in flight
+    on 4 accept threads, some on kept connections that were idle a moment before. The drain closes the idle ones at
+    once, serves every request already sent on one, and exits without waiting for its deadline."""
+    stack = make_stack(workers=1, threads=THREADS, extra_env={"DRAIN_TIMEOUT": "10"})
+    sock = stack.worker_socket(1)
+    for _ in range(8):
+        assert stack.get("/health").status == 200
+    # nginx kept the connections of those requests: open, idle, and no accept thread waits on them.
+    wait_until(lambda: worker_connections(sock)[0] >= 1, 5, what="a kept connection to the worker")
+    started = time.monotonic()
+    results, state = run_drain_scenario(stack, calls=16)
+    check_all_succeeded(results, state, stack)
+    assert time.monotonic() - started < 8, "the drain waited for its deadline"
+    assert worker_connections(sock) == (0, 0)

@@ -484,6 +484,32 @@ def test_nginx_t_demo_configuration(tmp_path):
 
 
 @needs_nginx
+@pytest.mark.parametrize("keep,expected", [(None, " keepalive 16;"), ("40", " keepalive 40;"), ("0", None)])
+def test_every_upstream_keeps_connections_as_configured(tmp_path, keep, expected):
+    """KEEP_CONNECTIONS: nginx keeps idle FastCGI connections in every upstream (mcp_fastcgi.conf asks the workers to
+    keep them, fastcgi_keep_conn on); 0: none, a connection per request."""
+    run_dir, config = render_full(tmp_path, **({"KEEP_CONNECTIONS": keep} if keep is not None else {}))
+    warnings = nginx_t(run_dir, run_dir / "nginx.conf")
+    assert "[warn]" not in warnings and "[emerg]" not in warnings, warnings
+    upstreams = re.findall(r"upstream (\w+) \{([^}]*)\}", config)
+    assert {name for name, _ in upstreams} == {"mcp_w1", "mcp_w2", "mcp_any", "mcp_oauth"}, upstreams
+    for name, body in upstreams:
+        if expected is None:
+            assert "keepalive" not in body, (name, body)
+        else:
+            assert body.endswith(expected + " "), (name, body)
+    assert "fastcgi_keep_conn on;" in directives((ROOT / "deploy" / "mcp_fastcgi.conf").read_text())
+
+
+def test_render_refuses_a_bad_keep_connections(tmp_path):
+    env = {"OUT": str(tmp_path / "nginx.conf"), "SOCKET_DIR": str(tmp_path), "RUN_DIR": str(tmp_path), "WORKERS": "1",
+           "HOST": "127.0.0.1", "PORT": "8080", "TLS_PORT": "8443", "TLS_CERT": "/c", "TLS_KEY": "/k", "MAX_BODY": "4m",
+           "KEEP_CONNECTIONS": "many"}
+    out = render(env)
+    assert out.returncode == 2 and "KEEP_CONNECTIONS is a whole number" in out.stderr, out
+
+
+@needs_nginx
 def test_nginx_t_tls_only_configuration(tmp_path):
     run_dir, config = render_full(tmp_path, PUBLIC_URL="https://mcp.example.test/base/", REAL_IP_FROM="10.0.0.0/8 2001:db8::/32")
     warnings = nginx_t(run_dir, run_dir / "nginx.conf")

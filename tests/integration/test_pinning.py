@@ -30,7 +30,9 @@ CALLS = 50
 @pytest.fixture(scope="module")
 def small():
     # All streams come from one address: nginx's per-address stream limit (STREAMS_PER_ADDRESS) is raised above them.
-    s = Stack(workers=1, threads=THREADS, extra_env={"STREAMS_PER_ADDRESS": str(STREAMS + 100)})
+    # A connection per request (KEEP_CONNECTIONS=0): the counts below take one FastCGI connection per stream. Kept
+    # connections have their own stack (kept_small).
+    s = Stack(workers=1, threads=THREADS, extra_env={"STREAMS_PER_ADDRESS": str(STREAMS + 100), "KEEP_CONNECTIONS": "0"})
     try:
         s.start()
         yield s
@@ -145,3 +147,32 @@ def test_disconnected_streams_do_not_hold_the_worker(small):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: call_once(mcp, sids[i % 10], i), range(20)))
     assert all(ok for ok, _, _ in results), [r for ok, r, _ in results if not ok][:3]
+
+
+@pytest.fixture(scope="module")
+def kept_small():
+    """Kept connections (KEEP_CONNECTIONS=16, the default) to one worker with two accept threads."""
+    s = Stack(workers=1, threads=THREADS)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+
+
+def test_idle_kept_connections_do_not_pin_the_accept_threads(kept_small):
+    """nginx keeps more idle FastCGI connections to the worker than it has accept threads: a classic libfcgi worker
+    would have each thread waiting on one of them and answer nothing more. Here they wait in epoll; every call is
+    answered at once, over and over, from many connections."""
+    mcp = kept_small.mcp()
+    sock = kept_small.worker_socket(1)
+    sids = [open_session(mcp) for _ in range(SESSIONS)]
+    for _ in range(3):
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda i: call_once(mcp, sids[i % SESSIONS], i), range(CALLS)))
+        assert all(ok for ok, _, _ in results), [r for ok, r, _ in results if not ok][:3]
+        assert max(t for _, _, t in results) < 2.0 and time.monotonic() - started < 10.0
+        # Between the rounds, more connections stay open (idle, kept by nginx) than there are accept threads.
+        wait_until(lambda: socket_connections(sock) > THREADS, 2, what=f"more than {THREADS} kept connections")
+    assert "threads=2" in kept_small.log()

@@ -219,8 +219,8 @@ def test_a_database_outage_is_answered_503_and_service_resumes_when_it_returns()
 
 
 def session_upstreams(config: str) -> dict[int, list[str]]:
-    """The servers of each rendered "upstream mcp_w<i> { … }", in order."""
-    return {int(i): [s.strip() for s in body.split(";") if s.strip()]
+    """The servers of each rendered "upstream mcp_w<i> { … }", in order (its keepalive directive left out)."""
+    return {int(i): [s.strip() for s in body.split(";") if s.strip().startswith("server ")]
             for i, body in re.findall(r"upstream mcp_w(\d+) \{([^}]*)\}", config)}
 
 

@@ -26,7 +26,9 @@ from conftest import wait_until
 
 @pytest.fixture
 def single(make_stack):
-    return make_stack(workers=1)
+    # A connection per request (KEEP_CONNECTIONS=0): test_listen_stream_released_when_client_leaves counts one FastCGI
+    # connection per stream (with kept connections nginx may carry a stream on an idle one).
+    return make_stack(workers=1, extra_env={"KEEP_CONNECTIONS": "0"})
 
 
 def next_data(s: SSEStream, timeout: float = 5.0) -> dict:

@@ -174,7 +174,9 @@ def test_install_renders_every_file(rendered):
     assert "MCPFCGI_EXCLUSIVE_SOCKET" not in env and "MCPFCGI_SOCKET" not in env
     assert "MCPFCGI_NODE_ID" not in env  # per instance, from the unit
     site = d / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf"
-    assert "upstream mcp_w3 { server unix:/run/mcpfcgi/w3.sock; }" in site.read_text()
+    assert "upstream mcp_w3 { server unix:/run/mcpfcgi/w3.sock; keepalive 16; }" in site.read_text()
+    # The workers keep what nginx may keep: 16 per upstream (three per worker) and nginx worker (one per core).
+    assert env["MCPFCGI_KEEP_CONNECTIONS"] == str(max(256, 16 * 3 * len(os.sched_getaffinity(0))))
     assert (d / "etc" / "nginx" / "snippets" / "mcpfcgi_fastcgi.conf").read_text() == \
         (ROOT / "deploy" / "mcp_fastcgi.conf").read_text()
     htpasswd = d / "etc" / "nginx" / "mcpfcgi.htpasswd"

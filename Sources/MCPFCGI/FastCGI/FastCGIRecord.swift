@@ -122,6 +122,14 @@ package struct FastCGIRecord: Equatable, Sendable {
             ).encoded()
     }
 
+    /// ``end(requestID:appStatus:protocolStatus:)`` followed by an empty `FCGI_STDOUT` record, to be written in one
+    /// piece before the application closes a connection nginx asked to keep (`FCGI_KEEP_CONN`): nginx keeps an
+    /// upstream connection only when `END_REQUEST` is the last thing it read, so it drops this one instead of caching a
+    /// connection about to close (which it might not notice before it sends the next request into it).
+    package static func endBeforeClosing(requestID: UInt16) -> [UInt8] {
+        end(requestID: requestID) + header(type: Kind.stdout.rawValue, requestID: requestID, contentLength: 0)
+    }
+
     /// The protocol status of an `FCGI_END_REQUEST` record (0 = request complete), or nil for another record or a
     /// short body.
     package var protocolStatus: UInt8? {

@@ -83,11 +83,17 @@ public final class FastCGIServer: Service, Sendable {
         /// The server records `mcpfcgi_fastcgi_accept_threads` (gauge: the accept threads started),
         /// `mcpfcgi_fastcgi_accept_threads_busy` (gauge: accept threads serving a request now, which is also
         /// the number of requests in flight on them), `mcpfcgi_drains_total` (drains started) and
-        /// `mcpfcgi_draining` (gauge: 1 while draining). The listen backlog of the unix socket (connections nginx
+        /// `mcpfcgi_draining` (gauge: 1 while draining), `mcpfcgi_fastcgi_connections_idle` (gauge: kept connections
+        /// waiting for their next request, ``ConnectionReuse/keepAlive(maxIdle:)``). The listen backlog of the unix socket (connections nginx
         /// made that no thread accepted yet) is not measurable from user space on Linux (no `SO_*` option or
         /// `/proc` entry reports a unix socket's accept queue), so it is not reported; a busy count that stays at
         /// the thread count is the sign that requests queue.
         public var metricsFactory: (any MetricsFactory)?
+        /// What happens to a FastCGI connection after its request: closed (one connection per request), or kept
+        /// open for the next one when nginx asks (`fastcgi_keep_conn on` with an upstream `keepalive` pool) and
+        /// parked in epoll while idle, so that no accept thread waits on an idle connection. Default
+        /// ``FastCGIServer/ConnectionReuse/default``.
+        public var connectionReuse: ConnectionReuse
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -96,7 +102,8 @@ public final class FastCGIServer: Service, Sendable {
             maxBodySize: Int = 4 << 20, drainTimeout: Duration = .seconds(30),
             exclusiveInheritedSocket: Bool = false, handlesTerminationSignals: Bool = true,
             streaming: StreamingConfiguration = StreamingConfiguration(),
-            metricsFactory: (any MetricsFactory)? = nil
+            metricsFactory: (any MetricsFactory)? = nil,
+            connectionReuse: ConnectionReuse = .default
         ) {
             self.socketPath = socketPath
             self.socketMode = socketMode
@@ -108,6 +115,34 @@ public final class FastCGIServer: Service, Sendable {
             self.exclusiveInheritedSocket = exclusiveInheritedSocket
             self.handlesTerminationSignals = handlesTerminationSignals
             self.metricsFactory = metricsFactory
+            self.connectionReuse = connectionReuse
+        }
+    }
+
+    /// What the worker does with a FastCGI connection once its request is answered.
+    public enum ConnectionReuse: Sendable, Hashable {
+        /// Closes it, whatever nginx asked: every request comes on a connection of its own (accept, request,
+        /// close). Each accept thread waits in `accept()` for the next connection. nginx: `fastcgi_keep_conn off`,
+        /// or no `keepalive` in the upstream.
+        case closeAfterEachRequest
+        /// Keeps it open when nginx asks (its `FCGI_KEEP_CONN` flag: `fastcgi_keep_conn on` with an upstream
+        /// `keepalive` pool), which spares both sides a connection's set-up and tear-down per request. Between
+        /// requests the connection waits in an epoll set, not in a thread: the accept threads all wait on that set
+        /// (and on the listening socket in it), and the one woken for a connection serves its next request on the
+        /// spot. At most `maxIdle` connections wait at once (a bound on descriptors, whatever nginx does); beyond
+        /// it a connection is closed after its request. A worker draining closes its idle connections first thing
+        /// (nginx then sends its next requests to another worker) and every other one after its request.
+        case keepAlive(maxIdle: Int)
+
+        /// The default: ``keepAlive(maxIdle:)`` with 256 idle connections, what `deploy/run.sh` configures nginx for
+        /// (`fastcgi_keep_conn on`, `keepalive` in every upstream) and the faster mode in the benchmark
+        /// (bench/results/latest.md). A worker in this mode also serves an nginx that closes its connections.
+        public static let `default` = ConnectionReuse.keepAlive(maxIdle: 256)
+
+        /// The reuse a count of idle connections stands for (`MCPFCGI_KEEP_CONNECTIONS`, `--keep-connections`): 0
+        /// closes every connection after its request, N keeps at most N idle.
+        public init(keepingAtMost idle: Int) {
+            self = idle > 0 ? .keepAlive(maxIdle: idle) : .closeAfterEachRequest
         }
     }
 
@@ -139,12 +174,14 @@ public final class FastCGIServer: Service, Sendable {
         let busyThreads: Meter
         let drains: Counter
         let draining: Meter
+        let parkedConnections: Meter
 
         init(factory: any MetricsFactory) {
             acceptThreads = Meter(label: "mcpfcgi_fastcgi_accept_threads", factory: factory)
             busyThreads = Meter(label: "mcpfcgi_fastcgi_accept_threads_busy", factory: factory)
             drains = Counter(label: "mcpfcgi_drains_total", factory: factory)
             draining = Meter(label: "mcpfcgi_draining", factory: factory)
+            parkedConnections = Meter(label: "mcpfcgi_fastcgi_connections_idle", factory: factory)
         }
     }
 
@@ -166,6 +203,8 @@ public final class FastCGIServer: Service, Sendable {
         var watched = false
         /// Connections accepted so far.
         var accepted: UInt64 = 0
+        /// The kept connections (``ConnectionReuse/keepAlive(maxIdle:)``).
+        var kept: KeptConnectionPool?
     }
 
     /// Creates the front end; nothing starts (no thread, no socket) until ``start()`` or ``run()``.
@@ -279,17 +318,31 @@ public final class FastCGIServer: Service, Sendable {
             throw error
         }
         let count = max(1, configuration.threads)
+        var kept: KeptConnectionPool?
+        if case .keepAlive(let maxIdle) = configuration.connectionReuse {
+            do {
+                kept = try KeptConnectionPool(
+                    listenFD: fd, maxParked: max(0, maxIdle), plainClose: Self.isUnixSocket(fd),
+                    parkedGauge: metrics.parkedConnections, changed: changed)
+            } catch {
+                if configuration.socketPath != nil { close(fd) }
+                _ = handle { $0.startFailed() }
+                completeStop()
+                throw error
+            }
+        }
         hub.start()
         responder.willStart()
         pool.withLock {
             $0.listenFD = fd
             $0.accepting = Array(repeating: false, count: count)
+            $0.kept = kept
         }
         // Reported before the threads exist, so that a thread that returns early is counted off a known total.
         let action = handle { $0.started(acceptThreads: count) }
         metrics.acceptThreads.set(count)
         for index in 0..<count {
-            let tid = Self.startThread { [self] in self.acceptLoop(listenFD: fd, index: index) }
+            let tid = Self.startThread { [self] in self.acceptLoop(listenFD: fd, index: index, kept: kept) }
             pool.withLock { $0.threads.append(tid) }
         }
         logger.info(
@@ -365,14 +418,17 @@ public final class FastCGIServer: Service, Sendable {
     private func performDrain(until deadline: ContinuousClock.Instant) {
         metrics.drains.increment()
         metrics.draining.set(1)
-        let listenFD = pool.withLock {
+        let (listenFD, kept) = pool.withLock {
             $0.watched = true
-            return $0.listenFD
+            return ($0.listenFD, $0.kept)
         }
-        // 1. No new connections: remove the socket's name (nginx then uses the other workers).
+        // 1. No new connections: remove the socket's name (nginx then uses the other workers), and close the idle
+        // kept connections (nginx notices at once and stops sending requests on them; the others are closed once
+        // idle, in step 2).
         if let path = configuration.socketPath ?? (configuration.exclusiveInheritedSocket ? Self.boundPath(of: listenFD) : nil) {
             unlink(path)
         }
+        kept?.closeIdle(idleFor: KeptConnectionPool.settleTime)
         var forced: ServerLifecycle.DrainStep?
         while let step = control.withLock({ $0.lifecycle.drainStep }) {
             let done: Bool
@@ -380,10 +436,13 @@ public final class FastCGIServer: Service, Sendable {
             case .servingQueuedConnections:
                 // 2. Serve the connections already queued on the socket: they reached this worker and must not be reset.
                 serveQueuedConnections(listenFD: listenFD, until: deadline)
+                // …and close the kept connections, each once idle: a request nginx sends on one before is served.
+                if let kept { closeKeptConnections(kept, until: min(deadline, .now + Self.keptConnectionsWindow)) }
                 // 3. End long-lived streams (listen), then stop the accept threads once their request is done
                 // (`.stopAcceptThreads`; `.waitForAnswers` when no accept thread is left).
                 _ = handle { $0.queuedConnectionsServed() }
                 responder.willDrain()
+                kept?.stopAccepting()
                 FCGX_ShutdownPending()
                 done = true
             case .stoppingAcceptThreads:
@@ -420,13 +479,14 @@ public final class FastCGIServer: Service, Sendable {
     /// longer-lived process (a `ServiceGroup`) leaves no thread or descriptor behind. spawn-fcgi's inherited socket
     /// (fd 0) stays open: it belongs to the process that passed it.
     private func releaseAcceptThreads(joining: Bool) {
-        let (threads, listenFD) = pool.withLock { pool in
+        let (threads, listenFD, kept) = pool.withLock { pool in
             defer { pool.threads = [] }
-            return (pool.threads, pool.listenFD)
+            return (pool.threads, pool.listenFD, pool.kept)
         }
         for thread in threads {
             if joining { pthread_join(thread, nil) } else { pthread_detach(thread) }
         }
+        if joining { kept?.closeAll() }
         if joining, configuration.socketPath != nil, listenFD >= 0 { close(listenFD) }
     }
 
@@ -451,6 +511,20 @@ public final class FastCGIServer: Service, Sendable {
 
     /// How long the socket must stay empty before the queued connections count as served.
     static let quietWindow: Duration = .milliseconds(30)
+
+    /// The longest a drain waits for nginx to leave its kept connections idle (nginx closes a connection it keeps
+    /// busy itself after `keepalive_requests`, 1000 by default); after it, each is closed after its request.
+    static let keptConnectionsWindow: Duration = .seconds(5)
+
+    /// Closes the kept connections as they become idle (``KeptConnectionPool/settleTime``), looking every 10 ms, until
+    /// none is left or `deadline`; then no connection is parked again.
+    private func closeKeptConnections(_ kept: KeptConnectionPool, until deadline: ContinuousClock.Instant) {
+        while kept.connectionCount > 0, ContinuousClock.now < deadline {
+            kept.closeIdle(idleFor: KeptConnectionPool.settleTime)
+            _ = changed.wait(until: min(deadline, .now + .milliseconds(10))) { kept.connectionCount > 0 }
+        }
+        kept.finish()
+    }
 
     /// Wakes the accept threads and waits until the last one returned, at most until `deadline`.
     ///
@@ -495,6 +569,12 @@ public final class FastCGIServer: Service, Sendable {
     /// Requests being served right now.
     public var inFlightCount: Int { inFlightRequests.load(ordering: .relaxed) }
 
+    /// The kept connections now: open (parked or being served) and idle (parked); nil when every connection is
+    /// closed after its request (``ConnectionReuse/closeAfterEachRequest``) or before ``start()``.
+    var keptConnections: (open: Int, idle: Int)? {
+        pool.withLock { $0.kept }.map { ($0.connectionCount, $0.parkedCount) }
+    }
+
     private func openListeningSocket() throws -> Int32 {
         if let path = configuration.socketPath {
             // Bound here rather than with FCGX_OpenSocket, which exit()s the process when bind fails.
@@ -525,51 +605,186 @@ public final class FastCGIServer: Service, Sendable {
         return fd
     }
 
-    private func acceptLoop(listenFD: Int32, index: Int) {
+    private func acceptLoop(listenFD: Int32, index: Int, kept: KeptConnectionPool?) {
         defer { _ = handle { $0.acceptThreadReturned() } }
         let executor = AcceptThreadExecutor()
         defer { executor.finish() }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
+        defer { buffer.deallocate() }
+        var params: [(String, String)] = []
+        params.reserveCapacity(32)
+        if let kept {
+            keptConnectionLoop(kept, index: index, buffer: buffer, params: &params, executor: executor)
+            return
+        }
         let plainClose = Self.isUnixSocket(listenFD)
         var request = Self.newRequest(listenFD: listenFD)
         defer {
             FCGX_Free(request, 1)
             request.deallocate()
         }
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16 * 1024)
-        defer { buffer.deallocate() }
-        var params: [(String, String)] = []
-        params.reserveCapacity(32)
-        while true {
-            let proceed = pool.withLock { pool in
-                guard !pool.stopAccepting else { return false }
-                pool.accepting[index] = true
-                return true
-            }
-            guard proceed else { break }
+        while enterWait(index: index) {
             let rc = FCGX_Accept_r(request)
-            let watched = pool.withLock { pool in
-                pool.accepting[index] = false
-                if rc >= 0 { pool.accepted &+= 1 }
-                return pool.watched
-            }
-            if watched { changed.signal() }
+            leaveWait(index: index, accepted: rc >= 0)
             if rc < 0 { break }
-            inFlightRequests.add(1, ordering: .relaxed)
-            metrics.busyThreads.increment()
-            let handedOff = serve(request, buffer: buffer, params: &params, executor: executor)
-            if handedOff {
+            if serveCounted(request, buffer: buffer, params: &params, executor: executor) {
                 // The hub owns that request now; never pass it to FCGX_Accept_r again.
                 request = Self.newRequest(listenFD: listenFD)
+            } else if request.pointee.keepConnection != 0 {
+                // nginx asked to keep it (fastcgi_keep_conn on with a keepalive pool): closed all the same, as
+                // FCGX_Accept_r would otherwise wait on this idle connection, and nginx is told so.
+                Self.finishAndClose(request)
             } else {
-                // FCGX_Finish_r still writes the last STDOUT/END_REQUEST records (FCGX_FClose of `out`) before
-                // it closes; `detached` only turns libfcgi's lingering close (shutdown(SHUT_WR), then poll/read
-                // until nginx closes its end) into a plain close(), which loses nothing on a unix socket.
+                // FCGX_Finish_r still writes the last STDOUT/END_REQUEST records (FCGX_FClose of `out`) before it
+                // closes; `detached` only turns libfcgi's lingering close (shutdown(SHUT_WR), then poll/read until
+                // nginx closes its end) into a plain close(), which loses nothing on a unix socket.
                 if plainClose { request.pointee.detached = 1 }
                 FCGX_Finish_r(request)
             }
+        }
+    }
+
+    /// The accept loop of ``ConnectionReuse/keepAlive(maxIdle:)``: waits on the kept connections' epoll set (with
+    /// the listening socket in it) and serves whatever is ready, a new connection or a kept one.
+    private func keptConnectionLoop(
+        _ kept: KeptConnectionPool, index: Int, buffer: UnsafeMutablePointer<CChar>,
+        params: inout [(String, String)], executor: AcceptThreadExecutor
+    ) {
+        while enterWait(index: index) {
+            let event = kept.wait()
+            let connection: KeptConnectionPool.Connection
+            switch event {
+            case .interrupted:
+                leaveWait(index: index, accepted: false)
+                continue
+            case .listening:
+                leaveWait(index: index, accepted: false)
+                let request = kept.newRequest()
+                let rc = FCGX_Accept_r(request)
+                kept.rearmListening()
+                guard rc >= 0 else {
+                    FCGX_Free(request, 1)
+                    request.deallocate()
+                    // EAGAIN: another process took the connection. Anything else (EMFILE…): not in a tight loop.
+                    if rc != -EAGAIN { usleep(1000) }
+                    continue
+                }
+                countAccept()
+                connection = kept.register(request)
+            case .connection(let ready):
+                leaveWait(index: index, accepted: false)
+                guard kept.take(ready) else { continue }  // the drain closed it this instant
+                // Readable: the next request (FCGX_Accept_r does not block), or its end (then it is closed, and the
+                // attempt to accept a replacement fails at once: listen_sock is -1).
+                guard FCGX_Accept_r(ready.request) >= 0 else {
+                    kept.discard(ready)
+                    continue
+                }
+                connection = ready
+            }
+            let request = connection.request
+            if serveCounted(request, buffer: buffer, params: &params, executor: executor, kept: kept) {
+                // The hub owns the request now (and gives the connection back when its stream ends).
+                kept.release(connection)
+                continue
+            }
+            // Kept only when nginx asked, the request's input was read to its end (the next request must not find
+            // this one's records), and there is room; otherwise FCGX_Finish_r closes it after the last records.
+            let keep = request.pointee.keepConnection != 0 && consumeInput(request, buffer: buffer) && kept.mayKeep
+            if keep {
+                FCGX_Finish_r(request)
+                if request.pointee.ipcFd >= 0 {
+                    kept.park(connection)
+                } else {
+                    kept.discard(connection)
+                }
+            } else if request.pointee.keepConnection != 0 {
+                Self.finishAndClose(request)
+                kept.discard(connection)
+            } else {
+                if kept.plainClose { request.pointee.detached = 1 }
+                FCGX_Finish_r(request)
+                kept.discard(connection)
+            }
+        }
+    }
+
+    /// Marks the thread as waiting (the drain wakes it with SIGUSR1), unless the drain stopped accepting.
+    private func enterWait(index: Int) -> Bool {
+        pool.withLock { pool in
+            guard !pool.stopAccepting else { return false }
+            pool.accepting[index] = true
+            return true
+        }
+    }
+
+    /// Marks the thread as no longer waiting, counting a connection it accepted.
+    private func leaveWait(index: Int, accepted: Bool) {
+        let watched = pool.withLock { pool in
+            pool.accepting[index] = false
+            if accepted { pool.accepted &+= 1 }
+            return pool.watched
+        }
+        if watched { changed.signal() }
+    }
+
+    /// Counts a connection accepted from the listening socket (the drain watches the count).
+    private func countAccept() {
+        let watched = pool.withLock { pool in
+            pool.accepted &+= 1
+            return pool.watched
+        }
+        if watched { changed.signal() }
+    }
+
+    /// Finishes a request whose connection nginx asked to keep (`FCGI_KEEP_CONN`) but which closes now: the answer's
+    /// last bytes, then `END_REQUEST` followed by one more record in a single write, which makes nginx drop the
+    /// connection rather than cache it (``FastCGIRecord/endBeforeClosing(requestID:)``), then a plain close. libfcgi's
+    /// streams are freed without writing anything more (`ipcFd` is -1).
+    static func finishAndClose(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let fd = request.pointee.ipcFd
+        if FCGX_FFlush(request.pointee.out) == 0 {
+            let tail = FastCGIRecord.endBeforeClosing(requestID: UInt16(truncatingIfNeeded: request.pointee.requestId))
+            var sent = 0
+            while sent < tail.count {
+                let n = tail[sent...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                sent += n
+            }
+        }
+        close(fd)
+        request.pointee.ipcFd = -1
+        FCGX_Free(request, 0)
+    }
+
+    /// Reads what is left of a request's input (at most twice ``Configuration/maxBodySize``, the most nginx sends with
+    /// `client_max_body_size` equal to it), so that its connection can carry the next request.
+    /// - Returns: whether the input was read to its end without an error.
+    private func consumeInput(_ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>) -> Bool {
+        let input = request.pointee.in
+        let limit = 2 * configuration.maxBodySize
+        var skipped = 0
+        while skipped <= limit {
+            let n = FCGX_GetStr(buffer, 16 * 1024, input)
+            if n <= 0 { break }
+            skipped += Int(n)
+        }
+        return skipped <= limit && FCGX_HasSeenEOF(input) != 0 && FCGX_GetError(input) == 0
+    }
+
+    /// ``serve(_:buffer:params:executor:kept:)`` counted as in flight.
+    private func serveCounted(
+        _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>,
+        params: inout [(String, String)], executor: AcceptThreadExecutor, kept: KeptConnectionPool? = nil
+    ) -> Bool {
+        inFlightRequests.add(1, ordering: .relaxed)
+        metrics.busyThreads.increment()
+        defer {
             inFlightRequests.subtract(1, ordering: .relaxed)
             metrics.busyThreads.decrement()
         }
+        return serve(request, buffer: buffer, params: &params, executor: executor, kept: kept)
     }
 
     /// Whether `fd` is a unix-domain socket (then closing a connection needs no lingering close).
@@ -588,10 +803,11 @@ public final class FastCGIServer: Service, Sendable {
         return request
     }
 
-    /// Answers one request; returns true when its connection was handed to the stream hub.
+    /// Answers one request; returns true when its connection was handed to the stream hub. With `kept`, a
+    /// connection nginx asked to keep goes back to it when its stream ends.
     private func serve(
         _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>,
-        params: inout [(String, String)], executor: AcceptThreadExecutor
+        params: inout [(String, String)], executor: AcceptThreadExecutor, kept: KeptConnectionPool? = nil
     ) -> Bool {
         let requestID = HTTPServerRequest.makeRequestID()
         params.removeAll(keepingCapacity: true)
@@ -633,7 +849,9 @@ public final class FastCGIServer: Service, Sendable {
             stream.clientDisconnected()
             return false
         }
-        hub.adopt(request, stream: stream)
+        // A kept connection must not carry this request's input into the next one: read to its end first.
+        let reusable = kept != nil && request.pointee.keepConnection != 0 && consumeInput(request, buffer: buffer)
+        hub.adopt(request, stream: stream, reuse: reusable ? kept : nil)
         return true
     }
 

@@ -33,6 +33,10 @@ package final class StreamHub: Sendable {
         let requestID: UInt16
         let request: OwnedRequest
         let stream: ResponseStream
+        /// Where the connection goes when its stream has ended cleanly (nginx asked to keep it); nil: closed.
+        var reuse: KeptConnectionPool?
+        /// Whether nginx asked to keep the connection (`FCGI_KEEP_CONN`): closing it is then announced.
+        let keepRequested: Bool
         var out: [UInt8] = []
         var offset = 0
         var finishing = false
@@ -157,7 +161,9 @@ package final class StreamHub: Sendable {
 
     /// Takes over a request whose head was sent; its bytes now come from `stream`.
     /// The caller must not touch `request` again (the hub frees it).
-    func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream) {
+    /// - Parameter reuse: the kept connections, when nginx asked to keep this one and its input was read to the end:
+    ///   once the stream's `END_REQUEST` is written, the connection goes back there instead of being closed.
+    func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream, reuse: KeptConnectionPool? = nil) {
         let fd = request.pointee.ipcFd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let adopted: UInt64? = state.withLock { s in
@@ -167,7 +173,7 @@ package final class StreamHub: Sendable {
             s.entries[key] = Entry(
                 fd: fd, requestID: UInt16(truncatingIfNeeded: request.pointee.requestId),
                 request: OwnedRequest(pointer: request),
-                stream: stream, lastWrite: .now)
+                stream: stream, reuse: reuse, keepRequested: request.pointee.keepConnection != 0, lastWrite: .now)
             s.slices[Self.slice(of: key)].insert(key)
             // Registered under the lock: shutdown() closes the epoll descriptor under it too, so it is never
             // closed (or its number reused) between the check above and this call.
@@ -232,7 +238,12 @@ package final class StreamHub: Sendable {
             guard var entry = s.entries[key], !entry.finishing else { return nil }
             if !bytes.isEmpty { entry.out += FastCGIRecord.stdout(requestID: entry.requestID, bytes) }
             if finish {
-                entry.out += FastCGIRecord.end(requestID: entry.requestID)
+                // Kept (back to the kept connections once written), or closed: then nginx, if it asked to keep the
+                // connection, is told in the same write (it would not notice a close reaching it just after).
+                if let reuse = entry.reuse, !reuse.mayKeep { entry.reuse = nil }
+                entry.out += entry.reuse == nil && entry.keepRequested
+                    ? FastCGIRecord.endBeforeClosing(requestID: entry.requestID)
+                    : FastCGIRecord.end(requestID: entry.requestID)
                 entry.finishing = true
                 if s.watched { changes.signal() }
             }
@@ -344,7 +355,8 @@ package final class StreamHub: Sendable {
         entry.stalledSince = nil
         if entry.watchingOut { watch(&s, &entry, out: false, key: key) }
         if entry.finishing {
-            close(&s, key: key)
+            // Everything up to END_REQUEST is written: a connection nginx keeps goes back to the kept ones.
+            close(&s, key: key, reusable: true)
             return nil
         }
         s.entries[key] = entry
@@ -396,12 +408,21 @@ package final class StreamHub: Sendable {
 
     /// Removes the fd from epoll before closing it (accept threads reuse fd numbers at once), then frees
     /// libfcgi's request memory without letting libfcgi touch the socket.
-    private func close(_ s: inout State, key: UInt64) {
+    /// With `reusable` (the stream ended with its `END_REQUEST` written), a connection nginx keeps goes back to
+    /// the kept connections, blocking again, instead.
+    private func close(_ s: inout State, key: UInt64, reusable: Bool = false) {
         guard let entry = s.entries.removeValue(forKey: key) else { return }
         metrics.open.decrement()
         s.dirty.remove(key)
         s.slices[Self.slice(of: key)].remove(key)
         epoll_ctl(s.epollFD, EPOLL_CTL_DEL, entry.fd, nil)
+        if reusable, let kept = entry.reuse {
+            _ = fcntl(entry.fd, F_SETFL, fcntl(entry.fd, F_GETFL) & ~O_NONBLOCK)
+            FCGX_Free(entry.request.pointer, 0)
+            kept.readopt(entry.request.pointer)
+            if s.watched { changes.signal() }
+            return
+        }
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1
         FCGX_Free(entry.request.pointer, 0)
