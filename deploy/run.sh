@@ -114,11 +114,12 @@ WORKERS=${WORKERS:-2}
 THREADS=${THREADS:-}
 KEEP_CONNECTIONS=${KEEP_CONNECTIONS:-16}
 [[ "$KEEP_CONNECTIONS" =~ ^[0-9]+$ ]] || { echo "KEEP_CONNECTIONS is a whole number (0: a connection per request)" >&2; exit 2; }
-# What each worker keeps idle at most: every connection nginx may keep to it (KEEP_CONNECTIONS for each of the three
-# upstreams a worker is in, per nginx worker process), at least 256.
+# What each worker keeps idle at most: every connection nginx may keep to it, KEEP_CONNECTIONS for each upstream it is
+# in (mcp_w<i>, mcp_any, mcp_oauth; with STORE=postgres also as a backup in every other mcp_w<j>: at most WORKERS + 2)
+# and nginx worker process (one per core), at least 256.
 kept_idle=0
 if [ "$KEEP_CONNECTIONS" != 0 ]; then
-  kept_idle=$(( KEEP_CONNECTIONS * 3 * $(nproc) ))
+  kept_idle=$(( KEEP_CONNECTIONS * (WORKERS + 2) * $(nproc) ))
   [ "$kept_idle" -ge 256 ] || kept_idle=256
 fi
 AUTH=${AUTH:-anonymous}
@@ -284,7 +285,13 @@ OUT="$RUN_DIR/nginx.conf" SOCKET_DIR="$RUN_DIR" RUN_DIR="$RUN_DIR" WORKERS="$WOR
   REAL_IP_FROM="${REAL_IP_FROM:-}" OCSP_STAPLING="${OCSP_STAPLING:-0}" TLS_TRUSTED_CERT="${TLS_TRUSTED_CERT:-}" \
   RESOLVER="${RESOLVER:-}" ACCESS_LOG="${ACCESS_LOG:-}" STORE="$STORE" KEEP_CONNECTIONS="$KEEP_CONNECTIONS" \
   "$here/render-nginx.sh"
-cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
+# KEEP_CONNECTIONS=0: nginx does not ask to keep connections either (the workers would close each one anyway, and
+# announce it with one more write).
+if [ "$KEEP_CONNECTIONS" = 0 ]; then
+  sed 's/^fastcgi_keep_conn on;$/fastcgi_keep_conn off;/' "$here/mcp_fastcgi.conf" > "$RUN_DIR/mcp_fastcgi.conf"
+else
+  cp "$here/mcp_fastcgi.conf" "$RUN_DIR/mcp_fastcgi.conf"
+fi
 
 RESTART_LIMIT=${RESTART_LIMIT:-5}
 RESTART_WINDOW=${RESTART_WINDOW:-60}

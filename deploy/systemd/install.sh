@@ -145,11 +145,11 @@ positive WORKERS; positive PORT; positive TLS_PORT; positive DRAIN_TIMEOUT; posi
 positive MAX_SESSIONS; number SESSION_IDLE_TIMEOUT
 [ -z "$THREADS" ] || positive THREADS
 number KEEP_CONNECTIONS
-# What each worker keeps idle at most (as deploy/run.sh): KEEP_CONNECTIONS for each of the three upstreams a worker is
-# in, per nginx worker process (one per core), at least 256; 0: every connection closed after its request.
+# What each worker keeps idle at most (as deploy/run.sh): KEEP_CONNECTIONS for each upstream it is in (at most
+# WORKERS + 2) and nginx worker process (one per core), at least 256; 0: every connection closed after its request.
 kept_idle=0
 if [ "$KEEP_CONNECTIONS" != 0 ]; then
-  kept_idle=$(( KEEP_CONNECTIONS * 3 * $(nproc) ))
+  kept_idle=$(( KEEP_CONNECTIONS * (WORKERS + 2) * $(nproc) ))
   [ "$kept_idle" -ge 256 ] || kept_idle=256
 fi
 [ -z "$RATE_LIMIT" ] || number RATE_LIMIT
@@ -352,7 +352,12 @@ else
   authorize_auth=${AUTHORIZE_AUTH:-}
 fi
 install -d -m 0755 "$(dirname "$DESTDIR$NGINX_SNIPPET")" "$(dirname "$DESTDIR$NGINX_SITE")"
-write 0644 root:root "$DESTDIR$NGINX_SNIPPET" < "$deploy/mcp_fastcgi.conf"
+# KEEP_CONNECTIONS=0: nginx does not ask to keep connections either (as deploy/run.sh).
+if [ "$KEEP_CONNECTIONS" = 0 ]; then
+  sed 's/^fastcgi_keep_conn on;$/fastcgi_keep_conn off;/' "$deploy/mcp_fastcgi.conf" | write 0644 root:root "$DESTDIR$NGINX_SNIPPET"
+else
+  write 0644 root:root "$DESTDIR$NGINX_SNIPPET" < "$deploy/mcp_fastcgi.conf"
+fi
 # The site's logs (nginx's master opens them as root) and their rotation.
 install -d -m 0750 "$DESTDIR$LOG_DIR"
 own root:adm "$DESTDIR$LOG_DIR"

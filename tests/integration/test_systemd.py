@@ -175,8 +175,10 @@ def test_install_renders_every_file(rendered):
     assert "MCPFCGI_NODE_ID" not in env  # per instance, from the unit
     site = d / "etc" / "nginx" / "conf.d" / "mcpfcgi.conf"
     assert "upstream mcp_w3 { server unix:/run/mcpfcgi/w3.sock; keepalive 16; }" in site.read_text()
-    # The workers keep what nginx may keep: 16 per upstream (three per worker) and nginx worker (one per core).
-    assert env["MCPFCGI_KEEP_CONNECTIONS"] == str(max(256, 16 * 3 * len(os.sched_getaffinity(0))))
+    # The workers keep what nginx may keep: 16 per upstream (at most WORKERS + 2 hold a worker) and nginx worker (one
+    # per core).
+    cores = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)
+    assert env["MCPFCGI_KEEP_CONNECTIONS"] == str(max(256, 16 * (WORKERS + 2) * cores))
     assert (d / "etc" / "nginx" / "snippets" / "mcpfcgi_fastcgi.conf").read_text() == \
         (ROOT / "deploy" / "mcp_fastcgi.conf").read_text()
     htpasswd = d / "etc" / "nginx" / "mcpfcgi.htpasswd"

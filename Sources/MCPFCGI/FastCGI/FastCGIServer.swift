@@ -319,6 +319,11 @@ public final class FastCGIServer: Service, Sendable {
         }
         let count = max(1, configuration.threads)
         var kept: KeptConnectionPool?
+        if configuration.connectionReuse == .closeAfterEachRequest {
+            // Blocking, as libfcgi's accept() expects: a socket that outlives processes (systemd's) may come from a
+            // worker that kept connections, which made it non-blocking.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        }
         if case .keepAlive(let maxIdle) = configuration.connectionReuse {
             do {
                 kept = try KeptConnectionPool(
@@ -437,7 +442,7 @@ public final class FastCGIServer: Service, Sendable {
                 // 2. Serve the connections already queued on the socket: they reached this worker and must not be reset.
                 serveQueuedConnections(listenFD: listenFD, until: deadline)
                 // …and close the kept connections, each once idle: a request nginx sends on one before is served.
-                if let kept { closeKeptConnections(kept, until: min(deadline, .now + Self.keptConnectionsWindow)) }
+                if let kept { closeKeptConnections(kept, until: deadline) }
                 // 3. End long-lived streams (listen), then stop the accept threads once their request is done
                 // (`.stopAcceptThreads`; `.waitForAnswers` when no accept thread is left).
                 _ = handle { $0.queuedConnectionsServed() }
@@ -512,12 +517,9 @@ public final class FastCGIServer: Service, Sendable {
     /// How long the socket must stay empty before the queued connections count as served.
     static let quietWindow: Duration = .milliseconds(30)
 
-    /// The longest a drain waits for nginx to leave its kept connections idle (nginx closes a connection it keeps
-    /// busy itself after `keepalive_requests`, 1000 by default); after it, each is closed after its request.
-    static let keptConnectionsWindow: Duration = .seconds(5)
-
-    /// Closes the kept connections as they become idle (``KeptConnectionPool/settleTime``), looking every 10 ms, until
-    /// none is left or `deadline`; then no connection is parked again.
+    /// Closes the kept connections, looking every 10 ms, until none is left (or `deadline`); then no connection is
+    /// parked again. From the first look on, every connection is closed after its request (nginx is told) and an idle
+    /// one once idle for ``KeptConnectionPool/settleTime``; an answer streamed on a lent connection is waited for.
     private func closeKeptConnections(_ kept: KeptConnectionPool, until deadline: ContinuousClock.Instant) {
         while kept.connectionCount > 0, ContinuousClock.now < deadline {
             kept.closeIdle(idleFor: KeptConnectionPool.settleTime)
@@ -627,13 +629,15 @@ public final class FastCGIServer: Service, Sendable {
             let rc = FCGX_Accept_r(request)
             leaveWait(index: index, accepted: rc >= 0)
             if rc < 0 { break }
-            if serveCounted(request, buffer: buffer, params: &params, executor: executor) {
+            startServing()
+            defer { stopServing() }
+            if serve(request, buffer: buffer, params: &params, executor: executor) {
                 // The hub owns that request now; never pass it to FCGX_Accept_r again.
                 request = Self.newRequest(listenFD: listenFD)
             } else if request.pointee.keepConnection != 0 {
                 // nginx asked to keep it (fastcgi_keep_conn on with a keepalive pool): closed all the same, as
                 // FCGX_Accept_r would otherwise wait on this idle connection, and nginx is told so.
-                Self.finishAndClose(request)
+                Self.finishAndClose(request, plainClose: plainClose)
             } else {
                 // FCGX_Finish_r still writes the last STDOUT/END_REQUEST records (FCGX_FClose of `out`) before it
                 // closes; `detached` only turns libfcgi's lingering close (shutdown(SHUT_WR), then poll/read until
@@ -659,9 +663,11 @@ public final class FastCGIServer: Service, Sendable {
                 continue
             case .listening:
                 leaveWait(index: index, accepted: false)
+                // Re-armed first: while this thread reads the new connection's first request (libfcgi may wait for
+                // it), the others go on accepting.
+                kept.rearmListening()
                 let request = kept.newRequest()
                 let rc = FCGX_Accept_r(request)
-                kept.rearmListening()
                 guard rc >= 0 else {
                     FCGX_Free(request, 1)
                     request.deallocate()
@@ -683,10 +689,10 @@ public final class FastCGIServer: Service, Sendable {
                 connection = ready
             }
             let request = connection.request
-            if serveCounted(request, buffer: buffer, params: &params, executor: executor, kept: kept) {
-                // The hub owns the request now (and gives the connection back when its stream ends).
-                kept.release(connection)
-                continue
+            startServing()
+            defer { stopServing() }
+            if serve(request, buffer: buffer, params: &params, executor: executor, kept: (kept, connection)) {
+                continue  // the hub owns the request now (and gives a lent connection back when its stream ends)
             }
             // Kept only when nginx asked, the request's input was read to its end (the next request must not find
             // this one's records), and there is room; otherwise FCGX_Finish_r closes it after the last records.
@@ -699,7 +705,7 @@ public final class FastCGIServer: Service, Sendable {
                     kept.discard(connection)
                 }
             } else if request.pointee.keepConnection != 0 {
-                Self.finishAndClose(request)
+                Self.finishAndClose(request, plainClose: kept.plainClose)
                 kept.discard(connection)
             } else {
                 if kept.plainClose { request.pointee.detached = 1 }
@@ -740,8 +746,9 @@ public final class FastCGIServer: Service, Sendable {
     /// Finishes a request whose connection nginx asked to keep (`FCGI_KEEP_CONN`) but which closes now: the answer's
     /// last bytes, then `END_REQUEST` followed by one more record in a single write, which makes nginx drop the
     /// connection rather than cache it (``FastCGIRecord/endBeforeClosing(requestID:)``), then a plain close. libfcgi's
-    /// streams are freed without writing anything more (`ipcFd` is -1).
-    static func finishAndClose(_ request: UnsafeMutablePointer<FCGX_Request>) {
+    /// streams are freed without writing anything more. Not a unix socket (`plainClose` false): libfcgi's lingering
+    /// close.
+    static func finishAndClose(_ request: UnsafeMutablePointer<FCGX_Request>, plainClose: Bool) {
         let fd = request.pointee.ipcFd
         if FCGX_FFlush(request.pointee.out) == 0 {
             let tail = FastCGIRecord.endBeforeClosing(requestID: UInt16(truncatingIfNeeded: request.pointee.requestId))
@@ -753,9 +760,16 @@ public final class FastCGIServer: Service, Sendable {
                 sent += n
             }
         }
-        close(fd)
-        request.pointee.ipcFd = -1
-        FCGX_Free(request, 0)
+        if plainClose {
+            close(fd)
+            request.pointee.ipcFd = -1
+            FCGX_Free(request, 0)
+        } else {
+            // Lingering close: shutdown(SHUT_WR), then read until nginx closes (its unread input is not reset).
+            // FCGX_Free frees the streams without writing.
+            request.pointee.detached = 0
+            FCGX_Free(request, 1)
+        }
     }
 
     /// Reads what is left of a request's input (at most twice ``Configuration/maxBodySize``, the most nginx sends with
@@ -773,18 +787,16 @@ public final class FastCGIServer: Service, Sendable {
         return skipped <= limit && FCGX_HasSeenEOF(input) != 0 && FCGX_GetError(input) == 0
     }
 
-    /// ``serve(_:buffer:params:executor:kept:)`` counted as in flight.
-    private func serveCounted(
-        _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>,
-        params: inout [(String, String)], executor: AcceptThreadExecutor, kept: KeptConnectionPool? = nil
-    ) -> Bool {
+    /// Counts a request as in flight on an accept thread, until ``stopServing()`` (after it is finished).
+    private func startServing() {
         inFlightRequests.add(1, ordering: .relaxed)
         metrics.busyThreads.increment()
-        defer {
-            inFlightRequests.subtract(1, ordering: .relaxed)
-            metrics.busyThreads.decrement()
-        }
-        return serve(request, buffer: buffer, params: &params, executor: executor, kept: kept)
+    }
+
+    /// The request counted by ``startServing()`` is done.
+    private func stopServing() {
+        inFlightRequests.subtract(1, ordering: .relaxed)
+        metrics.busyThreads.decrement()
     }
 
     /// Whether `fd` is a unix-domain socket (then closing a connection needs no lingering close).
@@ -803,11 +815,13 @@ public final class FastCGIServer: Service, Sendable {
         return request
     }
 
-    /// Answers one request; returns true when its connection was handed to the stream hub. With `kept`, a
-    /// connection nginx asked to keep goes back to it when its stream ends.
+    /// Answers one request; returns true when its connection was handed to the stream hub. With `kept` (the pool
+    /// and the request's connection), a streamed answer's connection nginx asked to keep is lent to the hub and goes
+    /// back to the pool when the answer ends; any other streamed connection leaves the pool.
     private func serve(
         _ request: UnsafeMutablePointer<FCGX_Request>, buffer: UnsafeMutablePointer<CChar>,
-        params: inout [(String, String)], executor: AcceptThreadExecutor, kept: KeptConnectionPool? = nil
+        params: inout [(String, String)], executor: AcceptThreadExecutor,
+        kept: (pool: KeptConnectionPool, connection: KeptConnectionPool.Connection)? = nil
     ) -> Bool {
         let requestID = HTTPServerRequest.makeRequestID()
         params.removeAll(keepingCapacity: true)
@@ -849,9 +863,19 @@ public final class FastCGIServer: Service, Sendable {
             stream.clientDisconnected()
             return false
         }
-        // A kept connection must not carry this request's input into the next one: read to its end first.
-        let reusable = kept != nil && request.pointee.keepConnection != 0 && consumeInput(request, buffer: buffer)
-        hub.adopt(request, stream: stream, reuse: reusable ? kept : nil)
+        guard let kept else {
+            hub.adopt(request, stream: stream)
+            return true
+        }
+        // An answer's connection (not a GET stream's, which lasts until the client leaves) comes back to the pool,
+        // when nginx asked to keep it and its input was read to the end (the next request must not find this one's).
+        if !stream.isStandalone, request.pointee.keepConnection != 0, consumeInput(request, buffer: buffer) {
+            kept.pool.lend(kept.connection)
+            hub.adopt(request, stream: stream, lease: KeptConnectionPool.Lease(pool: kept.pool, connection: kept.connection))
+        } else {
+            kept.pool.release(kept.connection)
+            hub.adopt(request, stream: stream)
+        }
         return true
     }
 

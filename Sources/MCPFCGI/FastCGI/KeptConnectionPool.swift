@@ -13,8 +13,8 @@ import Synchronization
 /// `FCGX_Accept_r` on an idle kept connection would wait there until nginx used that connection again. Here no
 /// thread ever waits on one connection: an idle connection is *parked* (registered with `EPOLLONESHOT`), and the
 /// one thread that epoll wakes for it — when its next request is readable, or it was closed — takes it, reads the
-/// request with `FCGX_Accept_r` (which never blocks on a readable connection) and serves it on the spot, with no
-/// hand-over between threads. The listening socket is in the same set (non-blocking, `EPOLLONESHOT`, re-armed
+/// request with `FCGX_Accept_r` (nginx writes a request's records at once, so the read does not wait) and serves it
+/// on the spot, with no hand-over between threads. The listening socket is in the same set (non-blocking, `EPOLLONESHOT`, re-armed
 /// after each accept), so a new connection and a parked one are served by whichever thread is free.
 ///
 /// A parked connection's `listen_sock` is -1: when its peer closed it, `FCGX_Accept_r` closes it and its attempt to
@@ -48,8 +48,18 @@ final class KeptConnectionPool: @unchecked Sendable {
         /// Set when the drain closed it while parked: a thread that epoll woke for it in that instant leaves it
         /// alone. Guarded by the pool's lock.
         var closed = false
+        /// Whether the stream hub holds it for a streamed answer. Guarded by the pool's lock.
+        var lent = false
 
         init(request: UnsafeMutablePointer<FCGX_Request>) { self.request = request }
+    }
+
+    /// A connection lent to the stream hub for a streamed answer, and the pool it goes back to.
+    struct Lease: Sendable {
+        /// The pool.
+        let pool: KeptConnectionPool
+        /// The connection.
+        let connection: Connection
     }
 
     /// What a thread woke up for.
@@ -92,8 +102,12 @@ final class KeptConnectionPool: @unchecked Sendable {
     private let acceptStopped = Atomic<Bool>(false)
     /// `mcpfcgi_fastcgi_connections_idle`.
     private let parkedGauge: Meter
-    /// Signalled when a connection is taken while closing (the drain waits for the parked ones to be taken).
+    /// Signalled when the drain closes connections and when one is forgotten while closing (the drain waits until
+    /// none is left).
     private let changed: ChangeSignal
+    /// The listening socket's file status flags before they were made non-blocking (restored by ``closeAll()``: the
+    /// socket may outlive this process, under systemd).
+    private let listenFlags: Int32
 
     /// The epoll data of the listening socket (connections carry their object's address, never 0).
     private static let listeningKey: UInt64 = 0
@@ -111,7 +125,8 @@ final class KeptConnectionPool: @unchecked Sendable {
         self.plainClose = plainClose
         self.parkedGauge = parkedGauge
         self.changed = changed
-        _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+        listenFlags = fcntl(listenFD, F_GETFL)
+        _ = fcntl(listenFD, F_SETFL, listenFlags | O_NONBLOCK)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
         event.data.u64 = Self.listeningKey
@@ -189,46 +204,57 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// Parks a connection whose request is finished (its descriptor open); closes it when the pool is finished (the
     /// accept threads stopped).
     func park(_ connection: Connection) {
-        let parked = state.withLock { state in
-            guard !state.finished else { return false }
-            connection.parked = true
-            connection.parkedAt = .now
-            state.parkedCount += 1
-            return true
-        }
-        guard parked else { return discard(connection) }
-        parkedGauge.increment()
         if plainClose { connection.request.pointee.detached = 1 }
+        let fd = connection.request.pointee.ipcFd
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
         event.data.u64 = UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
-        // From here another thread may own the connection: nothing below touches it.
-        let fd = connection.request.pointee.ipcFd
-        let operation = connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
-        connection.registered = true
-        var rc = epoll_ctl(epollFD, operation, fd, &event)
-        // A connection back from the stream hub is still in the set (disarmed) from before its streamed answer.
-        if rc != 0, errno == EEXIST { rc = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
-        if rc != 0 {
-            // Not armed (the descriptor is bad): nobody else can own it; close it.
-            _ = take(connection)
-            discard(connection)
+        // Armed under the lock: a thread epoll wakes at once waits in take() until it is parked, and the drain's
+        // closeIdle() never sees a parked connection whose registration is not done.
+        let parked = state.withLock { state in
+            guard !state.finished else { return false }
+            connection.lent = false
+            connection.parked = true
+            connection.parkedAt = .now
+            state.parkedCount += 1
+            let operation = connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
+            connection.registered = true
+            var rc = epoll_ctl(epollFD, operation, fd, &event)
+            // A connection back from the stream hub is still in the set (disarmed) from before its streamed answer.
+            if rc != 0, errno == EEXIST { rc = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
+            guard rc == 0 else {
+                // Not armed (the descriptor is bad): nobody else can own it.
+                connection.parked = false
+                state.parkedCount -= 1
+                return false
+            }
+            return true
         }
+        if parked { parkedGauge.increment() } else { discard(connection) }
     }
 
-    /// Takes back a connection the stream hub served a streamed answer on, once its `END_REQUEST` is written: nginx
-    /// asked to keep it and will send its next request on it. The hub has freed the request's streams and left the
-    /// socket open (and blocking again).
-    func readopt(_ request: UnsafeMutablePointer<FCGX_Request>) {
-        let connection = Connection(request: request)
-        state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
+    /// Lends a connection the calling thread owns to the stream hub for a streamed answer: it stays counted (a drain
+    /// waits for it) and comes back with ``readopt(_:)`` when the answer ends, or is forgotten with ``release(_:)``
+    /// when the hub closes it.
+    func lend(_ connection: Connection) {
+        state.withLock { _ in connection.lent = true }
+    }
+
+    /// Takes back a connection lent to the stream hub, once its answer's `END_REQUEST` is written: nginx asked to keep
+    /// it and will send its next request on it. The hub has freed the request's streams and left the socket open (and
+    /// blocking again).
+    func readopt(_ connection: Connection) {
         park(connection)
     }
 
     /// Forgets a connection whose request structure the stream hub took over (it closes the socket, or gives it
     /// back with ``readopt(_:)``).
     func release(_ connection: Connection) {
-        _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
+        let closing = state.withLock { state in
+            state.connections.removeValue(forKey: ObjectIdentifier(connection))
+            return state.closing
+        }
+        if closing { changed.signal() }
     }
 
 
@@ -261,7 +287,8 @@ final class KeptConnectionPool: @unchecked Sendable {
                 let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
                 guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else { continue }
                 epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-                if plainClose { connection.request.pointee.detached = 1 }
+                // A plain close, TCP too: nothing is left to read, so libfcgi's lingering close would only wait.
+                connection.request.pointee.detached = 1
                 FCGX_Free(connection.request, 1)
                 connection.request.deallocate()
                 connection.closed = true
@@ -300,6 +327,7 @@ final class KeptConnectionPool: @unchecked Sendable {
             connection.request.deallocate()
         }
         Glibc.close(epollFD)
+        _ = fcntl(listenFD, F_SETFL, listenFlags)
         parkedGauge.set(0)
     }
 }

@@ -33,8 +33,11 @@ package final class StreamHub: Sendable {
         let requestID: UInt16
         let request: OwnedRequest
         let stream: ResponseStream
-        /// Where the connection goes when its stream has ended cleanly (nginx asked to keep it); nil: closed.
-        var reuse: KeptConnectionPool?
+        /// The kept connection this answer is streamed on, lent by its pool: back to it when the stream has ended
+        /// cleanly, if ``reusable``; forgotten by it when closed.
+        let lease: KeptConnectionPool.Lease?
+        /// Whether the connection goes back to the pool when the stream ends (false once the pool is closing or full).
+        var reusable: Bool
         /// Whether nginx asked to keep the connection (`FCGI_KEEP_CONN`): closing it is then announced.
         let keepRequested: Bool
         var out: [UInt8] = []
@@ -161,9 +164,9 @@ package final class StreamHub: Sendable {
 
     /// Takes over a request whose head was sent; its bytes now come from `stream`.
     /// The caller must not touch `request` again (the hub frees it).
-    /// - Parameter reuse: the kept connections, when nginx asked to keep this one and its input was read to the end:
-    ///   once the stream's `END_REQUEST` is written, the connection goes back there instead of being closed.
-    func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream, reuse: KeptConnectionPool? = nil) {
+    /// - Parameter lease: the kept connection the answer is streamed on (nginx asked to keep it and its input was read
+    ///   to the end): once the stream's `END_REQUEST` is written it goes back to its pool instead of being closed.
+    func adopt(_ request: UnsafeMutablePointer<FCGX_Request>, stream: ResponseStream, lease: KeptConnectionPool.Lease? = nil) {
         let fd = request.pointee.ipcFd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let adopted: UInt64? = state.withLock { s in
@@ -173,7 +176,8 @@ package final class StreamHub: Sendable {
             s.entries[key] = Entry(
                 fd: fd, requestID: UInt16(truncatingIfNeeded: request.pointee.requestId),
                 request: OwnedRequest(pointer: request),
-                stream: stream, reuse: reuse, keepRequested: request.pointee.keepConnection != 0, lastWrite: .now)
+                stream: stream, lease: lease, reusable: lease != nil, keepRequested: request.pointee.keepConnection != 0,
+                lastWrite: .now)
             s.slices[Self.slice(of: key)].insert(key)
             // Registered under the lock: shutdown() closes the epoll descriptor under it too, so it is never
             // closed (or its number reused) between the check above and this call.
@@ -185,6 +189,7 @@ package final class StreamHub: Sendable {
         }
         guard let key = adopted else {
             // A forced stop left an accept thread serving after the hub shut down: the answer cannot go on.
+            lease?.pool.release(lease!.connection)
             Glibc.close(fd)
             request.pointee.ipcFd = -1
             FCGX_Free(request, 0)
@@ -240,8 +245,8 @@ package final class StreamHub: Sendable {
             if finish {
                 // Kept (back to the kept connections once written), or closed: then nginx, if it asked to keep the
                 // connection, is told in the same write (it would not notice a close reaching it just after).
-                if let reuse = entry.reuse, !reuse.mayKeep { entry.reuse = nil }
-                entry.out += entry.reuse == nil && entry.keepRequested
+                if let lease = entry.lease, !lease.pool.mayKeep { entry.reusable = false }
+                entry.out += !entry.reusable && entry.keepRequested
                     ? FastCGIRecord.endBeforeClosing(requestID: entry.requestID)
                     : FastCGIRecord.end(requestID: entry.requestID)
                 entry.finishing = true
@@ -416,13 +421,14 @@ package final class StreamHub: Sendable {
         s.dirty.remove(key)
         s.slices[Self.slice(of: key)].remove(key)
         epoll_ctl(s.epollFD, EPOLL_CTL_DEL, entry.fd, nil)
-        if reusable, let kept = entry.reuse {
+        if reusable, entry.reusable, let lease = entry.lease {
             _ = fcntl(entry.fd, F_SETFL, fcntl(entry.fd, F_GETFL) & ~O_NONBLOCK)
             FCGX_Free(entry.request.pointer, 0)
-            kept.readopt(entry.request.pointer)
+            lease.pool.readopt(lease.connection)
             if s.watched { changes.signal() }
             return
         }
+        entry.lease.map { $0.pool.release($0.connection) }
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1
         FCGX_Free(entry.request.pointer, 0)
