@@ -436,8 +436,10 @@ public struct MCPApplication: HTTPResponder {
     /// 421 when the request's `Host` is not one of ``Configuration/hostPolicy``'s (peer requests and requests
     /// without `Host` pass).
     private func checkHost(_ request: HTTPServerRequest) -> HTTPServerResponse? {
+        // The allowed names are normalized: a Host already in that form (nginx sends `$host`: lower case, no port)
+        // is found without normalizing it.
         guard let allowedHosts, !request.isPeerRequest, let authority = request.head.authority,
-            !allowedHosts.contains(HostPolicy.normalize(authority))
+            !allowedHosts.contains(authority), !allowedHosts.contains(HostPolicy.normalize(authority))
         else { return nil }
         logger.notice(
             "request for a foreign host refused",
