@@ -58,25 +58,37 @@ package enum HTTPMethodLabel {
 }
 
 /// The metric handles and span names of one route (its label is the registered path, or `unmatched`).
-package final class RouteMetrics: Sendable {
+///
+/// Every request of the route records here, from every accept thread: the handles are made on first use (under a
+/// lock) and then read without one (published through atomics), so the threads never contend for a lock per
+/// request — a thread spinning for a lock whose holder was preempted costs far more than the recording.
+package final class RouteMetrics: @unchecked Sendable {
     /// The `route` label and `http.route` attribute.
     package let route: String
     /// The HTTP span's name for each method label (`"POST /mcp"`), built once.
     package let spanNames: [String]
     private let factory: any MetricsFactory
-    private let handles: Mutex<Handles>
-
-    private struct Handles {
-        /// By method index × 5 + status class index (1xx … 5xx).
-        var counters: [Counter?] = Array(repeating: nil, count: HTTPMethodLabel.names.count * 5)
-        var duration: Timer?
-    }
+    /// Serializes the making of handles (the first request of each method and status class).
+    private let making = Mutex(())
+    /// By method index × 5 + status class index (1xx … 5xx): the counter, retained once made, or nil.
+    private let counters: UnsafeMutablePointer<Atomic<Unmanaged<Counter>?>>
+    private let slotCount = HTTPMethodLabel.names.count * 5
+    /// The duration timer, retained once made, or nil.
+    private let duration = Atomic<Unmanaged<Timer>?>(nil)
 
     package init(route: String, factory: any MetricsFactory) {
         self.route = route
         self.factory = factory
         self.spanNames = HTTPMethodLabel.names.map { "\($0) \(route)" }
-        self.handles = Mutex(Handles())
+        counters = .allocate(capacity: slotCount)
+        for index in 0..<slotCount { (counters + index).initialize(to: Atomic(nil)) }
+    }
+
+    deinit {
+        for index in 0..<slotCount { counters[index].load(ordering: .acquiring)?.release() }
+        counters.deinitialize(count: slotCount)
+        counters.deallocate()
+        duration.load(ordering: .acquiring)?.release()
     }
 
     /// Counts one answered request and records how long it took to decide its response head.
@@ -87,21 +99,32 @@ package final class RouteMetrics: Sendable {
     package func record(method: Int, status: Int, nanoseconds: Int64) {
         let statusClass = min(max(status / 100, 1), 5)
         let slot = method * 5 + statusClass - 1
-        let (counter, timer) = handles.withLock { h -> (Counter, Timer) in
-            let counter =
-                h.counters[slot]
-                ?? Counter(
-                    label: HTTPMetrics.requestsLabel,
-                    dimensions: [
-                        ("route", route), ("method", HTTPMethodLabel.names[method]), ("status_class", "\(statusClass)xx"),
-                    ], factory: factory)
-            h.counters[slot] = counter
-            let timer = h.duration ?? Timer(label: HTTPMetrics.durationLabel, dimensions: [("route", route)], factory: factory)
-            h.duration = timer
-            return (counter, timer)
+        counter(slot: slot, method: method, statusClass: statusClass).increment()
+        timer().recordNanoseconds(nanoseconds)
+    }
+
+    private func counter(slot: Int, method: Int, statusClass: Int) -> Counter {
+        if let made = counters[slot].load(ordering: .acquiring) { return made.takeUnretainedValue() }
+        return making.withLock { _ in
+            if let made = counters[slot].load(ordering: .acquiring) { return made.takeUnretainedValue() }
+            let counter = Counter(
+                label: HTTPMetrics.requestsLabel,
+                dimensions: [
+                    ("route", route), ("method", HTTPMethodLabel.names[method]), ("status_class", "\(statusClass)xx"),
+                ], factory: factory)
+            counters[slot].store(Unmanaged.passRetained(counter), ordering: .releasing)
+            return counter
         }
-        counter.increment()
-        timer.recordNanoseconds(nanoseconds)
+    }
+
+    private func timer() -> Timer {
+        if let made = duration.load(ordering: .acquiring) { return made.takeUnretainedValue() }
+        return making.withLock { _ in
+            if let made = duration.load(ordering: .acquiring) { return made.takeUnretainedValue() }
+            let timer = Timer(label: HTTPMetrics.durationLabel, dimensions: [("route", route)], factory: factory)
+            duration.store(Unmanaged.passRetained(timer), ordering: .releasing)
+            return timer
+        }
     }
 }
 

@@ -57,6 +57,10 @@ struct ProbeResponder: HTTPResponder {
                 // After the head is out and the hub owns the connection: the first bytes reach the socket.
                 try? await Task.sleep(for: .milliseconds(50))
                 let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 16 * 1024)
+                // One chunk first, written by the hub while the queue is short (so some bytes are counted before the
+                // cut, however late the hub's thread runs under load), then the flood.
+                guard stream.write(chunk) else { return }
+                try? await Task.sleep(for: .milliseconds(100))
                 for _ in 0..<512 {
                     guard stream.write(chunk) else { return }
                     await Task.yield()

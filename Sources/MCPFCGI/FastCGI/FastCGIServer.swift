@@ -164,6 +164,19 @@ public final class FastCGIServer: Service, Sendable {
     private let pool = Mutex(Pool())
     /// Requests being served by the accept threads (an atomic: every request changes it twice, from every thread).
     private let inFlightRequests = Atomic<Int>(0)
+    /// Set by the drain: a thread that comes back from a request returns instead of waiting again. Atomics, not the
+    /// pool's lock, for what every request reads or writes: a lock taken by every thread on every request is
+    /// contended, and a contended lock whose holder was preempted costs far more than the work it guards.
+    private let stopAccepting = Atomic<Bool>(false)
+    /// Set by the drain: every accept signals ``changed``.
+    private let watched = Atomic<Bool>(false)
+    /// Connections accepted from the listening socket so far.
+    private let acceptedCount = Atomic<UInt64>(0)
+
+    /// Whether one accept thread waits for work.
+    final class WaitFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
     /// The thread that serves streamed responses.
     package let hub: StreamHub
     private let metrics: FrontMetrics
@@ -195,14 +208,9 @@ public final class FastCGIServer: Service, Sendable {
     private struct Pool {
         var listenFD: Int32 = -1
         var threads: [pthread_t] = []
-        /// Which threads are in (or about to enter) `FCGX_Accept_r`: the ones a drain wakes with SIGUSR1.
-        var accepting: [Bool] = []
-        /// Set by the drain: a thread that comes back from a request returns instead of accepting again.
-        var stopAccepting = false
-        /// Set by the drain: every accept signals ``FastCGIServer/changed``.
-        var watched = false
-        /// Connections accepted so far.
-        var accepted: UInt64 = 0
+        /// Per thread: whether it waits for work (in `FCGX_Accept_r` or `epoll_wait`): the ones a drain wakes with
+        /// SIGUSR1.
+        var waiting: [WaitFlag] = []
         /// The kept connections (``ConnectionReuse/keepAlive(maxIdle:)``).
         var kept: KeptConnectionPool?
     }
@@ -340,7 +348,7 @@ public final class FastCGIServer: Service, Sendable {
         responder.willStart()
         pool.withLock {
             $0.listenFD = fd
-            $0.accepting = Array(repeating: false, count: count)
+            $0.waiting = (0..<count).map { _ in WaitFlag() }
             $0.kept = kept
         }
         // Reported before the threads exist, so that a thread that returns early is counted off a known total.
@@ -423,10 +431,8 @@ public final class FastCGIServer: Service, Sendable {
     private func performDrain(until deadline: ContinuousClock.Instant) {
         metrics.drains.increment()
         metrics.draining.set(1)
-        let (listenFD, kept) = pool.withLock {
-            $0.watched = true
-            return ($0.listenFD, $0.kept)
-        }
+        watched.store(true, ordering: .sequentiallyConsistent)
+        let (listenFD, kept) = pool.withLock { ($0.listenFD, $0.kept) }
         // 1. No new connections: remove the socket's name (nginx then uses the other workers), and close the idle
         // kept connections (nginx notices at once and stops sending requests on them; the others are closed once
         // idle, in step 2).
@@ -499,7 +505,7 @@ public final class FastCGIServer: Service, Sendable {
     /// Waits on the socket itself (`poll`) while it is empty, and on the accept threads' progress while it is not.
     private func serveQueuedConnections(listenFD: Int32, until deadline: ContinuousClock.Instant) {
         while ContinuousClock.now < deadline {
-            let accepted = pool.withLock { $0.accepted }
+            let accepted = acceptedCount.load(ordering: .sequentiallyConsistent)
             var descriptor = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, 0) <= 0 {
                 // Empty: done unless a connection arrives within the quiet window (poll wakes when one does).
@@ -510,7 +516,7 @@ public final class FastCGIServer: Service, Sendable {
             // A connection waits: sleep until an accept thread takes it (every accept signals `changed`). Under
             // `spawn-fcgi -F` a sibling process may take it instead, which signals nothing here: the socket is
             // looked at again after a quiet window at the latest.
-            _ = changed.wait(until: min(deadline, .now + Self.quietWindow)) { pool.withLock { $0.accepted } == accepted }
+            _ = changed.wait(until: min(deadline, .now + Self.quietWindow)) { acceptedCount.load(ordering: .sequentiallyConsistent) == accepted }
         }
     }
 
@@ -539,9 +545,10 @@ public final class FastCGIServer: Service, Sendable {
     private func waitForAcceptThreads(until deadline: ContinuousClock.Instant) -> Bool {
         var resend = Duration.milliseconds(10)
         while true {
+            stopAccepting.store(true, ordering: .sequentiallyConsistent)
             let blocked = pool.withLock { pool in
-                pool.stopAccepting = true
-                return pool.threads.indices.filter { pool.accepting[$0] }.map { pool.threads[$0] }
+                pool.threads.indices.filter { pool.waiting[$0].value.load(ordering: .sequentiallyConsistent) }
+                    .map { pool.threads[$0] }
             }
             // SIGUSR1 makes accept() fail with EINTR (FCGI_FAIL_ACCEPT_ON_INTR).
             for tid in blocked { pthread_kill(tid, SIGUSR1) }
@@ -615,8 +622,9 @@ public final class FastCGIServer: Service, Sendable {
         defer { buffer.deallocate() }
         var params: [(String, String)] = []
         params.reserveCapacity(32)
+        let flag = pool.withLock { $0.waiting[index] }
         if let kept {
-            keptConnectionLoop(kept, index: index, buffer: buffer, params: &params, executor: executor)
+            keptConnectionLoop(kept, flag: flag, buffer: buffer, params: &params, executor: executor)
             return
         }
         let plainClose = Self.isUnixSocket(listenFD)
@@ -625,9 +633,9 @@ public final class FastCGIServer: Service, Sendable {
             FCGX_Free(request, 1)
             request.deallocate()
         }
-        while enterWait(index: index) {
+        while enterWait(flag) {
             let rc = FCGX_Accept_r(request)
-            leaveWait(index: index, accepted: rc >= 0)
+            leaveWait(flag, accepted: rc >= 0)
             if rc < 0 { break }
             startServing()
             defer { stopServing() }
@@ -651,18 +659,18 @@ public final class FastCGIServer: Service, Sendable {
     /// The accept loop of ``ConnectionReuse/keepAlive(maxIdle:)``: waits on the kept connections' epoll set (with
     /// the listening socket in it) and serves whatever is ready, a new connection or a kept one.
     private func keptConnectionLoop(
-        _ kept: KeptConnectionPool, index: Int, buffer: UnsafeMutablePointer<CChar>,
+        _ kept: KeptConnectionPool, flag: WaitFlag, buffer: UnsafeMutablePointer<CChar>,
         params: inout [(String, String)], executor: AcceptThreadExecutor
     ) {
-        while enterWait(index: index) {
+        while enterWait(flag) {
             let event = kept.wait()
             let connection: KeptConnectionPool.Connection
             switch event {
             case .interrupted:
-                leaveWait(index: index, accepted: false)
+                leaveWait(flag, accepted: false)
                 continue
             case .listening:
-                leaveWait(index: index, accepted: false)
+                leaveWait(flag, accepted: false)
                 // Re-armed first: while this thread reads the new connection's first request (libfcgi may wait for
                 // it), the others go on accepting.
                 kept.rearmListening()
@@ -678,7 +686,7 @@ public final class FastCGIServer: Service, Sendable {
                 countAccept()
                 connection = kept.register(request)
             case .connection(let ready):
-                leaveWait(index: index, accepted: false)
+                leaveWait(flag, accepted: false)
                 guard kept.take(ready) else { continue }  // the drain closed it this instant
                 // Readable: the next request (FCGX_Accept_r does not block), or its end (then it is closed, and the
                 // attempt to accept a replacement fails at once: listen_sock is -1).
@@ -715,32 +723,29 @@ public final class FastCGIServer: Service, Sendable {
         }
     }
 
-    /// Marks the thread as waiting (the drain wakes it with SIGUSR1), unless the drain stopped accepting.
-    private func enterWait(index: Int) -> Bool {
-        pool.withLock { pool in
-            guard !pool.stopAccepting else { return false }
-            pool.accepting[index] = true
-            return true
+    /// Marks the thread as waiting (the drain wakes it with SIGUSR1), unless the drain stopped accepting. The flag
+    /// is set before the stop is read, and the drain sets the stop before it reads the flags: one of the two sees
+    /// the other.
+    private func enterWait(_ flag: WaitFlag) -> Bool {
+        guard !stopAccepting.load(ordering: .sequentiallyConsistent) else { return false }
+        flag.value.store(true, ordering: .sequentiallyConsistent)
+        guard !stopAccepting.load(ordering: .sequentiallyConsistent) else {
+            flag.value.store(false, ordering: .sequentiallyConsistent)
+            return false
         }
+        return true
     }
 
     /// Marks the thread as no longer waiting, counting a connection it accepted.
-    private func leaveWait(index: Int, accepted: Bool) {
-        let watched = pool.withLock { pool in
-            pool.accepting[index] = false
-            if accepted { pool.accepted &+= 1 }
-            return pool.watched
-        }
-        if watched { changed.signal() }
+    private func leaveWait(_ flag: WaitFlag, accepted: Bool) {
+        flag.value.store(false, ordering: .sequentiallyConsistent)
+        if accepted { countAccept() } else if watched.load(ordering: .relaxed) { changed.signal() }
     }
 
     /// Counts a connection accepted from the listening socket (the drain watches the count).
     private func countAccept() {
-        let watched = pool.withLock { pool in
-            pool.accepted &+= 1
-            return pool.watched
-        }
-        if watched { changed.signal() }
+        acceptedCount.add(1, ordering: .sequentiallyConsistent)
+        if watched.load(ordering: .sequentiallyConsistent) { changed.signal() }
     }
 
     /// Finishes a request whose connection nginx asked to keep (`FCGI_KEEP_CONN`) but which closes now: the answer's
@@ -870,7 +875,7 @@ public final class FastCGIServer: Service, Sendable {
         // An answer's connection (not a GET stream's, which lasts until the client leaves) comes back to the pool,
         // when nginx asked to keep it and its input was read to the end (the next request must not find this one's).
         if !stream.isStandalone, request.pointee.keepConnection != 0, consumeInput(request, buffer: buffer) {
-            kept.pool.lend(kept.connection)
+            // Lent: it stays in the pool's count (a drain waits for it) until the hub gives it back or closes it.
             hub.adopt(request, stream: stream, lease: KeptConnectionPool.Lease(pool: kept.pool, connection: kept.connection))
         } else {
             kept.pool.release(kept.connection)

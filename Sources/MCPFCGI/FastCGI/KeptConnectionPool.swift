@@ -31,8 +31,10 @@ import Synchronization
 /// connection comes back here when the stream ends. The first happens when the pool is full (at most ``maxParked``
 /// idle) and in a drain, the second in a drain.
 ///
-/// Bookkeeping is one uncontended lock when a connection is taken and when it is parked; the lock also keeps the
-/// drain from touching a connection a thread is serving (whose descriptor that thread may close and reuse).
+/// Taking and parking a connection is lock-free (one atomic state per connection: owned, arming, parked, being
+/// checked by the drain, closed): every request does both, on every accept thread, and a lock they all take is
+/// contended — a thread spinning for a lock whose holder was preempted costs far more than the work it guards. The
+/// registry of connections (for the drain and the bound) takes a lock only when a connection opens or ends.
 final class KeptConnectionPool: @unchecked Sendable {
     /// One kept connection: libfcgi's request structure, which holds the socket between requests.
     final class Connection: @unchecked Sendable {
@@ -41,17 +43,19 @@ final class KeptConnectionPool: @unchecked Sendable {
         /// Whether the descriptor was added to the epoll set once (then re-armed with `EPOLL_CTL_MOD`). Touched
         /// only by the thread that owns the connection.
         var registered = false
-        /// Whether it waits in the epoll set, owned by no thread. Guarded by the pool's lock.
-        var parked = false
-        /// When it was parked last. Guarded by the pool's lock.
-        var parkedAt = ContinuousClock.now
-        /// Set when the drain closed it while parked: a thread that epoll woke for it in that instant leaves it
-        /// alone. Guarded by the pool's lock.
-        var closed = false
-        /// Whether the stream hub holds it for a streamed answer. Guarded by the pool's lock.
-        var lent = false
+        /// Who has it: ``Phase``'s raw value.
+        let phase = Atomic<UInt8>(Phase.owned.rawValue)
+        /// When it was parked last (monotonic nanoseconds).
+        let parkedAt = Atomic<Int64>(0)
 
         init(request: UnsafeMutablePointer<FCGX_Request>) { self.request = request }
+    }
+
+    /// Who has a connection. A thread owns it while serving a request; ``park(_:)`` arms it in epoll (arming) and
+    /// then marks it parked; the thread epoll wakes for it takes it (parked or still arming → owned); the drain
+    /// checks a parked one (checking) and closes it (closed) or puts it back (parked).
+    enum Phase: UInt8 {
+        case owned, arming, parked, checking, closed
     }
 
     /// A connection lent to the stream hub for a streamed answer, and the pool it goes back to.
@@ -72,16 +76,12 @@ final class KeptConnectionPool: @unchecked Sendable {
         case interrupted
     }
 
-    private struct State {
-        /// Every connection the pool knows (parked or being served), which keeps their objects alive.
+    private struct Registry {
+        /// Every connection the pool knows (parked, being served, or lent to the hub), which keeps their objects
+        /// alive: epoll's data is their address.
         var connections: [ObjectIdentifier: Connection] = [:]
-        var parkedCount = 0
-        /// Set by the drain's first ``closeIdle(idleFor:)``.
-        var closing = false
-        /// Set by ``finish()``: no connection is parked again.
-        var finished = false
-        /// Connections the drain closed while parked, kept alive until ``closeAll()``: a thread may hold one
-        /// of their addresses from epoll.
+        /// Connections the drain closed while parked, kept alive until ``closeAll()``: a thread may hold one of their
+        /// addresses from epoll.
         var closedByDrain: [Connection] = []
     }
 
@@ -93,11 +93,17 @@ final class KeptConnectionPool: @unchecked Sendable {
     let epollFD: Int32
     /// The listening socket (made non-blocking).
     let listenFD: Int32
-    /// The most idle connections parked at once; beyond it a connection is closed after its request.
+    /// The most idle connections parked at once; beyond it a connection is closed after its request (a bound that
+    /// threads finishing at the same moment may pass by one each).
     let maxParked: Int
     /// Whether connections are unix sockets (closed with a plain `close()`, no lingering close).
     let plainClose: Bool
-    private let state = Mutex(State())
+    private let registry = Mutex(Registry())
+    private let parked = Atomic<Int>(0)
+    /// Set by the drain's first ``closeIdle(idleFor:)``: every connection is closed after its request.
+    private let closing = Atomic<Bool>(false)
+    /// Set by ``finish()``: no connection is parked again.
+    private let finished = Atomic<Bool>(false)
     /// Set when libfcgi's shutdown flag is set: an accept then fails at once, so the listening socket is not re-armed.
     private let acceptStopped = Atomic<Bool>(false)
     /// `mcpfcgi_fastcgi_connections_idle`.
@@ -133,18 +139,26 @@ final class KeptConnectionPool: @unchecked Sendable {
         guard epoll_ctl(fd, EPOLL_CTL_ADD, listenFD, &event) == 0 else {
             let code = errno
             Glibc.close(fd)
+            _ = fcntl(listenFD, F_SETFL, listenFlags)
             throw FastCGIServer.StartupError(description: "epoll_ctl(listening socket): errno \(code)")
         }
     }
 
     /// Idle connections parked now.
-    var parkedCount: Int { state.withLock { $0.parkedCount } }
+    var parkedCount: Int { parked.load(ordering: .relaxed) }
 
-    /// Connections open now (parked or being served).
-    var connectionCount: Int { state.withLock { $0.connections.count } }
+    /// Connections open now (parked, being served, or lent to the stream hub).
+    var connectionCount: Int { registry.withLock { $0.connections.count } }
+
+    /// Monotonic nanoseconds.
+    private static func now() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    }
 
     /// Waits until the listening socket or a parked connection is ready, or a signal arrives. A connection
-    /// returned here is the caller's: ``take(_:)`` it first.
+    /// returned here is the caller's only once ``take(_:)`` says so.
     func wait() -> Event {
         var event = epoll_event()
         let n = epoll_wait(epollFD, &event, 1, -1)
@@ -154,7 +168,7 @@ final class KeptConnectionPool: @unchecked Sendable {
         return .connection(Unmanaged<Connection>.fromOpaque(object).takeUnretainedValue())
     }
 
-    /// Re-arms the listening socket after an accept (unless libfcgi's shutdown flag makes every accept fail).
+    /// Re-arms the listening socket (unless libfcgi's shutdown flag makes every accept fail).
     func rearmListening() {
         guard !acceptStopped.load(ordering: .relaxed) else { return }
         var event = epoll_event()
@@ -178,66 +192,78 @@ final class KeptConnectionPool: @unchecked Sendable {
         // Never accept() through this request again: a kept connection found closed must not wait for a new one.
         request.pointee.listen_sock = -1
         let connection = Connection(request: request)
-        state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
+        registry.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
         return connection
     }
 
-    /// Takes a parked connection epoll woke this thread for; the drain no longer touches it.
+    /// Takes a connection epoll woke this thread for.
     /// - Returns: false when the drain closed it in the meantime (then it is not the caller's).
     func take(_ connection: Connection) -> Bool {
-        let (taken, wasParked) = state.withLock { state in
-            guard !connection.closed else { return (false, false) }
-            guard connection.parked else { return (true, false) }
-            connection.parked = false
-            state.parkedCount -= 1
-            return (true, true)
+        while true {
+            let phase = connection.phase.load(ordering: .acquiring)
+            switch Phase(rawValue: phase) {
+            case .parked?:
+                if connection.phase.compareExchange(
+                    expected: phase, desired: Phase.owned.rawValue, ordering: .acquiringAndReleasing
+                ).exchanged {
+                    parked.subtract(1, ordering: .relaxed)
+                    parkedGauge.decrement()
+                    return true
+                }
+            case .arming?:
+                // Armed and ready before its parker marked it parked: the parker's own exchange then fails.
+                if connection.phase.compareExchange(
+                    expected: phase, desired: Phase.owned.rawValue, ordering: .acquiringAndReleasing
+                ).exchanged {
+                    return true
+                }
+            case .checking?:
+                // The drain looks at it for a moment (a peek): it closes it or puts it back.
+                sched_yield()
+            default:
+                return false
+            }
         }
-        if wasParked { parkedGauge.decrement() }
-        return taken
     }
 
     /// Whether a connection whose request is done may be kept: the pool has room and is not closing. Decided before
     /// the request's `END_REQUEST` is written: a connection that may not be kept is told so in the same write (see
     /// ``FastCGIRecord/endBeforeClosing(requestID:)``).
-    var mayKeep: Bool { state.withLock { !$0.closing && !$0.finished && $0.parkedCount < maxParked } }
+    var mayKeep: Bool {
+        !closing.load(ordering: .relaxed) && !finished.load(ordering: .relaxed)
+            && parked.load(ordering: .relaxed) < maxParked
+    }
 
-    /// Parks a connection whose request is finished (its descriptor open); closes it when the pool is finished (the
-    /// accept threads stopped).
+    /// Parks a connection the calling thread owns, whose request is finished (its descriptor open); closes it when
+    /// the pool is finished (the accept threads stopped).
     func park(_ connection: Connection) {
+        guard !finished.load(ordering: .acquiring) else { return discard(connection) }
         if plainClose { connection.request.pointee.detached = 1 }
         let fd = connection.request.pointee.ipcFd
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
         event.data.u64 = UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
-        // Armed under the lock: a thread epoll wakes at once waits in take() until it is parked, and the drain's
-        // closeIdle() never sees a parked connection whose registration is not done.
-        let parked = state.withLock { state in
-            guard !state.finished else { return false }
-            connection.lent = false
-            connection.parked = true
-            connection.parkedAt = .now
-            state.parkedCount += 1
-            let operation = connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
-            connection.registered = true
-            var rc = epoll_ctl(epollFD, operation, fd, &event)
-            // A connection back from the stream hub is still in the set (disarmed) from before its streamed answer.
-            if rc != 0, errno == EEXIST { rc = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
-            guard rc == 0 else {
-                // Not armed (the descriptor is bad): nobody else can own it.
-                connection.parked = false
-                state.parkedCount -= 1
-                return false
-            }
-            return true
+        connection.parkedAt.store(Self.now(), ordering: .relaxed)
+        // Arming before it is marked parked: the drain never touches it meanwhile (it only checks parked ones), and a
+        // thread epoll wakes at once takes it from arming.
+        connection.phase.store(Phase.arming.rawValue, ordering: .releasing)
+        let operation = connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
+        connection.registered = true
+        var rc = epoll_ctl(epollFD, operation, fd, &event)
+        // A connection back from the stream hub is still in the set (disarmed) from before its streamed answer.
+        if rc != 0, errno == EEXIST { rc = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
+        guard rc == 0 else {
+            // Not armed (the descriptor is bad): nobody else can have it.
+            connection.phase.store(Phase.owned.rawValue, ordering: .relaxed)
+            return discard(connection)
         }
-        if parked { parkedGauge.increment() } else { discard(connection) }
-    }
-
-    /// Lends a connection the calling thread owns to the stream hub for a streamed answer: it stays counted (a drain
-    /// waits for it) and comes back with ``readopt(_:)`` when the answer ends, or is forgotten with ``release(_:)``
-    /// when the hub closes it.
-    func lend(_ connection: Connection) {
-        state.withLock { _ in connection.lent = true }
+        if connection.phase.compareExchange(
+            expected: Phase.arming.rawValue, desired: Phase.parked.rawValue, ordering: .acquiringAndReleasing
+        ).exchanged {
+            parked.add(1, ordering: .relaxed)
+            parkedGauge.increment()
+        }
+        // Else a thread epoll woke has taken it already: nothing here touches it any more.
     }
 
     /// Takes back a connection lent to the stream hub, once its answer's `END_REQUEST` is written: nginx asked to keep
@@ -247,17 +273,12 @@ final class KeptConnectionPool: @unchecked Sendable {
         park(connection)
     }
 
-    /// Forgets a connection whose request structure the stream hub took over (it closes the socket, or gives it
-    /// back with ``readopt(_:)``).
+    /// Forgets a connection: its request structure was taken over by the stream hub (which closes the socket), or the
+    /// hub closed a connection lent to it.
     func release(_ connection: Connection) {
-        let closing = state.withLock { state in
-            state.connections.removeValue(forKey: ObjectIdentifier(connection))
-            return state.closing
-        }
-        if closing { changed.signal() }
+        registry.withLock { _ = $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
+        if closing.load(ordering: .relaxed) { changed.signal() }
     }
-
-
 
     /// Closes a connection the calling thread owns (not parked), unless closed already, and frees its request
     /// structure.
@@ -274,28 +295,32 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// to the thread epoll wakes for it, which serves it and closes the connection (the pool is closing). From the
     /// first call on, every connection is closed after its request, which nginx is told (``mayKeep`` is false).
     func closeIdle(idleFor idle: Duration) {
-        let now = ContinuousClock.now
-        let closed = state.withLock { state in
-            state.closing = true
+        closing.store(true, ordering: .sequentiallyConsistent)
+        let idleNanoseconds = Int64(idle / .nanoseconds(1))
+        let closed = registry.withLock { registry in
             var closed = 0
-            for connection in Array(state.connections.values)
-            where connection.parked && now - connection.parkedAt >= idle {
-                // Under the lock: a parked connection is no thread's, and a thread epoll wakes for it now finds it
-                // closed in take().
+            for connection in Array(registry.connections.values) {
+                guard connection.phase.compareExchange(
+                    expected: Phase.parked.rawValue, desired: Phase.checking.rawValue, ordering: .acquiringAndReleasing
+                ).exchanged else { continue }
+                // The drain's now: no thread owns it (one epoll wakes waits in take()), its descriptor is open.
                 let fd = connection.request.pointee.ipcFd
                 var byte: UInt8 = 0
-                let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-                guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else { continue }
+                let idleLongEnough = Self.now() - connection.parkedAt.load(ordering: .relaxed) >= idleNanoseconds
+                let peeked = idleLongEnough ? recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) : 1
+                guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else {
+                    connection.phase.store(Phase.parked.rawValue, ordering: .releasing)
+                    continue
+                }
                 epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
                 // A plain close, TCP too: nothing is left to read, so libfcgi's lingering close would only wait.
                 connection.request.pointee.detached = 1
                 FCGX_Free(connection.request, 1)
                 connection.request.deallocate()
-                connection.closed = true
-                connection.parked = false
-                state.parkedCount -= 1
-                state.connections.removeValue(forKey: ObjectIdentifier(connection))
-                state.closedByDrain.append(connection)
+                parked.subtract(1, ordering: .relaxed)
+                connection.phase.store(Phase.closed.rawValue, ordering: .releasing)
+                registry.connections.removeValue(forKey: ObjectIdentifier(connection))
+                registry.closedByDrain.append(connection)
                 closed += 1
             }
             return closed
@@ -308,19 +333,21 @@ final class KeptConnectionPool: @unchecked Sendable {
 
     /// The drain, before the accept threads stop: no connection is parked again (a thread, or the hub, closes each
     /// one after its request).
-    func finish() { state.withLock { $0.finished = true } }
+    func finish() { finished.store(true, ordering: .sequentiallyConsistent) }
 
     /// After every accept thread returned: closes the connections left (parked ones nobody woke for) and the epoll
     /// set. Not called after a forced stop (a thread may still be serving, or about to take a parked connection):
     /// the process is about to exit then.
     func closeAll() {
-        let leftovers = state.withLock { state in
-            state.finished = true
-            state.parkedCount = 0
-            state.closedByDrain = []
-            defer { state.connections = [:] }
-            return Array(state.connections.values)
+        finished.store(true, ordering: .sequentiallyConsistent)
+        let leftovers = registry.withLock { registry in
+            defer {
+                registry.connections = [:]
+                registry.closedByDrain = []
+            }
+            return Array(registry.connections.values)
         }
+        parked.store(0, ordering: .relaxed)
         for connection in leftovers {
             if plainClose { connection.request.pointee.detached = 1 }
             FCGX_Free(connection.request, 1)

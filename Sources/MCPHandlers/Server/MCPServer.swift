@@ -129,10 +129,11 @@ public final class MCPServer: Sendable {
     public let configuration: Configuration
     /// The server→client requests waiting for the client's response; see ``handleResponse(_:session:)``.
     package let pendingRequests = PendingRequests()
-    let tools = Mutex(ToolRegistry())
-    let resources = Mutex(ResourceRegistry())
-    let prompts = Mutex(PromptRegistry())
-    let subscriptions = Mutex(SubscriptionIndex())
+    // Plain locks: every request reads the registries, from every accept thread (see PlainLock).
+    let tools = PlainLock(ToolRegistry())
+    let resources = PlainLock(ResourceRegistry())
+    let prompts = PlainLock(PromptRegistry())
+    let subscriptions = PlainLock(SubscriptionIndex())
     let inFlight = InFlightRequests()
     let notificationSink = Mutex<NotificationSink?>(nil)
     /// Where requests to a client that no request carries go (a task's elicitation): the session's GET stream.

@@ -68,8 +68,8 @@ final class ServerMetrics: Sendable {
     private let sessionsCreated: Counter
     private let sessionsEnded: [SessionEndReason: Counter]
     private let refusals: [Refusal: Counter]
-    private let requests = Mutex<[RequestKey: Counter]>([:])
-    private let tools = Mutex<[String: ToolHandles]>([:])
+    private let requests = PlainLock<[RequestKey: Counter]>([:])
+    private let tools = PlainLock<[String: ToolHandles]>([:])
 
     /// Creates the fixed-label handles.
     /// - Parameter factory: the backend (``MCPServer/Configuration/metricsFactory`` or the global one).

@@ -1,3 +1,4 @@
+import MCPHandlers
 import Synchronization
 
 /// The one source of the transport's timers: the streaming threshold of undecided answers and the resume
@@ -50,7 +51,8 @@ package final class DeadlineScheduler: Sendable {
         var driver: Driver?
         var driverGeneration: UInt64 = 0
     }
-    private let state = Mutex(State())
+    /// A plain lock: every POST arms and cancels a deadline here, from every accept thread (see PlainLock).
+    private let state = PlainLock(State())
     private let drivesItself: Bool
 
     /// Creates a scheduler. No task starts before the first ``schedule(at:_:)``.
