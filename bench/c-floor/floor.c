@@ -4,7 +4,16 @@
  * read the whole POST body, find the JSON-RPC "id" and answer the same JSON (and the same header
  * fields) an MCPFCGI `echo` tools/call answers. No JSON parsing, no sessions: a lower bound.
  *
- * Build: gcc -O2 -pthread -o floor floor.c -lfcgi     Run: spawn-fcgi -s sock -- ./floor [threads]
+ * Two connection modes (second argument), both run behind nginx's `fastcgi_keep_conn on`:
+ *   close  (default) a connection per request: every connection is closed after its request, even when
+ *          nginx asks to keep it (FCGI_KEEP_CONN), as the Swift worker does with MCPFCGI_KEEP_CONNECTIONS=0.
+ *   kept   honours FCGI_KEEP_CONN: the connection stays open for nginx's next request once this one's
+ *          STDIN has been read to its end (a kept connection must not carry unread records into the next
+ *          request; a body that was not read whole closes the connection instead). libfcgi is blocking: the
+ *          thread that accepted a kept connection stays in FCGX_Accept_r reading it until nginx closes it, so
+ *          this mode needs as many threads as nginx holds upstream connections (or it stalls).
+ *
+ * Build: gcc -O2 -pthread -o floor floor.c -lfcgi     Run: spawn-fcgi -s sock -- ./floor [threads] [close|kept]
  */
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -15,6 +24,8 @@
 #include <string.h>
 
 #define BODY_MAX (64 * 1024)
+
+static int keep_connections; /* 1: "kept" mode */
 
 static const char *find_id(const char *body, size_t len, size_t *id_len) {
     /* The value after "id": — a number or a quoted string (enough for well-formed requests). */
@@ -44,13 +55,25 @@ static void *serve(void *arg) {
     FCGX_InitRequest(&req, 0, 0);
     while (FCGX_Accept_r(&req) >= 0) {
         const char *cl = FCGX_GetParam("CONTENT_LENGTH", req.envp);
-        long want = cl ? strtol(cl, NULL, 10) : 0;
-        if (want > BODY_MAX) want = BODY_MAX;
+        long declared = cl ? strtol(cl, NULL, 10) : 0;
+        if (declared < 0) declared = 0;
+        long want = declared > BODY_MAX ? BODY_MAX : declared;
         int got = 0;
         while (got < want) {
             int n = FCGX_GetStr(body + got, (int)(want - got), req.in);
             if (n <= 0) break;
             got += n;
+        }
+        if (!keep_connections) {
+            /* A connection per request: closed by FCGX_Finish_r whatever nginx asked for. */
+            req.keepConnection = 0;
+        } else if (got == declared) {
+            /* Kept: read STDIN to its end (the empty record), so nothing of this request is left unread on
+             * the connection when nginx sends the next one on it. */
+            while (FCGX_GetChar(req.in) != EOF) {}
+        } else {
+            /* The body was not read whole (larger than BODY_MAX, or cut short): close rather than keep. */
+            req.keepConnection = 0;
         }
         body[got] = 0;
         size_t id_len = 0;
@@ -65,7 +88,9 @@ static void *serve(void *arg) {
                      "Content-Length: %d\r\n\r\n", n);
         FCGX_PutStr(out, n, req.out);
         /* As the Swift worker does: the records are still written by FCGX_Finish_r, but the connection
-         * (a unix socket) is closed with a plain close() instead of libfcgi's lingering close. */
+         * (a unix socket), whenever it is closed, is closed with a plain close() instead of libfcgi's
+         * lingering close. A kept connection stays open: FCGX_Finish_r closes only when keepConnection is 0
+         * (or a stream saw an error), and the next FCGX_Accept_r reads the next request from it. */
         req.detached = 1;
         FCGX_Finish_r(&req);
     }
@@ -79,6 +104,13 @@ static void on_term(int sig) { (void)sig; _exit(0); }
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 4;
     if (threads < 1) threads = 1;
+    const char *mode = argc > 2 ? argv[2] : "close";
+    if (strcmp(mode, "kept") == 0) {
+        keep_connections = 1;
+    } else if (strcmp(mode, "close") != 0) {
+        fprintf(stderr, "usage: %s [threads] [close|kept]\n", argv[0]);
+        return 2;
+    }
     if (FCGX_Init() != 0) return 1;
     signal(SIGTERM, on_term);
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
