@@ -525,11 +525,12 @@ public final class FastCGIServer: Service, Sendable {
 
     /// Closes the kept connections, looking every 10 ms, until none is left (or `deadline`); then no connection is
     /// parked again. From the first look on, every connection is closed after its request (nginx is told) and an idle
-    /// one once idle for ``KeptConnectionPool/settleTime``; an answer streamed on a lent connection is waited for.
+    /// one once idle for ``KeptConnectionPool/settleTime``. Connections lent to the stream hub are not waited for here:
+    /// their answers are the drain's later steps' (and are closed after them, announced).
     private func closeKeptConnections(_ kept: KeptConnectionPool, until deadline: ContinuousClock.Instant) {
-        while kept.connectionCount > 0, ContinuousClock.now < deadline {
+        while kept.unlentConnectionCount > 0, ContinuousClock.now < deadline {
             kept.closeIdle(idleFor: KeptConnectionPool.settleTime)
-            _ = changed.wait(until: min(deadline, .now + .milliseconds(10))) { kept.connectionCount > 0 }
+            _ = changed.wait(until: min(deadline, .now + .milliseconds(10))) { kept.unlentConnectionCount > 0 }
         }
         kept.finish()
     }
@@ -875,7 +876,8 @@ public final class FastCGIServer: Service, Sendable {
         // An answer's connection (not a GET stream's, which lasts until the client leaves) comes back to the pool,
         // when nginx asked to keep it and its input was read to the end (the next request must not find this one's).
         if !stream.isStandalone, request.pointee.keepConnection != 0, consumeInput(request, buffer: buffer) {
-            // Lent: it stays in the pool's count (a drain waits for it) until the hub gives it back or closes it.
+            // Lent: it stays in the pool until the hub gives it back or closes it.
+            kept.pool.lend(kept.connection)
             hub.adopt(request, stream: stream, lease: KeptConnectionPool.Lease(pool: kept.pool, connection: kept.connection))
         } else {
             kept.pool.release(kept.connection)

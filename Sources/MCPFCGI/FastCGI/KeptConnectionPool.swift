@@ -100,6 +100,8 @@ final class KeptConnectionPool: @unchecked Sendable {
     let plainClose: Bool
     private let registry = Mutex(Registry())
     private let parked = Atomic<Int>(0)
+    /// Connections lent to the stream hub for a streamed answer now.
+    private let lent = Atomic<Int>(0)
     /// Set by the drain's first ``closeIdle(idleFor:)``: every connection is closed after its request.
     private let closing = Atomic<Bool>(false)
     /// Set by ``finish()``: no connection is parked again.
@@ -149,6 +151,11 @@ final class KeptConnectionPool: @unchecked Sendable {
 
     /// Connections open now (parked, being served, or lent to the stream hub).
     var connectionCount: Int { registry.withLock { $0.connections.count } }
+
+    /// Connections open now that are not lent to the stream hub: what a drain waits for. A lent connection carries a
+    /// streamed answer, which the drain's later steps wait for or end (a 2026-07-28 `subscriptions/listen` answer
+    /// lasts until the drain ends it); it is closed after its answer, announced, since the pool is closing then.
+    var unlentConnectionCount: Int { connectionCount - lent.load(ordering: .relaxed) }
 
     /// Monotonic nanoseconds.
     private static func now() -> Int64 {
@@ -270,7 +277,20 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// it and will send its next request on it. The hub has freed the request's streams and left the socket open (and
     /// blocking again).
     func readopt(_ connection: Connection) {
+        lent.subtract(1, ordering: .relaxed)
         park(connection)
+    }
+
+    /// Lends a connection the calling thread owns to the stream hub for a streamed answer: it stays in the registry
+    /// until the hub gives it back (``readopt(_:)``) or closes it (``releaseLent(_:)``).
+    func lend(_ connection: Connection) {
+        lent.add(1, ordering: .relaxed)
+    }
+
+    /// Forgets a lent connection the stream hub closed.
+    func releaseLent(_ connection: Connection) {
+        lent.subtract(1, ordering: .relaxed)
+        release(connection)
     }
 
     /// Forgets a connection: its request structure was taken over by the stream hub (which closes the socket), or the

@@ -189,7 +189,7 @@ package final class StreamHub: Sendable {
         }
         guard let key = adopted else {
             // A forced stop left an accept thread serving after the hub shut down: the answer cannot go on.
-            lease?.pool.release(lease!.connection)
+            lease.map { $0.pool.releaseLent($0.connection) }
             Glibc.close(fd)
             request.pointee.ipcFd = -1
             FCGX_Free(request, 0)
@@ -428,7 +428,7 @@ package final class StreamHub: Sendable {
             if s.watched { changes.signal() }
             return
         }
-        entry.lease.map { $0.pool.release($0.connection) }
+        entry.lease.map { $0.pool.releaseLent($0.connection) }
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1
         FCGX_Free(entry.request.pointer, 0)
