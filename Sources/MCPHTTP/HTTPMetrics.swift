@@ -97,6 +97,7 @@ package final class RouteMetrics: @unchecked Sendable {
     ///   - status: the response status code.
     ///   - nanoseconds: the time from receipt to the response head.
     package func record(method: Int, status: Int, nanoseconds: Int64) {
+        precondition(HTTPMethodLabel.names.indices.contains(method), "not a method label index: \(method)")
         let statusClass = min(max(status / 100, 1), 5)
         let slot = method * 5 + statusClass - 1
         counter(slot: slot, method: method, statusClass: statusClass).increment()

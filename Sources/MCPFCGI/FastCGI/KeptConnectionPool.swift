@@ -43,8 +43,10 @@ final class KeptConnectionPool: @unchecked Sendable {
         /// Whether the descriptor was added to the epoll set once (then re-armed with `EPOLL_CTL_MOD`). Touched
         /// only by the thread that owns the connection.
         var registered = false
-        /// Who has it: ``Phase``'s raw value.
-        let phase = Atomic<UInt8>(Phase.owned.rawValue)
+        /// Who has it: a generation (bits 8 and up, counted by every ``KeptConnectionPool/park(_:)``) and ``Phase``'s
+        /// raw value (the low byte). The generation keeps a parker that was preempted after arming from marking parked a
+        /// connection that another thread has taken and is parking anew.
+        let phase = Atomic<UInt64>(UInt64(Phase.owned.rawValue))
         /// When it was parked last (monotonic nanoseconds).
         let parkedAt = Atomic<Int64>(0)
 
@@ -98,7 +100,7 @@ final class KeptConnectionPool: @unchecked Sendable {
     let maxParked: Int
     /// Whether connections are unix sockets (closed with a plain `close()`, no lingering close).
     let plainClose: Bool
-    private let registry = Mutex(Registry())
+    private let registry = PlainLock(Registry())
     private let parked = Atomic<Int>(0)
     /// Connections lent to the stream hub for a streamed answer now.
     private let lent = Atomic<Int>(0)
@@ -155,7 +157,7 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// Connections open now that are not lent to the stream hub: what a drain waits for. A lent connection carries a
     /// streamed answer, which the drain's later steps wait for or end (a 2026-07-28 `subscriptions/listen` answer
     /// lasts until the drain ends it); it is closed after its answer, announced, since the pool is closing then.
-    var unlentConnectionCount: Int { connectionCount - lent.load(ordering: .relaxed) }
+    var unlentConnectionCount: Int { connectionCount - lent.load(ordering: .sequentiallyConsistent) }
 
     /// Monotonic nanoseconds.
     private static func now() -> Int64 {
@@ -207,21 +209,22 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// - Returns: false when the drain closed it in the meantime (then it is not the caller's).
     func take(_ connection: Connection) -> Bool {
         while true {
-            let phase = connection.phase.load(ordering: .acquiring)
-            switch Phase(rawValue: phase) {
+            let current = connection.phase.load(ordering: .acquiring)
+            let owned = Self.with(current, Phase.owned)
+            switch Self.phase(of: current) {
             case .parked?:
-                if connection.phase.compareExchange(
-                    expected: phase, desired: Phase.owned.rawValue, ordering: .acquiringAndReleasing
-                ).exchanged {
+                if connection.phase.compareExchange(expected: current, desired: owned, ordering: .acquiringAndReleasing)
+                    .exchanged
+                {
                     parked.subtract(1, ordering: .relaxed)
                     parkedGauge.decrement()
                     return true
                 }
             case .arming?:
                 // Armed and ready before its parker marked it parked: the parker's own exchange then fails.
-                if connection.phase.compareExchange(
-                    expected: phase, desired: Phase.owned.rawValue, ordering: .acquiringAndReleasing
-                ).exchanged {
+                if connection.phase.compareExchange(expected: current, desired: owned, ordering: .acquiringAndReleasing)
+                    .exchanged
+                {
                     return true
                 }
             case .checking?:
@@ -232,6 +235,12 @@ final class KeptConnectionPool: @unchecked Sendable {
             }
         }
     }
+
+    /// The phase in a ``Connection/phase`` value.
+    private static func phase(of value: UInt64) -> Phase? { Phase(rawValue: UInt8(truncatingIfNeeded: value)) }
+
+    /// `value`'s generation with `phase`.
+    private static func with(_ value: UInt64, _ phase: Phase) -> UInt64 { value & ~0xFF | UInt64(phase.rawValue) }
 
     /// Whether a connection whose request is done may be kept: the pool has room and is not closing. Decided before
     /// the request's `END_REQUEST` is written: a connection that may not be kept is told so in the same write (see
@@ -251,21 +260,22 @@ final class KeptConnectionPool: @unchecked Sendable {
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
         event.data.u64 = UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
         connection.parkedAt.store(Self.now(), ordering: .relaxed)
-        // Arming before it is marked parked: the drain never touches it meanwhile (it only checks parked ones), and a
-        // thread epoll wakes at once takes it from arming.
-        connection.phase.store(Phase.arming.rawValue, ordering: .releasing)
         let operation = connection.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
         connection.registered = true
+        // Arming before it is marked parked: the drain never touches it meanwhile (it only checks parked ones), and a
+        // thread epoll wakes at once takes it from arming. A new generation: only this park's exchange below can mark it.
+        let arming = (connection.phase.load(ordering: .relaxed) >> 8 &+ 1) << 8 | UInt64(Phase.arming.rawValue)
+        connection.phase.store(arming, ordering: .releasing)
         var rc = epoll_ctl(epollFD, operation, fd, &event)
         // A connection back from the stream hub is still in the set (disarmed) from before its streamed answer.
         if rc != 0, errno == EEXIST { rc = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
         guard rc == 0 else {
             // Not armed (the descriptor is bad): nobody else can have it.
-            connection.phase.store(Phase.owned.rawValue, ordering: .relaxed)
+            connection.phase.store(Self.with(arming, .owned), ordering: .relaxed)
             return discard(connection)
         }
         if connection.phase.compareExchange(
-            expected: Phase.arming.rawValue, desired: Phase.parked.rawValue, ordering: .acquiringAndReleasing
+            expected: arming, desired: Self.with(arming, .parked), ordering: .acquiringAndReleasing
         ).exchanged {
             parked.add(1, ordering: .relaxed)
             parkedGauge.increment()
@@ -277,8 +287,18 @@ final class KeptConnectionPool: @unchecked Sendable {
     /// it and will send its next request on it. The hub has freed the request's streams and left the socket open (and
     /// blocking again).
     func readopt(_ connection: Connection) {
-        lent.subtract(1, ordering: .relaxed)
         park(connection)
+    }
+
+    /// The stream hub's answer on a lent connection is ending (its `END_REQUEST` about to be queued): the connection
+    /// is no longer counted as lent, so a drain starting from now on waits for it.
+    /// - Returns: whether it may be kept (``mayKeep``): otherwise the hub ends the answer with the closing record and
+    ///   closes it. The lent count falls before the closing flag is read, and the drain sets that flag before it reads
+    ///   the count: either the hub sees the drain (and closes), or the drain sees the connection (and waits for it).
+    func returning(_ connection: Connection) -> Bool {
+        lent.subtract(1, ordering: .sequentiallyConsistent)
+        return !closing.load(ordering: .sequentiallyConsistent) && !finished.load(ordering: .sequentiallyConsistent)
+            && parked.load(ordering: .relaxed) < maxParked
     }
 
     /// Lends a connection the calling thread owns to the stream hub for a streamed answer: it stays in the registry
@@ -287,7 +307,7 @@ final class KeptConnectionPool: @unchecked Sendable {
         lent.add(1, ordering: .relaxed)
     }
 
-    /// Forgets a lent connection the stream hub closed.
+    /// Forgets a lent connection the stream hub closed before its answer ended (``returning(_:)`` not called).
     func releaseLent(_ connection: Connection) {
         lent.subtract(1, ordering: .relaxed)
         release(connection)
@@ -320,16 +340,19 @@ final class KeptConnectionPool: @unchecked Sendable {
         let closed = registry.withLock { registry in
             var closed = 0
             for connection in Array(registry.connections.values) {
-                guard connection.phase.compareExchange(
-                    expected: Phase.parked.rawValue, desired: Phase.checking.rawValue, ordering: .acquiringAndReleasing
-                ).exchanged else { continue }
+                let current = connection.phase.load(ordering: .acquiring)
+                guard Self.phase(of: current) == .parked,
+                    connection.phase.compareExchange(
+                        expected: current, desired: Self.with(current, .checking), ordering: .acquiringAndReleasing
+                    ).exchanged
+                else { continue }
                 // The drain's now: no thread owns it (one epoll wakes waits in take()), its descriptor is open.
                 let fd = connection.request.pointee.ipcFd
                 var byte: UInt8 = 0
                 let idleLongEnough = Self.now() - connection.parkedAt.load(ordering: .relaxed) >= idleNanoseconds
                 let peeked = idleLongEnough ? recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) : 1
                 guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else {
-                    connection.phase.store(Phase.parked.rawValue, ordering: .releasing)
+                    connection.phase.store(current, ordering: .releasing)
                     continue
                 }
                 epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
@@ -338,7 +361,7 @@ final class KeptConnectionPool: @unchecked Sendable {
                 FCGX_Free(connection.request, 1)
                 connection.request.deallocate()
                 parked.subtract(1, ordering: .relaxed)
-                connection.phase.store(Phase.closed.rawValue, ordering: .releasing)
+                connection.phase.store(Self.with(current, .closed), ordering: .releasing)
                 registry.connections.removeValue(forKey: ObjectIdentifier(connection))
                 registry.closedByDrain.append(connection)
                 closed += 1

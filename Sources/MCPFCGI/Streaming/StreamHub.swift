@@ -38,6 +38,8 @@ package final class StreamHub: Sendable {
         let lease: KeptConnectionPool.Lease?
         /// Whether the connection goes back to the pool when the stream ends (false once the pool is closing or full).
         var reusable: Bool
+        /// Whether the pool was told the answer is ending (``KeptConnectionPool/returning(_:)``).
+        var returned = false
         /// Whether nginx asked to keep the connection (`FCGI_KEEP_CONN`): closing it is then announced.
         let keepRequested: Bool
         var out: [UInt8] = []
@@ -245,7 +247,10 @@ package final class StreamHub: Sendable {
             if finish {
                 // Kept (back to the kept connections once written), or closed: then nginx, if it asked to keep the
                 // connection, is told in the same write (it would not notice a close reaching it just after).
-                if let lease = entry.lease, !lease.pool.mayKeep { entry.reusable = false }
+                if let lease = entry.lease {
+                    entry.reusable = lease.pool.returning(lease.connection)
+                    entry.returned = true
+                }
                 entry.out += !entry.reusable && entry.keepRequested
                     ? FastCGIRecord.endBeforeClosing(requestID: entry.requestID)
                     : FastCGIRecord.end(requestID: entry.requestID)
@@ -428,7 +433,9 @@ package final class StreamHub: Sendable {
             if s.watched { changes.signal() }
             return
         }
-        entry.lease.map { $0.pool.releaseLent($0.connection) }
+        if let lease = entry.lease {
+            if entry.returned { lease.pool.release(lease.connection) } else { lease.pool.releaseLent(lease.connection) }
+        }
         Glibc.close(entry.fd)
         entry.request.pointer.pointee.ipcFd = -1
         FCGX_Free(entry.request.pointer, 0)

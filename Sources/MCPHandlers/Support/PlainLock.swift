@@ -9,7 +9,7 @@
 /// and the load itself on two cores) the holder of a short critical section is often preempted, and a waiter that
 /// spins then burns its whole time slice: measured, the spinning grew to a third of the worker's CPU with eight
 /// accept threads on two cores. A sleeping waiter hands its core to the holder instead.
-package final class PlainLock<Value>: @unchecked Sendable {
+package final class PlainLock<Value: Sendable>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 
