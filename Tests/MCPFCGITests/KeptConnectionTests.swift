@@ -216,14 +216,20 @@ func eventually(_ condition: () -> Bool) async throws -> Bool {
     }
 
     @Test func idleConnectionsBeyondTheBoundAreClosed() async throws {
+        // maxIdle 2 with 2 threads: a thread decides whether to keep a connection before the one answered just
+        // before is counted as parked, so the bound is soft by at most one connection per thread (documented on
+        // KeptConnectionPool.maxParked): at most 4 of the 10 stay, the others are closed after their answer, which
+        // nginx is told.
         let (server, path) = try Self.startServer(.keepAlive(maxIdle: 2), threads: 2)
-        let connections = try (0..<5).map { _ in try KeptFastCGIConnection(socketPath: path) }
+        let connections = try (0..<10).map { _ in try KeptFastCGIConnection(socketPath: path) }
         let statuses = try await onThread { try connections.map { try $0.send(params: healthParams).status } }
-        #expect(statuses == Array(repeating: 200, count: 5))
-        // The first two are parked; the three others are closed after their answer, which nginx is told.
+        #expect(statuses == Array(repeating: 200, count: 10))
         let closed = try await onThread { connections.map { $0.bytesBeforeClose(within: .milliseconds(300)) } }
-        #expect(closed == [nil, nil, announcedClose, announcedClose, announcedClose])
-        #expect(server.keptConnections?.idle == 2)
+        #expect(closed.prefix(2) == [nil, nil])
+        #expect(closed.allSatisfy { $0 == nil || $0 == announcedClose })
+        let idle = try #require(server.keptConnections?.idle)
+        #expect((2...4).contains(idle))
+        #expect(closed.filter { $0 == nil }.count == idle)
     }
 
     @Test func closeAfterEachRequestClosesEvenWhenAskedToKeep() async throws {

@@ -129,8 +129,9 @@ public final class FastCGIServer: Service, Sendable {
         /// `keepalive` pool), which spares both sides a connection's set-up and tear-down per request. Between
         /// requests the connection waits in an epoll set, not in a thread: the accept threads all wait on that set
         /// (and on the listening socket in it), and the one woken for a connection serves its next request on the
-        /// spot. At most `maxIdle` connections wait at once (a bound on descriptors, whatever nginx does); beyond
-        /// it a connection is closed after its request. A worker draining closes its idle connections first thing
+        /// spot. At most `maxIdle` connections wait at once, give or take one per accept thread finishing a
+        /// request at that moment (a bound on descriptors, whatever nginx does); beyond it a connection is closed after
+        /// its request, which nginx is told. A worker draining closes its idle connections first thing
         /// (nginx then sends its next requests to another worker) and every other one after its request.
         case keepAlive(maxIdle: Int)
 
